@@ -1,0 +1,104 @@
+"""Checkpoints are standard Hugging Face folders (config.json, model.safetensors, tokenizer.json).
+
+Writes are atomic: everything goes to a temporary sibling folder, is fsynced, then renamed into place,
+so a crash while saving leaves the previous checkpoint intact and never a half-written one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from warmstart.errors import WarmstartError
+
+TRAINING_STATE = "training_state.pt"
+PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.bin")
+
+
+def require_weights(path: str | Path) -> Path:
+    """Check that a folder is a loadable HF checkpoint with safetensors weights; one-line error if not."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise WarmstartError(f"{folder}: checkpoint folder not found")
+    if not (folder / "config.json").is_file():
+        raise WarmstartError(f"{folder}: no config.json; not a Hugging Face checkpoint folder")
+    if not any(folder.glob("*.safetensors")):
+        pickled = [p.name for p in folder.iterdir() if p.name in PICKLED_WEIGHTS]
+        if pickled:
+            raise WarmstartError(f"{folder}: only pickled weights ({pickled[0]}); convert them to safetensors, "
+                                 "pickles can run code when loaded")
+        raise WarmstartError(f"{folder}: no model weights (model.safetensors); the checkpoint is incomplete")
+    return folder
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_folder(final: str | Path, write) -> Path:
+    """Call `write(tmp_folder)`, then swap the result into `final` atomically.
+
+    The old folder (if any) is renamed aside first and removed only after the new one is in place.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    old = final.with_name(f".{final.name}.old{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        _fsync_tree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None = None) -> None:
+    """Write a standard HF checkpoint (safetensors) plus small text files (config, metrics) into `folder`."""
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    for name, text in (extra_files or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG, in types that `torch.load(weights_only=True)` accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, gauss_np = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss_np))
+    torch.set_rng_state(state["torch"])
+
+
+def load_training_state(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / TRAINING_STATE
+    if not path.is_file():
+        raise WarmstartError(f"{folder}: no {TRAINING_STATE}; not a resumable checkpoint")
+    # weights_only: even our own state file is loaded without arbitrary unpickling.
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,153 @@
+"""Raw inputs -> documents (unlabelled text) or a labelled table (fine-tuning).
+
+A *document* is a list of segments (lines or sentences) in reading order; NSP pairs are drawn from
+consecutive segments of one document. Sources:
+  - text files (`.txt`, `.md`, `.gz` of those, anything else read as text): documents are separated by
+    blank lines; each non-blank line is a segment. A folder is read file by file, sorted by path.
+  - `.csv` / `.tsv` / `.jsonl` / `.json`: each row's text column is one document.
+  - a Hugging Face `save_to_disk` folder, or a hub id (`org/name`), with a text column.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from warmstart.errors import WarmstartError
+
+Document = list[str]
+TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json"}
+HF_FOLDER_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
+
+
+def _read_text_file(path: Path) -> str:
+    raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise WarmstartError(f"{path}: looks like a binary file (NUL bytes), not text; remove it from the sources")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WarmstartError(
+            f"{path}: not valid UTF-8 at byte {e.start}; re-encode it (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def split_documents(text: str) -> Iterator[Document]:
+    """Blank lines separate documents; each other line is one segment."""
+    doc: Document = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            doc.append(line)
+        elif doc:
+            yield doc
+            doc = []
+    if doc:
+        yield doc
+
+
+def _is_hf_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / m).exists() for m in HF_FOLDER_MARKERS)
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    p = Path(source)
+    return not source.startswith((".", "/", "~")) and p.suffix == "" and source.count("/") <= 1
+
+
+def load_hf_dataset(source: str, split: str | None = "train"):
+    """A `save_to_disk` folder or a hub id -> a `datasets.Dataset` (or DatasetDict when split is None)."""
+    import datasets
+
+    path = Path(source)
+    if _is_hf_folder(path):
+        ds = datasets.load_from_disk(str(path))
+    else:
+        try:
+            ds = datasets.load_dataset(source)
+        except Exception as e:  # offline, unknown id, ...: one line for the user
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise WarmstartError(f"{source}: not a file, folder or loadable Hugging Face dataset ({msg})") from None
+    if split is not None and isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise WarmstartError(f"{source}: has no '{split}' split (found {', '.join(ds)})")
+        ds = ds[split]
+    return ds
+
+
+def read_table(source: str) -> pd.DataFrame:
+    """CSV / TSV / JSONL / JSON / HF dataset -> DataFrame (all splits, with a `split` column for HF dicts)."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if path.is_file():
+        try:
+            if suffix in (".csv", ".tsv"):
+                return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+            if suffix in (".jsonl", ".json"):
+                return pd.read_json(path, lines=suffix == ".jsonl", encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise WarmstartError(f"{path}: not valid UTF-8 at byte {e.start}; re-encode it as UTF-8") from None
+        except (ValueError, pd.errors.ParserError) as e:
+            raise WarmstartError(f"{path}: cannot parse as {suffix[1:].upper()} ({str(e).splitlines()[0]})") from None
+        raise WarmstartError(f"{path}: unsupported table format '{suffix}'; use .csv, .tsv, .jsonl or .json")
+    if path.exists() and not _is_hf_folder(path):
+        raise WarmstartError(f"{path}: a folder, but not a Hugging Face save_to_disk dataset")
+    if not path.exists() and not _looks_like_hub_id(source):
+        raise WarmstartError(f"{path}: file not found")
+    import datasets
+
+    ds = load_hf_dataset(source, split=None)
+    if isinstance(ds, datasets.DatasetDict):
+        return pd.concat([d.to_pandas().assign(split=name) for name, d in ds.items()], ignore_index=True)
+    return ds.to_pandas()
+
+
+def _table_documents(df: pd.DataFrame, column: str, where: str) -> Iterator[Document]:
+    if column not in df.columns:
+        raise WarmstartError(f"{where}: no column '{column}' (columns: {', '.join(map(str, df.columns))}); "
+                             "set corpus.text_column")
+    for text in df[column].dropna().astype(str):
+        doc = [line.strip() for line in text.splitlines() if line.strip()]
+        if doc:
+            yield doc
+
+
+def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]:
+    """Yield the documents of one source (file, folder, table or HF dataset)."""
+    path = Path(source)
+    if path.is_file():
+        if path.suffix.lower() in TABLE_SUFFIXES:
+            yield from _table_documents(read_table(source), text_column, source)
+        else:
+            yield from split_documents(_read_text_file(path))
+        return
+    if path.is_dir() and not _is_hf_folder(path):
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise WarmstartError(f"{path}: folder has no files")
+        for f in files:
+            yield from iter_documents(str(f), text_column)
+        return
+    if not path.exists() and not _looks_like_hub_id(source):
+        raise WarmstartError(f"{path}: file not found; check corpus.sources")
+    yield from _table_documents(load_hf_dataset(source).to_pandas(), text_column, source)
+
+
+def load_documents(sources: list[str], text_column: str = "text") -> list[Document]:
+    """All documents of all sources, in order. Raises if there is no text at all."""
+    if not sources:
+        raise WarmstartError("corpus.sources is empty; give at least one file, folder or dataset")
+    docs = [doc for source in sources for doc in iter_documents(source, text_column)]
+    if not docs:
+        raise WarmstartError(f"{', '.join(sources)}: empty corpus (no non-blank text found)")
+    return docs
+
+
+def write_jsonl(rows: list[dict], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")

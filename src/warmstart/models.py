@@ -1,0 +1,54 @@
+"""Backbone builders: standard `transformers` BERT classes, sized by config or loaded from a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertForPreTraining
+
+from warmstart.checkpoint import require_weights
+from warmstart.config import ModelConfig
+
+
+def bert_config(cfg: ModelConfig, tokenizer) -> BertConfig:
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=max(512, cfg.max_seq_len),
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> BertForPreTraining:
+    """A fresh BERT with MLM + NSP heads, or one continued from `cfg.init` (any HF BERT folder).
+
+    A folder without pretraining heads (e.g. MiniLM, a plain `BertModel`) gets freshly initialised heads.
+    """
+    torch.manual_seed(seed)
+    if cfg.init:
+        require_weights(cfg.init)
+        model = BertForPreTraining.from_pretrained(cfg.init, attn_implementation="sdpa")
+        if model.config.vocab_size != len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer))
+        return model
+    return BertForPreTraining(bert_config(cfg, tokenizer))
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def describe(model: torch.nn.Module) -> str:
+    c = model.config
+    return (f"{c.model_type} {c.num_hidden_layers}L/{c.hidden_size}H/{c.num_attention_heads}A, "
+            f"vocab {c.vocab_size}, {count_parameters(model) / 1e6:.1f}M parameters")
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    return (Path(path) / "config.json").is_file()

@@ -1,0 +1,169 @@
+"""`warmstart pretrain`: corpus -> tokenizer -> token cache -> BERT (MLM + NSP) -> HF checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from warmstart.checkpoint import (TRAINING_STATE, atomic_folder, load_training_state, rng_state, save_hf,
+                                  set_rng_state)
+from warmstart.config import CONFIG_FILENAME, PretrainConfig
+from warmstart.data.sources import load_documents
+from warmstart.data.text import (PretrainBatches, build_token_cache, load_tokenizer,
+                                 split_documents_for_validation, train_tokenizer)
+from warmstart.errors import WarmstartError
+from warmstart.models import build_pretraining_model, describe
+from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss
+from warmstart.train import Budget, LoopSettings, LoopState, make_optimizer, set_threads, train_loop, use_bf16
+
+RESUME_DIR = "checkpoint-last"
+
+
+class Masker:
+    """Dynamic masking with its own seeded generator (its state is part of the resumable state)."""
+
+    def __init__(self, tokenizer, probability: float, whole_word: bool, seed: int):
+        self.special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        self.mask_id, self.vocab_size, self.probability = tokenizer.mask_token_id, len(tokenizer), probability
+        self.generator = torch.Generator().manual_seed(seed)
+        self.continuation = None
+        if whole_word:
+            vocab = tokenizer.get_vocab()
+            self.continuation = torch.zeros(len(tokenizer), dtype=torch.bool)
+            self.continuation[[i for t, i in vocab.items() if t.startswith("##")]] = True
+
+    def __call__(self, input_ids: torch.Tensor, generator: torch.Generator | None = None):
+        return mask_tokens(input_ids.cpu(), self.special, self.mask_id, self.vocab_size, self.probability,
+                           generator or self.generator, self.continuation)
+
+
+def prepare_tokenizer(cfg: PretrainConfig, docs):
+    if cfg.tokenizer.from_checkpoint or cfg.model.init:
+        return load_tokenizer(cfg.tokenizer.from_checkpoint or cfg.model.init)
+    if cfg.tokenizer.vocab_size < len("[PAD] [UNK] [CLS] [SEP] [MASK]".split()) + 26:
+        raise WarmstartError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is too small; use at least 100")
+    return train_tokenizer(docs, cfg.tokenizer.vocab_size, cfg.tokenizer.lowercase, cfg.tokenizer.min_frequency)
+
+
+@torch.no_grad()
+def evaluate_mlm(model, batches: list[dict], masker: Masker, sparse: bool, bf16: bool, seed: int) -> dict:
+    """Held-out MLM loss/accuracy with a fixed mask (same positions at every evaluation)."""
+    from warmstart.train import autocast, device
+
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    totals = {"val_mlm_loss": 0.0, "val_mlm_acc": 0.0, "val_nsp_acc": 0.0}
+    n = 0
+    for batch in batches:
+        masked, labels = masker(batch["input_ids"], gen)
+        b = {k: v.to(device()) for k, v in {**batch, "input_ids": masked}.items()}
+        with autocast(bf16):
+            out = mlm_nsp_loss(model, b, labels.to(device()), sparse)
+        totals["val_mlm_loss"] += float(out["mlm_loss"])
+        totals["val_mlm_acc"] += float(out["mlm_acc"])
+        totals["val_nsp_acc"] += float(out.get("nsp_acc", torch.tensor(float("nan"))))
+        n += 1
+    return {k: round(v / max(1, n), 4) for k, v in totals.items() if not np.isnan(v)}
+
+
+def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
+    """Pretrain and write a standard HF checkpoint to `cfg.output_dir`. Returns that folder."""
+    t0 = time.perf_counter()
+    out = Path(cfg.output_dir)
+    tc = cfg.train
+    set_threads(tc.num_threads)
+    bf16 = use_bf16(tc.precision)
+    resume_dir = out / RESUME_DIR
+    if resume and not (resume_dir / TRAINING_STATE).is_file():
+        raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
+
+    docs = load_documents(cfg.corpus.sources, cfg.corpus.text_column)
+    tokenizer = load_tokenizer(str(resume_dir)) if resume else prepare_tokenizer(cfg, docs)
+    corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
+    del docs
+    train_ids, val_ids = split_documents_for_validation(corpus.num_docs, cfg.corpus.validation_fraction,
+                                                        cfg.corpus.max_validation_documents, tc.seed)
+    seq_len = cfg.model.max_seq_len
+    data = PretrainBatches(corpus, train_ids, tokenizer, seq_len, tc.batch_size, cfg.objective.nsp, tc.seed)
+    val_batches = []
+    if len(val_ids) >= 2 or (len(val_ids) and not cfg.objective.nsp):
+        try:
+            val_batches = PretrainBatches(corpus, val_ids, tokenizer, seq_len, tc.batch_size, cfg.objective.nsp,
+                                          tc.seed + 1).epoch(0)[:20]
+        except WarmstartError:  # validation split too small for one block: skip validation
+            val_batches = []
+
+    model = build_pretraining_model(cfg.model, tokenizer, tc.seed)
+    if resume:
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(resume_dir / "model.safetensors"), strict=False)
+    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    print(f"warmstart pretrain: {describe(model)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} documents "
+          f"({len(val_ids)} held out); {'MLM+NSP' if cfg.objective.nsp else 'MLM'}, seq {seq_len}, "
+          f"batch {tc.batch_size}x{tc.grad_accum}, {'bf16' if bf16 else 'fp32'}")
+    optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
+    masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
+    state = LoopState()
+    if resume:
+        saved = load_training_state(resume_dir)
+        optimizer.load_state_dict(saved["optimizer"])
+        state = LoopState(**saved["loop"])
+        set_rng_state(saved["rng"])
+        masker.generator.set_state(saved["masker_rng"])
+    else:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+        for stale in ("training_log.jsonl",):
+            (out / stale).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    config_text = yaml.safe_dump(asdict(cfg), sort_keys=False)
+    (out / CONFIG_FILENAME).write_text(config_text, encoding="utf-8")
+    if torch.cuda.is_available() and tc.compile:
+        model = torch.compile(model)
+
+    def step_fn(batch: dict) -> dict:
+        masked, labels = masker(batch["input_ids"])
+        b = {**batch, "input_ids": masked.to(batch["input_ids"].device)}
+        return mlm_nsp_loss(model, b, labels.to(batch["input_ids"].device), cfg.objective.sparse_prediction)
+
+    def eval_fn(state: LoopState) -> tuple[dict, bool]:
+        if not val_batches:
+            return {}, False
+        return evaluate_mlm(model, val_batches, masker, cfg.objective.sparse_prediction, bf16, tc.seed), False
+
+    def save_resumable(state: LoopState) -> None:
+        def write(folder: Path) -> None:
+            save_hf(folder, model, tokenizer, {CONFIG_FILENAME: config_text})
+            torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(),
+                        "masker_rng": masker.generator.get_state()}, folder / TRAINING_STATE)
+        atomic_folder(resume_dir, write)
+
+    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
+                            grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every,
+                            eval_every=tc.eval_every, save_every_minutes=tc.save_every_minutes, desc="pretrain")
+    budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)
+    state = train_loop(model, optimizer, data.iterate(state.epoch, state.index), step_fn, budget, settings, state,
+                       tokens_fn=lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
+                       else int(b["input_ids"].numel()),
+                       eval_fn=eval_fn, save_fn=save_resumable, log_path=out / "training_log.jsonl")
+    save_resumable(state)
+    final = eval_fn(state)[0]
+    metrics = {"steps": state.step, "tokens": state.tokens, "train_seconds": round(state.seconds, 1),
+               "tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
+               "wall_seconds": round(time.perf_counter() - t0, 1), **final}
+    # The final checkpoint: HF files written to a temporary folder, then moved in file by file.
+    tmp = atomic_folder(out / ".final", lambda f: save_hf(f, model, tokenizer, {
+        CONFIG_FILENAME: config_text, "metrics.json": json.dumps(metrics, indent=2)}))
+    for f in tmp.iterdir():
+        f.replace(out / f.name)
+    tmp.rmdir()
+    print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} tokens, "
+          f"{metrics['tokens_per_s']:,.0f} tokens/s; " + " ".join(f"{k}={v}" for k, v in final.items())
+          + f"\n  checkpoint: {out}")
+    return out

@@ -1,0 +1,327 @@
+"""Sequence classification (sentiment, topics, sentence pairs): data, head, strategies, metrics.
+
+The model is a standard `AutoModelForSequenceClassification`. Strategies:
+  - `full`: every weight trains (the one loop in train.py), early stopping on validation accuracy;
+  - `linear_probe`: the encoder is frozen, so its features are computed once and the head is fitted
+    as an L2-regularised logistic regression whose strength is chosen on validation (far faster and
+    steadier at 100 labels than SGD on the head); the fitted weights are written into the HF head.
+Pooling `cls` is the HF head (pooler over [CLS]) and round-trips through `transformers` alone; `mean`
+(mean of the last hidden states) is often better for small encoders, and `warmstart predict` applies it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import yaml
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+
+from warmstart.checkpoint import atomic_folder, require_weights, save_hf
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig, LabelledDataConfig
+from warmstart.data.sources import read_table
+from warmstart.data.text import load_tokenizer
+from warmstart.errors import WarmstartError
+from warmstart.train import (Budget, LoopSettings, autocast, device, make_optimizer, set_threads, train_loop,
+                             use_bf16)
+
+SPLITS = ("train", "validation", "test")
+
+
+# ---------------------------------------------------------------- data
+def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
+    labels = df[column]
+    if labels.isna().any():
+        raise WarmstartError(f"{where}: {int(labels.isna().sum())} rows have no value in label column '{column}'; "
+                             "drop or fill them")
+    if pd.api.types.is_float_dtype(labels):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise WarmstartError(f"{where}: label column '{column}' holds non-integer floats (e.g. {labels.iloc[0]}); "
+                                 "classification needs discrete labels")
+        labels = labels.astype(int)
+    return labels.astype(str) if not pd.api.types.is_integer_dtype(labels) else labels
+
+
+def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list]:
+    """Read the table, split it, map labels to ids. -> ({split: DataFrame[text, (text_pair), label]}, label names)"""
+    df = read_table(cfg.path)
+    where = cfg.path
+    for col in (cfg.text_column, cfg.label_column, cfg.text_pair_column):
+        if col is not None and col not in df.columns:
+            raise WarmstartError(f"{where}: no column '{col}' (columns: {', '.join(map(str, df.columns))})")
+    if df.empty:
+        raise WarmstartError(f"{where}: the table has no rows")
+    labels = _check_labels(df, cfg.label_column, where)
+    table = pd.DataFrame({"text": df[cfg.text_column].fillna("").astype(str), "label": labels})
+    if cfg.text_pair_column:
+        table["text_pair"] = df[cfg.text_pair_column].fillna("").astype(str)
+    if cfg.split_column and cfg.split_column in df.columns:
+        split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
+        splits = {name: table[split == name].reset_index(drop=True) for name in SPLITS}
+        if splits["train"].empty:
+            raise WarmstartError(f"{where}: no rows with {cfg.split_column}=train")
+    else:
+        rest, test = train_test_split(table, test_size=cfg.test_size, random_state=seed, stratify=table["label"])
+        train, val = train_test_split(rest, test_size=cfg.validation_size / (1 - cfg.test_size), random_state=seed,
+                                      stratify=rest["label"])
+        splits = {"train": train, "validation": val, "test": test}
+    names = sorted(splits["train"]["label"].unique().tolist())
+    for name in ("validation", "test"):
+        unseen = sorted(set(splits[name]["label"]) - set(names))
+        if unseen:
+            raise WarmstartError(f"{where}: label {unseen[0]!r} appears in the {name} split but never in train; "
+                                 "add training examples or drop those rows")
+    index = {n: i for i, n in enumerate(names)}
+    for name in SPLITS:
+        splits[name] = splits[name].assign(label=splits[name]["label"].map(index)).reset_index(drop=True)
+    if splits["validation"].empty:  # carve a validation split out of train for early stopping
+        splits["train"], splits["validation"] = _stratified_take(splits["train"], 0.1, seed, rest_too=True)
+    return splits, names
+
+
+def _stratified_take(df: pd.DataFrame, n: int | float, seed: int, rest_too: bool = False):
+    if isinstance(n, int) and n >= len(df):
+        return (df, df.iloc[:0]) if rest_too else df
+    counts = df["label"].value_counts()
+    stratify = df["label"] if counts.min() >= 2 and (not isinstance(n, int) or n >= len(counts)) else None
+    take, rest = train_test_split(df, train_size=n, random_state=seed, stratify=stratify)
+    take, rest = take.reset_index(drop=True), rest.reset_index(drop=True)
+    return (rest, take) if rest_too else take
+
+
+def subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """A stratified, seeded subsample of `n` rows (all rows if n is None or larger)."""
+    if n is None:
+        return df
+    if n < df["label"].nunique():
+        raise WarmstartError(f"data.labels={n} is fewer than the {df['label'].nunique()} classes")
+    return _stratified_take(df, n, seed)
+
+
+# ---------------------------------------------------------------- model
+def build_classifier(init: str, tokenizer_folder: str | None, num_labels: int, names: list, dropout: float,
+                     seed: int):
+    """A standard HF sequence classifier: from a checkpoint, or the same architecture with random weights."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    id2label = {i: str(n) for i, n in enumerate(names)}
+    kwargs = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+                  hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    torch.manual_seed(seed)
+    if init == "scratch":
+        if not tokenizer_folder:
+            raise WarmstartError("init: scratch needs `tokenizer: PATH` (a checkpoint giving tokenizer and architecture)")
+        config = AutoConfig.from_pretrained(require_weights(tokenizer_folder), **kwargs)
+        return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            require_weights(init), attn_implementation="sdpa", **kwargs)
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def encode(tokenizer, df: pd.DataFrame, max_length: int) -> list[list[int]]:
+    pairs = df["text_pair"].tolist() if "text_pair" in df else None
+    enc = tokenizer(df["text"].tolist(), pairs, truncation=True, max_length=max_length)
+    return [enc["input_ids"], enc.get("token_type_ids")]
+
+
+def make_batches(encoded, labels: np.ndarray | None, batch_size: int, pad_id: int, order=None) -> list[dict]:
+    """Dynamic padding: each batch is padded to its own longest row. -> input_ids/attention_mask (B, T)."""
+    ids, types = encoded
+    order = np.arange(len(ids)) if order is None else order
+    batches = []
+    for s in range(0, len(order), batch_size):
+        rows = order[s:s + batch_size]
+        t = max(len(ids[i]) for i in rows)
+        b = {"input_ids": torch.full((len(rows), t), pad_id, dtype=torch.long),
+             "attention_mask": torch.zeros((len(rows), t), dtype=torch.long)}
+        if types is not None:
+            b["token_type_ids"] = torch.zeros((len(rows), t), dtype=torch.long)
+        for j, i in enumerate(rows):
+            n = len(ids[i])
+            b["input_ids"][j, :n] = torch.tensor(ids[i])
+            b["attention_mask"][j, :n] = 1
+            if types is not None:
+                b["token_type_ids"][j, :n] = torch.tensor(types[i])
+        if labels is not None:
+            b["labels"] = torch.as_tensor(labels[rows], dtype=torch.long)
+        batches.append(b)
+    return batches
+
+
+def pooled(model, batch: dict, pooling: str) -> torch.Tensor:
+    """Sentence features the head sees. -> (B, H)"""
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if pooling == "cls":
+        hidden = model.base_model(**inputs)
+        return hidden.pooler_output if getattr(hidden, "pooler_output", None) is not None \
+            else hidden.last_hidden_state[:, 0]
+    if pooling == "mean":
+        hidden = model.base_model(**inputs).last_hidden_state  # (B, T, H)
+        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    raise WarmstartError(f"train.pooling: unknown pooling '{pooling}'; use cls or mean")
+
+
+def logits_of(model, batch: dict, pooling: str) -> torch.Tensor:
+    """(B, C) class scores; pooling `cls` is exactly `AutoModelForSequenceClassification.forward`."""
+    if pooling == "cls":
+        return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    return model.classifier(model.dropout(pooled(model, batch, pooling)))
+
+
+@torch.no_grad()
+def predict_batches(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
+    """-> (N, C) class probabilities."""
+    model.eval()
+    out = []
+    for b in batches:
+        with autocast(bf16):
+            out.append(F.softmax(logits_of(model, {k: v.to(device()) for k, v in b.items()}, pooling).float(), -1))
+    return torch.cat(out).cpu().numpy()
+
+
+@torch.no_grad()
+def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
+    model.eval()
+    out = []
+    for b in batches:
+        with autocast(bf16):
+            out.append(pooled(model, {k: v.to(device()) for k, v in b.items()}, pooling).float())
+    return torch.cat(out).cpu().numpy()
+
+
+def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: bool, seed: int) -> dict:
+    """Fit the head on frozen features (logistic regression, C picked on validation) and load it into the model."""
+    x_tr, x_va = features(model, train_b, pooling, bf16), features(model, val_b, pooling, bf16)
+    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6  # standardise; folded back into the head's weights below
+    best = None
+    for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit((x_tr - mu) / sd, y_train)
+        acc = accuracy_score(y_val, clf.predict((x_va - mu) / sd))
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    acc, c, clf = best
+    w, b = clf.coef_ / sd, clf.intercept_ - (clf.coef_ / sd) @ mu
+    if w.shape[0] == 1:  # binary: sklearn keeps one row; the HF head has one per class
+        w, b = np.concatenate([-w / 2, w / 2]), np.array([-b[0] / 2, b[0] / 2])
+    head = model.classifier
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
+    return {"val_accuracy": round(float(acc), 4), "probe_C": c}
+
+
+def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool) -> dict:
+    """Fine-tune every weight with early stopping on validation accuracy; the best weights are kept."""
+    tc = cfg.train
+    steps_per_epoch = max(1, int(np.ceil(len(y_train) / tc.batch_size)))
+    max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
+    rng = np.random.default_rng(tc.seed)
+
+    def batches():
+        epoch = 0
+        while True:
+            for i, b in enumerate(make_batches(train_enc, y_train, tc.batch_size, pad_id, rng.permutation(len(y_train)))):
+                yield epoch, i, b
+            epoch += 1
+
+    head = {id(p) for p in model.classifier.parameters()}
+    head_lr = tc.head_lr or tc.lr
+    optimizer = make_optimizer(model, tc.lr, tc.weight_decay, {i: head_lr for i in head})
+    best = {"acc": -1.0, "state": None, "step": 0, "bad": 0}
+
+    def eval_fn(state):
+        probs = predict_batches(model, val_b, tc.pooling, bf16)
+        acc = float(accuracy_score(y_val, probs.argmax(1)))
+        if acc > best["acc"]:
+            best.update(acc=acc, state=copy.deepcopy(model.state_dict()), step=state.step, bad=0)
+        else:
+            best["bad"] += 1
+        return {"val_accuracy": round(acc, 4)}, best["bad"] >= tc.patience
+
+    def step_fn(batch):
+        logits = logits_of(model, batch, tc.pooling)
+        loss = F.cross_entropy(logits.float(), batch["labels"])
+        return {"loss": loss, "acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
+
+    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=steps_per_epoch,
+                            eval_every=tc.eval_every or steps_per_epoch, desc="finetune")
+    out = Path(cfg.output_dir)
+    state = train_loop(model, optimizer, batches(), step_fn, Budget(max_steps=max_steps), settings,
+                       tokens_fn=lambda b: int(b["attention_mask"].sum()), eval_fn=eval_fn,
+                       log_path=out.parent / f".{out.name}.log.jsonl")
+    if state.step % settings.eval_every:
+        eval_fn(state)
+    model.load_state_dict(best["state"])
+    return {"val_accuracy": round(best["acc"], 4), "best_step": best["step"], "steps": state.step}
+
+
+def run_finetune(cfg: FinetuneConfig) -> dict:
+    """Fine-tune, evaluate on the test split, write metrics.json / predictions.csv / the checkpoint."""
+    t0 = time.perf_counter()
+    tc = cfg.train
+    if not cfg.init:
+        raise WarmstartError("init is empty; give a checkpoint folder or 'scratch'")
+    if tc.strategy not in ("full", "linear_probe"):
+        raise WarmstartError(f"train.strategy: unknown strategy '{tc.strategy}'; use full or linear_probe")
+    set_threads(None)
+    bf16 = use_bf16(tc.precision)
+    splits, names = load_splits(cfg.data, tc.seed)
+    train = subsample(splits["train"], cfg.data.labels, tc.seed)
+    val = subsample(splits["validation"], cfg.data.validation_labels, tc.seed)
+    test = splits["test"] if not splits["test"].empty else val
+    tok_folder = cfg.tokenizer or cfg.init
+    if tok_folder == "scratch":
+        raise WarmstartError("init: scratch needs `tokenizer: PATH` (a checkpoint giving tokenizer and architecture)")
+    tokenizer = load_tokenizer(tok_folder)
+    model = build_classifier(cfg.init, cfg.tokenizer, len(names), names, tc.dropout, tc.seed).to(device())
+    pad = tokenizer.pad_token_id
+    enc = {name: encode(tokenizer, df, tc.max_length) for name, df in (("train", train), ("validation", val),
+                                                                       ("test", test))}
+    y = {"train": train["label"].to_numpy(), "validation": val["label"].to_numpy(), "test": test["label"].to_numpy()}
+    val_b = make_batches(enc["validation"], None, 64, pad)
+    out = Path(cfg.output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if tc.strategy == "linear_probe":
+        train_b = make_batches(enc["train"], None, 64, pad)
+        fit = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
+    else:
+        fit = train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16)
+    probs = predict_batches(model, make_batches(enc["test"], None, 64, pad), tc.pooling, bf16)
+    pred = probs.argmax(1)
+    metrics = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
+               "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
+               "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
+               "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fit,
+               "seconds": round(time.perf_counter() - t0, 1)}
+    predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
+                                "prediction": [names[i] for i in pred],
+                                **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})
+
+    def write(folder: Path) -> None:
+        if tc.save_model:
+            save_hf(folder, model, tokenizer)
+        (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        predictions.to_csv(folder / "predictions.csv", index=False)
+        log = out.parent / f".{out.name}.log.jsonl"
+        if log.exists():
+            log.replace(folder / "training_log.jsonl")
+
+    atomic_folder(out, write)
+    return metrics
