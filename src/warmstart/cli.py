@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    config = getattr(args, "config", None)
+    if config and "=" in config and not os.path.exists(config):  # no recipe, only overrides
+        args.overrides, args.config = [config, *args.overrides], None
     try:
         if args.command == "pretrain":
             from warmstart.config import PretrainConfig, load_config

@@ -150,8 +150,12 @@ class NspExample:
 
 
 def _truncate_pair(a: list[int], b: list[int], max_tokens: int) -> None:
+    """Trim the longer side; A loses its start and B its end, so a true pair stays contiguous."""
     while len(a) + len(b) > max_tokens:
-        (a if len(a) > len(b) else b).pop()
+        if len(a) > len(b):
+            a.pop(0)
+        else:
+            b.pop()
 
 
 def nsp_examples(corpus: TokenCorpus, doc_ids: np.ndarray, seq_len: int, cls_id: int, sep_id: int,

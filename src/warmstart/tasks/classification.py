@@ -84,7 +84,11 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
     for name in SPLITS:
         splits[name] = splits[name].assign(label=splits[name]["label"].map(index)).reset_index(drop=True)
     if splits["validation"].empty:  # carve a validation split out of train for early stopping
-        splits["train"], splits["validation"] = _stratified_take(splits["train"], 0.1, seed, rest_too=True)
+        n_val = max(1, len(splits["train"]) // 10)
+        if len(splits["train"]) - n_val >= len(names):
+            splits["train"], splits["validation"] = _stratified_take(splits["train"], n_val, seed, rest_too=True)
+        else:  # too few rows to spare any: early stopping watches the training rows
+            splits["validation"] = splits["train"]
     return splits, names
 
 

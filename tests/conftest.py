@@ -1,0 +1,62 @@
+"""Tiny fixtures generated on the fly: a multi-document corpus, a sentiment table, a pretrained checkpoint."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from warmstart.config import PretrainConfig, load_config
+
+POSITIVE = ["good", "great", "lovely", "brilliant", "moving", "funny", "charming", "superb"]
+NEGATIVE = ["bad", "dull", "awful", "boring", "tedious", "clumsy", "weak", "messy"]
+FILLER = ["the", "film", "story", "actor", "scene", "plot", "was", "is", "a", "very", "and", "this", "movie",
+          "director", "music", "ending", "quite", "really", "of", "cast"]
+
+
+def sentence(rng: random.Random, words: list[str]) -> str:
+    return " ".join(rng.choice(FILLER + words) for _ in range(rng.randint(5, 12))) + "."
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory) -> Path:
+    """60 documents of 2-6 segments each, separated by blank lines."""
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    docs = ["\n".join(sentence(rng, POSITIVE + NEGATIVE) for _ in range(rng.randint(2, 6))) for _ in range(60)]
+    path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sentiment_csv(tmp_path_factory) -> Path:
+    rng = random.Random(1)
+    rows = []
+    for split, n in (("train", 120), ("validation", 40), ("test", 40)):
+        for i in range(n):
+            label = i % 2
+            words = POSITIVE if label else NEGATIVE
+            rows.append({"text": sentence(rng, words * 3), "label": label, "split": split})
+    path = tmp_path_factory.mktemp("sentiment") / "sentiment.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def tiny_pretrain_config(corpus: Path, out: Path, cache: Path, *overrides: str) -> PretrainConfig:
+    return load_config(PretrainConfig, None, [
+        f"output_dir={out}", f"corpus.sources=[{corpus}]", f"corpus.cache_dir={cache}",
+        "corpus.validation_fraction=0.1", "tokenizer.vocab_size=200", "tokenizer.min_frequency=1",
+        "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
+        "model.max_seq_len=32", "train.batch_size=8", "train.max_steps=6", "train.log_every=2",
+        "train.eval_every=3", "train.precision=fp32", "train.num_threads=1", *overrides])
+
+
+@pytest.fixture(scope="session")
+def pretrained(corpus_file, tmp_path_factory) -> Path:
+    """A tiny BERT pretrained for a few steps with MLM + NSP."""
+    from warmstart.pretrain import run_pretrain
+
+    root = tmp_path_factory.mktemp("pretrained")
+    return run_pretrain(tiny_pretrain_config(corpus_file, root / "model", root / "cache"))

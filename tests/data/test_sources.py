@@ -1,0 +1,65 @@
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from warmstart.data.sources import load_documents, read_table, split_documents
+from warmstart.errors import WarmstartError
+
+
+def test_blank_lines_separate_documents():
+    docs = list(split_documents("a b\nc d\n\n\n e f \n\ng\n"))
+    assert docs == [["a b", "c d"], ["e f"], ["g"]]
+
+
+def test_folder_gz_csv_jsonl_sources(tmp_path):
+    folder = tmp_path / "books"
+    folder.mkdir()
+    (folder / "b.txt").write_text("second book\n")
+    (folder / "a.txt").write_text("first book line one\nline two\n\nnext doc\n")
+    with gzip.open(tmp_path / "c.txt.gz", "wt") as f:
+        f.write("zipped text\n")
+    pd.DataFrame({"body": ["row one\nrow one b", None, "row two"]}).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "t.jsonl").write_text(json.dumps({"body": "json row"}) + "\n")
+    docs = load_documents([str(folder), str(tmp_path / "c.txt.gz")])
+    assert docs == [["first book line one", "line two"], ["next doc"], ["second book"], ["zipped text"]]
+    docs = load_documents([str(tmp_path / "t.csv"), str(tmp_path / "t.jsonl")], text_column="body")
+    assert docs == [["row one", "row one b"], ["row two"], ["json row"]]
+
+
+def test_hf_save_to_disk_folder(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"text": ["hello world", "second"]}).save_to_disk(str(tmp_path / "ds"))
+    assert load_documents([str(tmp_path / "ds")]) == [["hello world"], ["second"]]
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "label": [1]}),
+                               "test": datasets.Dataset.from_dict({"text": ["b"], "label": [0]})})
+    dd.save_to_disk(str(tmp_path / "dd"))
+    table = read_table(str(tmp_path / "dd"))
+    assert sorted(table["split"]) == ["test", "train"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "file not found"),
+    (lambda p: p.write_text("\n\n   \n"), "empty corpus"),
+    (lambda p: p.write_bytes("caf\xe9 ok".encode("latin-1")), "not valid UTF-8 at byte 3"),
+    (lambda p: p.write_bytes(b"\x7fELF\x00\x00\x01binary"), "binary file"),
+])
+def test_bad_corpus_is_one_clear_line(tmp_path, make, message):
+    path = tmp_path / "corpus.txt"
+    make(path)
+    with pytest.raises(WarmstartError, match=message) as e:
+        load_documents([str(path)])
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_text_column_names_the_columns(tmp_path):
+    pd.DataFrame({"review": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(WarmstartError, match="no column 'text' \\(columns: review\\)"):
+        load_documents([str(tmp_path / "t.csv")])
+
+
+def test_no_sources():
+    with pytest.raises(WarmstartError, match="corpus.sources is empty"):
+        load_documents([])

@@ -1,0 +1,145 @@
+"""End to end on tiny fixtures: pretrain -> standard HF folder -> fine-tune -> predictions, and the CLI."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_pretrain_config
+from warmstart.cli import main
+from warmstart.config import FinetuneConfig, load_config
+from warmstart.errors import WarmstartError
+from warmstart.pretrain import run_pretrain
+from warmstart.tasks.classification import run_finetune
+
+pytestmark = pytest.mark.slow
+
+
+def _run_without_warmstart(code: str) -> str:
+    """Run code in a fresh interpreter and check it never imported warmstart."""
+    code = textwrap.dedent(code) + "\nimport sys\nassert not any(m.startswith('warmstart') for m in sys.modules)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_pretrained_folder_loads_with_plain_transformers(pretrained):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "warmstart_config.yaml", "metrics.json",
+                 "training_log.jsonl"):
+        assert (pretrained / name).is_file(), name
+    metrics = json.loads((pretrained / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["tokens"] > 0 and "val_mlm_loss" in metrics
+    out = _run_without_warmstart(f"""
+        import torch
+        from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, BertForPreTraining
+        path = {str(pretrained)!r}
+        tok = AutoTokenizer.from_pretrained(path)
+        batch = tok(["the film was great"], return_tensors="pt")
+        mlm, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+        assert not info["missing_keys"], info
+        pre, info = BertForPreTraining.from_pretrained(path, output_loading_info=True)
+        assert not info["missing_keys"], info
+        AutoModel.from_pretrained(path)
+        with torch.no_grad():
+            a = mlm(**batch).logits
+            b = pre(**batch).prediction_logits
+        assert torch.allclose(a, b, atol=1e-5)
+        print("ok", a.shape[-1])
+    """)
+    assert out.split()[0] == "ok" and int(out.split()[1]) == len(__import__("transformers").AutoTokenizer
+                                                                  .from_pretrained(str(pretrained)))
+
+
+def _finetune(sentiment_csv, out, init, *overrides):
+    cfg = load_config(FinetuneConfig, None, [f"output_dir={out}", f"init={init}", f"data.path={sentiment_csv}",
+                                             "train.max_epochs=3", "train.batch_size=16", "train.precision=fp32",
+                                             *overrides])
+    return run_finetune(cfg)
+
+
+def test_finetune_full_round_trips_through_transformers(pretrained, sentiment_csv, tmp_path):
+    out = tmp_path / "ft"
+    metrics = _finetune(sentiment_csv, out, pretrained, "data.labels=40", "train.lr=1e-3")
+    assert metrics["train_labels"] == 40 and metrics["test_size"] == 40
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["steps"] == 9
+    preds = pd.read_csv(out / "predictions.csv")
+    assert len(preds) == 40 and set(preds["prediction"]) <= {0, 1}
+    # Plain transformers reproduces warmstart's test-split probabilities.
+    texts = json.dumps(preds["text"].tolist())
+    got = _run_without_warmstart(f"""
+        import json, torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        tok = AutoTokenizer.from_pretrained({str(out)!r})
+        model = AutoModelForSequenceClassification.from_pretrained({str(out)!r}).eval()
+        with torch.no_grad():
+            p = model(**tok(json.loads({texts!r}), padding=True, return_tensors="pt")).logits.softmax(-1)
+        print(json.dumps(p[:, 1].tolist()))
+    """)
+    assert np.allclose(json.loads(got), preds["prob_1"], atol=1e-4)
+
+
+def test_linear_probe_changes_only_the_head(pretrained, sentiment_csv, tmp_path):
+    out = tmp_path / "lp"
+    metrics = _finetune(sentiment_csv, out, pretrained, "train.strategy=linear_probe", "train.pooling=mean")
+    assert "probe_C" in metrics
+    before, after = load_file(pretrained / "model.safetensors"), load_file(out / "model.safetensors")
+    shared = [k for k in after if k.startswith("bert.encoder") or k.startswith("bert.embeddings")]
+    assert shared and all(torch.equal(after[k], before[k]) for k in shared)
+    assert metrics["accuracy"] > 0.7  # the fixture's sentiment words are easy to separate
+
+
+def test_scratch_uses_the_same_architecture_and_tokenizer(pretrained, sentiment_csv, tmp_path):
+    with pytest.raises(WarmstartError, match="scratch needs `tokenizer: PATH`"):
+        _finetune(sentiment_csv, tmp_path / "s", "scratch")
+    metrics = _finetune(sentiment_csv, tmp_path / "s", "scratch", f"tokenizer={pretrained}")
+    a, b = load_file(tmp_path / "s" / "model.safetensors"), load_file(pretrained / "model.safetensors")
+    assert a["bert.embeddings.word_embeddings.weight"].shape == b["bert.embeddings.word_embeddings.weight"].shape
+    assert not torch.equal(a["bert.encoder.layer.0.attention.self.query.weight"],
+                           b["bert.encoder.layer.0.attention.self.query.weight"])
+    assert metrics["init"] == "scratch"
+
+
+def test_interrupted_pretraining_resumes_to_identical_weights(pretrained, corpus_file, tmp_path, monkeypatch):
+    # A fixed tokenizer: WordPiece training breaks ties in hash-map order, so two trainings can differ.
+    common = ("train.save_every_minutes=1e-9", "objective.nsp=false", f"tokenizer.from_checkpoint={pretrained}")
+    full = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "full", tmp_path / "cache", *common))
+    import warmstart.pretrain as pretrain
+
+    calls = {"n": 0}
+    real = pretrain.mlm_nsp_loss
+
+    def dies_on_the_fourth_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    cfg = tiny_pretrain_config(corpus_file, tmp_path / "cut", tmp_path / "cache", *common)
+    monkeypatch.setattr(pretrain, "mlm_nsp_loss", dies_on_the_fourth_step)
+    with pytest.raises(KeyboardInterrupt):
+        run_pretrain(cfg)
+    monkeypatch.setattr(pretrain, "mlm_nsp_loss", real)
+    resumed = run_pretrain(cfg, resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    assert main(["finetune", f"init={tmp_path}/none", f"data.path={tmp_path}/missing.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "missing.csv: file not found" in err and "\n" not in err
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("corpus:\n  sources: [nowhere.txt]\ntrain:\n  max_steps: 1\n")
+    assert main(["pretrain", str(recipe)]) == 2
+    assert "nowhere.txt: file not found" in capsys.readouterr().err
+    assert main(["pretrain", str(recipe), "train.max_stpes=3"]) == 2
+    assert "did you mean 'max_steps'" in capsys.readouterr().err
+    assert main(["pretrain", str(recipe), f"output_dir={tmp_path}/o", "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
