@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_pretrain_config
 from safetensors.torch import load_file
 
-from conftest import tiny_pretrain_config
 from warmstart.cli import main
 from warmstart.config import FinetuneConfig, load_config
 from warmstart.errors import WarmstartError
@@ -143,3 +143,30 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
     assert "did you mean 'max_steps'" in capsys.readouterr().err
     assert main(["pretrain", str(recipe), f"output_dir={tmp_path}/o", "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_continued_pretraining_from_a_folder_without_heads(pretrained, corpus_file, tmp_path):
+    """Like MiniLM: a plain BertModel folder; the MLM/NSP heads are created, its tokenizer is reused."""
+    from transformers import AutoTokenizer, BertModel
+
+    base = tmp_path / "encoder_only"
+    BertModel.from_pretrained(str(pretrained)).save_pretrained(base)
+    AutoTokenizer.from_pretrained(str(pretrained)).save_pretrained(base)
+    out = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "tapt", tmp_path / "cache", f"model.init={base}",
+                                            "train.max_steps=2"))
+    a, b = load_file(base / "model.safetensors"), load_file(out / "model.safetensors")
+    assert "cls.predictions.transform.dense.weight" in b
+    assert b["bert.embeddings.word_embeddings.weight"].shape == a["embeddings.word_embeddings.weight"].shape
+    assert (out / "tokenizer.json").read_text() == (base / "tokenizer.json").read_text()
+
+
+def test_sentence_pair_classification(pretrained, tmp_path):
+    rows = [{"premise": f"the film was {w}", "hypothesis": f"it was {v}", "label": int(w == v),
+             "split": ["train", "validation", "test"][i % 3]}
+            for i, (w, v) in enumerate([(w, v) for w in ("good", "bad", "dull") for v in ("good", "bad", "dull")] * 6)]
+    path = tmp_path / "pairs.jsonl"
+    pd.DataFrame(rows).to_json(path, orient="records", lines=True)
+    metrics = _finetune(path, tmp_path / "pairs", pretrained, "data.text_column=premise",
+                        "data.text_pair_column=hypothesis")
+    assert metrics["test_size"] == 18
+    assert (tmp_path / "pairs" / "predictions.csv").is_file()

@@ -28,8 +28,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_library_progress() -> None:
+    """warmstart shows its own progress; transformers' per-file save/load bars are noise around it."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _quiet_library_progress()
     args = _parser().parse_args(argv)
     config = getattr(args, "config", None)
     if config and "=" in config and not os.path.exists(config):  # no recipe, only overrides

@@ -12,12 +12,23 @@ import numpy as np
 import torch
 import yaml
 
-from warmstart.checkpoint import (TRAINING_STATE, atomic_folder, load_training_state, rng_state, save_hf,
-                                  set_rng_state)
+from warmstart.checkpoint import (
+    TRAINING_STATE,
+    atomic_folder,
+    load_training_state,
+    rng_state,
+    save_hf,
+    set_rng_state,
+)
 from warmstart.config import CONFIG_FILENAME, PretrainConfig
 from warmstart.data.sources import load_documents
-from warmstart.data.text import (PretrainBatches, build_token_cache, load_tokenizer,
-                                 split_documents_for_validation, train_tokenizer)
+from warmstart.data.text import (
+    PretrainBatches,
+    build_token_cache,
+    load_tokenizer,
+    split_documents_for_validation,
+    train_tokenizer,
+)
 from warmstart.errors import WarmstartError
 from warmstart.models import build_pretraining_model, describe
 from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -170,7 +171,9 @@ def train_loop(
     start = time.perf_counter() - state.seconds
     last_save = time.perf_counter()
     window = {"tokens": 0, "t": time.perf_counter(), "sums": {}, "n": 0}
+    # In a log file (CI, nohup) a bar redrawn every 0.1 s is noise: redraw every 10 s there.
     bar = tqdm(total=100, desc=settings.desc, unit="%", dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
                initial=int(100 * budget.progress(state.step, state.tokens, state.seconds)))
 
@@ -218,7 +221,7 @@ def train_loop(
                 metrics, stop = eval_fn(state)
                 model.train()
                 write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2), **metrics})
-            if save_fn and settings.save_every_minutes and now_minus(last_save) > 60 * settings.save_every_minutes:
+            if save_fn and settings.save_every_minutes and time.perf_counter() - last_save > 60 * settings.save_every_minutes:
                 save_fn(state)
                 last_save = time.perf_counter()
             bar.n = min(100, int(100 * budget.progress(state.step, state.tokens, state.seconds)))
@@ -229,11 +232,3 @@ def train_loop(
             log.close()
     state.seconds = time.perf_counter() - start
     return state
-
-
-def now_minus(t: float) -> float:
-    return time.perf_counter() - t
-
-
-def state_dict_of(state: LoopState) -> dict:
-    return asdict(state)

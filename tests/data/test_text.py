@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from warmstart.data.sources import load_documents
-from warmstart.data.text import (PretrainBatches, build_token_cache, nsp_examples, packed_blocks,
-                                 split_documents_for_validation, train_tokenizer)
+from warmstart.data.text import (
+    PretrainBatches,
+    build_token_cache,
+    nsp_examples,
+    packed_blocks,
+    split_documents_for_validation,
+    train_tokenizer,
+)
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,16 @@ from warmstart.config import CONFIG_FILENAME, FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_table
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
-from warmstart.train import (Budget, LoopSettings, autocast, device, make_optimizer, set_threads, train_loop,
-                             use_bf16)
+from warmstart.train import (
+    Budget,
+    LoopSettings,
+    autocast,
+    device,
+    make_optimizer,
+    set_threads,
+    train_loop,
+    use_bf16,
+)
 
 SPLITS = ("train", "validation", "test")
 
