@@ -170,3 +170,30 @@ def test_sentence_pair_classification(pretrained, tmp_path):
                         "data.text_pair_column=hypothesis")
     assert metrics["test_size"] == 18
     assert (tmp_path / "pairs" / "predictions.csv").is_file()
+
+
+def test_electra_pretraining_saves_a_discriminator_that_plain_transformers_loads(pretrained, corpus_file,
+                                                                                sentiment_csv, tmp_path):
+    out = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "electra", tmp_path / "cache",
+                                            "objective.name=electra", "objective.nsp=false",
+                                            f"tokenizer.from_checkpoint={pretrained}"))
+    assert (out / "generator" / "model.safetensors").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"val_mlm_loss", "val_rtd_acc"} <= set(metrics)
+    got = _run_without_warmstart(f"""
+        import torch
+        from transformers import AutoModel, AutoTokenizer, ElectraForPreTraining
+        path = {str(out)!r}
+        model, info = ElectraForPreTraining.from_pretrained(path, output_loading_info=True)
+        assert not info["missing_keys"], info
+        encoder = AutoModel.from_pretrained(path)
+        batch = AutoTokenizer.from_pretrained(path)(["the film was great"], return_tensors="pt")
+        print(type(encoder).__name__, tuple(model(**batch).logits.shape))
+    """)
+    assert got.split()[0] == "ElectraModel"
+    ft = _finetune(sentiment_csv, tmp_path / "ft", out, "train.pooling=mean", "data.labels=40")
+    assert 0 <= ft["accuracy"] <= 1
+    with pytest.raises(WarmstartError, match="needs a linear head"):
+        _finetune(sentiment_csv, tmp_path / "lp", out, "train.strategy=linear_probe")
+    with pytest.raises(WarmstartError, match="objective.nsp works with objective.name=mlm only"):
+        run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "e2", tmp_path / "cache", "objective.name=electra"))

@@ -37,6 +37,7 @@ def _quiet_library_progress() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs (CI, nohup) as they happen
     _quiet_library_progress()
     args = _parser().parse_args(argv)
     config = getattr(args, "config", None)

@@ -59,10 +59,13 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
+    name: str = "mlm"  # mlm (BERT, optionally + NSP) | electra (replaced-token detection)
     mlm_probability: float = 0.15
     whole_word_mask: bool = False
     nsp: bool = True
     sparse_prediction: bool = True  # MLM head only on masked positions (same loss, less compute)
+    generator_size: float = 0.25  # electra: generator width as a fraction of the discriminator's
+    rtd_weight: float = 50.0  # electra: weight of the discriminator loss (the paper's lambda)
 
 
 @dataclass

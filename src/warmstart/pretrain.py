@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -30,9 +29,20 @@ from warmstart.data.text import (
     train_tokenizer,
 )
 from warmstart.errors import WarmstartError
-from warmstart.models import build_pretraining_model, describe
+from warmstart.models import build_electra, build_pretraining_model, describe
+from warmstart.objectives.electra import electra_loss
 from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss
-from warmstart.train import Budget, LoopSettings, LoopState, make_optimizer, set_threads, train_loop, use_bf16
+from warmstart.train import (
+    Budget,
+    LoopSettings,
+    LoopState,
+    autocast,
+    device,
+    make_optimizer,
+    set_threads,
+    train_loop,
+    use_bf16,
+)
 
 RESUME_DIR = "checkpoint-last"
 
@@ -64,24 +74,19 @@ def prepare_tokenizer(cfg: PretrainConfig, docs):
 
 
 @torch.no_grad()
-def evaluate_mlm(model, batches: list[dict], masker: Masker, sparse: bool, bf16: bool, seed: int) -> dict:
-    """Held-out MLM loss/accuracy with a fixed mask (same positions at every evaluation)."""
-    from warmstart.train import autocast, device
-
+def evaluate(model, objective_step, batches: list[dict], masker: Masker, bf16: bool, seed: int) -> dict:
+    """Held-out losses/accuracies with a fixed mask (same positions and samples at every evaluation)."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    totals = {"val_mlm_loss": 0.0, "val_mlm_acc": 0.0, "val_nsp_acc": 0.0}
-    n = 0
+    totals: dict[str, float] = {}
     for batch in batches:
         masked, labels = masker(batch["input_ids"], gen)
-        b = {k: v.to(device()) for k, v in {**batch, "input_ids": masked}.items()}
         with autocast(bf16):
-            out = mlm_nsp_loss(model, b, labels.to(device()), sparse)
-        totals["val_mlm_loss"] += float(out["mlm_loss"])
-        totals["val_mlm_acc"] += float(out["mlm_acc"])
-        totals["val_nsp_acc"] += float(out.get("nsp_acc", torch.tensor(float("nan"))))
-        n += 1
-    return {k: round(v / max(1, n), 4) for k, v in totals.items() if not np.isnan(v)}
+            out = objective_step({k: v.to(device()) for k, v in batch.items()}, masked, labels, gen)
+        for k in ("mlm_loss", "mlm_acc", "nsp_acc", "rtd_loss", "rtd_acc"):
+            if k in out:
+                totals[f"val_{k}"] = totals.get(f"val_{k}", 0.0) + float(out[k])
+    return {k: round(v / max(1, len(batches)), 4) for k, v in totals.items()}
 
 
 def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
@@ -89,6 +94,12 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     t0 = time.perf_counter()
     out = Path(cfg.output_dir)
     tc = cfg.train
+    if cfg.objective.name not in ("mlm", "electra"):
+        raise WarmstartError(f"objective.name: unknown objective '{cfg.objective.name}'; use mlm or electra")
+    if cfg.objective.name == "electra" and cfg.objective.nsp:
+        raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
+    if cfg.objective.name == "electra" and cfg.model.init:
+        raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
     set_threads(tc.num_threads)
     bf16 = use_bf16(tc.precision)
     resume_dir = out / RESUME_DIR
@@ -111,13 +122,21 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         except WarmstartError:  # validation split too small for one block: skip validation
             val_batches = []
 
-    model = build_pretraining_model(cfg.model, tokenizer, tc.seed)
+    electra = cfg.objective.name == "electra"
+    if electra:
+        encoder, generator = build_electra(cfg.model, tokenizer, tc.seed, cfg.objective.generator_size)
+        model = torch.nn.ModuleDict({"discriminator": encoder, "generator": generator})  # one optimizer, shared params once
+    else:
+        encoder = model = build_pretraining_model(cfg.model, tokenizer, tc.seed)
     if resume:
         from safetensors.torch import load_file
-        model.load_state_dict(load_file(resume_dir / "model.safetensors"), strict=False)
-    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    print(f"warmstart pretrain: {describe(model)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} documents "
-          f"({len(val_ids)} held out); {'MLM+NSP' if cfg.objective.nsp else 'MLM'}, seq {seq_len}, "
+        encoder.load_state_dict(load_file(resume_dir / "model.safetensors"), strict=False)
+        if electra:
+            generator.load_state_dict(load_file(resume_dir / "generator" / "model.safetensors"), strict=False)
+    model.to(device())
+    what = "ELECTRA" if electra else ("MLM+NSP" if cfg.objective.nsp else "MLM")
+    print(f"warmstart pretrain: {describe(encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} documents "
+          f"({len(val_ids)} held out); {what}, seq {seq_len}, "
           f"batch {tc.batch_size}x{tc.grad_accum}, {'bf16' if bf16 else 'fp32'}")
     optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
     masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
@@ -138,19 +157,29 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     if torch.cuda.is_available() and tc.compile:
         model = torch.compile(model)
 
+    def objective_step(batch: dict, masked: torch.Tensor, labels: torch.Tensor, sampler: torch.Generator) -> dict:
+        masked, labels = masked.to(batch["input_ids"].device), labels.to(batch["input_ids"].device)
+        if electra:
+            return electra_loss(encoder, generator, batch["input_ids"], masked, labels, cfg.objective.rtd_weight,
+                                sampler, batch.get("attention_mask"), batch.get("token_type_ids"))
+        return mlm_nsp_loss(encoder, {**batch, "input_ids": masked}, labels, cfg.objective.sparse_prediction)
+
     def step_fn(batch: dict) -> dict:
-        masked, labels = masker(batch["input_ids"])
-        b = {**batch, "input_ids": masked.to(batch["input_ids"].device)}
-        return mlm_nsp_loss(model, b, labels.to(batch["input_ids"].device), cfg.objective.sparse_prediction)
+        return objective_step(batch, *masker(batch["input_ids"]), masker.generator)
 
     def eval_fn(state: LoopState) -> tuple[dict, bool]:
         if not val_batches:
             return {}, False
-        return evaluate_mlm(model, val_batches, masker, cfg.objective.sparse_prediction, bf16, tc.seed), False
+        return evaluate(model, objective_step, val_batches, masker, bf16, tc.seed), False
+
+    def save_encoder(folder: Path, extra: dict[str, str]) -> None:
+        save_hf(folder, encoder, tokenizer, extra)
+        if electra:  # kept for continued pretraining; the discriminator is the encoder users load
+            generator.save_pretrained(folder / "generator", safe_serialization=True)
 
     def save_resumable(state: LoopState) -> None:
         def write(folder: Path) -> None:
-            save_hf(folder, model, tokenizer, {CONFIG_FILENAME: config_text})
+            save_encoder(folder, {CONFIG_FILENAME: config_text})
             torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(),
                         "masker_rng": masker.generator.get_state()}, folder / TRAINING_STATE)
         atomic_folder(resume_dir, write)
@@ -169,8 +198,9 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
                "tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
                "wall_seconds": round(time.perf_counter() - t0, 1), **final}
     # The final checkpoint: HF files written to a temporary folder, then moved in file by file.
-    tmp = atomic_folder(out / ".final", lambda f: save_hf(f, model, tokenizer, {
+    tmp = atomic_folder(out / ".final", lambda f: save_encoder(f, {
         CONFIG_FILENAME: config_text, "metrics.json": json.dumps(metrics, indent=2)}))
+    shutil.rmtree(out / "generator", ignore_errors=True)
     for f in tmp.iterdir():
         f.replace(out / f.name)
     tmp.rmdir()

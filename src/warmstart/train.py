@@ -199,7 +199,8 @@ def train_loop(
                 state.epoch, state.index = epoch, index + 1
                 window["tokens"] += tokens_fn(batch)
                 for k, v in out.items():
-                    window["sums"][k] = window["sums"].get(k, 0.0) + float(v.detach())
+                    if v.ndim == 0:  # scalars are logged; tensors (e.g. targets) are for tests
+                        window["sums"][k] = window["sums"].get(k, 0.0) + float(v.detach())
                 window["n"] += 1
             if settings.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)

@@ -193,7 +193,10 @@ def logits_of(model, batch: dict, pooling: str) -> torch.Tensor:
     """(B, C) class scores; pooling `cls` is exactly `AutoModelForSequenceClassification.forward`."""
     if pooling == "cls":
         return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-    return model.classifier(model.dropout(pooled(model, batch, pooling)))
+    features = pooled(model, batch, pooling)
+    if isinstance(model.classifier, torch.nn.Linear):  # BERT: dropout + linear
+        return model.classifier(model.dropout(features))
+    return model.classifier(features.unsqueeze(1))  # ELECTRA-style head: reads position 0, has its own dropout
 
 
 @torch.no_grad()
@@ -232,6 +235,9 @@ def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: 
     if w.shape[0] == 1:  # binary: sklearn keeps one row; the HF head has one per class
         w, b = np.concatenate([-w / 2, w / 2]), np.array([-b[0] / 2, b[0] / 2])
     head = model.classifier
+    if not isinstance(head, torch.nn.Linear):
+        raise WarmstartError(f"train.strategy=linear_probe needs a linear head; {type(head).__name__} is not; "
+                             "use strategy=full")
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
