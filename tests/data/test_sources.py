@@ -28,6 +28,14 @@ def test_folder_gz_csv_jsonl_sources(tmp_path):
     assert docs == [["row one", "row one b"], ["row two"], ["json row"]]
 
 
+def test_very_long_documents_are_cut_into_pieces(tmp_path):
+    path = tmp_path / "novel.txt"
+    path.write_text("\n".join(f"paragraph {i}" for i in range(600)) + "\n")
+    docs = load_documents([str(path)])
+    assert [len(d) for d in docs] == [256, 256, 88]
+    assert docs[1][0] == "paragraph 256"
+
+
 def test_hf_save_to_disk_folder(tmp_path):
     import datasets
 

@@ -137,11 +137,19 @@ def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]
     yield from _table_documents(load_hf_dataset(source).to_pandas(), text_column, source)
 
 
+MAX_SEGMENTS_PER_DOCUMENT = 256
+
+
 def load_documents(sources: list[str], text_column: str = "text") -> list[Document]:
-    """All documents of all sources, in order. Raises if there is no text at all."""
+    """All documents of all sources, in order. Raises if there is no text at all.
+
+    A document longer than 256 segments (a whole novel with no blank lines) is cut into pieces of 256, so
+    that a validation split can hold some of it out and NSP negatives come from elsewhere in the corpus.
+    """
     if not sources:
         raise WarmstartError("corpus.sources is empty; give at least one file, folder or dataset")
-    docs = [doc for source in sources for doc in iter_documents(source, text_column)]
+    docs = [doc[i:i + MAX_SEGMENTS_PER_DOCUMENT] for source in sources for doc in iter_documents(source, text_column)
+            for i in range(0, len(doc), MAX_SEGMENTS_PER_DOCUMENT)]
     if not docs:
         raise WarmstartError(f"{', '.join(sources)}: empty corpus (no non-blank text found)")
     return docs
