@@ -200,24 +200,24 @@ def logits_of(model, batch: dict, pooling: str) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _over_batches(fn, model, batches: list[dict], bf16: bool) -> np.ndarray:
+    """Apply `fn(batch) -> (B, D)` to every batch in eval mode. -> (N, D)"""
+    model.eval()
+    out = []
+    for b in batches:
+        with autocast(bf16):
+            out.append(fn({k: v.to(device()) for k, v in b.items()}).float())
+    return torch.cat(out).cpu().numpy()
+
+
 def predict_batches(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
     """-> (N, C) class probabilities."""
-    model.eval()
-    out = []
-    for b in batches:
-        with autocast(bf16):
-            out.append(F.softmax(logits_of(model, {k: v.to(device()) for k, v in b.items()}, pooling).float(), -1))
-    return torch.cat(out).cpu().numpy()
+    return _over_batches(lambda b: F.softmax(logits_of(model, b, pooling).float(), -1), model, batches, bf16)
 
 
-@torch.no_grad()
 def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
-    model.eval()
-    out = []
-    for b in batches:
-        with autocast(bf16):
-            out.append(pooled(model, {k: v.to(device()) for k, v in b.items()}, pooling).float())
-    return torch.cat(out).cpu().numpy()
+    """-> (N, H) pooled sentence features."""
+    return _over_batches(lambda b: pooled(model, b, pooling), model, batches, bf16)
 
 
 def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: bool, seed: int) -> dict:
