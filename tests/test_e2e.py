@@ -197,3 +197,8 @@ def test_electra_pretraining_saves_a_discriminator_that_plain_transformers_loads
         _finetune(sentiment_csv, tmp_path / "lp", out, "train.strategy=linear_probe")
     with pytest.raises(WarmstartError, match="objective.nsp works with objective.name=mlm only"):
         run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "e2", tmp_path / "cache", "objective.name=electra"))
+
+
+def test_missing_budget_fails_before_reading_data(tmp_path, capsys):
+    assert main(["pretrain", f"corpus.sources=[{tmp_path}/not_read_yet.txt]", "train.max_minutes=null"]) == 2
+    assert "no training budget" in capsys.readouterr().err

@@ -100,6 +100,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
     if cfg.objective.name == "electra" and cfg.model.init:
         raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
+    budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
     set_threads(tc.num_threads)
     bf16 = use_bf16(tc.precision)
     resume_dir = out / RESUME_DIR
@@ -187,7 +188,6 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
                             grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every,
                             eval_every=tc.eval_every, save_every_minutes=tc.save_every_minutes, desc="pretrain")
-    budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)
     state = train_loop(model, optimizer, data.iterate(state.epoch, state.index), step_fn, budget, settings, state,
                        tokens_fn=lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
                        else int(b["input_ids"].numel()),
