@@ -68,7 +68,7 @@ class Masker:
 def prepare_tokenizer(cfg: PretrainConfig, docs):
     if cfg.tokenizer.from_checkpoint or cfg.model.init:
         return load_tokenizer(cfg.tokenizer.from_checkpoint or cfg.model.init)
-    if cfg.tokenizer.vocab_size < len("[PAD] [UNK] [CLS] [SEP] [MASK]".split()) + 26:
+    if cfg.tokenizer.vocab_size < 100:  # 5 special tokens + an alphabet leave no room for word pieces
         raise WarmstartError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is too small; use at least 100")
     return train_tokenizer(docs, cfg.tokenizer.vocab_size, cfg.tokenizer.lowercase, cfg.tokenizer.min_frequency)
 

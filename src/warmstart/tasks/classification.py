@@ -145,10 +145,11 @@ def build_classifier(init: str, tokenizer_folder: str | None, num_labels: int, n
         logging.set_verbosity(verbosity)
 
 
-def encode(tokenizer, df: pd.DataFrame, max_length: int) -> list[list[int]]:
+def encode(tokenizer, df: pd.DataFrame, max_length: int) -> tuple[list[list[int]], list[list[int]] | None]:
+    """-> (input ids per row, token type ids per row or None)"""
     pairs = df["text_pair"].tolist() if "text_pair" in df else None
     enc = tokenizer(df["text"].tolist(), pairs, truncation=True, max_length=max_length)
-    return [enc["input_ids"], enc.get("token_type_ids")]
+    return enc["input_ids"], enc.get("token_type_ids")
 
 
 def make_batches(encoded, labels: np.ndarray | None, batch_size: int, pad_id: int, order=None) -> list[dict]:
@@ -244,6 +245,11 @@ def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: 
     return {"val_accuracy": round(float(acc), 4), "probe_C": c}
 
 
+def _log_path(out: Path) -> Path:
+    """The training log lives beside the output folder until the folder is swapped in atomically."""
+    return out.parent / f".{out.name}.log.jsonl"
+
+
 def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool) -> dict:
     """Fine-tune every weight with early stopping on validation accuracy; the best weights are kept."""
     tc = cfg.train
@@ -279,10 +285,11 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
 
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=steps_per_epoch,
                             eval_every=tc.eval_every or steps_per_epoch, desc="finetune")
-    out = Path(cfg.output_dir)
+    log_path = _log_path(Path(cfg.output_dir))
+    log_path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
     state = train_loop(model, optimizer, batches(), step_fn, Budget(max_steps=max_steps), settings,
                        tokens_fn=lambda b: int(b["attention_mask"].sum()), eval_fn=eval_fn,
-                       log_path=out.parent / f".{out.name}.log.jsonl")
+                       log_path=log_path)
     if state.step % settings.eval_every:
         eval_fn(state)
     model.load_state_dict(best["state"])
@@ -337,7 +344,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         predictions.to_csv(folder / "predictions.csv", index=False)
-        log = out.parent / f".{out.name}.log.jsonl"
+        log = _log_path(out)
         if log.exists():
             log.replace(folder / "training_log.jsonl")
 
