@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -20,7 +21,7 @@ from warmstart.checkpoint import (
     set_rng_state,
 )
 from warmstart.config import CONFIG_FILENAME, PretrainConfig
-from warmstart.data.sources import load_documents
+from warmstart.data.sources import CorpusSources
 from warmstart.data.text import (
     PretrainBatches,
     build_token_cache,
@@ -107,10 +108,9 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     if resume and not (resume_dir / TRAINING_STATE).is_file():
         raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
 
-    docs = load_documents(cfg.corpus.sources, cfg.corpus.text_column)
+    docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column)  # streamed, never held in memory
     tokenizer = load_tokenizer(str(resume_dir)) if resume else prepare_tokenizer(cfg, docs)
     corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
-    del docs
     train_ids, val_ids = split_documents_for_validation(corpus.num_docs, cfg.corpus.validation_fraction,
                                                         cfg.corpus.max_validation_documents, tc.seed)
     seq_len = cfg.model.max_seq_len
@@ -118,8 +118,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     val_batches = []
     if len(val_ids) >= 2 or (len(val_ids) and not cfg.objective.nsp):
         try:
-            val_batches = PretrainBatches(corpus, val_ids, tokenizer, seq_len, tc.batch_size, cfg.objective.nsp,
-                                          tc.seed + 1).epoch(0)[:20]
+            val_batches = list(itertools.islice(PretrainBatches(
+                corpus, val_ids, tokenizer, seq_len, tc.batch_size, cfg.objective.nsp, tc.seed + 1).epoch(0), 20))
         except WarmstartError:  # validation split too small for one block: skip validation
             val_batches = []
 
@@ -155,8 +155,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     config_text = yaml.safe_dump(asdict(cfg), sort_keys=False)
     (out / CONFIG_FILENAME).write_text(config_text, encoding="utf-8")
-    if torch.cuda.is_available() and tc.compile:
-        model = torch.compile(model)
+    if tc.compile:  # in place (Module.compile), so state-dict keys and checkpoints stay plain
+        encoder.base_model.compile(dynamic=False)
 
     def objective_step(batch: dict, masked: torch.Tensor, labels: torch.Tensor, sampler: torch.Generator) -> dict:
         masked, labels = masked.to(batch["input_ids"].device), labels.to(batch["input_ids"].device)

@@ -225,8 +225,8 @@ def train_loop(
             if save_fn and settings.save_every_minutes and time.perf_counter() - last_save > 60 * settings.save_every_minutes:
                 save_fn(state)
                 last_save = time.perf_counter()
-            bar.n = min(100, int(100 * budget.progress(state.step, state.tokens, state.seconds)))
-            bar.refresh()
+            # update() (not refresh()) so that the redraw interval above is respected
+            bar.update(min(100, int(100 * budget.progress(state.step, state.tokens, state.seconds))) - bar.n)
     finally:
         bar.close()
         if log:

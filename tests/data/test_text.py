@@ -54,10 +54,33 @@ def test_packed_blocks_have_no_padding(docs, tokenizer, tmp_path):
     assert blocks[:, 1:-1].size > 0.9 * len(corpus.tokens)
 
 
+def test_lazy_packed_blocks_equal_the_reference_stream(docs, tokenizer, tmp_path):
+    """Blocks built on demand are exactly the cut of the [SEP]-joined stream of documents in seeded order."""
+    corpus = build_token_cache(docs, tokenizer, tmp_path)
+    cls, sep, seq_len = tokenizer.cls_token_id, tokenizer.sep_token_id, 16
+    ids = np.arange(corpus.num_docs)
+    rng = np.random.default_rng(5)
+    order = rng.permutation(ids)
+    stream = np.concatenate([np.append(corpus.doc_tokens(d), sep) for d in order])
+    n = len(stream) // (seq_len - 2)
+    start = int(rng.integers(0, len(stream) - n * (seq_len - 2) + 1))
+    want = stream[start:start + n * (seq_len - 2)].reshape(n, seq_len - 2)
+    got = packed_blocks(corpus, ids, seq_len, cls, sep, np.random.default_rng(5))
+    assert np.array_equal(got[:, 1:-1], want)
+
+
+def test_streamed_sources_give_the_same_cache_as_a_list(docs, tokenizer, corpus_file, tmp_path):
+    from warmstart.data.sources import CorpusSources
+
+    a = build_token_cache(docs, tokenizer, tmp_path / "a")
+    b = build_token_cache(CorpusSources([str(corpus_file)]), tokenizer, tmp_path / "a")
+    assert len(list((tmp_path / "a").iterdir())) == 1 and np.array_equal(a.tokens, b.tokens)
+
+
 def test_nsp_pairs_are_half_true_and_true_pairs_are_consecutive(docs, tokenizer, tmp_path):
     corpus = build_token_cache(docs * 10, tokenizer, tmp_path)  # 600 documents
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    examples = nsp_examples(corpus, np.arange(corpus.num_docs), 32, cls, sep, np.random.default_rng(0))
+    examples = list(nsp_examples(corpus, np.arange(corpus.num_docs), 32, cls, sep, np.random.default_rng(0)))
     labels = np.array([e.is_random_next for e in examples])
     assert len(examples) > 500
     assert abs(labels.mean() - 0.5) < 0.05

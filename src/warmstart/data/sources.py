@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -140,19 +141,39 @@ def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]
 MAX_SEGMENTS_PER_DOCUMENT = 256
 
 
-def load_documents(sources: list[str], text_column: str = "text") -> list[Document]:
-    """All documents of all sources, in order. Raises if there is no text at all.
+def iter_corpus(sources: list[str], text_column: str = "text") -> Iterator[Document]:
+    """Stream the documents of all sources, in order, holding one source file's text at a time.
+    Raises at the end if there was no text at all.
 
     A document longer than 256 segments (a whole novel with no blank lines) is cut into pieces of 256, so
     that a validation split can hold some of it out and NSP negatives come from elsewhere in the corpus.
     """
     if not sources:
         raise WarmstartError("corpus.sources is empty; give at least one file, folder or dataset")
-    docs = [doc[i:i + MAX_SEGMENTS_PER_DOCUMENT] for source in sources for doc in iter_documents(source, text_column)
-            for i in range(0, len(doc), MAX_SEGMENTS_PER_DOCUMENT)]
-    if not docs:
+    count = 0
+    for source in sources:
+        for doc in iter_documents(source, text_column):
+            for i in range(0, len(doc), MAX_SEGMENTS_PER_DOCUMENT):
+                count += 1
+                yield doc[i:i + MAX_SEGMENTS_PER_DOCUMENT]
+    if not count:
         raise WarmstartError(f"{', '.join(sources)}: empty corpus (no non-blank text found)")
-    return docs
+
+
+@dataclass
+class CorpusSources:
+    """The corpus as a re-iterable stream: every pass re-reads the sources, so no pass holds the corpus."""
+
+    sources: list[str]
+    text_column: str = "text"
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter_corpus(self.sources, self.text_column)
+
+
+def load_documents(sources: list[str], text_column: str = "text") -> list[Document]:
+    """All documents of all sources as a list (see `iter_corpus`)."""
+    return list(iter_corpus(sources, text_column))
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:

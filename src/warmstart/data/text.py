@@ -11,9 +11,11 @@ Batches come in two shapes:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from tqdm.auto import tqdm
 from warmstart.data.sources import Document
 from warmstart.errors import WarmstartError
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -75,8 +77,12 @@ class TokenCorpus:
         s0, s1 = self.doc_starts[d], self.doc_starts[d + 1]
         return self.tokens[self.seg_starts[s0]:self.seg_starts[s1]]
 
+    def doc_token_counts(self) -> np.ndarray:
+        """(D,) number of tokens of each document."""
+        return np.diff(np.asarray(self.seg_starts)[np.asarray(self.doc_starts)])
 
-def corpus_key(docs: list[Document], tokenizer) -> str:
+
+def corpus_key(docs: Iterable[Document], tokenizer) -> str:
     """Content hash of corpus and tokenizer: the cache is reused exactly when neither changed."""
     h = hashlib.sha256(CACHE_VERSION.encode())
     h.update(tokenizer.backend_tokenizer.to_str().encode())
@@ -88,32 +94,53 @@ def corpus_key(docs: list[Document], tokenizer) -> str:
     return h.hexdigest()[:24]
 
 
-def build_token_cache(docs: list[Document], tokenizer, cache_dir: str | Path, chunk: int = 4096) -> TokenCorpus:
-    """Tokenise once into `cache_dir/<key>/`, written in chunks (bounded memory) and renamed atomically."""
+def _chunks(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    chunk: list[Document] = []
+    for doc in docs:
+        chunk.append(doc)
+        if sum(map(len, chunk)) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def build_token_cache(docs: Iterable[Document], tokenizer, cache_dir: str | Path, chunk: int = 4096) -> TokenCorpus:
+    """Tokenise once into `cache_dir/<key>/` and memory-map it; reused while corpus and tokenizer are unchanged.
+
+    `docs` is read twice (hash, then tokenise), streaming: a list, or a re-iterable such as `CorpusSources`.
+    Memory stays bounded by `chunk` segments of text plus 16 bytes per segment and per document (offsets);
+    the tokens go straight to disk, and the folder appears only when complete (written aside, renamed).
+    """
     folder = Path(cache_dir) / corpus_key(docs, tokenizer)
-    if not (folder / "tokens.npy").exists():
+    if not (folder / "tokens.bin").exists():
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         dtype = np.uint16 if len(tokenizer) < 2**16 else np.int32
-        segments = [seg for doc in docs for seg in doc]
-        lengths = np.zeros(len(segments), dtype=np.int64)
-        with open(tmp / "tokens.bin", "wb") as out:
-            for i in tqdm(range(0, len(segments), chunk), desc="tokenising", unit="chunk", leave=False):
-                enc = tokenizer.backend_tokenizer.encode_batch(segments[i:i + chunk], add_special_tokens=False)
-                for j, e in enumerate(enc):
-                    lengths[i + j] = len(e.ids)
+        seg_lengths, doc_lengths = array("q"), array("q")
+        with open(tmp / "tokens.bin", "wb") as out, tqdm(desc="tokenising", unit=" docs", leave=False) as bar:
+            for part in _chunks(docs, chunk):
+                segments = [seg for doc in part for seg in doc]
+                for e in tokenizer.backend_tokenizer.encode_batch(segments, add_special_tokens=False):
+                    seg_lengths.append(len(e.ids))
                     out.write(np.asarray(e.ids, dtype=dtype).tobytes())
-        tokens = np.fromfile(tmp / "tokens.bin", dtype=dtype)
-        np.save(tmp / "tokens.npy", tokens)
-        (tmp / "tokens.bin").unlink()
-        np.save(tmp / "seg_starts.npy", np.concatenate([[0], np.cumsum(lengths)]))
-        np.save(tmp / "doc_starts.npy", np.concatenate([[0], np.cumsum([len(d) for d in docs])]))
+                doc_lengths.extend(len(doc) for doc in part)
+                bar.update(len(part))
+        if not doc_lengths:
+            shutil.rmtree(tmp)
+            raise WarmstartError("empty corpus: no documents to tokenise")
+        np.save(tmp / "seg_starts.npy", np.concatenate([[0], np.cumsum(np.frombuffer(seg_lengths, np.int64))]))
+        np.save(tmp / "doc_starts.npy", np.concatenate([[0], np.cumsum(np.frombuffer(doc_lengths, np.int64))]))
+        (tmp / "dtype").write_text(np.dtype(dtype).name)
         if folder.exists():  # another process won the race; theirs is identical
             shutil.rmtree(tmp)
         else:
             tmp.rename(folder)
-    return TokenCorpus(*(np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("tokens", "seg_starts", "doc_starts")))
+    dtype = np.dtype((folder / "dtype").read_text())
+    tokens = np.memmap(folder / "tokens.bin", dtype=dtype, mode="r") if (folder / "tokens.bin").stat().st_size \
+        else np.zeros(0, dtype=dtype)  # numpy cannot map an empty file
+    return TokenCorpus(tokens, *(np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("seg_starts", "doc_starts")))
 
 
 def split_documents_for_validation(num_docs: int, fraction: float, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,21 +152,51 @@ def split_documents_for_validation(num_docs: int, fraction: float, cap: int, see
 
 
 # ---------------------------------------------------------------- pretraining examples
+class PackedEpoch:
+    """One epoch of packed blocks, built on demand: documents in a seeded order, [SEP]-joined into a virtual
+    stream that is cut into `[CLS] ... [SEP]` blocks at a seeded offset. Only per-document offsets live in
+    memory (16 bytes a document), so memory stays flat however large the corpus."""
+
+    def __init__(self, corpus: TokenCorpus, doc_ids: np.ndarray, seq_len: int, cls_id: int, sep_id: int,
+                 rng: np.random.Generator):
+        self.corpus, self.seq_len, self.cls_id, self.sep_id = corpus, seq_len, cls_id, sep_id
+        self.order = rng.permutation(doc_ids)
+        self.lengths = corpus.doc_token_counts()[self.order] + 1  # each document is followed by [SEP]
+        self.ends = np.cumsum(self.lengths)
+        total = int(self.ends[-1]) if len(self.ends) else 0
+        self.body = seq_len - 2
+        self.num_blocks = total // self.body
+        if self.num_blocks == 0:
+            raise WarmstartError(f"corpus too small: {total} tokens, fewer than one block of {seq_len}")
+        self.start = int(rng.integers(0, total - self.num_blocks * self.body + 1))  # a new cut each epoch
+
+    def __len__(self) -> int:
+        return self.num_blocks
+
+    def block(self, i: int) -> np.ndarray:
+        """-> (seq_len,) int64: [CLS], `seq_len - 2` tokens of the stream, [SEP]."""
+        out = np.empty(self.seq_len, dtype=np.int64)
+        out[0], out[-1] = self.cls_id, self.sep_id
+        pos, stop, filled = self.start + i * self.body, self.start + (i + 1) * self.body, 1
+        k = int(np.searchsorted(self.ends, pos, side="right"))
+        while pos < stop:
+            doc_start = int(self.ends[k] - self.lengths[k])
+            toks = self.corpus.doc_tokens(int(self.order[k]))
+            take = toks[pos - doc_start:min(stop, int(self.ends[k]) - 1) - doc_start]
+            out[filled:filled + len(take)] = take
+            filled, pos = filled + len(take), pos + len(take)
+            if pos < stop and pos == self.ends[k] - 1:  # the separator after document k
+                out[filled] = self.sep_id
+                filled, pos = filled + 1, pos + 1
+            k += 1
+        return out
+
+
 def packed_blocks(corpus: TokenCorpus, doc_ids: np.ndarray, seq_len: int, cls_id: int, sep_id: int,
                   rng: np.random.Generator) -> np.ndarray:
-    """Documents in a seeded order, [SEP]-joined and cut into `[CLS] ... [SEP]` blocks. -> (B, seq_len)"""
-    parts: list[np.ndarray] = []
-    sep = np.array([sep_id], dtype=np.int64)
-    for d in rng.permutation(doc_ids):
-        parts += [np.asarray(corpus.doc_tokens(d), dtype=np.int64), sep]
-    stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    body = seq_len - 2
-    n = len(stream) // body
-    if n == 0:
-        raise WarmstartError(f"corpus too small: {len(stream)} tokens, fewer than one block of {seq_len}")
-    start = int(rng.integers(0, len(stream) - n * body + 1))  # a new cut each epoch
-    blocks = stream[start:start + n * body].reshape(n, body)
-    return np.concatenate([np.full((n, 1), cls_id), blocks, np.full((n, 1), sep_id)], axis=1)
+    """All blocks of one packed epoch at once. -> (B, seq_len)"""
+    epoch = PackedEpoch(corpus, doc_ids, seq_len, cls_id, sep_id, rng)
+    return np.stack([epoch.block(i) for i in range(len(epoch))])
 
 
 @dataclass
@@ -159,12 +216,11 @@ def _truncate_pair(a: list[int], b: list[int], max_tokens: int) -> None:
 
 
 def nsp_examples(corpus: TokenCorpus, doc_ids: np.ndarray, seq_len: int, cls_id: int, sep_id: int,
-                 rng: np.random.Generator) -> list[NspExample]:
+                 rng: np.random.Generator) -> Iterator[NspExample]:
     """BERT's sentence-pair construction. Each document is cut into chunks of about `seq_len` tokens; each
     chunk gives one pair: with p=0.5 A is a prefix and B the rest (true next, split at a segment boundary,
     or inside the segment when the chunk has only one), else B is a random span of another document."""
     target = seq_len - 3
-    examples: list[NspExample] = []
     if len(doc_ids) < 2:
         raise WarmstartError("NSP needs at least 2 documents; add text or set objective.nsp=false")
     for d in rng.permutation(doc_ids):
@@ -196,9 +252,8 @@ def nsp_examples(corpus: TokenCorpus, doc_ids: np.ndarray, seq_len: int, cls_id:
             _truncate_pair(a, b, target)
             if a and b:
                 ids = np.array([cls_id, *a, sep_id, *b, sep_id], dtype=np.int64)
-                examples.append(NspExample(ids, len(a) + 2, int(not is_next)))
+                yield NspExample(ids, len(a) + 2, int(not is_next))
             chunk = []
-    return examples
 
 
 def collate_nsp(examples: list[NspExample], pad_id: int) -> dict[str, torch.Tensor]:
@@ -225,29 +280,38 @@ class PretrainBatches:
         self.nsp, self.seed = nsp, seed
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
-    def epoch(self, epoch: int) -> list[dict[str, torch.Tensor]]:
+    def epoch(self, epoch: int, start_index: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of one epoch from `start_index` on, built lazily (memory independent of corpus size)."""
         rng = np.random.default_rng([self.seed, epoch])
         bs = self.batch_size
         if not self.nsp:
-            blocks = torch.from_numpy(packed_blocks(self.corpus, self.doc_ids, self.seq_len, self.cls_id,
-                                                    self.sep_id, rng))
-            return [{"input_ids": blocks[i:i + bs]} for i in range(0, len(blocks) - bs + 1, bs)] or [
-                {"input_ids": blocks}]
+            packed = PackedEpoch(self.corpus, self.doc_ids, self.seq_len, self.cls_id, self.sep_id, rng)
+            if len(packed) < bs:  # a tiny corpus: one short batch
+                yield {"input_ids": torch.from_numpy(np.stack([packed.block(i) for i in range(len(packed))]))}
+                return
+            for b in range(start_index, len(packed) // bs):
+                yield {"input_ids": torch.from_numpy(np.stack([packed.block(b * bs + i) for i in range(bs)]))}
+            return
+        # Length-bucketing: sort windows of 50 batches' worth of pairs by length, shuffle the window's batches.
+        index, window = 0, []
         examples = nsp_examples(self.corpus, self.doc_ids, self.seq_len, self.cls_id, self.sep_id, rng)
-        # Length-bucketing: sort within windows of 50 batches, then shuffle the batches.
-        batches = []
-        window = 50 * bs
-        for w in range(0, len(examples), window):
-            part = sorted(examples[w:w + window], key=lambda e: len(e.input_ids))
-            batches += [part[i:i + bs] for i in range(0, len(part), bs)]
-        order = rng.permutation(len(batches))
-        return [collate_nsp(batches[i], self.pad_id) for i in order]
+        for example in itertools.chain(examples, [None]):
+            if example is not None:
+                window.append(example)
+                if len(window) < 50 * bs:
+                    continue
+            part = sorted(window, key=lambda e: len(e.input_ids))
+            batches = [part[i:i + bs] for i in range(0, len(part), bs)]
+            for i in rng.permutation(len(batches)):
+                if index >= start_index:
+                    yield collate_nsp(batches[i], self.pad_id)
+                index += 1
+            window = []
 
     def iterate(self, start_epoch: int = 0, start_index: int = 0) -> Iterator[tuple[int, int, dict]]:
         """Endless (epoch, index, batch) stream starting at a saved position."""
         epoch, index = start_epoch, start_index
         while True:
-            batches = self.epoch(epoch)
-            for i in range(index, len(batches)):
-                yield epoch, i, batches[i]
+            for i, batch in enumerate(self.epoch(epoch, index), start=index):
+                yield epoch, i, batch
             epoch, index = epoch + 1, 0
