@@ -202,3 +202,20 @@ def test_electra_pretraining_saves_a_discriminator_that_plain_transformers_loads
 def test_missing_budget_fails_before_reading_data(tmp_path, capsys):
     assert main(["pretrain", f"corpus.sources=[{tmp_path}/not_read_yet.txt]", "train.max_minutes=null"]) == 2
     assert "no training budget" in capsys.readouterr().err
+
+
+def test_ppmi_svd_embedding_init_is_used_and_stays_tied_to_the_decoder(corpus_file, tmp_path):
+    from transformers import BertForPreTraining
+
+    common = ("train.max_steps=1", "train.lr=1e-9", "train.warmup_fraction=0")
+    plain = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "plain", tmp_path / "cache", *common))
+    spectral = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "ppmi", tmp_path / "cache", *common,
+                                                 "model.embedding_init=ppmi_svd"))
+    a, b = (BertForPreTraining.from_pretrained(p) for p in (plain, spectral))
+    emb_a, emb_b = a.get_input_embeddings().weight.detach(), b.get_input_embeddings().weight.detach()
+    assert not torch.allclose(emb_a, emb_b, atol=1e-3)
+    assert torch.equal(b.cls.predictions.decoder.weight, emb_b)
+    assert abs(float(emb_b.std()) - float(emb_a.std())) < 0.01  # same scale as the random init
+    with pytest.raises(WarmstartError, match="embedding_init"):
+        run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "x", tmp_path / "cache", *common,
+                                          "model.embedding_init=glove"))

@@ -54,6 +54,9 @@ class ModelConfig:
     num_heads: int = 4
     intermediate_size: int = 1024
     max_seq_len: int = 128
+    # random | ppmi_svd: word embeddings from the corpus's co-occurrence statistics (seconds; see
+    # objectives/cooccurrence.py), so that a short MLM/ELECTRA run starts from distributional word vectors
+    embedding_init: str = "random"
     dropout: float = 0.0  # cramming: no dropout when every token is seen about once; costs 12% of a CPU step
 
 

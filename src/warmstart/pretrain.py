@@ -31,6 +31,7 @@ from warmstart.data.text import (
 )
 from warmstart.errors import WarmstartError
 from warmstart.models import build_electra, build_pretraining_model, describe
+from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
 from warmstart.objectives.electra import electra_loss
 from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss
 from warmstart.train import (
@@ -75,6 +76,21 @@ def prepare_tokenizer(cfg: PretrainConfig, docs):
 
 
 @torch.no_grad()
+def init_word_embeddings(encoder, how: str, corpus, doc_ids, seed: int) -> float:
+    """Overwrite the (decoder-tied) word embeddings from training-document statistics. Returns seconds spent."""
+    if how != "ppmi_svd":
+        raise WarmstartError(f"model.embedding_init: unknown value '{how}'; use random or ppmi_svd")
+    t = time.perf_counter()
+    weight = encoder.get_input_embeddings().weight
+    vectors = ppmi_svd_embeddings((corpus.doc_tokens(int(d)) for d in doc_ids), weight.shape[0], weight.shape[1],
+                                  std=float(weight.std()), seed=seed)
+    weight.copy_(torch.from_numpy(vectors))
+    seconds = time.perf_counter() - t
+    print(f"warmstart pretrain: word embeddings from PPMI-SVD of the training documents ({seconds:.1f} s)")
+    return seconds
+
+
+@torch.no_grad()
 def evaluate(model, objective_step, batches: list[dict], masker: Masker, bf16: bool, seed: int) -> dict:
     """Held-out losses/accuracies with a fixed mask (same positions and samples at every evaluation)."""
     model.eval()
@@ -101,6 +117,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
     if cfg.objective.name == "electra" and cfg.model.init:
         raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
+    if cfg.model.init and cfg.model.embedding_init != "random":
+        raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
     set_threads(tc.num_threads)
     bf16 = use_bf16(tc.precision)
@@ -129,6 +147,9 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         model = torch.nn.ModuleDict({"discriminator": encoder, "generator": generator})  # one optimizer, shared params once
     else:
         encoder = model = build_pretraining_model(cfg.model, tokenizer, tc.seed)
+    init_seconds = 0.0
+    if not resume and cfg.model.embedding_init != "random":
+        init_seconds = init_word_embeddings(encoder, cfg.model.embedding_init, corpus, train_ids, tc.seed)
     if resume:
         from safetensors.torch import load_file
         encoder.load_state_dict(load_file(resume_dir / "model.safetensors"), strict=False)
@@ -141,7 +162,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
           f"batch {tc.batch_size}x{tc.grad_accum}, {'bf16' if bf16 else 'fp32'}")
     optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
     masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
-    state = LoopState()
+    state = LoopState(seconds=init_seconds)  # a budget in minutes includes the embedding initialisation
     if resume:
         saved = load_training_state(resume_dir)
         optimizer.load_state_dict(saved["optimizer"])

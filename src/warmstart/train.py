@@ -216,7 +216,7 @@ def train_loop(
                 write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2),
                        "lr": optimizer.param_groups[0]["lr"], "tokens_per_s": round(rate, 1), **means})
                 bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in means.items() if k != "loss")
-                                    + f" loss={means['loss']:.3f} tok/s={rate:,.0f}")
+                                    + f" loss={means['loss']:.3f} tok/s={rate:,.0f}", refresh=False)
                 window = {"tokens": 0, "t": now, "sums": {}, "n": 0}
             if eval_fn and settings.eval_every and state.step % settings.eval_every == 0:
                 metrics, stop = eval_fn(state)
