@@ -19,11 +19,11 @@ CORPUS = ROOT / "src" / "warmstart" / "demo_data" / "movies_unlabelled.txt.gz"
 MODEL = dict(num_layers=4, hidden_size=256, num_heads=4, intermediate_size=1024, max_seq_len=128)
 
 
-def corpus_lines(path: Path = CORPUS, repeat: int = 1) -> list[str]:
+def corpus_lines(*paths: Path) -> list[str]:
+    """Every non-blank line (segment) of the given sources, default the bundled movie text."""
     from warmstart.data.sources import load_documents
 
-    lines = [seg for doc in load_documents([str(path)]) for seg in doc]
-    return lines * repeat
+    return [seg for doc in load_documents([str(p) for p in paths or [CORPUS]]) for seg in doc]
 
 
 def shared_tokenizer(folder: Path, vocab_size: int = 8192):
@@ -38,10 +38,11 @@ def shared_tokenizer(folder: Path, vocab_size: int = 8192):
 
 def hf_recipe(tokenizer, lines: list[str], steps: int, batch_size: int = 32, seq_len: int = 128,
               mlm_probability: float = 0.15, lr: float = 5e-4, seed: int = 0, bf16: bool = False,
-              eval_lines: list[str] | None = None, max_seconds: float | None = None) -> dict:
+              eval_lines: list[str] | None = None, max_seconds: float | None = None,
+              keep_model_in: Path | None = None) -> dict:
     """The Hugging Face recipe (run_mlm.py): tokenise, group texts into blocks of `seq_len`,
     `DataCollatorForLanguageModeling`, `Trainer`. Returns steady-state tokens/s (steps after the first
-    five) and, with `eval_lines`, the held-out MLM loss."""
+    five) and, with `eval_lines`, the held-out MLM loss; `keep_model_in` saves model and tokenizer there."""
     from datasets import Dataset
     from transformers import (
         BertConfig,
@@ -79,16 +80,19 @@ def hf_recipe(tokenizer, lines: list[str], steps: int, batch_size: int = 32, seq
 
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=lr,
-                                 warmup_ratio=0.06, weight_decay=0.01, lr_scheduler_type="linear",
+                                 warmup_steps=0.06, weight_decay=0.01, lr_scheduler_type="linear",
                                  logging_strategy="no", save_strategy="no", report_to="none", seed=seed,
                                  bf16=bf16, use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
                                  dataloader_drop_last=True)
         collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
-        trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator)
+        trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator, callbacks=[Clock()])
         trainer.train()
         result = {"steps": len(times), "tokens_per_s": steady_rate(times, batch_size * seq_len)}
         if eval_lines:
             result["val_mlm_loss"] = hf_eval_loss(model, tokenizer, blocks(eval_lines), seq_len)
+    if keep_model_in:
+        model.save_pretrained(keep_model_in)
+        tokenizer.save_pretrained(keep_model_in)
     return result
 
 

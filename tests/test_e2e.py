@@ -219,3 +219,46 @@ def test_ppmi_svd_embedding_init_is_used_and_stays_tied_to_the_decoder(corpus_fi
     with pytest.raises(WarmstartError, match="embedding_init"):
         run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "x", tmp_path / "cache", *common,
                                           "model.embedding_init=glove"))
+
+
+def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(pretrained, corpus_file, tmp_path):
+    """A real `warmstart pretrain` process killed with SIGKILL mid-run, then `--resume`d, ends with exactly the
+    weights of an uninterrupted run (CPU, one thread, fixed tokenizer)."""
+    import os
+    import random
+    import signal
+    import time
+
+    common = ("train.save_every_minutes=1e-9", "objective.nsp=false", f"tokenizer.from_checkpoint={pretrained}",
+              "train.max_steps=30", "train.log_every=1", "train.eval_every=1000")
+    full = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "full", tmp_path / "cache", *common))
+    cfg = tiny_pretrain_config(corpus_file, tmp_path / "cut", tmp_path / "cache", *common)
+    args = [f"{k}={v}" for k, v in _flat(cfg).items()]
+    kill_at = random.Random().randint(3, 25)
+    proc = subprocess.Popen([sys.executable, "-m", "warmstart.cli", "pretrain", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "cut" / "training_log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.is_file() and sum(1 for _ in open(log)) >= kill_at:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "cut" / "model.safetensors").exists(), "the run finished before it was killed"
+    resumed = run_pretrain(cfg, resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"differs after a kill at step {kill_at}"
+
+
+def _flat(cfg, prefix: str = "") -> dict:
+    """A config as `section.key=value` overrides (lists in YAML flow style)."""
+    from dataclasses import asdict
+
+    out = {}
+    for k, v in (asdict(cfg) if not isinstance(cfg, dict) else cfg).items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif v is not None:
+            out[f"{prefix}{k}"] = f"[{', '.join(map(str, v))}]" if isinstance(v, list) else v
+    return out

@@ -21,8 +21,11 @@ TRAINING_STATE = "training_state.pt"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.bin")
 
 
-def require_weights(path: str | Path) -> Path:
-    """Check that a folder is a loadable HF checkpoint with safetensors weights; one-line error if not."""
+def require_weights(path: str | Path, trust_pickled: bool = False) -> Path:
+    """Check that a folder is a loadable HF checkpoint with safetensors weights; one-line error if not.
+
+    Pickled weights (`pytorch_model.bin`, `.pt`) can run code when unpickled, so a folder that has only those
+    is refused unless the user says they trust it (`trust_pickled_weights: true`)."""
     folder = Path(path)
     if not folder.is_dir():
         raise WarmstartError(f"{folder}: checkpoint folder not found")
@@ -30,9 +33,12 @@ def require_weights(path: str | Path) -> Path:
         raise WarmstartError(f"{folder}: no config.json; not a Hugging Face checkpoint folder")
     if not any(folder.glob("*.safetensors")):
         pickled = [p.name for p in folder.iterdir() if p.name in PICKLED_WEIGHTS]
+        if pickled and trust_pickled:
+            print(f"warning: {folder}: loading pickled weights ({pickled[0]}) because trust_pickled_weights is set")
+            return folder
         if pickled:
-            raise WarmstartError(f"{folder}: only pickled weights ({pickled[0]}); convert them to safetensors, "
-                                 "pickles can run code when loaded")
+            raise WarmstartError(f"{folder}: only pickled weights ({pickled[0]}), which can run code when loaded; "
+                                 "convert them to safetensors, or set trust_pickled_weights=true if you trust the source")
         raise WarmstartError(f"{folder}: no model weights (model.safetensors); the checkpoint is incomplete")
     return folder
 
@@ -68,8 +74,24 @@ def atomic_folder(final: str | Path, write) -> Path:
         raise
     if final.exists():
         final.rename(old)
-    tmp.rename(final)
+    tmp.rename(final)  # a kill between these two renames leaves only `old`: see `recover_folder`
     shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def recover_folder(final: str | Path) -> Path:
+    """Undo a swap that `atomic_folder` could not finish: with `final` missing, the newest complete copy set
+    aside (`.NAME.old*`) is moved back; half-written temporaries (`.NAME.tmp*`) are removed."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return final
+    for tmp in final.parent.glob(f".{final.name}.tmp*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    olds = sorted(final.parent.glob(f".{final.name}.old*"), key=lambda p: p.stat().st_mtime)
+    if not final.exists() and olds:
+        olds.pop().rename(final)
+    for old in olds:
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 

@@ -54,6 +54,7 @@ class ModelConfig:
     num_heads: int = 4
     intermediate_size: int = 1024
     max_seq_len: int = 128
+    trust_pickled_weights: bool = False  # allow `init` folders with pickled (.bin) weights only
     # random | ppmi_svd: word embeddings from the corpus's co-occurrence statistics (seconds; see
     # objectives/cooccurrence.py), so that a short MLM/ELECTRA run starts from distributional word vectors
     embedding_init: str = "random"
@@ -144,6 +145,7 @@ class FinetuneConfig:
     output_dir: str = "runs/finetune"
     init: str = ""  # a checkpoint folder, or "scratch"
     tokenizer: str | None = None  # the tokenizer/architecture folder; required when init is scratch
+    trust_pickled_weights: bool = False  # allow an `init` folder with pickled (.bin) weights only
     data: LabelledDataConfig = field(default_factory=LabelledDataConfig)
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
 
@@ -230,6 +232,9 @@ def _set_dotted(data: dict[str, Any], cls: type, dotted: str, value: Any) -> Non
             if not dataclasses.is_dataclass(node_cls):
                 raise WarmstartError(f"override '{dotted}': '{key}' is not a section")
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise WarmstartError(f"override '{dotted}': section '{key}' was given a value ({node!r}); "
+                                     f"set its keys instead, as {key}.KEY=value")
 
 
 def load_config(cls: type[C], path: str | Path | None, overrides: list[str] = ()) -> C:

@@ -23,6 +23,7 @@ from warmstart.report import label_efficiency_plot, markdown_table, summarise
 from warmstart.tasks.classification import load_splits, subsample
 
 DATA = Path(__file__).parent / "demo_data"
+DEMO_SOURCES = [DATA / "movies_unlabelled.txt.gz", DATA / "wordnet_glosses.txt.gz"]  # unlabelled text only
 
 
 def _done(folder: Path, config) -> bool:
@@ -35,7 +36,7 @@ def _done(folder: Path, config) -> bool:
 def _pretrain(out: Path, minutes: float | None) -> Path:
     from warmstart.pretrain import run_pretrain
 
-    overrides = [f"output_dir={out}", f"corpus.sources=[{DATA / 'movies_unlabelled.txt.gz'}]"]
+    overrides = [f"output_dir={out}", f"corpus.sources=[{', '.join(map(str, DEMO_SOURCES))}]"]
     if minutes is not None:
         overrides.append(f"train.max_minutes={minutes}")
     cfg = load_config(PretrainConfig, DATA / "pretrain.yaml", overrides)
@@ -48,8 +49,6 @@ def _pretrain(out: Path, minutes: float | None) -> Path:
 
 def run_demo(output_dir: str = "runs/demo", pretrain_minutes: float | None = None,
              label_counts: list[int] | None = None, seeds: int | None = None) -> pd.DataFrame:
-    from warmstart.tasks.classification import run_finetune
-
     t0 = time.perf_counter()
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -59,24 +58,18 @@ def run_demo(output_dir: str = "runs/demo", pretrain_minutes: float | None = Non
     pretrained = _pretrain(root / "pretrained", pretrain_minutes)
 
     data_path = DATA / "rotten_tomatoes.csv"
-    rows = []
+    rows: list[dict] = []
     print(f"[2/3] fine-tuning at {label_counts} labels x {seeds} seeds: pretrained, scratch, TF-IDF")
     for n in label_counts:
         for seed in range(seeds):
             for init in ("pretrained", "scratch"):
-                out = root / "finetune" / f"{init}-{n}-seed{seed}"
-                cfg = load_config(FinetuneConfig, DATA / "finetune.yaml", [
-                    f"output_dir={out}", f"init={pretrained if init == 'pretrained' else 'scratch'}",
-                    f"tokenizer={pretrained}", f"data.path={data_path}", f"data.labels={n}", f"train.seed={seed}"])
-                if _done(out, cfg):
-                    metrics = json.loads((out / "metrics.json").read_text())
-                else:
-                    metrics = run_finetune(cfg)
+                metrics = finetune_cell(root / "finetune" / f"{init}-{n}-seed{seed}",
+                                        str(pretrained) if init == "pretrained" else "scratch", str(pretrained), n, seed)
                 rows.append({"init": init, "labels": n, "seed": seed, "accuracy": metrics["accuracy"],
                              "macro_f1": metrics["macro_f1"], "seconds": metrics["seconds"]})
                 print(f"  {init:10s} {n:5d} labels seed {seed}: accuracy {metrics['accuracy']:.3f} "
                       f"({metrics['seconds']:.0f}s)")
-            rows.append({"init": "tfidf_logreg", "labels": n, "seed": seed, **_tfidf(cfg)})
+            rows.append({"init": "tfidf_logreg", "labels": n, "seed": seed, **tfidf_cell(n, seed)})
 
     results = pd.DataFrame(rows)
     results.to_csv(root / "results.csv", index=False)
@@ -107,9 +100,27 @@ def run_demo(output_dir: str = "runs/demo", pretrain_minutes: float | None = Non
     return results
 
 
-def _tfidf(cfg: FinetuneConfig) -> dict:
-    """The classic baseline on exactly the labels (and validation rows) that the fine-tuning run saw."""
-    seed = cfg.train.seed
+def _finetune_config(out: Path, init: str, tokenizer: str, labels: int, seed: int,
+                     overrides: tuple[str, ...] = ()) -> FinetuneConfig:
+    return load_config(FinetuneConfig, DATA / "finetune.yaml", [
+        f"output_dir={out}", f"init={init}", f"tokenizer={tokenizer}", f"data.path={DATA / 'rotten_tomatoes.csv'}",
+        f"data.labels={labels}", f"train.seed={seed}", *overrides])
+
+
+def finetune_cell(out: Path, init: str, tokenizer: str, labels: int, seed: int,
+                  overrides: tuple[str, ...] = ()) -> dict:
+    """One fine-tuning run of the demo's protocol on Rotten Tomatoes (reused when already done). -> metrics"""
+    from warmstart.tasks.classification import run_finetune
+
+    cfg = _finetune_config(out, init, tokenizer, labels, seed, overrides)
+    if _done(out, cfg):
+        return json.loads((out / "metrics.json").read_text())
+    return run_finetune(cfg)
+
+
+def tfidf_cell(labels: int, seed: int) -> dict:
+    """The classic baseline on exactly the labels (and validation rows) that a fine-tuning run sees."""
+    cfg = _finetune_config(Path("."), "scratch", "", labels, seed)
     splits, _ = load_splits(cfg.data, seed)
     train = subsample(splits["train"], cfg.data.labels, seed)
     val = subsample(splits["validation"], cfg.data.validation_labels, seed)

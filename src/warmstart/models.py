@@ -38,7 +38,7 @@ def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> BertForPr
     """
     torch.manual_seed(seed)
     if cfg.init:
-        require_weights(cfg.init)
+        require_weights(cfg.init, cfg.trust_pickled_weights)
         model = BertForPreTraining.from_pretrained(cfg.init, attn_implementation="sdpa")
         if model.config.vocab_size != len(tokenizer):
             model.resize_token_embeddings(len(tokenizer))

@@ -16,6 +16,7 @@ from warmstart.checkpoint import (
     TRAINING_STATE,
     atomic_folder,
     load_training_state,
+    recover_folder,
     rng_state,
     save_hf,
     set_rng_state,
@@ -122,7 +123,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
     set_threads(tc.num_threads)
     bf16 = use_bf16(tc.precision)
-    resume_dir = out / RESUME_DIR
+    resume_dir = recover_folder(out / RESUME_DIR)  # a run killed mid-save resumes from its last good checkpoint
     if resume and not (resume_dir / TRAINING_STATE).is_file():
         raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
 

@@ -18,9 +18,11 @@ def summarise(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     return out.reset_index()
 
 
-def markdown_table(summary: pd.DataFrame) -> str:
+def markdown_table(summary: pd.DataFrame, order: list[str] | None = None) -> str:
+    """Rows in `order` (default: pretrained, scratch, TF-IDF, then the rest by name); columns by label count."""
     labels = sorted(summary["labels"].unique())
-    inits = [i for i in ORDER if i in set(summary["init"])] + sorted(set(summary["init"]) - set(ORDER))
+    order = order or ORDER
+    inits = [i for i in order if i in set(summary["init"])] + sorted(set(summary["init"]) - set(order))
     lines = ["| initialisation | " + " | ".join(f"{n} labels" for n in labels) + " |",
              "|---|" + "---|" * len(labels)]
     for init in inits:

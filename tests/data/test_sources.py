@@ -71,3 +71,14 @@ def test_missing_text_column_names_the_columns(tmp_path):
 def test_no_sources():
     with pytest.raises(WarmstartError, match="corpus.sources is empty"):
         load_documents([])
+
+
+def test_a_single_100_mb_line_is_cut_into_bounded_segments(tmp_path):
+    from warmstart.data.sources import MAX_SEGMENT_CHARS
+
+    words = ("lorem ipsum dolor sit amet " * 4_000_000)[:100_000_000]
+    (tmp_path / "one_line.txt").write_text(words + "\n", encoding="utf-8")
+    docs = load_documents([str(tmp_path / "one_line.txt")])
+    segments = [s for d in docs for s in d]
+    assert max(map(len, segments)) <= MAX_SEGMENT_CHARS
+    assert sum(map(len, segments)) + len(segments) - 1 == len(words.strip())  # cut at spaces, nothing lost

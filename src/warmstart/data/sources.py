@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,10 @@ HF_FOLDER_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 
 
 def _read_text_file(path: Path) -> str:
-    raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    try:
+        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
+        raise WarmstartError(f"{path}: cannot read it ({type(e).__name__}: {e}); check the file (a truncated .gz?)") from None
     if b"\x00" in raw[:8192]:
         raise WarmstartError(f"{path}: looks like a binary file (NUL bytes), not text; remove it from the sources")
     try:
@@ -37,12 +41,30 @@ def _read_text_file(path: Path) -> str:
         ) from None
 
 
+MAX_SEGMENT_CHARS = 20_000
+
+
+def _cut_long_line(line: str) -> Iterator[str]:
+    """A line longer than 20,000 characters (a file with no line breaks) is cut at spaces into segments of at
+    most that length, so that tokenising it stays bounded; nothing is dropped."""
+    pos = 0
+    while len(line) - pos > MAX_SEGMENT_CHARS:
+        cut = line.rfind(" ", pos + MAX_SEGMENT_CHARS // 2, pos + MAX_SEGMENT_CHARS)
+        cut = cut if cut > 0 else pos + MAX_SEGMENT_CHARS
+        yield line[pos:cut]
+        pos = cut + 1 if line[cut:cut + 1] == " " else cut
+    if pos < len(line):
+        yield line[pos:]
+
+
 def split_documents(text: str) -> Iterator[Document]:
-    """Blank lines separate documents; each other line is one segment."""
+    """Blank lines separate documents; each other line is one segment (very long lines are cut)."""
     doc: Document = []
     for line in text.splitlines():
         line = line.strip()
-        if line:
+        if len(line) > MAX_SEGMENT_CHARS:
+            doc.extend(_cut_long_line(line))
+        elif line:
             doc.append(line)
         elif doc:
             yield doc

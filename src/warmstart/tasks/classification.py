@@ -121,7 +121,7 @@ def subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- model
 def build_classifier(init: str, tokenizer_folder: str | None, num_labels: int, names: list, dropout: float,
-                     seed: int):
+                     seed: int, trust_pickled: bool = False):
     """A standard HF sequence classifier: from a checkpoint, or the same architecture with random weights."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -140,7 +140,7 @@ def build_classifier(init: str, tokenizer_folder: str | None, num_labels: int, n
     logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            require_weights(init), attn_implementation="sdpa", **kwargs)
+            require_weights(init, trust_pickled), attn_implementation="sdpa", **kwargs)
     finally:
         logging.set_verbosity(verbosity)
 
@@ -314,7 +314,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     if tok_folder == "scratch":
         raise WarmstartError("init: scratch needs `tokenizer: PATH` (a checkpoint giving tokenizer and architecture)")
     tokenizer = load_tokenizer(tok_folder)
-    model = build_classifier(cfg.init, cfg.tokenizer, len(names), names, tc.dropout, tc.seed).to(device())
+    model = build_classifier(cfg.init, cfg.tokenizer, len(names), names, tc.dropout, tc.seed,
+                             cfg.trust_pickled_weights).to(device())
     pad = tokenizer.pad_token_id
     enc = {name: encode(tokenizer, df, tc.max_length) for name, df in (("train", train), ("validation", val),
                                                                        ("test", test))}
