@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from warmstart.data.text import (
     split_documents_for_validation,
     train_tokenizer,
 )
+from warmstart.distributed import barrier, broadcast_parameters, cluster
 from warmstart.errors import WarmstartError
 from warmstart.models import build_electra, build_pretraining_model, describe
 from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
@@ -121,15 +123,36 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     if cfg.model.init and cfg.model.embedding_init != "random":
         raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
-    set_threads(tc.num_threads)
+    group = cluster()
+    if group.world > 1 and (cfg.objective.name == "electra" or tc.batch_size % group.world):
+        raise WarmstartError(f"multi-process pretraining needs objective.name=mlm and a train.batch_size divisible by "
+                             f"{group.world} processes")
+    set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
     bf16 = use_bf16(tc.precision)
-    resume_dir = recover_folder(out / RESUME_DIR)  # a run killed mid-save resumes from its last good checkpoint
+    resume_dir = out / RESUME_DIR
+    if group.main:
+        recover_folder(resume_dir)  # a run killed mid-save resumes from its last good checkpoint
+        out.mkdir(parents=True, exist_ok=True)
+    barrier(group.world)
     if resume and not (resume_dir / TRAINING_STATE).is_file():
         raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
 
     docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column)  # streamed, never held in memory
-    tokenizer = load_tokenizer(str(resume_dir)) if resume else prepare_tokenizer(cfg, docs)
-    corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
+    if resume:
+        tokenizer = load_tokenizer(str(resume_dir))
+    elif group.world == 1:
+        tokenizer = prepare_tokenizer(cfg, docs)
+    else:  # WordPiece training is not deterministic: rank 0 trains, everyone loads that one tokenizer
+        shared = out / ".tokenizer"
+        if group.main:
+            atomic_folder(shared, prepare_tokenizer(cfg, docs).save_pretrained)
+        barrier(group.world)
+        tokenizer = load_tokenizer(str(shared))
+    if group.main:  # rank 0 builds the token cache, the others then map it
+        corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
+    barrier(group.world)
+    if not group.main:
+        corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
     train_ids, val_ids = split_documents_for_validation(corpus.num_docs, cfg.corpus.validation_fraction,
                                                         cfg.corpus.max_validation_documents, tc.seed)
     seq_len = cfg.model.max_seq_len
@@ -157,10 +180,12 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         if electra:
             generator.load_state_dict(load_file(resume_dir / "generator" / "model.safetensors"), strict=False)
     model.to(device())
+    broadcast_parameters(model, group.world)
     what = "ELECTRA" if electra else ("MLM+NSP" if cfg.objective.nsp else "MLM")
-    print(f"warmstart pretrain: {describe(encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} documents "
-          f"({len(val_ids)} held out); {what}, seq {seq_len}, "
-          f"batch {tc.batch_size}x{tc.grad_accum}, {'bf16' if bf16 else 'fp32'}")
+    if group.main:
+        print(f"warmstart pretrain: {describe(encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} "
+              f"documents ({len(val_ids)} held out); {what}, seq {seq_len}, batch {tc.batch_size}x{tc.grad_accum}, "
+              f"{'bf16' if bf16 else 'fp32'}" + (f", {group.world} processes" if group.world > 1 else ""))
     optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
     masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
     state = LoopState(seconds=init_seconds)  # a budget in minutes includes the embedding initialisation
@@ -170,13 +195,13 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         state = LoopState(**saved["loop"])
         set_rng_state(saved["rng"])
         masker.generator.set_state(saved["masker_rng"])
-    else:
+    elif group.main:
         shutil.rmtree(resume_dir, ignore_errors=True)
         for stale in ("training_log.jsonl",):
             (out / stale).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
     config_text = yaml.safe_dump(asdict(cfg), sort_keys=False)
-    (out / CONFIG_FILENAME).write_text(config_text, encoding="utf-8")
+    if group.main:
+        (out / CONFIG_FILENAME).write_text(config_text, encoding="utf-8")
     if tc.compile:  # in place (Module.compile), so state-dict keys and checkpoints stay plain
         encoder.base_model.compile(dynamic=False)
 
@@ -188,7 +213,18 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         return mlm_nsp_loss(encoder, {**batch, "input_ids": masked}, labels, cfg.objective.sparse_prediction)
 
     def step_fn(batch: dict) -> dict:
-        return objective_step(batch, *masker(batch["input_ids"]), masker.generator)
+        masked, labels = masker(batch["input_ids"])  # the global batch: the same masks in every process
+        if group.world == 1:
+            return objective_step(batch, masked, labels, masker.generator)
+        rows = group.rows(len(labels))
+        out = objective_step({k: v[rows] for k, v in batch.items()}, masked[rows], labels[rows], masker.generator)
+        # Each process's MLM mean is weighted by its share of the masked tokens (times the number of
+        # processes, which the gradient average divides out): the result is the global batch's loss.
+        scale = (labels[rows] != -100).sum() * group.world / (labels != -100).sum().clamp(min=1)
+        for k in ("mlm_loss", "mlm_acc"):
+            out[k] = out[k] * scale
+        out["loss"] = out["mlm_loss"] + out.get("nsp_loss", 0.0)
+        return out
 
     def eval_fn(state: LoopState) -> tuple[dict, bool]:
         if not val_batches:
@@ -209,13 +245,17 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
 
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
                             grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every,
-                            eval_every=tc.eval_every, save_every_minutes=tc.save_every_minutes, desc="pretrain")
+                            eval_every=tc.eval_every, save_every_minutes=tc.save_every_minutes, desc="pretrain",
+                            cluster=group)
     state = train_loop(model, optimizer, data.iterate(state.epoch, state.index), step_fn, budget, settings, state,
                        tokens_fn=lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
                        else int(b["input_ids"].numel()),
                        eval_fn=eval_fn, save_fn=save_resumable, log_path=out / "training_log.jsonl")
-    save_resumable(state)
     final = eval_fn(state)[0]
+    if not group.main:
+        barrier(group.world)
+        return out
+    save_resumable(state)
     metrics = {"steps": state.step, "tokens": state.tokens, "train_seconds": round(state.seconds, 1),
                "tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
                "wall_seconds": round(time.perf_counter() - t0, 1), **final}
@@ -226,7 +266,9 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     for f in tmp.iterdir():
         f.replace(out / f.name)
     tmp.rmdir()
+    shutil.rmtree(out / ".tokenizer", ignore_errors=True)
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} tokens, "
           f"{metrics['tokens_per_s']:,.0f} tokens/s; " + " ".join(f"{k}={v}" for k, v in final.items())
           + f"\n  checkpoint: {out}")
+    barrier(group.world)
     return out

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from warmstart.distributed import Cluster, agree_max, average_gradients, mean_over_processes
 from warmstart.errors import WarmstartError
 
 
@@ -84,6 +85,7 @@ class LoopSettings:
     eval_every: int | None = None
     save_every_minutes: float | None = None
     desc: str = "training"
+    cluster: Cluster = field(default_factory=Cluster)  # multi-process data parallelism (distributed.py)
 
 
 def device() -> torch.device:
@@ -167,12 +169,14 @@ def train_loop(
     state = state or LoopState()
     dev = device()
     model.train()
-    log = open(log_path, "a", encoding="utf-8") if log_path else None
+    world, main = settings.cluster.world, settings.cluster.main
+    params = [p for p in model.parameters() if p.requires_grad]
+    log = open(log_path, "a", encoding="utf-8") if log_path and main else None
     start = time.perf_counter() - state.seconds
     last_save = time.perf_counter()
     window = {"tokens": 0, "t": time.perf_counter(), "sums": {}, "n": 0}
     # In a log file (CI, nohup) a bar redrawn every 0.1 s is noise: redraw every 10 s there.
-    bar = tqdm(total=100, desc=settings.desc, unit="%", dynamic_ncols=True,
+    bar = tqdm(total=100, desc=settings.desc, unit="%", dynamic_ncols=True, disable=not main,
                mininterval=0.1 if sys.stderr.isatty() else 10.0,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
                initial=int(100 * budget.progress(state.step, state.tokens, state.seconds)))
@@ -184,8 +188,11 @@ def train_loop(
 
     stop = False
     try:
-        while not stop and budget.progress(state.step, state.tokens, time.perf_counter() - start) < 1.0:
-            progress = budget.progress(state.step, state.tokens, time.perf_counter() - start)
+        while not stop:
+            # processes agree on the progress, so a time budget ends on the same step everywhere
+            progress = agree_max(budget.progress(state.step, state.tokens, time.perf_counter() - start), world)
+            if progress >= 1.0:
+                break
             factor = lr_factor(progress, settings.warmup_fraction, settings.schedule)
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * factor
@@ -202,8 +209,9 @@ def train_loop(
                     if v.ndim == 0:  # scalars are logged; tensors (e.g. targets) are for tests
                         window["sums"][k] = window["sums"].get(k, 0.0) + float(v.detach())
                 window["n"] += 1
+            average_gradients(params, world)
             if settings.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
@@ -212,7 +220,7 @@ def train_loop(
             if state.step % settings.log_every == 0:
                 now = time.perf_counter()
                 rate = window["tokens"] / max(1e-9, now - window["t"])
-                means = {k: v / window["n"] for k, v in window["sums"].items()}
+                means = mean_over_processes({k: v / window["n"] for k, v in window["sums"].items()}, world)
                 write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2),
                        "lr": optimizer.param_groups[0]["lr"], "tokens_per_s": round(rate, 1), **means})
                 bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in means.items() if k != "loss")
@@ -222,7 +230,8 @@ def train_loop(
                 metrics, stop = eval_fn(state)
                 model.train()
                 write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2), **metrics})
-            if save_fn and settings.save_every_minutes and time.perf_counter() - last_save > 60 * settings.save_every_minutes:
+            if save_fn and main and settings.save_every_minutes and \
+                    time.perf_counter() - last_save > 60 * settings.save_every_minutes:
                 save_fn(state)
                 last_save = time.perf_counter()
             # update() (not refresh()) so that the redraw interval above is respected
