@@ -95,6 +95,16 @@ def test_linear_probe_changes_only_the_head(pretrained, sentiment_csv, tmp_path)
     assert metrics["accuracy"] > 0.7  # the fixture's sentiment words are easy to separate
 
 
+def test_lp_ft_starts_from_the_probe_and_never_ends_below_it_on_validation(pretrained, sentiment_csv, tmp_path):
+    probe = _finetune(sentiment_csv, tmp_path / "lp", pretrained, "train.strategy=linear_probe", "train.pooling=mean")
+    lpft = _finetune(sentiment_csv, tmp_path / "lpft", pretrained, "train.strategy=lp_ft", "train.pooling=mean",
+                     "train.max_steps=20", "train.eval_every=5")
+    assert lpft["probe_val_accuracy"] == probe["val_accuracy"] and lpft["probe_C"] == probe["probe_C"]
+    assert lpft["val_accuracy"] >= lpft["probe_val_accuracy"]
+    if lpft["best_step"] == 0:  # fine-tuning never beat the probe: the probed model is what was kept
+        assert lpft["accuracy"] == probe["accuracy"]
+
+
 def test_scratch_uses_the_same_architecture_and_tokenizer(pretrained, sentiment_csv, tmp_path):
     with pytest.raises(WarmstartError, match="scratch needs `tokenizer: PATH`"):
         _finetune(sentiment_csv, tmp_path / "s", "scratch")

@@ -122,7 +122,7 @@ class LabelledDataConfig:
 
 @dataclass
 class FinetuneTrainConfig:
-    strategy: str = "full"  # full | linear_probe
+    strategy: str = "full"  # full | linear_probe | lp_ft (probe the head, then fine-tune everything)
     pooling: str = "cls"  # cls (HF standard pooler) | mean
     lr: float = 5e-5
     head_lr: float | None = None  # defaults to lr; a fresh head learns faster than a pretrained body

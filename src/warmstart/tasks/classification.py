@@ -4,7 +4,9 @@ The model is a standard `AutoModelForSequenceClassification`. Strategies:
   - `full`: every weight trains (the one loop in train.py), early stopping on validation accuracy;
   - `linear_probe`: the encoder is frozen, so its features are computed once and the head is fitted
     as an L2-regularised logistic regression whose strength is chosen on validation (far faster and
-    steadier at 100 labels than SGD on the head); the fitted weights are written into the HF head.
+    steadier at 100 labels than SGD on the head); the fitted weights are written into the HF head;
+  - `lp_ft`: the linear probe, then full fine-tuning from that head; the probed model stays the best
+    candidate until fine-tuning beats it on validation.
 Pooling `cls` is the HF head (pooler over [CLS]) and round-trips through `transformers` alone; `mean`
 (mean of the last hidden states) is often better for small encoders, and `warmstart predict` applies it.
 """
@@ -221,6 +223,11 @@ def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray
     return _over_batches(lambda b: pooled(model, b, pooling), model, batches, bf16)
 
 
+# full: every weight; linear_probe: frozen encoder, logistic-regression head; lp_ft: the probe's head, then
+# full fine-tuning from it (Kumar et al., 2022: a fitted head keeps the first steps from distorting features)
+STRATEGIES = ("full", "linear_probe", "lp_ft")
+
+
 def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: bool, seed: int) -> dict:
     """Fit the head on frozen features (logistic regression, C picked on validation) and load it into the model."""
     x_tr, x_va = features(model, train_b, pooling, bf16), features(model, val_b, pooling, bf16)
@@ -250,8 +257,12 @@ def _log_path(out: Path) -> Path:
     return out.parent / f".{out.name}.log.jsonl"
 
 
-def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool) -> dict:
-    """Fine-tune every weight with early stopping on validation accuracy; the best weights are kept."""
+def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool,
+               start_accuracy: float = -1.0) -> dict:
+    """Fine-tune every weight with early stopping on validation accuracy; the best weights are kept.
+
+    `start_accuracy` is the validation accuracy of the weights as they come in (LP-FT's probed head): they
+    stay the best candidate until fine-tuning beats them, so fine-tuning can never end worse on validation."""
     tc = cfg.train
     steps_per_epoch = max(1, int(np.ceil(len(y_train) / tc.batch_size)))
     max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
@@ -267,7 +278,7 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
     head = {id(p) for p in model.classifier.parameters()}
     head_lr = tc.head_lr or tc.lr
     optimizer = make_optimizer(model, tc.lr, tc.weight_decay, {i: head_lr for i in head})
-    best = {"acc": -1.0, "state": None, "step": 0, "bad": 0}
+    best = {"acc": start_accuracy, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
 
     def eval_fn(state):
         probs = predict_batches(model, val_b, tc.pooling, bf16)
@@ -302,8 +313,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     if not cfg.init:
         raise WarmstartError("init is empty; give a checkpoint folder or 'scratch'")
-    if tc.strategy not in ("full", "linear_probe"):
-        raise WarmstartError(f"train.strategy: unknown strategy '{tc.strategy}'; use full or linear_probe")
+    if tc.strategy not in STRATEGIES:
+        raise WarmstartError(f"train.strategy: unknown strategy '{tc.strategy}'; use {', '.join(STRATEGIES)}")
     set_threads(None)
     bf16 = use_bf16(tc.precision)
     splits, names = load_splits(cfg.data, tc.seed)
@@ -323,11 +334,14 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     val_b = make_batches(enc["validation"], None, 64, pad)
     out = Path(cfg.output_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if tc.strategy == "linear_probe":
+    fit: dict = {}
+    if tc.strategy in ("linear_probe", "lp_ft"):
         train_b = make_batches(enc["train"], None, 64, pad)
         fit = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
-    else:
-        fit = train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16)
+    if tc.strategy in ("full", "lp_ft"):
+        probe = {"probe_val_accuracy": fit["val_accuracy"], "probe_C": fit["probe_C"]} if fit else {}
+        fit = {**probe, **train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16,
+                                     probe.get("probe_val_accuracy", -1.0))}
     probs = predict_batches(model, make_batches(enc["test"], None, 64, pad), tc.pooling, bf16)
     pred = probs.argmax(1)
     metrics = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
