@@ -82,3 +82,21 @@ def test_a_single_100_mb_line_is_cut_into_bounded_segments(tmp_path):
     segments = [s for d in docs for s in d]
     assert max(map(len, segments)) <= MAX_SEGMENT_CHARS
     assert sum(map(len, segments)) + len(segments) - 1 == len(words.strip())  # cut at spaces, nothing lost
+
+
+def test_hub_corpus_is_streamed(monkeypatch):
+    """A hub id is read with `streaming=True`, a batch of rows at a time, never loaded whole."""
+    import datasets
+
+    calls = {}
+
+    def fake_load_dataset(source, streaming=False, **kwargs):
+        calls.update(source=source, streaming=streaming)
+        rows = datasets.Dataset.from_dict({"body": ["first doc\nsecond line", None, "", "third"]})
+        return datasets.IterableDatasetDict({"train": rows.to_iterable_dataset()})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert load_documents(["someone/corpus"], text_column="body") == [["first doc", "second line"], ["third"]]
+    assert calls == {"source": "someone/corpus", "streaming": True}
+    with pytest.raises(WarmstartError, match="no column 'text' \\(columns: body\\)"):
+        load_documents(["someone/corpus"])

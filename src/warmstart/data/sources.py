@@ -82,8 +82,9 @@ def _looks_like_hub_id(source: str) -> bool:
     return not source.startswith((".", "/", "~")) and p.suffix == "" and source.count("/") <= 1
 
 
-def load_hf_dataset(source: str, split: str | None = "train"):
-    """A `save_to_disk` folder or a hub id -> a `datasets.Dataset` (or DatasetDict when split is None)."""
+def load_hf_dataset(source: str, split: str | None = "train", streaming: bool = False):
+    """A `save_to_disk` folder (memory-mapped) or a hub id -> a `datasets.Dataset` (or DatasetDict when split
+    is None); with `streaming`, a hub dataset is an `IterableDataset` read as it downloads."""
     import datasets
 
     path = Path(source)
@@ -91,11 +92,11 @@ def load_hf_dataset(source: str, split: str | None = "train"):
         ds = datasets.load_from_disk(str(path))
     else:
         try:
-            ds = datasets.load_dataset(source)
+            ds = datasets.load_dataset(source, streaming=streaming)
         except Exception as e:  # offline, unknown id, ...: one line for the user
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise WarmstartError(f"{source}: not a file, folder or loadable Hugging Face dataset ({msg})") from None
-    if split is not None and isinstance(ds, datasets.DatasetDict):
+    if split is not None and isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
         if split not in ds:
             raise WarmstartError(f"{source}: has no '{split}' split (found {', '.join(ds)})")
         ds = ds[split]
@@ -129,14 +130,33 @@ def read_table(source: str) -> pd.DataFrame:
     return ds.to_pandas()
 
 
-def _table_documents(df: pd.DataFrame, column: str, where: str) -> Iterator[Document]:
-    if column not in df.columns:
-        raise WarmstartError(f"{where}: no column '{column}' (columns: {', '.join(map(str, df.columns))}); "
-                             "set corpus.text_column")
-    for text in df[column].dropna().astype(str):
-        doc = [line.strip() for line in text.splitlines() if line.strip()]
+def _missing_column(where: str, column: str, columns) -> WarmstartError:
+    return WarmstartError(f"{where}: no column '{column}' (columns: {', '.join(map(str, columns))}); "
+                          "set corpus.text_column")
+
+
+def _cell_documents(texts) -> Iterator[Document]:
+    """Each non-empty cell is one document, its lines the segments."""
+    for text in texts:
+        if text is None or (isinstance(text, float) and text != text):  # None / NaN
+            continue
+        doc = [line.strip() for line in str(text).splitlines() if line.strip()]
         if doc:
             yield doc
+
+
+def _table_documents(df: pd.DataFrame, column: str, where: str) -> Iterator[Document]:
+    if column not in df.columns:
+        raise _missing_column(where, column, df.columns)
+    yield from _cell_documents(df[column])
+
+
+def _dataset_documents(ds, column: str, where: str) -> Iterator[Document]:
+    """An HF dataset read 1,000 rows at a time, so a memory-mapped or streamed corpus is never held whole."""
+    for batch in ds.iter(batch_size=1000):
+        if column not in batch:
+            raise _missing_column(where, column, batch)
+        yield from _cell_documents(batch[column])
 
 
 def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]:
@@ -157,7 +177,7 @@ def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]
         return
     if not path.exists() and not _looks_like_hub_id(source):
         raise WarmstartError(f"{path}: file not found; check corpus.sources")
-    yield from _table_documents(load_hf_dataset(source).to_pandas(), text_column, source)
+    yield from _dataset_documents(load_hf_dataset(source, streaming=True), text_column, source)
 
 
 MAX_SEGMENTS_PER_DOCUMENT = 256
