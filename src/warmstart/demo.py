@@ -1,6 +1,6 @@
 """`warmstart demo`: the whole promise on bundled data, in about 15 CPU-minutes.
 
-1. pretrain a small BERT on the bundled unlabelled movie text (no labels used);
+1. pretrain a small BERT on the bundled unlabelled text (movie snippets and plots, WordNet glosses; no labels);
 2. fine-tune it on Rotten Tomatoes sentiment at several label counts and seeds;
 3. train the same architecture from scratch, and TF-IDF + logistic regression, on the same labels;
 4. print the table and write `report.md` with a label-efficiency plot.
@@ -43,7 +43,7 @@ def _pretrain(out: Path, minutes: float | None) -> Path:
     if _done(out, cfg):
         print(f"[1/3] pretraining: reusing {out}")
         return out
-    print(f"[1/3] pretraining on unlabelled movie text for {cfg.train.max_minutes} minutes")
+    print(f"[1/3] pretraining on unlabelled movie text and WordNet glosses for {cfg.train.max_minutes} minutes")
     return run_pretrain(cfg)
 
 
@@ -80,12 +80,14 @@ def run_demo(output_dir: str = "runs/demo", pretrain_minutes: float | None = Non
     verdicts = _verdicts(summary)
     label_efficiency_plot(summary, root / "label_efficiency.png",
                           title="Rotten Tomatoes sentiment: pretrained vs scratch vs TF-IDF")
+    ft = yaml.safe_load((DATA / "finetune.yaml").read_text())["train"]
     report = "\n".join([
         "# warmstart demo: did pretraining help?", "",
         f"Pretraining: {pre['steps']} steps, {pre['tokens']:,} tokens in {pre['train_seconds'] / 60:.1f} min "
         f"({pre['tokens_per_s']:,.0f} tokens/s), held-out MLM loss {pre.get('val_mlm_loss', float('nan'))}, "
-        "on unlabelled movie text (no labels).",
-        f"Fine-tuning: Rotten Tomatoes snippets, test split of {_test_size(data_path)}, "
+        "on unlabelled movie text and WordNet glosses (no labels).",
+        f"Fine-tuning ({ft['strategy']}, {ft['pooling']} pooling, the same for every initialisation): Rotten "
+        f"Tomatoes snippets, test split of {_test_size(data_path)}, "
         f"mean ± std test accuracy (%) over {seeds} seeds; the majority class is 57.8%.", "",
         table, "", *[f"- {v}" for v in verdicts], "",
         "![label efficiency](label_efficiency.png)", "",
