@@ -20,6 +20,13 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_minutes=5")
         if name == "pretrain":
             s.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint-last")
+    pr = sub.add_parser("predict", help="predict a file with a fine-tuned checkpoint (CSV or JSONL out)")
+    pr.add_argument("checkpoint", help="a fine-tuned checkpoint folder")
+    pr.add_argument("--input", required=True, help="CSV/TSV/JSONL with a text column, or a text file (one per line)")
+    pr.add_argument("--output", default=None, help="where to write (.csv or .jsonl); default INPUT.predictions.csv")
+    pr.add_argument("--text-column", default=None, help="default: the column the checkpoint was trained on")
+    pr.add_argument("--text-pair-column", default=None)
+    pr.add_argument("--batch-size", type=int, default=64)
     d = sub.add_parser("demo", help="pretrain on the bundled corpus, fine-tune on sentiment vs scratch, report")
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--pretrain-minutes", type=float, default=None)
@@ -54,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             from warmstart.tasks.classification import run_finetune
 
             run_finetune(load_config(FinetuneConfig, args.config, args.overrides))
+        elif args.command == "predict":
+            from warmstart.predict import run_predict
+
+            run_predict(args.checkpoint, args.input, args.output, args.text_column, args.text_pair_column,
+                        args.batch_size)
         elif args.command == "demo":
             from warmstart.demo import run_demo
 

@@ -26,7 +26,7 @@ TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json"}
 HF_FOLDER_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 
 
-def _read_text_file(path: Path) -> str:
+def read_text_file(path: Path) -> str:
     try:
         raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
@@ -166,7 +166,7 @@ def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]
         if path.suffix.lower() in TABLE_SUFFIXES:
             yield from _table_documents(read_table(source), text_column, source)
         else:
-            yield from split_documents(_read_text_file(path))
+            yield from split_documents(read_text_file(path))
         return
     if path.is_dir() and not _is_hf_folder(path):
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))

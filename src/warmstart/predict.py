@@ -1,0 +1,89 @@
+"""`warmstart predict CHECKPOINT --input FILE`: batch inference with a fine-tuned classification checkpoint.
+
+The checkpoint's `warmstart_config.yaml` says how it was trained (pooling, max length, text columns), so
+predictions match the fine-tuning run's; a plain HF sequence-classification folder works too (pooling
+`cls`). Output is CSV or JSONL by the output's suffix, written to a temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from warmstart.checkpoint import require_weights
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig, load_config
+from warmstart.data.sources import TABLE_SUFFIXES, read_table, read_text_file
+from warmstart.data.text import load_tokenizer
+from warmstart.errors import WarmstartError
+from warmstart.tasks.classification import encode, make_batches, predict_batches
+from warmstart.train import device, set_threads, use_bf16
+
+CHUNK_ROWS = 2048  # rows tokenised and predicted at a time: memory stays flat on large inputs
+
+
+def read_inputs(path: Path, text_column: str, text_pair_column: str | None) -> pd.DataFrame:
+    """A table (CSV/TSV/JSONL/JSON) with the text column(s), or a text file with one input per line."""
+    if not path.is_file():
+        raise WarmstartError(f"{path}: input file not found")
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        df = read_table(str(path))
+        for col in filter(None, (text_column, text_pair_column)):
+            if col not in df.columns:
+                raise WarmstartError(f"{path}: no column '{col}' (columns: {', '.join(map(str, df.columns))}); "
+                                     "pass --text-column")
+        out = pd.DataFrame({"text": df[text_column].fillna("").astype(str)})
+        if text_pair_column:
+            out["text_pair"] = df[text_pair_column].fillna("").astype(str)
+        return out
+    lines = [line for line in read_text_file(path).splitlines() if line.strip()]
+    return pd.DataFrame({"text": lines})
+
+
+def run_predict(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
+                text_pair_column: str | None = None, batch_size: int = 64) -> Path:
+    """Predict every row of `input_path`; returns the output file (default `<input>.predictions.csv`)."""
+    from transformers import AutoModelForSequenceClassification
+
+    folder = require_weights(checkpoint)
+    saved = folder / CONFIG_FILENAME
+    cfg = load_config(FinetuneConfig, saved) if saved.is_file() else FinetuneConfig()
+    src = Path(input_path)
+    out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
+    if out.suffix.lower() not in (".csv", ".jsonl"):
+        raise WarmstartError(f"{out}: output must end in .csv or .jsonl")
+    data = read_inputs(src, text_column or cfg.data.text_column, text_pair_column or cfg.data.text_pair_column)
+    if data.empty:
+        raise WarmstartError(f"{src}: no inputs to predict")
+    set_threads(None)
+    bf16 = use_bf16(cfg.train.precision)
+    tokenizer = load_tokenizer(str(folder))
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").to(device())
+    names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+
+    t0 = time.perf_counter()
+    probs = []
+    with tqdm(total=len(data), desc="predict", unit=" rows", mininterval=0.5 if os.isatty(2) else 10) as bar:
+        for start in range(0, len(data), CHUNK_ROWS):
+            part = data.iloc[start:start + CHUNK_ROWS]
+            batches = make_batches(encode(tokenizer, part, cfg.train.max_length), None, batch_size,
+                                   tokenizer.pad_token_id)
+            probs.append(predict_batches(model, batches, cfg.train.pooling, bf16))
+            bar.update(len(part))
+    p = np.concatenate(probs)
+    result = data.assign(prediction=[names[i] for i in p.argmax(1)],
+                         **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)})
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    if out.suffix.lower() == ".jsonl":
+        result.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    else:
+        result.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    seconds = time.perf_counter() - t0
+    print(f"warmstart predict: {len(data):,} rows in {seconds:.1f} s ({len(data) / max(seconds, 1e-9):,.0f} rows/s) "
+          f"-> {out}")
+    return out

@@ -1,0 +1,47 @@
+"""`warmstart predict` reproduces the fine-tuning run's own test predictions, in CSV and JSONL."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_e2e import _finetune
+
+from warmstart.cli import main
+from warmstart.errors import WarmstartError
+from warmstart.predict import run_predict
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finetuned(pretrained, sentiment_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "model"
+    _finetune(sentiment_csv, out, pretrained, "train.strategy=linear_probe", "train.pooling=mean")
+    return out
+
+
+def test_predictions_match_the_finetuning_runs(finetuned, sentiment_csv, tmp_path):
+    test = pd.read_csv(sentiment_csv).query("split == 'test'")
+    test.to_csv(tmp_path / "in.csv", index=False)
+    got = pd.read_csv(run_predict(str(finetuned), str(tmp_path / "in.csv")))
+    want = pd.read_csv(finetuned / "predictions.csv")
+    assert list(got["prediction"].astype(str)) == list(want["prediction"].astype(str))
+    assert np.allclose(got["prob_1"], want["prob_1"], atol=1e-4)  # mean pooling read from the checkpoint's config
+
+
+def test_jsonl_output_text_input_and_cli(finetuned, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("great lovely film\n\nawful dull plot\n", encoding="utf-8")
+    assert main(["predict", str(finetuned), "--input", str(tmp_path / "in.txt"),
+                 "--output", str(tmp_path / "out.jsonl")]) == 0
+    rows = pd.read_json(tmp_path / "out.jsonl", lines=True)
+    assert list(rows["text"]) == ["great lovely film", "awful dull plot"] and {"prediction", "prob_0"} <= set(rows)
+    assert "rows/s" in capsys.readouterr().out
+
+
+def test_bad_inputs_are_one_line(finetuned, tmp_path):
+    pd.DataFrame({"review": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(WarmstartError, match="no column 'text' \\(columns: review\\)"):
+        run_predict(str(finetuned), str(tmp_path / "t.csv"))
+    with pytest.raises(WarmstartError, match="input file not found"):
+        run_predict(str(finetuned), str(tmp_path / "missing.csv"))
+    with pytest.raises(WarmstartError, match="must end in .csv or .jsonl"):
+        run_predict(str(finetuned), str(tmp_path / "t.csv"), str(tmp_path / "out.parquet"))
