@@ -55,3 +55,31 @@ def test_loop_runs_to_budget_and_anneals(tmp_path):
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert len(lines) == 4 + 2
     assert step({"input_ids": x, "y": y})["loss"].item() < before  # it learned something
+
+
+def test_gradient_accumulation_equals_the_larger_batch():
+    """Two half batches accumulated give the same update as the whole batch at once."""
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+
+    def run(grad_accum: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD([{"params": model.parameters(), "lr": 0.1, "base_lr": 0.1}])
+        size = 16 // grad_accum
+
+        def batches():
+            i = 0
+            while True:
+                j = i % grad_accum
+                yield 0, i, {"input_ids": x[j * size:(j + 1) * size], "y": y[j * size:(j + 1) * size]}
+                i += 1
+
+        def step(b):
+            return {"loss": torch.nn.functional.mse_loss(model(b["input_ids"]), b["y"])}
+
+        train_loop(model, opt, batches(), step, Budget(max_steps=3),
+                   LoopSettings(lr=0.1, warmup_fraction=0.0, schedule="constant", grad_accum=grad_accum, bf16=False,
+                                max_grad_norm=0.0))
+        return model.weight.detach().clone()
+
+    assert torch.allclose(run(1), run(2), atol=1e-6)
