@@ -84,7 +84,9 @@ def main() -> None:
                                        "objective.mlm_probability=0.15"),
     }
     # A large pretrained model is fine-tuned at the usual small rate (1e-3 would wreck it); its head learns fast.
-    overrides = {"MiniLM": ("train.lr=5e-5", "train.head_lr=1e-3"), "MiniLM + TAPT": ("train.lr=5e-5", "train.head_lr=1e-3")}
+    overrides = {"MiniLM": ("train.lr=5e-5", "train.head_lr=1e-3"), "MiniLM + TAPT": ("train.lr=5e-5", "train.head_lr=1e-3"),
+                 # ELECTRA's HF head is not one linear layer, so no probe to start from: full fine-tuning
+                 "warmstart ELECTRA": ("train.strategy=full",)}
     rows = []
     for n in args.labels:
         for seed in range(args.seeds):
