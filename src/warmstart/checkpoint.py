@@ -98,7 +98,8 @@ def recover_folder(final: str | Path) -> Path:
 def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None = None) -> None:
     """Write a standard HF checkpoint (safetensors) plus small text files (config, metrics) into `folder`."""
     model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    if tokenizer is not None:  # image encoders have none; their preprocessor config comes as an extra file
+        tokenizer.save_pretrained(folder)
     for name, text in (extra_files or {}).items():
         (folder / name).write_text(text, encoding="utf-8")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -13,8 +14,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="warmstart", description="Pretrain without labels, warm-start every "
                                 "downstream task, and know whether it helped.")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, helptext in (("pretrain", "pretrain a BERT encoder (MLM + NSP) on raw text"),
-                           ("finetune", "fine-tune a checkpoint (or scratch) for text classification")):
+    for name, helptext in (("pretrain", "pretrain an encoder: text (MLM/NSP, ELECTRA) or images (SimCLR, autoencoder)"),
+                           ("finetune", "fine-tune a checkpoint (or scratch): text or image classification")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("config", nargs="?", help="YAML recipe (see configs/)")
         s.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_minutes=5")
@@ -52,15 +53,27 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides, args.config = [config, *args.overrides], None
     try:
         if args.command == "pretrain":
-            from warmstart.config import PretrainConfig, load_config
-            from warmstart.pretrain import run_pretrain
+            from warmstart.config import ImagePretrainConfig, PretrainConfig, is_image_recipe, load_config
 
-            run_pretrain(load_config(PretrainConfig, args.config, args.overrides), resume=args.resume)
+            if is_image_recipe(args.config, args.overrides):
+                from warmstart.pretrain_images import run_image_pretrain
+
+                run_image_pretrain(load_config(ImagePretrainConfig, args.config, args.overrides), resume=args.resume)
+            else:
+                from warmstart.pretrain import run_pretrain
+
+                run_pretrain(load_config(PretrainConfig, args.config, args.overrides), resume=args.resume)
         elif args.command == "finetune":
-            from warmstart.config import FinetuneConfig, load_config
-            from warmstart.tasks.classification import run_finetune
+            from warmstart.config import FinetuneConfig, ImageFinetuneConfig, is_image_recipe, load_config
 
-            run_finetune(load_config(FinetuneConfig, args.config, args.overrides))
+            if is_image_recipe(args.config, args.overrides):
+                from warmstart.tasks.image_classification import run_image_finetune
+
+                print(json.dumps(run_image_finetune(load_config(ImageFinetuneConfig, args.config, args.overrides))))
+            else:
+                from warmstart.tasks.classification import run_finetune
+
+                run_finetune(load_config(FinetuneConfig, args.config, args.overrides))
         elif args.command == "predict":
             from warmstart.predict import run_predict
 

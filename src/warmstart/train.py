@@ -85,6 +85,7 @@ class LoopSettings:
     eval_every: int | None = None
     save_every_minutes: float | None = None
     desc: str = "training"
+    unit: str = "tokens"  # what `tokens_fn` counts (tokens, images): names the throughput in logs and the bar
     cluster: Cluster = field(default_factory=Cluster)  # multi-process data parallelism (distributed.py)
 
 
@@ -222,9 +223,9 @@ def train_loop(
                 rate = window["tokens"] / max(1e-9, now - window["t"])
                 means = mean_over_processes({k: v / window["n"] for k, v in window["sums"].items()}, world)
                 write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2),
-                       "lr": optimizer.param_groups[0]["lr"], "tokens_per_s": round(rate, 1), **means})
+                       "lr": optimizer.param_groups[0]["lr"], f"{settings.unit}_per_s": round(rate, 1), **means})
                 bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in means.items() if k != "loss")
-                                    + f" loss={means['loss']:.3f} tok/s={rate:,.0f}", refresh=False)
+                                    + f" loss={means['loss']:.3f} {settings.unit[:3]}/s={rate:,.0f}", refresh=False)
                 window = {"tokens": 0, "t": now, "sums": {}, "n": 0}
             if eval_fn and settings.eval_every and state.step % settings.eval_every == 0:
                 metrics, stop = eval_fn(state)

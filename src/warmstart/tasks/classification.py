@@ -24,7 +24,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
@@ -33,6 +32,7 @@ from warmstart.config import CONFIG_FILENAME, FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_table
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
+from warmstart.probe import fit_logistic
 from warmstart.train import (
     Budget,
     LoopSettings,
@@ -231,17 +231,8 @@ STRATEGIES = ("full", "linear_probe", "lp_ft")
 def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: bool, seed: int) -> dict:
     """Fit the head on frozen features (logistic regression, C picked on validation) and load it into the model."""
     x_tr, x_va = features(model, train_b, pooling, bf16), features(model, val_b, pooling, bf16)
-    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6  # standardise; folded back into the head's weights below
-    best = None
-    for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit((x_tr - mu) / sd, y_train)
-        acc = accuracy_score(y_val, clf.predict((x_va - mu) / sd))
-        if best is None or acc > best[0]:
-            best = (acc, c, clf)
-    acc, c, clf = best
-    w, b = clf.coef_ / sd, clf.intercept_ - (clf.coef_ / sd) @ mu
-    if w.shape[0] == 1:  # binary: sklearn keeps one row; the HF head has one per class
-        w, b = np.concatenate([-w / 2, w / 2]), np.array([-b[0] / 2, b[0] / 2])
+    fit = fit_logistic(x_tr, y_train, x_va, y_val, seed)
+    acc, c, w, b = fit["val_accuracy"], fit["C"], fit["weight"], fit["bias"]
     head = model.classifier
     if not isinstance(head, torch.nn.Linear):
         raise WarmstartError(f"train.strategy=linear_probe needs a linear head; {type(head).__name__} is not; "

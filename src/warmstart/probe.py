@@ -1,0 +1,54 @@
+"""Evaluation on frozen features: a logistic-regression probe and weighted kNN accuracy.
+
+Shared by fine-tuning (the `linear_probe` / `lp_ft` strategies fit their head here), image-encoder
+evaluation, and later checkpoint ranking, so a "linear probe" means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+
+PROBE_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int,
+                 cs: tuple[float, ...] = PROBE_CS) -> dict:
+    """L2 logistic regression on standardised features, C picked on validation.
+
+    Returns {"val_accuracy", "C", "weight" (K, D), "bias" (K,)} with the standardisation folded into the
+    weights (so `x @ weight.T + bias` scores raw features) and one row per class even for K = 2."""
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    best = None
+    for c in cs:
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit((x_train - mu) / sd, y_train)
+        acc = accuracy_score(y_val, clf.predict((x_val - mu) / sd))
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    acc, c, clf = best
+    w, b = clf.coef_ / sd, clf.intercept_ - (clf.coef_ / sd) @ mu
+    if w.shape[0] == 1:  # binary: sklearn keeps one row; a classifier head has one per class
+        w, b = np.concatenate([-w / 2, w / 2]), np.array([-b[0] / 2, b[0] / 2])
+    return {"val_accuracy": float(acc), "C": c, "weight": w, "bias": b, "classes": clf.classes_}
+
+
+@torch.no_grad()
+def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                 test_labels: torch.Tensor, k: int = 20, temperature: float = 0.07, chunk: int = 1024) -> float:
+    """Weighted kNN on cosine similarity (Wu et al., 2018; the self-supervised standard): each of the k
+    nearest training points votes for its class with weight exp(similarity / temperature).
+    train_features: (N, D); test_features: (M, D); labels int64."""
+    train = F.normalize(train_features.float(), dim=1)
+    test = F.normalize(test_features.float(), dim=1)
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    k = min(k, len(train))
+    correct = 0
+    for s in range(0, len(test), chunk):
+        sim = test[s:s + chunk] @ train.T  # (m, N)
+        top, idx = sim.topk(k, dim=1)
+        votes = torch.zeros(len(top), classes).scatter_add_(1, train_labels[idx], torch.exp(top / temperature))
+        correct += int((votes.argmax(1) == test_labels[s:s + chunk]).sum())
+    return correct / len(test)
