@@ -139,3 +139,34 @@ def test_cli_routes_image_recipes(shapes_idx, tmp_path, capsys):
     assert (tmp_path / "p" / "model.safetensors").is_file()
     assert main(["pretrain", f"data.sources=[{tmp_path / 'missing'}]", "train.max_steps=2"]) == 2
     assert "missing: no such file" in capsys.readouterr().err
+
+
+def test_two_process_simclr_pretraining(shapes_idx, tmp_path):
+    """torchrun with 2 gloo processes: negatives gathered across processes, one checkpoint written by rank 0."""
+    import subprocess
+
+    from test_distributed import _launch
+    from test_e2e import _flat
+
+    cfg = pretrain_config(shapes_idx, tmp_path / "two", "train.max_steps=4")
+    done = subprocess.run([*_launch("torchrun", 2), "pretrain", *[f"{k}={v}" for k, v in _flat(cfg).items()]],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 processes" in done.stdout
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["images"] == 64  # the global batch of 16, not 2 x 16
+
+
+def test_predict_reproduces_the_finetuned_image_classifier(shapes_idx, tmp_path):
+    import pandas as pd
+
+    from warmstart.predict import run_predict
+
+    out = run_image_pretrain(pretrain_config(shapes_idx, tmp_path / "pre"))
+    run_image_finetune(finetune_config(shapes_idx, out, tmp_path / "ft", "train.strategy=lp_ft"))
+    got = pd.read_csv(run_predict(str(tmp_path / "ft"), str(shapes_idx / "t10k-images-idx3-ubyte.gz"),
+                                  str(tmp_path / "p.csv")))
+    want = pd.read_csv(tmp_path / "ft" / "predictions.csv")
+    assert list(got["prediction"]) == list(want["prediction"]) and len(got) == 30
+    assert np.allclose(got[["prob_0", "prob_1", "prob_2"]], want[["prob_0", "prob_1", "prob_2"]], atol=1e-4)
+    assert got["image"].iloc[0].endswith("t10k-images-idx3-ubyte.gz[0]")

@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from warmstart.checkpoint import require_weights
-from warmstart.config import CONFIG_FILENAME, FinetuneConfig, load_config
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig, ImageFinetuneConfig, load_config
 from warmstart.data.sources import TABLE_SUFFIXES, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
@@ -50,12 +50,12 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
     from transformers import AutoModelForSequenceClassification
 
     folder = require_weights(checkpoint)
+    if (folder / "preprocessor_config.json").is_file() and not (folder / "tokenizer.json").is_file():
+        return predict_images(folder, input_path, output, batch_size)
     saved = folder / CONFIG_FILENAME
     cfg = load_config(FinetuneConfig, saved) if saved.is_file() else FinetuneConfig()
     src = Path(input_path)
-    out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
-    if out.suffix.lower() not in (".csv", ".jsonl"):
-        raise WarmstartError(f"{out}: output must end in .csv or .jsonl")
+    out = _output_path(src, output)
     data = read_inputs(src, text_column or cfg.data.text_column, text_pair_column or cfg.data.text_pair_column)
     if data.empty:
         raise WarmstartError(f"{src}: no inputs to predict")
@@ -77,6 +77,18 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
     p = np.concatenate(probs)
     result = data.assign(prediction=[names[i] for i in p.argmax(1)],
                          **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)})
+    return _write(result, out, t0)
+
+
+def _output_path(src: Path, output: str | None) -> Path:
+    out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
+    if out.suffix.lower() not in (".csv", ".jsonl"):
+        raise WarmstartError(f"{out}: output must end in .csv or .jsonl")
+    return out
+
+
+def _write(result: pd.DataFrame, out: Path, t0: float) -> Path:
+    """CSV or JSONL by suffix, through a temporary file renamed into place; prints rows/s."""
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     if out.suffix.lower() == ".jsonl":
         result.to_json(tmp, orient="records", lines=True, force_ascii=False)
@@ -84,6 +96,40 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
         result.to_csv(tmp, index=False)
     os.replace(tmp, out)
     seconds = time.perf_counter() - t0
-    print(f"warmstart predict: {len(data):,} rows in {seconds:.1f} s ({len(data) / max(seconds, 1e-9):,.0f} rows/s) "
-          f"-> {out}")
+    print(f"warmstart predict: {len(result):,} rows in {seconds:.1f} s ({len(result) / max(seconds, 1e-9):,.0f} "
+          f"rows/s) -> {out}")
     return out
+
+
+def predict_images(folder: Path, input_path: str, output: str | None, batch_size: int) -> Path:
+    """An image classifier (AutoModelForImageClassification + preprocessor_config.json) over an image source:
+    a folder of images, IDX, .npy/.npz or an HF dataset. Rows: the image's file (or source[index])."""
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    from warmstart.data.images import load_images
+    from warmstart.data.vision import eval_transform
+    from warmstart.pretrain_images import read_preprocessor
+    from warmstart.train import autocast
+
+    out = _output_path(Path(input_path.rstrip("/")), output)
+    size, mean, std = read_preprocessor(folder)
+    images = load_images([input_path])
+    saved = folder / CONFIG_FILENAME
+    precision = load_config(ImageFinetuneConfig, saved).train.precision if saved.is_file() else "auto"
+    set_threads(None)
+    model = AutoModelForImageClassification.from_pretrained(folder).to(device()).eval()
+    names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    t0 = time.perf_counter()
+    probs = []
+    with torch.no_grad(), tqdm(total=len(images), desc="predict", unit=" images",
+                               mininterval=0.5 if os.isatty(2) else 10) as bar:
+        for s in range(0, len(images), batch_size):
+            with autocast(use_bf16(precision)):
+                logits = model(pixel_values=eval_transform(images.images[s:s + batch_size], size, mean, std).to(device())).logits
+            probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
+            bar.update(min(batch_size, len(images) - s))
+    p = np.concatenate(probs)
+    result = pd.DataFrame({"image": images.paths, "prediction": [names[i] for i in p.argmax(1)],
+                           **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)}})
+    return _write(result, out, t0)

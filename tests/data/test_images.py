@@ -122,3 +122,35 @@ def test_image_batches_resume_where_they_stopped():
     for expected in seen[4:]:
         got = next(resumed)
         assert got[:2] == expected[:2] and torch.equal(got[2]["images"], expected[2]["images"])
+
+
+def _corrupt_folder(p):
+    p.mkdir()
+    Image.new("L", (8, 8)).save(p / "ok.png")
+    (p / "bad.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+
+
+def _mixed_folder(p):
+    p.mkdir()
+    Image.new("L", (8, 8)).save(p / "a.png")
+    Image.new("L", (9, 8)).save(p / "b.png")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "no such file or folder"),
+    (lambda p: p.mkdir(), "no image files"),
+    (_corrupt_folder, "bad.jpg: unreadable image"),
+    (_mixed_folder, "differ in size"),
+])
+def test_bad_image_input_is_one_clear_line(tmp_path, make, message):
+    path = tmp_path / "images"
+    make(path)
+    with pytest.raises(WarmstartError, match=message) as e:
+        load_images([str(path)], strict=True)
+    assert "images" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_corrupt_numpy_file_names_the_file(tmp_path):
+    (tmp_path / "x.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(WarmstartError, match="x.npy: cannot read numpy file"):
+        load_images([str(tmp_path / "x.npy")])

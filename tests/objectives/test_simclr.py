@@ -40,3 +40,43 @@ def test_nt_xent_gradient_reaches_both_views():
 def test_projection_head_shapes():
     head = ProjectionHead(32, 64, 16)
     assert head(torch.randn(5, 32)).shape == (5, 16)
+
+
+SCRIPT = """
+import json, sys, torch, torch.distributed as dist
+from warmstart.objectives.simclr import nt_xent_loss
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+z = torch.randn(2, 8, 5, generator=torch.Generator().manual_seed(0))  # 2 views x 8 images, global
+rows = slice(4 * rank, 4 * rank + 4)
+z1, z2 = z[0, rows].clone().requires_grad_(), z[1, rows].clone().requires_grad_()
+loss = nt_xent_loss(z1, z2, 0.3)
+loss.backward()
+json.dump({"loss": float(loss), "g1": z1.grad.tolist(), "g2": z2.grad.tolist()}, open(sys.argv[1] + str(rank), "w"))
+"""
+
+
+def test_gathered_negatives_across_two_processes_equal_the_global_batch(tmp_path):
+    """Two gloo processes with 4 images each: the mean of their losses is the 8-image loss, and each one's
+    gradient (summed over processes inside the gather) is the world size times the global gradient."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "run.py").write_text(SCRIPT)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+                           str(tmp_path / "run.py"), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    parts = [json.loads((tmp_path / f"out{r}").read_text()) for r in range(2)]
+    z = torch.randn(2, 8, 5, generator=torch.Generator().manual_seed(0))
+    z1, z2 = z[0].clone().requires_grad_(), z[1].clone().requires_grad_()
+    loss = nt_xent_loss(z1, z2, 0.3)
+    loss.backward()
+    assert abs((parts[0]["loss"] + parts[1]["loss"]) / 2 - loss.item()) < 1e-5
+    g1 = torch.tensor(parts[0]["g1"] + parts[1]["g1"]) / 2
+    g2 = torch.tensor(parts[0]["g2"] + parts[1]["g2"]) / 2
+    assert torch.allclose(g1, z1.grad, atol=1e-6) and torch.allclose(g2, z2.grad, atol=1e-6)

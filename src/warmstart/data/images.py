@@ -33,6 +33,7 @@ class ImageSet:
     labels: torch.Tensor | None = None
     class_names: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # unreadable files (strict=False)
+    paths: list[str] = field(default_factory=list)  # the file of each image, for folder sources
 
     def __len__(self) -> int:
         return len(self.images)
@@ -124,7 +125,7 @@ def load_folder(root: Path, load_size: int | None, strict: bool) -> ImageSet:
     subfolders = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     labelled = bool(subfolders) and all(len(p.relative_to(root).parts) > 1 for p in files)
     mode = _colour_mode(files)
-    arrays, labels, skipped, sizes = [], [], [], set()
+    arrays, labels, skipped, sizes, kept = [], [], [], set(), []
     for p in files:
         try:
             a = decode_image(p, mode, load_size)
@@ -135,6 +136,7 @@ def load_folder(root: Path, load_size: int | None, strict: bool) -> ImageSet:
             skipped.append(str(p))
             continue
         arrays.append(a)
+        kept.append(str(p))
         sizes.add(a.shape)
         if labelled:
             labels.append(subfolders.index(p.relative_to(root).parts[0]))
@@ -144,7 +146,7 @@ def load_folder(root: Path, load_size: int | None, strict: bool) -> ImageSet:
         raise WarmstartError(f"{root}: images differ in size ({', '.join(map(str, sorted(sizes)[:3]))}…); "
                              "set data.load_size to resize them to one size")
     images = torch.from_numpy(np.stack(arrays))
-    return ImageSet(images, torch.tensor(labels) if labelled else None, subfolders if labelled else [], skipped)
+    return ImageSet(images, torch.tensor(labels) if labelled else None, subfolders if labelled else [], skipped, kept)
 
 
 def load_numpy(path: Path) -> ImageSet:
@@ -261,9 +263,11 @@ def load_images(sources: list[str], load_size: int | None = None, strict: bool =
     if skipped:
         print(f"warmstart: skipped {len(skipped)} unreadable image(s), e.g. {', '.join(skipped[:3])}")
     labelled = all(p.labels is not None for p in parts)
+    paths = [path for source, p in zip(sources, parts, strict=True)
+             for path in (p.paths or [f"{source}[{i}]" for i in range(len(p))])]
     return ImageSet(torch.cat([p.images for p in parts]),
                     torch.cat([p.labels for p in parts]) if labelled else None,
-                    parts[0].class_names if labelled and len(parts) == 1 else [], skipped)
+                    parts[0].class_names if labelled and len(parts) == 1 else [], skipped, paths)
 
 
 def image_batches(images: torch.Tensor, batch_size: int, seed: int, epoch: int = 0, index: int = 0):

@@ -1,0 +1,116 @@
+"""SimCLR images/s: warmstart against a plain PyTorch loop, same model, same augmentations, same machine.
+
+    .venv/bin/python benchmarks/simclr_throughput.py [--repeats 3] [--steps 40]
+
+The plain loop is how SimCLR is usually written (torchvision-style): a Dataset whose `__getitem__` draws
+two augmented views of one image, a DataLoader that batches them, the model in the default memory
+format, fp32, `torch.optim.AdamW` with defaults. It uses warmstart's own augmentation functions, applied
+per image, so the views are the same distribution. The reference is measured with 0 and 2 DataLoader
+workers and the faster one is kept. Runs alternate in one process; medians and the ratio are printed
+and written to benchmarks/results/simclr_throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from common import ROOT, steady_rate
+
+IDX = ROOT.parent / "shared" / "data" / "images" / "fashion-mnist" / "train-images-idx3-ubyte.gz"
+RECIPE = ROOT / "configs" / "pretrain" / "simclr_fashion_mnist.yaml"
+BATCH = 256
+
+
+def warmstart_rate(work: Path, steps: int) -> float:
+    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.pretrain_images import run_image_pretrain
+
+    cfg = load_config(ImagePretrainConfig, RECIPE, [
+        f"output_dir={work / 'ws'}", f"data.sources=[{IDX}]", f"train.max_steps={steps}", "train.max_minutes=null",
+        "train.log_every=1", "train.eval_every=100000", "train.save_every_minutes=1000", f"train.batch_size={BATCH}"])
+    run_image_pretrain(cfg)
+    log = [json.loads(line) for line in (work / "ws" / "training_log.jsonl").read_text().splitlines()]
+    return steady_rate([r["seconds"] for r in log if "images_per_s" in r], BATCH)
+
+
+def plain_rate(images: torch.Tensor, steps: int, workers: int) -> float:
+    """The reference loop. -> steady-state images/s"""
+    from torch.utils.data import DataLoader, Dataset
+
+    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.data.vision import augment, channel_stats
+    from warmstart.models import build_image_backbone, image_feature_dim, image_features
+    from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
+
+    cfg = load_config(ImagePretrainConfig, RECIPE, [])
+    mean, std = channel_stats(images)
+
+    class TwoViews(Dataset):
+        def __len__(self) -> int:
+            return len(images)
+
+        def __getitem__(self, i: int):
+            gen = torch.Generator().manual_seed(i)
+            one = images[i:i + 1]
+            return (augment(one, cfg.objective.augment, cfg.model.image_size, mean, std, gen)[0],
+                    augment(one, cfg.objective.augment, cfg.model.image_size, mean, std, gen)[0])
+
+    backbone = build_image_backbone(cfg.model, images.shape[1], seed=0)
+    dim = image_feature_dim(backbone.config)
+    head = ProjectionHead(dim, dim, cfg.objective.projection_dim)
+    params = list(backbone.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    loader = DataLoader(TwoViews(), batch_size=BATCH, shuffle=True, drop_last=True, num_workers=workers,
+                        persistent_workers=workers > 0)
+    times = []
+    for step, (v1, v2) in enumerate(loader):
+        z = head(image_features(backbone, torch.cat([v1, v2])))
+        loss = nt_xent_loss(*z.chunk(2), cfg.objective.temperature)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter())
+        if step + 1 == steps:
+            break
+    return steady_rate(times, BATCH)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=40)
+    args = p.parse_args()
+    from warmstart.data.images import load_images
+    from warmstart.train import set_threads
+
+    set_threads(None)
+    images = load_images([str(IDX)]).images[:20000]
+    rates: dict[str, list[float]] = {"warmstart": [], "plain PyTorch (0 workers)": [], "plain PyTorch (2 workers)": []}
+    for r in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            rates["warmstart"].append(warmstart_rate(Path(tmp), args.steps))
+        for workers in (0, 2):
+            rates[f"plain PyTorch ({workers} workers)"].append(plain_rate(images, args.steps, workers))
+        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} img/s" for k, v in rates.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    reference = max(med["plain PyTorch (0 workers)"], med["plain PyTorch (2 workers)"])
+    ratios = [w / max(a, b) for w, a, b in zip(rates["warmstart"], rates["plain PyTorch (0 workers)"],
+                                                rates["plain PyTorch (2 workers)"], strict=True)]
+    lines = ["| loop | images/s (median) |", "|---|---|"] + [f"| {k} | {v:,.0f} |" for k, v in med.items()]
+    lines.append(f"\nRatio warmstart / best plain loop: **{statistics.median(ratios):.2f}x** (median of "
+                 f"{args.repeats} alternated repeats; {args.steps} steps of batch {BATCH}, Fashion-MNIST, "
+                 f"{torch.get_num_threads()} threads). Reference median: {reference:,.0f} images/s.")
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "benchmarks" / "results" / "simclr_throughput.md"
+    out.write_text("# SimCLR throughput\n\n`.venv/bin/python benchmarks/simclr_throughput.py`\n\n" + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
