@@ -27,19 +27,19 @@ RECIPE = ROOT / "configs" / "pretrain" / "simclr_fashion_mnist.yaml"
 BATCH = 256
 
 
-def warmstart_rate(work: Path, steps: int) -> float:
+def warmstart_rate(work: Path, steps: int, overrides: list[str]) -> float:
     from warmstart.config import ImagePretrainConfig, load_config
     from warmstart.pretrain_images import run_image_pretrain
 
     cfg = load_config(ImagePretrainConfig, RECIPE, [
         f"output_dir={work / 'ws'}", f"data.sources=[{IDX}]", f"train.max_steps={steps}", "train.max_minutes=null",
-        "train.log_every=1", "train.eval_every=100000", "train.save_every_minutes=1000", f"train.batch_size={BATCH}"])
+        "train.log_every=1", "train.eval_every=100000", "train.save_every_minutes=1000", f"train.batch_size={BATCH}", *overrides])
     run_image_pretrain(cfg)
     log = [json.loads(line) for line in (work / "ws" / "training_log.jsonl").read_text().splitlines()]
     return steady_rate([r["seconds"] for r in log if "images_per_s" in r], BATCH)
 
 
-def plain_rate(images: torch.Tensor, steps: int, workers: int) -> float:
+def plain_rate(images: torch.Tensor, steps: int, workers: int, overrides: list[str]) -> float:
     """The reference loop. -> steady-state images/s"""
     from torch.utils.data import DataLoader, Dataset
 
@@ -48,7 +48,7 @@ def plain_rate(images: torch.Tensor, steps: int, workers: int) -> float:
     from warmstart.models import build_image_backbone, image_feature_dim, image_features
     from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
 
-    cfg = load_config(ImagePretrainConfig, RECIPE, [])
+    cfg = load_config(ImagePretrainConfig, RECIPE, overrides)
     mean, std = channel_stats(images)
 
     class TwoViews(Dataset):
@@ -85,6 +85,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=40)
+    p.add_argument("overrides", nargs="*", help="recipe overrides for both loops, e.g. model.widths=[64,128,256]")
     args = p.parse_args()
     from warmstart.data.images import load_images
     from warmstart.train import set_threads
@@ -94,9 +95,9 @@ def main() -> None:
     rates: dict[str, list[float]] = {"warmstart": [], "plain PyTorch (0 workers)": [], "plain PyTorch (2 workers)": []}
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            rates["warmstart"].append(warmstart_rate(Path(tmp), args.steps))
+            rates["warmstart"].append(warmstart_rate(Path(tmp), args.steps, args.overrides))
         for workers in (0, 2):
-            rates[f"plain PyTorch ({workers} workers)"].append(plain_rate(images, args.steps, workers))
+            rates[f"plain PyTorch ({workers} workers)"].append(plain_rate(images, args.steps, workers, args.overrides))
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} img/s" for k, v in rates.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
     reference = max(med["plain PyTorch (0 workers)"], med["plain PyTorch (2 workers)"])
@@ -105,11 +106,13 @@ def main() -> None:
     lines = ["| loop | images/s (median) |", "|---|---|"] + [f"| {k} | {v:,.0f} |" for k, v in med.items()]
     lines.append(f"\nRatio warmstart / best plain loop: **{statistics.median(ratios):.2f}x** (median of "
                  f"{args.repeats} alternated repeats; {args.steps} steps of batch {BATCH}, Fashion-MNIST, "
-                 f"{torch.get_num_threads()} threads). Reference median: {reference:,.0f} images/s.")
+                 f"{torch.get_num_threads()} threads{'; ' + ' '.join(args.overrides) if args.overrides else ''}). Reference median: {reference:,.0f} images/s.")
     text = "\n".join(lines)
     print(text)
     out = ROOT / "benchmarks" / "results" / "simclr_throughput.md"
-    out.write_text("# SimCLR throughput\n\n`.venv/bin/python benchmarks/simclr_throughput.py`\n\n" + text + "\n")
+    command = " ".join(["benchmarks/simclr_throughput.py", *args.overrides])
+    with out.open("a") as f:  # one section per configuration measured
+        f.write(f"\n## `.venv/bin/python {command}`\n\n{text}\n")
 
 
 if __name__ == "__main__":
