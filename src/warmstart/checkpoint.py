@@ -18,6 +18,7 @@ import torch
 from warmstart.errors import WarmstartError
 
 TRAINING_STATE = "training_state.pt"
+RESUME_DIR = "checkpoint-last"  # inside a pretraining output folder: weights + training state for --resume
 PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.bin")
 
 
@@ -93,6 +94,30 @@ def recover_folder(final: str | Path) -> Path:
     for old in olds:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def prepare_run_folder(out: Path, resume: bool, main: bool, world: int) -> Path:
+    """Create `out`, recover its resumable checkpoint from a kill mid-save, and check that `--resume` has
+    something to resume. Rank 0 touches the disk; every process waits for it. -> OUT/checkpoint-last"""
+    from warmstart.distributed import barrier
+
+    resume_dir = out / RESUME_DIR
+    if main:
+        recover_folder(resume_dir)
+        out.mkdir(parents=True, exist_ok=True)
+    barrier(world)
+    if resume and not (resume_dir / TRAINING_STATE).is_file():
+        raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
+    return resume_dir
+
+
+def publish_into(out: Path, write) -> None:
+    """The final checkpoint inside a run folder that already holds logs and `checkpoint-last`: `write(tmp)`
+    fills a temporary sibling (fsynced), whose files are then moved into `out` one by one (each a rename)."""
+    tmp = atomic_folder(out / ".final", write)
+    for f in tmp.iterdir():
+        f.replace(out / f.name)
+    tmp.rmdir()
 
 
 def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None = None) -> None:

@@ -108,9 +108,7 @@ def predict_images(folder: Path, input_path: str, output: str | None, batch_size
     from transformers import AutoModelForImageClassification
 
     from warmstart.data.images import load_images
-    from warmstart.data.vision import eval_transform
-    from warmstart.pretrain_images import read_preprocessor
-    from warmstart.train import autocast
+    from warmstart.pretrain_images import map_images, read_preprocessor
 
     out = _output_path(Path(input_path.rstrip("/")), output)
     size, mean, std = read_preprocessor(folder)
@@ -121,15 +119,10 @@ def predict_images(folder: Path, input_path: str, output: str | None, batch_size
     model = AutoModelForImageClassification.from_pretrained(folder).to(device()).eval()
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     t0 = time.perf_counter()
-    probs = []
-    with torch.no_grad(), tqdm(total=len(images), desc="predict", unit=" images",
-                               mininterval=0.5 if os.isatty(2) else 10) as bar:
-        for s in range(0, len(images), batch_size):
-            with autocast(use_bf16(precision)):
-                logits = model(pixel_values=eval_transform(images.images[s:s + batch_size], size, mean, std).to(device())).logits
-            probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
-            bar.update(min(batch_size, len(images) - s))
-    p = np.concatenate(probs)
+    with tqdm(total=len(images), desc="predict", unit=" images", mininterval=0.5 if os.isatty(2) else 10) as bar:
+        logits = map_images(lambda x: model(pixel_values=x).logits, model, images.images, size, mean, std,
+                            use_bf16(precision), batch_size, progress=bar.update)
+    p = torch.softmax(logits, -1).numpy()
     result = pd.DataFrame({"image": images.paths, "prediction": [names[i] for i in p.argmax(1)],
                            **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)}})
     return _write(result, out, t0)

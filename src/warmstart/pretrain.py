@@ -17,7 +17,8 @@ from warmstart.checkpoint import (
     TRAINING_STATE,
     atomic_folder,
     load_training_state,
-    recover_folder,
+    prepare_run_folder,
+    publish_into,
     rng_state,
     save_hf,
     set_rng_state,
@@ -48,8 +49,6 @@ from warmstart.train import (
     train_loop,
     use_bf16,
 )
-
-RESUME_DIR = "checkpoint-last"
 
 
 class Masker:
@@ -129,13 +128,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
                              f"{group.world} processes")
     set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
     bf16 = use_bf16(tc.precision)
-    resume_dir = out / RESUME_DIR
-    if group.main:
-        recover_folder(resume_dir)  # a run killed mid-save resumes from its last good checkpoint
-        out.mkdir(parents=True, exist_ok=True)
-    barrier(group.world)
-    if resume and not (resume_dir / TRAINING_STATE).is_file():
-        raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
+    resume_dir = prepare_run_folder(out, resume, group.main, group.world)  # recovers a kill mid-save
 
     docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column)  # streamed, never held in memory
     if resume:
@@ -260,12 +253,9 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
                "tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
                "wall_seconds": round(time.perf_counter() - t0, 1), **final}
     # The final checkpoint: HF files written to a temporary folder, then moved in file by file.
-    tmp = atomic_folder(out / ".final", lambda f: save_encoder(f, {
+    shutil.rmtree(out / "generator", ignore_errors=True)  # a stale generator/ would block the move below
+    publish_into(out, lambda f: save_encoder(f, {
         CONFIG_FILENAME: config_text, "metrics.json": json.dumps(metrics, indent=2)}))
-    shutil.rmtree(out / "generator", ignore_errors=True)
-    for f in tmp.iterdir():
-        f.replace(out / f.name)
-    tmp.rmdir()
     shutil.rmtree(out / ".tokenizer", ignore_errors=True)
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} tokens, "
           f"{metrics['tokens_per_s']:,.0f} tokens/s; " + " ".join(f"{k}={v}" for k, v in final.items())

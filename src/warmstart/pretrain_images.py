@@ -22,7 +22,8 @@ from warmstart.checkpoint import (
     TRAINING_STATE,
     atomic_folder,
     load_training_state,
-    recover_folder,
+    prepare_run_folder,
+    publish_into,
     rng_state,
     save_hf,
     set_rng_state,
@@ -48,7 +49,6 @@ from warmstart.train import (
     use_bf16,
 )
 
-RESUME_DIR = "checkpoint-last"
 HEAD_FILE = "objective_head.safetensors"  # projection head / decoder: resumable state, not part of the encoder
 PREPROCESSOR_FILE = "preprocessor_config.json"
 OBJECTIVES = ("simclr", "autoencoder")
@@ -73,20 +73,30 @@ def read_preprocessor(folder: str | Path) -> tuple[int, list[float], list[float]
 
 
 @torch.no_grad()
-def encode_images(backbone, images: torch.Tensor, size: int, mean, std, bf16: bool, batch_size: int = 512,
-                  channels_last: bool = False) -> torch.Tensor:
-    """Frozen features of uint8 images. (N, C, H, W) -> (N, D) float32"""
-    was_training = backbone.training
-    backbone.eval()
+def map_images(fn, model, images: torch.Tensor, size: int, mean, std, bf16: bool, batch_size: int = 512,
+               progress=None) -> torch.Tensor:
+    """`fn(pixel_values) -> (B, K)` over uint8 images with the evaluation transform, in eval mode, on the
+    model's device and memory format (channels-last for a ResNet). (N, C, H, W) -> (N, K) float32 on CPU.
+    One home for feature extraction, fine-tuning predictions and `warmstart predict`, so they agree exactly."""
+    was_training = model.training
+    model.eval()
+    channels_last = model.config.model_type == "resnet"
     out = []
     for s in range(0, len(images), batch_size):
         x = eval_transform(images[s:s + batch_size], size, mean, std).to(device())
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(bf16):
-            out.append(image_features(backbone, x).float().cpu())
-    backbone.train(was_training)
+            out.append(fn(x).float().cpu())
+        if progress is not None:
+            progress(len(x))
+    model.train(was_training)
     return torch.cat(out)
+
+
+def encode_images(backbone, images: torch.Tensor, size: int, mean, std, bf16: bool) -> torch.Tensor:
+    """Frozen features of uint8 images. (N, C, H, W) -> (N, D) float32"""
+    return map_images(lambda x: image_features(backbone, x), backbone, images, size, mean, std, bf16)
 
 
 def knn_monitor(data: ImageSet, seed: int, bank: int = 5000, queries: int = 1000):
@@ -112,13 +122,7 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
         raise WarmstartError(f"train.batch_size={tc.batch_size} is not divisible by {group.world} processes")
     set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
     bf16 = use_bf16(tc.precision)
-    resume_dir = out / RESUME_DIR
-    if group.main:
-        recover_folder(resume_dir)
-        out.mkdir(parents=True, exist_ok=True)
-    barrier(group.world)
-    if resume and not (resume_dir / TRAINING_STATE).is_file():
-        raise WarmstartError(f"{out}: nothing to resume (no {RESUME_DIR}/{TRAINING_STATE}); run without --resume")
+    resume_dir = prepare_run_folder(out, resume, group.main, group.world)  # recovers a kill mid-save
 
     data = load_images(cfg.data.sources, cfg.data.load_size, cfg.data.strict, cfg.data.image_column,
                        cfg.data.label_column, cfg.data.split)
@@ -177,8 +181,8 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
         if monitor is None or not group.main:
             return {}, False
         bank_x, bank_y, query_x, query_y = monitor
-        bank_f = encode_images(backbone, bank_x, size, mean, std, bf16, channels_last=channels_last)
-        query_f = encode_images(backbone, query_x, size, mean, std, bf16, channels_last=channels_last)
+        bank_f = encode_images(backbone, bank_x, size, mean, std, bf16)
+        query_f = encode_images(backbone, query_x, size, mean, std, bf16)
         return {"val_knn_acc": round(knn_accuracy(bank_f, bank_y, query_f, query_y), 4)}, False
 
     def save_resumable(state: LoopState) -> None:
@@ -204,11 +208,8 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     metrics = {"steps": state.step, "images": state.tokens, "epochs": round(state.tokens / len(data), 2),
                "train_seconds": round(state.seconds, 1), "images_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
                "wall_seconds": round(time.perf_counter() - t0, 1), **final}
-    tmp = atomic_folder(out / ".final", lambda f: save_hf(f, backbone, None, {
+    publish_into(out, lambda f: save_hf(f, backbone, None, {
         CONFIG_FILENAME: config_text, PREPROCESSOR_FILE: preprocessor, "metrics.json": json.dumps(metrics, indent=2)}))
-    for f in tmp.iterdir():
-        f.replace(out / f.name)
-    tmp.rmdir()
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} images ({metrics['epochs']} epochs), "
           f"{metrics['images_per_s']:,.0f} images/s; " + " ".join(f"{k}={v}" for k, v in final.items())
           + f"\n  checkpoint: {out}")

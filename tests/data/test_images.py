@@ -107,6 +107,8 @@ def test_hf_dataset_with_an_image_column(tmp_path):
 def test_missing_and_empty_sources(tmp_path):
     with pytest.raises(WarmstartError, match="no such file"):
         load_images([str(tmp_path / "nope.npy")])
+    with pytest.raises(WarmstartError, match="no such file"):  # a relative path, not a hub id: no download tried
+        load_images(["data/train/images"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(WarmstartError, match="no image files"):
         load_images([str(tmp_path / "empty")])

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from warmstart.data.sources import looks_like_hub_id
 from warmstart.errors import WarmstartError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -251,7 +252,7 @@ def load_images(sources: list[str], load_size: int | None = None, strict: bool =
         elif path.exists():
             raise WarmstartError(f"{source}: unknown image source; use a folder of images, an IDX file, "
                                  ".npy/.npz, or a Hugging Face dataset")
-        elif "/" in source and not source.startswith((".", "/")) or source.startswith("hub:"):
+        elif looks_like_hub_id(source) and "/" in source or source.startswith("hub:"):
             part = load_hf_images(source, image_column, label_column, split, load_size, strict)
         else:
             raise WarmstartError(f"{source}: no such file or folder")

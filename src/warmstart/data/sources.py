@@ -77,7 +77,7 @@ def _is_hf_folder(path: Path) -> bool:
     return path.is_dir() and any((path / m).exists() for m in HF_FOLDER_MARKERS)
 
 
-def _looks_like_hub_id(source: str) -> bool:
+def looks_like_hub_id(source: str) -> bool:
     p = Path(source)
     return not source.startswith((".", "/", "~")) and p.suffix == "" and source.count("/") <= 1
 
@@ -120,7 +120,7 @@ def read_table(source: str) -> pd.DataFrame:
         raise WarmstartError(f"{path}: unsupported table format '{suffix}'; use .csv, .tsv, .jsonl or .json")
     if path.exists() and not _is_hf_folder(path):
         raise WarmstartError(f"{path}: a folder, but not a Hugging Face save_to_disk dataset")
-    if not path.exists() and not _looks_like_hub_id(source):
+    if not path.exists() and not looks_like_hub_id(source):
         raise WarmstartError(f"{path}: file not found")
     import datasets
 
@@ -175,7 +175,7 @@ def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]
         for f in files:
             yield from iter_documents(str(f), text_column)
         return
-    if not path.exists() and not _looks_like_hub_id(source):
+    if not path.exists() and not looks_like_hub_id(source):
         raise WarmstartError(f"{path}: file not found; check corpus.sources")
     yield from _dataset_documents(load_hf_dataset(source, streaming=True), text_column, source)
 

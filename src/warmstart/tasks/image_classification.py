@@ -26,12 +26,18 @@ from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform
 from warmstart.errors import WarmstartError
 from warmstart.models import image_backbone_config
-from warmstart.pretrain_images import PREPROCESSOR_FILE, encode_images, preprocessor_config, read_preprocessor
+from warmstart.pretrain_images import (
+    PREPROCESSOR_FILE,
+    encode_images,
+    map_images,
+    preprocessor_config,
+    read_preprocessor,
+)
 from warmstart.probe import fit_logistic, knn_accuracy
+from warmstart.tasks.classification import STRATEGIES  # one list of strategies for text and images
 from warmstart.train import (
     Budget,
     LoopSettings,
-    autocast,
     device,
     make_optimizer,
     set_threads,
@@ -39,7 +45,6 @@ from warmstart.train import (
     use_bf16,
 )
 
-STRATEGIES = ("full", "linear_probe", "lp_ft")
 # fine-tuning views: a mild crop and a flip, no colour change (the label must survive the augmentation)
 FINETUNE_AUGMENT = AugmentConfig(crop_min_scale=0.6, jitter_p=0.0, greyscale_p=0.0, blur_p=0.0)
 
@@ -122,21 +127,14 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     head = linear_head(model)
 
     def features(images: torch.Tensor) -> torch.Tensor:
-        return encode_images(model.base_model, images, size, mean, std, bf16, channels_last=channels_last)
+        return encode_images(model.base_model, images, size, mean, std, bf16)
 
     def to_input(x: torch.Tensor) -> torch.Tensor:
         x = x.to(device())
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
-    @torch.no_grad()
     def predict(images: torch.Tensor) -> torch.Tensor:
-        model.eval()
-        out = []
-        for s in range(0, len(images), 512):
-            with autocast(bf16):
-                out.append(model(pixel_values=to_input(eval_transform(images[s:s + 512], size, mean, std))).logits.float())
-        model.train()
-        return F.softmax(torch.cat(out), -1).cpu()
+        return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16), -1)
 
     fit: dict = {}
     if tc.strategy in ("linear_probe", "lp_ft"):
