@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except WarmstartError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from warmstart.distributed import shutdown
+
+    shutdown()  # only after success: a barrier after one process's error would wait for ever
     return 0
 
 

@@ -43,6 +43,14 @@ def cluster() -> Cluster:
     return Cluster(dist.get_rank(), dist.get_world_size())
 
 
+def shutdown() -> None:
+    """Leave the process group cleanly. Without it gloo's threads can outlive the interpreter's teardown and
+    abort the process ("terminate called without an active exception"), failing a run that finished."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(params: list[torch.nn.Parameter], world: int) -> None:
     """All-reduce the gradients as one flat buffer (one collective per step, as DDP's buckets do)."""
     grads = [p.grad for p in params if p.grad is not None]
