@@ -179,7 +179,14 @@ def test_sentence_pair_classification(pretrained, tmp_path):
     metrics = _finetune(path, tmp_path / "pairs", pretrained, "data.text_column=premise",
                         "data.text_pair_column=hypothesis")
     assert metrics["test_size"] == 18
-    assert (tmp_path / "pairs" / "predictions.csv").is_file()
+    saved = pd.read_csv(tmp_path / "pairs" / "predictions.csv")
+    test = tmp_path / "test_pairs.jsonl"
+    pd.DataFrame([r for r in rows if r["split"] == "test"]).to_json(test, orient="records", lines=True)
+    from warmstart.predict import run_predict
+
+    again = pd.read_csv(run_predict(str(tmp_path / "pairs"), str(test), str(tmp_path / "p.csv")))
+    assert list(again["text_pair"]) == [r["hypothesis"] for r in rows if r["split"] == "test"]  # pairs, not singles
+    assert list(again["prediction"]) == list(saved["prediction"])
 
 
 def test_electra_pretraining_saves_a_discriminator_that_plain_transformers_loads(pretrained, corpus_file,

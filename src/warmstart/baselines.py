@@ -1,4 +1,6 @@
-"""The classic no-pretraining baseline that every comparison carries: TF-IDF + logistic regression."""
+"""The classic no-pretraining baselines that every comparison carries: TF-IDF + logistic regression (text
+classification), logistic regression on raw pixels (images), each word's most frequent training tag
+(sequence labelling), TF-IDF cosine between context and reply (response selection)."""
 
 from __future__ import annotations
 
@@ -39,3 +41,28 @@ def pixels_logreg(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y
     pred = fit["classes"][(flat[2] @ fit["weight"].T + fit["bias"]).argmax(1)]
     return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
             "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": fit["C"]}
+
+
+def most_frequent_tag(train: list[tuple[list[str], list[str]]], sentences: list[list[str]]) -> list[list[str]]:
+    """Each word gets the tag it had most often in training (lowercased), unseen words the commonest tag."""
+    from collections import Counter, defaultdict
+
+    counts: dict[str, Counter] = defaultdict(Counter)
+    overall: Counter = Counter()
+    for words, tags in train:
+        for w, t in zip(words, tags, strict=True):
+            counts[w.lower()][t] += 1
+            overall[t] += 1
+    default = overall.most_common(1)[0][0]
+    return [[counts[w.lower()].most_common(1)[0][0] if w.lower() in counts else default for w in ws]
+            for ws in sentences]
+
+
+def tfidf_similarity(fit_texts: list[str], contexts: list[str], candidates: list[list[str]]) -> list[np.ndarray]:
+    """Cosine similarity of word TF-IDF vectors (fitted on `fit_texts`) between a context and each candidate."""
+    vec = TfidfVectorizer(sublinear_tf=True).fit(fit_texts)
+    out = []
+    for context, cands in zip(contexts, candidates, strict=True):
+        c, r = vec.transform([context]), vec.transform(cands)
+        out.append((r @ c.T).toarray()[:, 0])
+    return out

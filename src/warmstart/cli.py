@@ -43,6 +43,25 @@ def _quiet_library_progress() -> None:
     logging.disable_progress_bar()
 
 
+# task -> (module, function): imported on use, so that one task's dependencies never slow another's start
+TASK_RUNNERS = {
+    "classification": ("warmstart.tasks.classification", "run_finetune"),
+    "token_classification": ("warmstart.tasks.token_classification", "run_token_classification"),
+    "summarization": ("warmstart.tasks.summarization", "run_summarization"),
+    "response_selection": ("warmstart.tasks.response_selection", "run_response_selection"),
+}
+
+
+def run_task(cfg) -> dict:
+    """Fine-tune `cfg.task` (a FinetuneConfig) and return its test metrics."""
+    import importlib
+
+    if cfg.task not in TASK_RUNNERS:
+        raise WarmstartError(f"task: unknown task '{cfg.task}'; use {', '.join(TASK_RUNNERS)}")
+    module, function = TASK_RUNNERS[cfg.task]
+    return getattr(importlib.import_module(module), function)(cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs (CI, nohup) as they happen
@@ -71,9 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(json.dumps(run_image_finetune(load_config(ImageFinetuneConfig, args.config, args.overrides))))
             else:
-                from warmstart.tasks.classification import run_finetune
-
-                run_finetune(load_config(FinetuneConfig, args.config, args.overrides))
+                cfg = load_config(FinetuneConfig, args.config, args.overrides)
+                print(json.dumps(run_task(cfg)))
         elif args.command == "predict":
             from warmstart.predict import run_predict
 

@@ -29,6 +29,9 @@ class CorpusConfig:
 
     sources: list[str] = field(default_factory=list)
     text_column: str = "text"  # for CSV / JSONL / HF datasets
+    # drop the documents of these splits, as a text file's sidecar `<name>.ids.tsv` (id<TAB>split per line)
+    # assigns them: pretraining text that contains an evaluation set's test documents contaminates it
+    exclude_splits: list[str] = field(default_factory=list)
     validation_fraction: float = 0.01  # documents held out for validation MLM loss
     max_validation_documents: int = 500
     cache_dir: str = ".cache/warmstart"  # the pre-tokenised token cache, shared across runs
@@ -116,8 +119,19 @@ class LabelledDataConfig:
     split_column: str | None = "split"  # values train / validation / test; seeded split if absent
     validation_size: float = 0.1
     test_size: float = 0.1
-    labels: int | None = None  # stratified, seeded subsample of the training split
+    labels: int | None = None  # a seeded subsample of the training split (stratified for classification)
     validation_labels: int | None = None  # cap the validation split (few-label honesty)
+    # token_classification: CoNLL files (token<TAB>tag lines, a blank line between sentences) in a folder
+    # (train/validation/test.*) or one file; or JSONL / HF datasets with these two list columns
+    tokens_column: str = "tokens"
+    tags_column: str = "tags"
+    # summarization: JSONL documents {sentences, labels, summary} (or ACLSum records, whose summaries and
+    # labels are per aspect: `aspect` picks one, `all` joins them); the extract's budget in words
+    aspect: str = "all"
+    max_words: int | None = None  # default: the median length of the training split's reference summaries
+    # response_selection: JSONL conversations {turns: [...]} or a novel's text (quoted paragraphs in a row)
+    context_turns: int = 2  # earlier turns kept as the context of a reply
+    candidates: int = 10  # evaluation: the true reply among candidates-1 sampled others (recall@1 of 10)
 
 
 @dataclass
@@ -129,6 +143,7 @@ class FinetuneTrainConfig:
     batch_size: int = 16
     max_epochs: int = 20
     max_steps: int | None = None
+    max_minutes: float | None = None  # a wall-clock cap (the schedule ends there), whatever the encoder's size
     patience: int = 3  # evaluations without validation improvement before stopping
     eval_every: int | None = None  # steps; default once per epoch
     max_length: int = 128
@@ -138,11 +153,17 @@ class FinetuneTrainConfig:
     precision: str = "auto"
     seed: int = 0
     save_model: bool = True
+    negatives: int = 7  # response_selection: sampled wrong replies per training context (listwise loss)
+
+
+TASKS = ("classification", "token_classification", "summarization", "response_selection")
 
 
 @dataclass
 class FinetuneConfig:
     output_dir: str = "runs/finetune"
+    task: str = "classification"  # classification (incl. sentence pairs) | token_classification |
+    # summarization (extractive) | response_selection (dialogue)
     init: str = ""  # a checkpoint folder, or "scratch"
     tokenizer: str | None = None  # the tokenizer/architecture folder; required when init is scratch
     trust_pickled_weights: bool = False  # allow an `init` folder with pickled (.bin) weights only

@@ -1,12 +1,14 @@
-"""`warmstart predict CHECKPOINT --input FILE`: batch inference with a fine-tuned classification checkpoint.
+"""`warmstart predict CHECKPOINT --input FILE`: batch inference with any fine-tuned checkpoint.
 
-The checkpoint's `warmstart_config.yaml` says how it was trained (pooling, max length, text columns), so
-predictions match the fine-tuning run's; a plain HF sequence-classification folder works too (pooling
-`cls`). Output is CSV or JSONL by the output's suffix, written to a temporary file and renamed into place.
+The checkpoint's `warmstart_config.yaml` says which task it was trained for and how (pooling, max length,
+columns, summary budget), so predictions match the fine-tuning run's; a plain HF sequence-classification
+folder works too (pooling `cls`), and image classifiers are recognised by their preprocessor config. Output
+is CSV or JSONL by the output's suffix, written to a temporary file and renamed into place.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -56,6 +58,8 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
     cfg = load_config(FinetuneConfig, saved) if saved.is_file() else FinetuneConfig()
     src = Path(input_path)
     out = _output_path(src, output)
+    if cfg.task in TASK_PREDICTORS:
+        return _predict_task(folder, cfg, src, out, text_column, batch_size)
     data = read_inputs(src, text_column or cfg.data.text_column, text_pair_column or cfg.data.text_pair_column)
     if data.empty:
         raise WarmstartError(f"{src}: no inputs to predict")
@@ -77,6 +81,39 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
     p = np.concatenate(probs)
     result = data.assign(prediction=[names[i] for i in p.argmax(1)],
                          **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)})
+    return _write(result, out, t0)
+
+
+# task -> module with `predict_file(folder, cfg, input, text_column, batch_size, progress) -> DataFrame`
+TASK_PREDICTORS = {"token_classification": "warmstart.tasks.token_classification",
+                   "summarization": "warmstart.tasks.summarization",
+                   "response_selection": "warmstart.tasks.response_selection"}
+
+
+def _predict_task(folder: Path, cfg: FinetuneConfig, src: Path, out: Path, text_column: str | None,
+                  batch_size: int) -> Path:
+    import importlib
+
+    if not src.is_file():
+        raise WarmstartError(f"{src}: input file not found")
+    set_threads(None)
+    t0 = time.perf_counter()
+    bars = []
+
+    def progress(total: int):
+        bars.append(tqdm(total=total, desc="predict", unit=" rows", mininterval=0.5 if os.isatty(2) else 10))
+        return bars[-1].update
+
+    try:
+        result = importlib.import_module(TASK_PREDICTORS[cfg.task]).predict_file(folder, cfg, src, text_column,
+                                                                                  batch_size, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    if result.empty:
+        raise WarmstartError(f"{src}: no inputs to predict")
+    if out.suffix.lower() == ".csv":  # list cells (tokens, tags, candidates, scores) as JSON text
+        result = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v))
     return _write(result, out, t0)
 
 

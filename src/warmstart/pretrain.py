@@ -130,7 +130,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     bf16 = use_bf16(tc.precision)
     resume_dir = prepare_run_folder(out, resume, group.main, group.world)  # recovers a kill mid-save
 
-    docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column)  # streamed, never held in memory
+    docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column, tuple(cfg.corpus.exclude_splits))  # streamed, never held in memory
     if resume:
         tokenizer = load_tokenizer(str(resume_dir))
     elif group.world == 1:

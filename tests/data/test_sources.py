@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from warmstart.data.sources import load_documents, read_table, split_documents
+from warmstart.data.sources import iter_corpus, load_documents, read_table, split_documents
 from warmstart.errors import WarmstartError
 
 
@@ -100,3 +100,19 @@ def test_hub_corpus_is_streamed(monkeypatch):
     assert calls == {"source": "someone/corpus", "streaming": True}
     with pytest.raises(WarmstartError, match="no column 'text' \\(columns: body\\)"):
         load_documents(["someone/corpus"])
+
+
+def test_split_sidecar_groups_documents_and_drops_excluded_splits(tmp_path):
+    """papers.txt + papers.ids.tsv (id<TAB>split per line): a document per id; test papers can be left out."""
+    (tmp_path / "papers.txt").write_text("a1\na2\nb1\nc1\nc2\n", encoding="utf-8")
+    (tmp_path / "papers.ids.tsv").write_text("A\ttrain\nA\ttrain\nB\ttest\nC\tvalidation\nC\tvalidation\n",
+                                             encoding="utf-8")
+    assert load_documents([str(tmp_path / "papers.txt")]) == [["a1", "a2"], ["b1"], ["c1", "c2"]]
+    kept = list(iter_corpus([str(tmp_path)], exclude_splits=("validation", "test")))  # a folder: sidecar not a source
+    assert kept == [["a1", "a2"]]
+    (tmp_path / "papers.ids.tsv").write_text("A\ttrain\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match="expected one 'id<TAB>split' line per line of papers.txt"):
+        load_documents([str(tmp_path / "papers.txt")])
+    (tmp_path / "other.txt").write_text("x\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match="no source has a split sidecar"):
+        list(iter_corpus([str(tmp_path / "other.txt")], exclude_splits=("test",)))

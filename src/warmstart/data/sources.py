@@ -159,21 +159,48 @@ def _dataset_documents(ds, column: str, where: str) -> Iterator[Document]:
         yield from _cell_documents(batch[column])
 
 
-def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]:
+def split_sidecar(path: Path) -> Path:
+    """`papers.txt` -> `papers.ids.tsv`: line i says `document_id<TAB>split` of line i of the text file."""
+    return path.with_name(path.name.split(".")[0] + ".ids.tsv")
+
+
+def _documents_by_id(path: Path, exclude_splits: tuple[str, ...]) -> Iterator[Document]:
+    """A text file with a split sidecar: consecutive lines of one id form a document, and documents of an
+    excluded split are dropped (a corpus that shares papers with an evaluation set must lose its test papers)."""
+    lines = read_text_file(path).splitlines()
+    rows = [line.split("\t") for line in read_text_file(split_sidecar(path)).splitlines()]
+    if len(rows) != len(lines) or any(len(r) < 2 for r in rows):
+        raise WarmstartError(f"{split_sidecar(path)}: expected one 'id<TAB>split' line per line of {path.name} "
+                             f"({len(lines)} lines), found {len(rows)}; regenerate it or remove it")
+    doc: Document = []
+    for i, line in enumerate(lines):
+        if i and rows[i][0] != rows[i - 1][0] and doc:
+            yield doc
+            doc = []
+        if rows[i][1].strip() not in exclude_splits and line.strip():
+            doc.extend(_cut_long_line(line.strip()))
+    if doc:
+        yield doc
+
+
+def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple[str, ...] = ()) -> Iterator[Document]:
     """Yield the documents of one source (file, folder, table or HF dataset)."""
     path = Path(source)
     if path.is_file():
         if path.suffix.lower() in TABLE_SUFFIXES:
             yield from _table_documents(read_table(source), text_column, source)
+        elif split_sidecar(path).is_file() and path != split_sidecar(path):
+            yield from _documents_by_id(path, exclude_splits)
         else:
             yield from split_documents(read_text_file(path))
         return
     if path.is_dir() and not _is_hf_folder(path):
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and not p.name.endswith(".ids.tsv"))
         if not files:
             raise WarmstartError(f"{path}: folder has no files")
         for f in files:
-            yield from iter_documents(str(f), text_column)
+            yield from iter_documents(str(f), text_column, exclude_splits)
         return
     if not path.exists() and not looks_like_hub_id(source):
         raise WarmstartError(f"{path}: file not found; check corpus.sources")
@@ -183,23 +210,34 @@ def iter_documents(source: str, text_column: str = "text") -> Iterator[Document]
 MAX_SEGMENTS_PER_DOCUMENT = 256
 
 
-def iter_corpus(sources: list[str], text_column: str = "text") -> Iterator[Document]:
+def iter_corpus(sources: list[str], text_column: str = "text", exclude_splits: tuple[str, ...] = ()
+                ) -> Iterator[Document]:
     """Stream the documents of all sources, in order, holding one source file's text at a time.
-    Raises at the end if there was no text at all.
+    Raises at the end if there was no text at all. `exclude_splits` drops the documents that a text file's
+    split sidecar (`<name>.ids.tsv`) assigns to those splits.
 
     A document longer than 256 segments (a whole novel with no blank lines) is cut into pieces of 256, so
     that a validation split can hold some of it out and NSP negatives come from elsewhere in the corpus.
     """
     if not sources:
         raise WarmstartError("corpus.sources is empty; give at least one file, folder or dataset")
+    if exclude_splits and not any(_has_sidecar(Path(s)) for s in sources):
+        raise WarmstartError(f"corpus.exclude_splits={list(exclude_splits)} but no source has a split sidecar "
+                             "(<name>.ids.tsv beside <name>.txt, one 'id<TAB>split' line per line)")
     count = 0
     for source in sources:
-        for doc in iter_documents(source, text_column):
+        for doc in iter_documents(source, text_column, tuple(exclude_splits)):
             for i in range(0, len(doc), MAX_SEGMENTS_PER_DOCUMENT):
                 count += 1
                 yield doc[i:i + MAX_SEGMENTS_PER_DOCUMENT]
     if not count:
         raise WarmstartError(f"{', '.join(sources)}: empty corpus (no non-blank text found)")
+
+
+def _has_sidecar(path: Path) -> bool:
+    if path.is_dir():
+        return any(p.name.endswith(".ids.tsv") for p in path.rglob("*.tsv"))
+    return path.is_file() and split_sidecar(path).is_file()
 
 
 @dataclass
@@ -208,9 +246,10 @@ class CorpusSources:
 
     sources: list[str]
     text_column: str = "text"
+    exclude_splits: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Document]:
-        return iter_corpus(self.sources, self.text_column)
+        return iter_corpus(self.sources, self.text_column, self.exclude_splits)
 
 
 def load_documents(sources: list[str], text_column: str = "text") -> list[Document]:

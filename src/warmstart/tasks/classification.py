@@ -13,36 +13,31 @@ Pooling `cls` is the HF head (pooler over [CLS]) and round-trips through `transf
 
 from __future__ import annotations
 
-import copy
-import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import yaml
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from warmstart.checkpoint import atomic_folder, require_weights, save_hf
-from warmstart.config import CONFIG_FILENAME, FinetuneConfig, LabelledDataConfig
+from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_table
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
 from warmstart.probe import fit_logistic
-from warmstart.train import (
-    Budget,
-    LoopSettings,
-    autocast,
-    device,
-    make_optimizer,
-    set_threads,
-    train_loop,
-    use_bf16,
+from warmstart.tasks.finetune import (
+    build_model,
+    check_strategy,
+    elapsed,
+    fit,
+    shuffled_epochs,
+    tokenizer_folder,
+    write_run,
 )
+from warmstart.train import autocast, device, set_threads, use_bf16
 
 SPLITS = ("train", "validation", "test")
 
@@ -122,31 +117,6 @@ def subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- model
-def build_classifier(init: str, tokenizer_folder: str | None, num_labels: int, names: list, dropout: float,
-                     seed: int, trust_pickled: bool = False):
-    """A standard HF sequence classifier: from a checkpoint, or the same architecture with random weights."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    id2label = {i: str(n) for i, n in enumerate(names)}
-    kwargs = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-                  hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    torch.manual_seed(seed)
-    if init == "scratch":
-        if not tokenizer_folder:
-            raise WarmstartError("init: scratch needs `tokenizer: PATH` (a checkpoint giving tokenizer and architecture)")
-        config = AutoConfig.from_pretrained(require_weights(tokenizer_folder), **kwargs)
-        return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
-    from transformers.utils import logging
-
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            require_weights(init, trust_pickled), attn_implementation="sdpa", **kwargs)
-    finally:
-        logging.set_verbosity(verbosity)
-
-
 def encode(tokenizer, df: pd.DataFrame, max_length: int) -> tuple[list[list[int]], list[list[int]] | None]:
     """-> (input ids per row, token type ids per row or None)"""
     pairs = df["text_pair"].tolist() if "text_pair" in df else None
@@ -243,116 +213,68 @@ def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: 
     return {"val_accuracy": round(float(acc), 4), "probe_C": c}
 
 
-def _log_path(out: Path) -> Path:
-    """The training log lives beside the output folder until the folder is swapped in atomically."""
-    return out.parent / f".{out.name}.log.jsonl"
-
-
 def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool,
-               start_accuracy: float = -1.0) -> dict:
-    """Fine-tune every weight with early stopping on validation accuracy; the best weights are kept.
-
-    `start_accuracy` is the validation accuracy of the weights as they come in (LP-FT's probed head): they
-    stay the best candidate until fine-tuning beats them, so fine-tuning can never end worse on validation."""
+               start_accuracy: float = float("-inf")) -> dict:
+    """Fine-tune every weight with early stopping on validation accuracy (LP-FT's probed head stays the best
+    candidate until fine-tuning beats it)."""
     tc = cfg.train
-    steps_per_epoch = max(1, int(np.ceil(len(y_train) / tc.batch_size)))
-    max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
-    rng = np.random.default_rng(tc.seed)
-
-    def batches():
-        epoch = 0
-        while True:
-            for i, b in enumerate(make_batches(train_enc, y_train, tc.batch_size, pad_id, rng.permutation(len(y_train)))):
-                yield epoch, i, b
-            epoch += 1
-
-    head = {id(p) for p in model.classifier.parameters()}
-    head_lr = tc.head_lr or tc.lr
-    optimizer = make_optimizer(model, tc.lr, tc.weight_decay, {i: head_lr for i in head})
-    best = {"acc": start_accuracy, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
-
-    def eval_fn(state):
-        probs = predict_batches(model, val_b, tc.pooling, bf16)
-        acc = float(accuracy_score(y_val, probs.argmax(1)))
-        if acc > best["acc"]:
-            best.update(acc=acc, state=copy.deepcopy(model.state_dict()), step=state.step, bad=0)
-        else:
-            best["bad"] += 1
-        return {"val_accuracy": round(acc, 4)}, best["bad"] >= tc.patience
 
     def step_fn(batch):
         logits = logits_of(model, batch, tc.pooling)
         loss = F.cross_entropy(logits.float(), batch["labels"])
         return {"loss": loss, "acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
 
-    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=steps_per_epoch,
-                            eval_every=tc.eval_every or steps_per_epoch, desc="finetune")
-    log_path = _log_path(Path(cfg.output_dir))
-    log_path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
-    state = train_loop(model, optimizer, batches(), step_fn, Budget(max_steps=max_steps), settings,
-                       tokens_fn=lambda b: int(b["attention_mask"].sum()), eval_fn=eval_fn,
-                       log_path=log_path)
-    if state.step % settings.eval_every:
-        eval_fn(state)
-    model.load_state_dict(best["state"])
-    return {"val_accuracy": round(best["acc"], 4), "best_step": best["step"], "steps": state.step}
+    def evaluate() -> float:
+        return float(accuracy_score(y_val, predict_batches(model, val_b, tc.pooling, bf16).argmax(1)))
+
+    batches = shuffled_epochs(len(y_train), tc.batch_size, tc.seed,
+                              lambda rows: make_batches(train_enc, y_train, len(rows), pad_id, rows)[0])
+    return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(y_train), model.classifier, bf16,
+               "val_accuracy", start_accuracy)
 
 
 def run_finetune(cfg: FinetuneConfig) -> dict:
     """Fine-tune, evaluate on the test split, write metrics.json / predictions.csv / the checkpoint."""
+    from transformers import AutoModelForSequenceClassification
+
     t0 = time.perf_counter()
     tc = cfg.train
-    if not cfg.init:
-        raise WarmstartError("init is empty; give a checkpoint folder or 'scratch'")
-    if tc.strategy not in STRATEGIES:
-        raise WarmstartError(f"train.strategy: unknown strategy '{tc.strategy}'; use {', '.join(STRATEGIES)}")
+    tok_folder = tokenizer_folder(cfg)
+    check_strategy(tc.strategy, STRATEGIES, "classification")
     set_threads(None)
     bf16 = use_bf16(tc.precision)
     splits, names = load_splits(cfg.data, tc.seed)
     train = subsample(splits["train"], cfg.data.labels, tc.seed)
     val = subsample(splits["validation"], cfg.data.validation_labels, tc.seed)
     test = splits["test"] if not splits["test"].empty else val
-    tok_folder = cfg.tokenizer or cfg.init
-    if tok_folder == "scratch":
-        raise WarmstartError("init: scratch needs `tokenizer: PATH` (a checkpoint giving tokenizer and architecture)")
     tokenizer = load_tokenizer(tok_folder)
-    model = build_classifier(cfg.init, cfg.tokenizer, len(names), names, tc.dropout, tc.seed,
-                             cfg.trust_pickled_weights).to(device())
+    id2label = {i: str(n) for i, n in enumerate(names)}
+    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=len(names), id2label=id2label,
+                        label2id={v: k for k, v in id2label.items()}).to(device())
     pad = tokenizer.pad_token_id
     enc = {name: encode(tokenizer, df, tc.max_length) for name, df in (("train", train), ("validation", val),
                                                                        ("test", test))}
     y = {"train": train["label"].to_numpy(), "validation": val["label"].to_numpy(), "test": test["label"].to_numpy()}
     val_b = make_batches(enc["validation"], None, 64, pad)
-    out = Path(cfg.output_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fit: dict = {}
+    Path(cfg.output_dir).parent.mkdir(parents=True, exist_ok=True)
+    fitted: dict = {}
     if tc.strategy in ("linear_probe", "lp_ft"):
         train_b = make_batches(enc["train"], None, 64, pad)
-        fit = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
+        fitted = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
     if tc.strategy in ("full", "lp_ft"):
-        probe = {"probe_val_accuracy": fit["val_accuracy"], "probe_C": fit["probe_C"]} if fit else {}
-        fit = {**probe, **train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16,
-                                     probe.get("probe_val_accuracy", -1.0))}
+        probe = {"probe_val_accuracy": fitted["val_accuracy"], "probe_C": fitted["probe_C"]} if fitted else {}
+        fitted = {**probe, **train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16,
+                                        probe.get("probe_val_accuracy", float("-inf")))}
     probs = predict_batches(model, make_batches(enc["test"], None, 64, pad), tc.pooling, bf16)
     pred = probs.argmax(1)
     metrics = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
                "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
                "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
-               "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fit,
-               "seconds": round(time.perf_counter() - t0, 1)}
+               "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
+               "seconds": elapsed(t0)}
     predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
                                 "prediction": [names[i] for i in pred],
                                 **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})
 
-    def write(folder: Path) -> None:
-        if tc.save_model:
-            save_hf(folder, model, tokenizer)
-        (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        predictions.to_csv(folder / "predictions.csv", index=False)
-        log = _log_path(out)
-        if log.exists():
-            log.replace(folder / "training_log.jsonl")
-
-    atomic_folder(out, write)
+    write_run(cfg, model, tokenizer, metrics, {"predictions.csv": lambda p: predictions.to_csv(p, index=False)})
     return metrics

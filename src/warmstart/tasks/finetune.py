@@ -1,0 +1,186 @@
+"""What every text task shares: building the HF model from a checkpoint or from scratch, padding, fine-tuning
+with early stopping on a validation score through the one loop in train.py, and writing the run folder.
+
+Each task module (classification, token_classification, summarization, response_selection) brings its data
+format, its head (a standard `AutoModelFor...` class) and its metric; the rest lives here once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from warmstart.checkpoint import atomic_folder, require_weights, save_hf
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig, FinetuneTrainConfig
+from warmstart.errors import WarmstartError
+from warmstart.train import Budget, LoopSettings, make_optimizer, train_loop
+
+
+def tokenizer_folder(cfg: FinetuneConfig) -> str:
+    """The folder whose tokenizer (and, for scratch, architecture) the run uses."""
+    if not cfg.init:
+        raise WarmstartError("init is empty; give a checkpoint folder or 'scratch'")
+    folder = cfg.tokenizer or cfg.init
+    if folder == "scratch":
+        raise WarmstartError("init: scratch needs `tokenizer: PATH` (a checkpoint giving tokenizer and architecture)")
+    return folder
+
+
+SPLITS = ("train", "validation", "test")
+SPLIT_NAMES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation",
+               "val": "validation", "test": "test"}
+
+
+def split_files(folder: Path) -> dict[str, Path]:
+    """A folder of per-split files (`train.conll`, `dev.jsonl`, `test.txt`, ...). -> {split: file}"""
+    found: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        split = SPLIT_NAMES.get(f.name.split(".")[0].lower())
+        if f.is_file() and split and split not in found:
+            found[split] = f
+    if "train" not in found:
+        raise WarmstartError(f"{folder}: no train file (expected train.*, and optionally validation.* / test.*)")
+    return found
+
+
+def split_examples(items: list, seed: int, validation_size: float, test_size: float,
+                   group: Callable[[object], object] | None = None) -> dict[str, list]:
+    """A seeded train/validation/test split; items with the same `group(item)` land in one split (a question
+    asked twice must not be both trained on and tested)."""
+    keys = list(dict.fromkeys(group(x) for x in items)) if group else list(range(len(items)))
+    order = np.random.default_rng(seed).permutation(len(keys))
+    n_test, n_val = int(round(test_size * len(keys))), int(round(validation_size * len(keys)))
+    where = {}
+    for rank, k in enumerate(order):
+        where[keys[k]] = "test" if rank < n_test else "validation" if rank < n_test + n_val else "train"
+    out: dict[str, list] = {s: [] for s in SPLITS}
+    for i, x in enumerate(items):
+        out[where[group(x) if group else i]].append(x)
+    return out
+
+
+def take(items: list, n: int | None, seed: int) -> list:
+    """A seeded subsample of n items, in their original order (all of them when n is None or larger)."""
+    if n is None or n >= len(items):
+        return items
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
+    return [items[i] for i in keep]
+
+
+def check_strategy(strategy: str, allowed: tuple[str, ...], task: str) -> None:
+    if strategy not in allowed:
+        raise WarmstartError(f"train.strategy: '{strategy}' is not available for task {task}; use "
+                             f"{', '.join(allowed)}")
+
+
+def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
+    """`auto_class` (e.g. AutoModelForTokenClassification) from `cfg.init`, or with random weights and the
+    architecture of `cfg.tokenizer` when init is `scratch`. The task head is always new (seeded)."""
+    from transformers import AutoConfig
+    from transformers.utils import logging
+
+    kwargs = dict(hidden_dropout_prob=cfg.train.dropout, attention_probs_dropout_prob=cfg.train.dropout,
+                  **config_kwargs)
+    torch.manual_seed(cfg.train.seed)
+    if cfg.init == "scratch":
+        config = AutoConfig.from_pretrained(require_weights(tokenizer_folder(cfg)), **kwargs)
+        return auto_class.from_config(config, attn_implementation="sdpa")
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # "newly initialized head" is expected, not news
+    try:
+        return auto_class.from_pretrained(require_weights(cfg.init, cfg.trust_pickled_weights),
+                                          attn_implementation="sdpa", **kwargs)
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def pad(rows: list[list[int]], pad_id: int, fill: int | None = None) -> torch.Tensor:
+    """Right-pad integer rows to the longest. -> (B, T)"""
+    t = max(1, max(len(r) for r in rows))
+    out = torch.full((len(rows), t), pad_id if fill is None else fill, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
+    return out
+
+
+def shuffled_epochs(n: int, batch_size: int, seed: int, make_batch: Callable[[np.ndarray], dict]
+                    ) -> Iterator[tuple[int, int, dict]]:
+    """Endless seeded epochs of `make_batch(row indices)`. -> (epoch, index in epoch, batch)"""
+    rng = np.random.default_rng(seed)
+    epoch = 0
+    while True:
+        order = rng.permutation(n)
+        for i, s in enumerate(range(0, n, batch_size)):
+            yield epoch, i, make_batch(order[s:s + batch_size])
+        epoch += 1
+
+
+def log_path(out: Path) -> Path:
+    """The training log lives beside the output folder until the folder is swapped in atomically."""
+    return out.parent / f".{out.name}.log.jsonl"
+
+
+def fit(model: torch.nn.Module, tc: FinetuneTrainConfig, out: Path, batches: Iterator, loss_fn: Callable[[dict], dict],
+        evaluate: Callable[[], float], num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
+        start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None) -> dict:
+    """Fine-tune every weight, evaluating every `eval_every` steps (default: once per epoch) and stopping after
+    `patience` evaluations without a better validation score; the best weights are loaded at the end.
+
+    `start_score`: the validation score of the weights as they come in (LP-FT's probed head); they stay the
+    best candidate until fine-tuning beats them, so fine-tuning never ends worse on validation."""
+    steps_per_epoch = max(1, int(np.ceil(num_train / tc.batch_size)))
+    max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
+    head_ids = {id(p) for p in head.parameters()}
+    optimizer = make_optimizer(model, tc.lr, tc.weight_decay, {i: tc.head_lr or tc.lr for i in head_ids})
+    best = {"score": start_score, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
+
+    def eval_fn(state):
+        score = evaluate()
+        if score > best["score"]:
+            best.update(score=score, state=copy.deepcopy(model.state_dict()), step=state.step, bad=0)
+        else:
+            best["bad"] += 1
+        return {metric: round(score, 4)}, best["bad"] >= tc.patience
+
+    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=steps_per_epoch,
+                            eval_every=tc.eval_every or steps_per_epoch, desc="finetune")
+    path = log_path(out)
+    path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
+    state = train_loop(model, optimizer, batches, loss_fn, Budget(max_steps=max_steps, max_minutes=tc.max_minutes), settings,
+                       tokens_fn=tokens_fn or (lambda b: int(b["attention_mask"].sum())), eval_fn=eval_fn,
+                       log_path=path)
+    if state.step % settings.eval_every:
+        eval_fn(state)
+    model.load_state_dict(best["state"])
+    return {metric: round(best["score"], 4), "best_step": best["step"], "steps": state.step}
+
+
+def write_run(cfg: FinetuneConfig, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
+    """Publish the run folder atomically: checkpoint (unless save_model is off), resolved config, metrics,
+    training log, and each of `files` (name -> writer of that path)."""
+    out = Path(cfg.output_dir)
+
+    def write(folder: Path) -> None:
+        if cfg.train.save_model:
+            save_hf(folder, model, tokenizer)
+        (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        for name, writer in files.items():
+            writer(folder / name)
+        log = log_path(out)
+        if log.exists():
+            log.replace(folder / "training_log.jsonl")
+
+    atomic_folder(out, write)
+
+
+def elapsed(t0: float) -> float:
+    return round(time.perf_counter() - t0, 1)

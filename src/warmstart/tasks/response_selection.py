@@ -1,0 +1,262 @@
+"""Dialogue response selection: given a context and N candidate replies, rank them with a cross-encoder.
+
+The cross-encoder is a standard `AutoModelForSequenceClassification` with one output (a score) reading
+`context [SEP] reply`. When the pretrained checkpoint has a next-sentence-prediction head it starts from it
+(score = IsNext logit - NotNext logit: a reply *is* a next sentence), otherwise the score head is new.
+Training is listwise: each context with its true reply and `train.negatives` replies sampled from other
+contexts, softmax cross-entropy over the group. Evaluation: every test context against `data.candidates - 1`
+sampled replies (fixed by the seed, written beside the run), recall@1 and MRR; a tie counts against the
+true reply, so a constant scorer gets recall@1 = 0.
+
+Conversations come from JSONL records `{turns: [...]}` (e.g. chatterbot) or from a novel's text, where
+paragraphs that open with a quotation mark in a row are taken as the turns of one conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from warmstart.config import FinetuneConfig, LabelledDataConfig
+from warmstart.data.sources import read_text_file
+from warmstart.data.text import load_tokenizer
+from warmstart.errors import WarmstartError
+from warmstart.tasks.classification import encode, make_batches
+from warmstart.tasks.finetune import (
+    build_model,
+    check_strategy,
+    elapsed,
+    fit,
+    shuffled_epochs,
+    split_examples,
+    split_files,
+    take,
+    tokenizer_folder,
+    write_run,
+)
+from warmstart.train import autocast, device, set_threads, use_bf16
+
+QUOTES = ('"', "“", "‘", "'")
+
+
+@dataclass
+class Example:
+    context: list[str]  # the earlier turns, oldest first
+    reply: str
+    key: str  # the conversation's opening turn: replies to the same opening are not negatives of each other
+
+
+# ---------------------------------------------------------------- data
+def conversations_from_novel(text: str) -> list[list[str]]:
+    """Runs of two or more consecutive paragraphs (one per line) that open with a quotation mark."""
+    out, run = [], []
+    for line in [*text.splitlines(), ""]:
+        line = line.strip()
+        if line.startswith(QUOTES):
+            run.append(line)
+            continue
+        if len(run) >= 2:
+            out.append(run)
+        run = []
+    return out
+
+
+def read_conversations(path: Path) -> list[list[str]]:
+    if path.suffix.lower() == ".jsonl":
+        convs = []
+        for n, line in enumerate(read_text_file(path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                turns = json.loads(line).get("turns")
+            except (json.JSONDecodeError, AttributeError):
+                raise WarmstartError(f"{path}:{n}: expected a JSON object with 'turns' (a list of strings)") from None
+            if not isinstance(turns, list):
+                raise WarmstartError(f"{path}:{n}: 'turns' must be a list of strings")
+            convs.append([str(t) for t in turns if str(t).strip()])
+    else:
+        convs = conversations_from_novel(read_text_file(path))
+    convs = [c for c in convs if len(c) >= 2]
+    if not convs:
+        raise WarmstartError(f"{path}: no conversation of two or more turns (JSONL {{\"turns\": [...]}} lines, or "
+                             "a text whose quoted paragraphs follow each other)")
+    return convs
+
+
+def examples_of(convs: list[list[str]], context_turns: int) -> list[Example]:
+    return [Example(c[max(0, t - context_turns):t], c[t], c[0].strip().lower()) for c in convs for t in range(1, len(c))]
+
+
+def load_dialogue_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Example]]:
+    """Per-split files in a folder, or conversations split 80/10/10 (seeded) with every conversation that opens
+    the same way in one split (chatterbot asks 'What is AI?' several times)."""
+    path = Path(cfg.path)
+    if path.is_dir():
+        files = split_files(path)
+        convs = {name: read_conversations(f) for name, f in files.items()}
+    elif path.is_file():
+        convs = split_examples(read_conversations(path), seed, cfg.validation_size, cfg.test_size,
+                               group=lambda c: c[0].strip().lower())
+    else:
+        raise WarmstartError(f"{path}: not found; data.path is a JSONL file of conversations, a text, or a folder")
+    if not convs.get("validation"):
+        carved = split_examples(convs["train"], seed, 0.1, 0.0, group=lambda c: c[0].strip().lower())
+        convs["train"], convs["validation"] = carved["train"], carved["validation"]
+    convs.setdefault("test", convs["validation"])
+    return {name: examples_of(c, cfg.context_turns) for name, c in convs.items()}
+
+
+def sample_negatives(examples: list[Example], pool: list[Example], k: int, rng: np.random.Generator) -> list[list[str]]:
+    """k replies per example drawn from `pool`, never a reply to the same opening, nor the true reply's text."""
+    out = []
+    for ex in examples:
+        picks: list[str] = []
+        for _ in range(50 * k):
+            if len(picks) == k:
+                break
+            other = pool[int(rng.integers(len(pool)))]
+            if other.key != ex.key and other.reply != ex.reply and other.reply not in picks:
+                picks.append(other.reply)
+        if len(picks) < k:
+            raise WarmstartError(f"only {len(picks)} distinct replies to sample as negatives, {k} needed; lower "
+                                 "data.candidates / train.negatives or give more conversations")
+        out.append(picks)
+    return out
+
+
+# ---------------------------------------------------------------- model
+def join_turns(context: list[str] | str, sep: str) -> str:
+    return context if isinstance(context, str) else f" {sep} ".join(context)
+
+
+def pair_table(contexts: list[str], candidates: list[list[str]]) -> pd.DataFrame:
+    """One row per (context, candidate), grouped by context."""
+    return pd.DataFrame({"text": [c for c, cands in zip(contexts, candidates, strict=True) for _ in cands],
+                         "text_pair": [r for cands in candidates for r in cands]})
+
+
+def nsp_head_start(model, init: str) -> bool:
+    """Score head := the pretrained NSP head's IsNext - NotNext row, when the checkpoint has one."""
+    from safetensors import safe_open
+
+    path = Path(init) / "model.safetensors"
+    if not path.is_file():
+        return False
+    with safe_open(str(path), "pt") as f:
+        if "cls.seq_relationship.weight" not in f.keys():
+            return False
+        w, b = f.get_tensor("cls.seq_relationship.weight"), f.get_tensor("cls.seq_relationship.bias")
+    with torch.no_grad():
+        model.classifier.weight.copy_((w[0] - w[1]).unsqueeze(0))
+        model.classifier.bias.copy_((b[0] - b[1]).unsqueeze(0))
+    return True
+
+
+@torch.no_grad()
+def score_candidates(model, tokenizer, contexts: list, candidates: list[list[str]], max_length: int, bf16: bool,
+                     batch_size: int = 64, progress=None) -> list[np.ndarray]:
+    """-> one (len(candidates[i]),) array of scores per context"""
+    table = pair_table([join_turns(c, tokenizer.sep_token) for c in contexts], candidates)
+    model.eval()
+    scores = []
+    for b in make_batches(encode(tokenizer, table, max_length), None, batch_size, tokenizer.pad_token_id):
+        with autocast(bf16):
+            scores.append(model(**{k: v.to(device()) for k, v in b.items()}).logits.float()[:, 0].cpu())
+        if progress:
+            progress(len(b["input_ids"]))
+    flat = torch.cat(scores).numpy()
+    ends = np.cumsum([len(c) for c in candidates])
+    return np.split(flat, ends[:-1])
+
+
+def ranking_metrics(scores: list[np.ndarray]) -> dict:
+    """Scores with the true reply first. Rank = 1 + number of others scored at least as high."""
+    ranks = np.array([1 + int((s[1:] >= s[0]).sum()) for s in scores])
+    return {"recall_at_1": round(float((ranks == 1).mean()), 4), "recall_at_2": round(float((ranks <= 2).mean()), 4),
+            "mrr": round(float((1 / ranks).mean()), 4)}
+
+
+# ---------------------------------------------------------------- run
+def run_response_selection(cfg: FinetuneConfig) -> dict:
+    from transformers import AutoModelForSequenceClassification
+
+    t0 = time.perf_counter()
+    tc = cfg.train
+    tok_folder = tokenizer_folder(cfg)
+    check_strategy(tc.strategy, ("full",), "response_selection")
+    set_threads(None)
+    bf16 = use_bf16(tc.precision)
+    splits = load_dialogue_splits(cfg.data, tc.seed)
+    train = take(splits["train"], cfg.data.labels, tc.seed)
+    val = take(splits["validation"], cfg.data.validation_labels, tc.seed)
+    test = splits["test"]
+    fixed = np.random.default_rng(tc.seed + 1)  # evaluation candidates: the same for every model compared
+    val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, splits["validation"], cfg.data.candidates - 1, fixed), strict=True)]
+    test_cands = [[e.reply, *n] for e, n in zip(test, sample_negatives(test, test, cfg.data.candidates - 1, fixed), strict=True)]
+    tokenizer = load_tokenizer(tok_folder)
+    sep = tokenizer.sep_token
+    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1).to(device())
+    from_nsp = cfg.init != "scratch" and nsp_head_start(model, cfg.init)
+    pad_id = tokenizer.pad_token_id
+    group = 1 + tc.negatives
+    rng = np.random.default_rng(tc.seed)
+
+    def make_batch(rows) -> dict:
+        exs = [train[i] for i in rows]
+        cands = [[e.reply, *n] for e, n in zip(exs, sample_negatives(exs, splits["train"], tc.negatives, rng), strict=True)]
+        enc = encode(tokenizer, pair_table([join_turns(e.context, sep) for e in exs], cands), tc.max_length)
+        return make_batches(enc, None, len(exs) * group, pad_id)[0]
+
+    def step_fn(batch):
+        scores = model(**batch).logits.float().view(-1, group)  # (B, 1 + negatives), the true reply first
+        target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
+        return {"loss": F.cross_entropy(scores, target), "acc": (scores.argmax(1) == 0).float().mean()}
+
+    def evaluate() -> float:
+        s = score_candidates(model, tokenizer, [e.context for e in val], val_cands, tc.max_length, bf16)
+        return ranking_metrics(s)["mrr"]
+
+    batches = shuffled_epochs(len(train), tc.batch_size, tc.seed, make_batch)
+    fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(train), model.classifier, bf16,
+                 "val_mrr")
+    scores = score_candidates(model, tokenizer, [e.context for e in test], test_cands, tc.max_length, bf16)
+    metrics = {**ranking_metrics(scores), "candidates": cfg.data.candidates, "task": "response_selection",
+               "test_contexts": len(test), "train_contexts": len(train), "validation_contexts": len(val),
+               "score_head_from_nsp": from_nsp, "init": cfg.init, "seed": tc.seed, **fitted, "seconds": elapsed(t0)}
+    inputs = pd.DataFrame({"context": [e.context for e in test], "candidates": test_cands})
+    predictions = inputs.assign(scores=[s.round(6).tolist() for s in scores],
+                                best=[c[int(np.argmax(s))] for c, s in zip(test_cands, scores, strict=True)])
+
+    def jsonl(df: pd.DataFrame):
+        return lambda p: df.to_json(p, orient="records", lines=True, force_ascii=False)
+
+    write_run(cfg, model, tokenizer, metrics, {"test_candidates.jsonl": jsonl(inputs), "predictions.jsonl": jsonl(predictions)})
+    return metrics
+
+
+def predict_file(folder: Path, cfg: FinetuneConfig, src: Path, text_column: str | None, batch_size: int,
+                 progress) -> pd.DataFrame:
+    """`warmstart predict` for a cross-encoder: JSONL `{context, candidates}` in (context: a string or a list of
+    turns, as the run's test_candidates.jsonl); a score per candidate and the best one out."""
+    from transformers import AutoModelForSequenceClassification
+
+    from warmstart.data.sources import read_table
+
+    df = read_table(str(src))
+    for col in ("context", "candidates"):
+        if col not in df.columns:
+            raise WarmstartError(f"{src}: no column '{col}'; expected JSONL lines {{\"context\": ..., \"candidates\": [...]}}")
+    contexts = [c if isinstance(c, str) else list(c) for c in df["context"]]
+    candidates = [list(c) for c in df["candidates"]]
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").to(device())
+    scores = score_candidates(model, load_tokenizer(str(folder)), contexts, candidates, cfg.train.max_length,
+                              use_bf16(cfg.train.precision), batch_size, progress(sum(map(len, candidates))))
+    return pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],
+                         "best": [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]})

@@ -1,0 +1,290 @@
+"""Token classification (NER, POS): CoNLL / JSONL / HF data, word-piece alignment, BIO repair, seqeval F1.
+
+The model is a standard `AutoModelForTokenClassification`. Each word's tag is learnt and predicted on its first
+word piece (the other pieces are ignored, label -100), as in the BERT paper's NER set-up. Tags in the BIO
+scheme are scored as entities with seqeval (micro F1, conlleval's convention) after a BIO repair (an I-X that
+does not continue an X entity becomes B-X); any other tag set is scored by token accuracy (POS).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from warmstart.config import FinetuneConfig, LabelledDataConfig
+from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
+from warmstart.data.text import load_tokenizer
+from warmstart.errors import WarmstartError
+from warmstart.tasks.finetune import (
+    build_model,
+    check_strategy,
+    elapsed,
+    fit,
+    pad,
+    shuffled_epochs,
+    split_examples,
+    split_files,
+    take,
+    tokenizer_folder,
+    write_run,
+)
+from warmstart.train import autocast, device, set_threads, use_bf16
+
+Sentence = tuple[list[str], list[str]]  # (words, tags)
+IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
+
+
+# ---------------------------------------------------------------- data
+def read_conll(path: Path) -> list[Sentence]:
+    """`token<TAB>tag` (or space-separated columns: first = token, last = tag) per line; a blank line ends a
+    sentence; `-DOCSTART-` lines are skipped."""
+    sentences: list[Sentence] = []
+    words: list[str] = []
+    tags: list[str] = []
+    for n, line in enumerate(read_text_file(path).splitlines(), 1):
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if words:
+                sentences.append((words, tags))
+                words, tags = [], []
+            continue
+        parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split())]
+        if len(parts) < 2 or not parts[0] or not parts[-1]:
+            raise WarmstartError(f"{path}:{n}: expected 'token<TAB>tag', got {line[:60]!r}; a CoNLL file has one "
+                                 "token and its tag per line and a blank line between sentences")
+        words.append(parts[0])
+        tags.append(parts[-1])
+    if words:
+        sentences.append((words, tags))
+    if not sentences:
+        raise WarmstartError(f"{path}: no sentences found (expected token<TAB>tag lines)")
+    return sentences
+
+
+def _table_sentences(df: pd.DataFrame, cfg: LabelledDataConfig, names: list[str] | None, where: str) -> list[Sentence]:
+    for col in (cfg.tokens_column, cfg.tags_column):
+        if col not in df.columns:
+            raise WarmstartError(f"{where}: no column '{col}' (columns: {', '.join(map(str, df.columns))}); set "
+                                 f"data.tokens_column / data.tags_column")
+    out = []
+    for i, (words, tags) in enumerate(zip(df[cfg.tokens_column], df[cfg.tags_column], strict=True)):
+        words, tags = list(words), list(tags)
+        if len(words) != len(tags):
+            raise WarmstartError(f"{where}: row {i} has {len(words)} tokens but {len(tags)} tags")
+        if names is not None:
+            tags = [names[int(t)] for t in tags]
+        if words:
+            out.append(([str(w) for w in words], [str(t) for t in tags]))
+    return out
+
+
+def _tag_names(source: str, column: str) -> list[str] | None:
+    """The ClassLabel names of an HF dataset's tag column (tags stored as integers), if it has them."""
+    import datasets
+
+    from warmstart.data.sources import load_hf_dataset
+
+    ds = load_hf_dataset(source, split=None)
+    first = next(iter(ds.values())) if isinstance(ds, datasets.DatasetDict) else ds
+    feature = first.features.get(column)
+    inner = getattr(feature, "feature", None)
+    return list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
+
+
+def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sentence]]:
+    """A folder of per-split CoNLL/JSONL files, one CoNLL file (split 80/10/10, seeded), or a table / HF dataset
+    (its `split` column or splits; seeded otherwise). A missing validation split is carved out of train."""
+    path = Path(cfg.path)
+
+    def read(file: Path) -> list[Sentence]:
+        if file.suffix.lower() in TABLE_SUFFIXES:
+            return _table_sentences(read_table(str(file)), cfg, None, str(file))
+        return read_conll(file)
+
+    if path.is_dir() and not _is_hf_folder(path):
+        splits = {name: read(f) for name, f in split_files(path).items()}
+    elif path.is_file() and path.suffix.lower() not in TABLE_SUFFIXES:
+        splits = split_examples(read_conll(path), seed, cfg.validation_size, cfg.test_size)
+    else:
+        df = read_table(cfg.path)
+        names = None if path.is_file() else _tag_names(cfg.path, cfg.tags_column)
+        if cfg.split_column and cfg.split_column in df.columns:
+            split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
+            splits = {s: _table_sentences(df[split == s], cfg, names, cfg.path) for s in ("train", "validation", "test")}
+        else:
+            splits = split_examples(_table_sentences(df, cfg, names, cfg.path), seed, cfg.validation_size,
+                                    cfg.test_size)
+    if not splits.get("train"):
+        raise WarmstartError(f"{cfg.path}: no training sentences")
+    if not splits.get("validation"):
+        carved = split_examples(splits["train"], seed, 0.1, 0.0)
+        splits["train"], splits["validation"] = carved["train"], carved["validation"]
+    if not splits.get("test"):
+        splits["test"] = splits["validation"]
+    return splits
+
+
+# ---------------------------------------------------------------- BIO and metrics
+def is_bio(tags: list[str]) -> bool:
+    return all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+
+
+def repair_bio(tags: list[str]) -> list[str]:
+    """An I-X that does not continue an X entity (after O, another type, or at the start) begins one: B-X."""
+    out = []
+    for i, t in enumerate(tags):
+        if t.startswith("I-") and (i == 0 or out[-1] == "O" or out[-1][2:] != t[2:]):
+            t = "B-" + t[2:]
+        out.append(t)
+    return out
+
+
+def tagging_metrics(gold: list[list[str]], pred: list[list[str]], bio: bool) -> dict:
+    """Entity precision/recall/F1 (seqeval, micro over entities) for BIO tags, and token accuracy always."""
+    flat_gold = [t for s in gold for t in s]
+    flat_pred = [t for s in pred for t in s]
+    out = {"token_accuracy": round(float(np.mean([g == p for g, p in zip(flat_gold, flat_pred, strict=True)])), 4)}
+    if bio:
+        from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+        out.update(entity_f1=round(float(f1_score(gold, pred, zero_division=0)), 4),
+                   entity_precision=round(float(precision_score(gold, pred, zero_division=0)), 4),
+                   entity_recall=round(float(recall_score(gold, pred, zero_division=0)), 4))
+        report = classification_report(gold, pred, output_dict=True, zero_division=0)
+        out["entity_f1_by_type"] = {k: round(float(v["f1-score"]), 4) for k, v in report.items()
+                                    if not k.endswith("avg")}
+    return out
+
+
+# ---------------------------------------------------------------- model inputs
+def encode(tokenizer, sentences: list[list[str]], max_length: int, tag_ids: list[list[int]] | None = None):
+    """-> (input ids per sentence, first-piece position of each word (-1 when truncated away), labels or None)"""
+    enc = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)
+    firsts, labels = [], []
+    for i, words in enumerate(sentences):
+        first = [-1] * len(words)
+        for pos, w in enumerate(enc.word_ids(i)):
+            if w is not None and first[w] < 0:
+                first[w] = pos
+        firsts.append(first)
+        if tag_ids is not None:
+            row = [IGNORE] * len(enc["input_ids"][i])
+            for w, pos in enumerate(first):
+                if pos >= 0:
+                    row[pos] = tag_ids[i][w]
+            labels.append(row)
+    return enc["input_ids"], firsts, (labels if tag_ids is not None else None)
+
+
+def make_batch(ids: list[list[int]], rows, pad_id: int, labels: list[list[int]] | None = None) -> dict:
+    """-> input_ids / attention_mask (B, T), labels (B, T) with -100 where no word starts."""
+    b = {"input_ids": pad([ids[i] for i in rows], pad_id)}
+    b["attention_mask"] = pad([[1] * len(ids[i]) for i in rows], 0)
+    if labels is not None:
+        b["labels"] = pad([labels[i] for i in rows], 0, fill=IGNORE)
+    return b
+
+
+@torch.no_grad()
+def predict_tags(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
+                 progress=None) -> list[list[str]]:
+    """Each word's tag from its first word piece; words cut off by max_length get 'O'; BIO repaired."""
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    fallback = "O" if "O" in names else names[0]
+    ids, firsts, _ = encode(tokenizer, sentences, max_length)
+    model.eval()
+    out = []
+    for s in range(0, len(ids), batch_size):
+        rows = range(s, min(s + batch_size, len(ids)))
+        batch = {k: v.to(device()) for k, v in make_batch(ids, rows, tokenizer.pad_token_id).items()}
+        with autocast(bf16):
+            best = model(**batch).logits.float().argmax(-1).cpu().numpy()  # (B, T)
+        for j, i in enumerate(rows):
+            out.append([names[best[j, p]] if p >= 0 else fallback for p in firsts[i]])
+        if progress:
+            progress(len(rows))
+    return [repair_bio(t) for t in out] if is_bio(names) else out
+
+
+# ---------------------------------------------------------------- run
+def run_token_classification(cfg: FinetuneConfig) -> dict:
+    """Fine-tune, tag the test split, write metrics.json / predictions.jsonl / the checkpoint."""
+    from transformers import AutoModelForTokenClassification
+
+    t0 = time.perf_counter()
+    tc = cfg.train
+    tok_folder = tokenizer_folder(cfg)
+    check_strategy(tc.strategy, ("full",), "token_classification")
+    set_threads(None)
+    bf16 = use_bf16(tc.precision)
+    splits = load_token_splits(cfg.data, tc.seed)
+    train = take(splits["train"], cfg.data.labels, tc.seed)
+    val = take(splits["validation"], cfg.data.validation_labels, tc.seed)
+    test = splits["test"]
+    # the tag inventory is the schema (every tag of every split), so a type absent from a small training
+    # sample is still a class; BIO schemes get both B- and I- of every type
+    tags = {t for part in splits.values() for _, ts in part for t in ts}
+    bio = is_bio(sorted(tags))
+    if bio:
+        tags |= {p + t[2:] for t in tags if t != "O" for p in ("B-", "I-")}
+    names = sorted(tags)
+    index = {t: i for i, t in enumerate(names)}
+    tokenizer = load_tokenizer(tok_folder)
+    model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
+                        id2label=dict(enumerate(names)), label2id=index).to(device())
+    ids, _, labels = encode(tokenizer, [w for w, _ in train], tc.max_length, [[index[t] for t in ts] for _, ts in train])
+    pad_id = tokenizer.pad_token_id
+    metric = "entity_f1" if bio else "token_accuracy"
+
+    def step_fn(batch):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return {"loss": F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)}
+
+    def evaluate() -> float:
+        pred = predict_tags(model, tokenizer, [w for w, _ in val], tc.max_length, bf16)
+        return tagging_metrics([ts for _, ts in val], pred, bio)[metric]
+
+    batches = shuffled_epochs(len(ids), tc.batch_size, tc.seed, lambda rows: make_batch(ids, rows, pad_id, labels))
+    fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(ids), model.classifier, bf16,
+                 f"val_{metric}")
+    pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
+    metrics = {**tagging_metrics([ts for _, ts in test], pred, bio), "task": "token_classification",
+               "test_sentences": len(test), "train_sentences": len(train), "validation_sentences": len(val),
+               "init": cfg.init, "seed": tc.seed, **fitted, "seconds": elapsed(t0)}
+    predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
+    write_run(cfg, model, tokenizer, metrics,
+              {"predictions.jsonl": lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)})
+    return metrics
+
+
+def read_predict_inputs(path: Path, tokens_column: str, text_column: str) -> list[list[str]]:
+    """A table with a list column of tokens (or a text column, split at whitespace), a CoNLL file (lines with
+    a TAB; the tags are ignored), or plain text with one sentence per line."""
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        df = read_table(str(path))
+        if tokens_column in df.columns:
+            return [[str(w) for w in ws] for ws in df[tokens_column]]
+        if text_column in df.columns:
+            return [str(t).split() for t in df[text_column].fillna("")]
+        raise WarmstartError(f"{path}: no column '{tokens_column}' or '{text_column}' (columns: "
+                             f"{', '.join(map(str, df.columns))}); pass --text-column")
+    text = read_text_file(path)
+    if "\t" in text:
+        return [w for w, _ in read_conll(path)]
+    return [line.split() for line in text.splitlines() if line.strip()]
+
+
+def predict_file(folder: Path, cfg: FinetuneConfig, src: Path, text_column: str | None, batch_size: int,
+                 progress) -> pd.DataFrame:
+    """`warmstart predict` for a token classifier. -> rows: tokens, prediction"""
+    from transformers import AutoModelForTokenClassification
+
+    sentences = read_predict_inputs(src, cfg.data.tokens_column, text_column or cfg.data.text_column)
+    model = AutoModelForTokenClassification.from_pretrained(folder, attn_implementation="sdpa").to(device())
+    tags = predict_tags(model, load_tokenizer(str(folder)), sentences, cfg.train.max_length,
+                        use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
+    return pd.DataFrame({"tokens": sentences, "prediction": tags})

@@ -1,0 +1,105 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from warmstart.config import FinetuneConfig, load_config
+from warmstart.errors import WarmstartError
+from warmstart.tasks.response_selection import (
+    Example,
+    conversations_from_novel,
+    examples_of,
+    nsp_head_start,
+    ranking_metrics,
+    read_conversations,
+    sample_negatives,
+)
+
+
+def test_recall_and_mrr_against_hand_computed_values():
+    # true reply first: ranks 1, 2, and 2 (a tie counts against the true reply)
+    scores = [np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 0.0]), np.array([1.0, 1.0, 0.0])]
+    m = ranking_metrics(scores)
+    assert m["recall_at_1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["recall_at_2"] == 1.0
+    assert m["mrr"] == pytest.approx((1 + 0.5 + 0.5) / 3, abs=1e-4)
+    assert ranking_metrics([np.zeros(10)] * 4)["recall_at_1"] == 0.0  # a constant scorer earns nothing
+
+
+def test_novel_dialogue_is_quoted_paragraphs_in_a_row():
+    text = 'Narration.\n"Hello," said she.\n"Good day."\n"Indeed."\nMore narration.\n"Alone."\n'
+    assert conversations_from_novel(text) == [['"Hello," said she.', '"Good day."', '"Indeed."']]
+
+
+def test_examples_keep_the_last_turns_as_context():
+    exs = examples_of([["a", "b", "c", "d"]], context_turns=2)
+    assert [(e.context, e.reply) for e in exs] == [(["a"], "b"), (["a", "b"], "c"), (["b", "c"], "d")]
+
+
+def test_negatives_are_never_replies_to_the_same_opening():
+    pool = [Example(["what is ai?"], f"ai answer {i}", "what is ai?") for i in range(3)]
+    pool += [Example([f"q{i}"], f"other {i}", f"q{i}") for i in range(20)]
+    negs = sample_negatives(pool[:3], pool, 5, np.random.default_rng(0))
+    assert all(len(n) == 5 and not any(r.startswith("ai answer") for r in n) for n in negs)
+    with pytest.raises(WarmstartError, match="distinct replies to sample"):
+        sample_negatives(pool[:3], pool[:5], 5, np.random.default_rng(0))
+
+
+def test_bad_conversation_files(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"turns": "hello"}\n', encoding="utf-8")
+    with pytest.raises(WarmstartError, match="'turns' must be a list"):
+        read_conversations(path)
+    path.write_text('{"turns": ["only one"]}\n', encoding="utf-8")
+    with pytest.raises(WarmstartError, match="no conversation of two or more turns"):
+        read_conversations(path)
+
+
+def test_score_head_starts_as_the_pretrained_nsp_head(pretrained):
+    """score(context, reply) = IsNext logit - NotNext logit of the pretraining NSP head."""
+    from transformers import AutoModelForSequenceClassification, BertForNextSentencePrediction
+
+    from warmstart.data.text import load_tokenizer
+
+    tok = load_tokenizer(str(pretrained))
+    cross = AutoModelForSequenceClassification.from_pretrained(pretrained, num_labels=1).eval()
+    assert nsp_head_start(cross, str(pretrained))
+    nsp = BertForNextSentencePrediction.from_pretrained(pretrained).eval()
+    batch = tok(["the film was good", "a dull plot"], ["great acting", "the end"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        logits = nsp(**batch).logits
+        assert torch.allclose(cross(**batch).logits[:, 0], logits[:, 0] - logits[:, 1], atol=1e-5)
+
+
+def write_dialogue(path, n: int = 90) -> None:
+    """Questions about a topic answered by a reply that names the topic: learnable from the words alone."""
+    rng = random.Random(0)
+    topics = ["film", "music", "story", "actor", "scene", "plot", "cast", "ending", "director"]
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            t = topics[i % len(topics)]
+            turns = [f"tell me about the {t} number {i}", f"the {t} was {rng.choice(['good', 'bad'])} {t}"]
+            f.write(json.dumps({"category": "x", "turns": turns}) + "\n")
+
+
+def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
+    from warmstart.cli import run_task
+    from warmstart.predict import run_predict
+
+    data = tmp_path / "chat.jsonl"
+    write_dialogue(data)
+    cfg = load_config(FinetuneConfig, None, [
+        "task=response_selection", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
+        "data.candidates=5", "train.negatives=3", "train.lr=0.005", "train.batch_size=8", "train.max_epochs=3",
+        "train.max_length=32", "train.precision=fp32"])
+    metrics = run_task(cfg)
+    assert metrics["score_head_from_nsp"] and metrics["candidates"] == 5 and metrics["test_contexts"] == 9
+    assert 0 <= metrics["recall_at_1"] <= metrics["recall_at_2"] <= 1 and metrics["mrr"] >= metrics["recall_at_1"]
+    run = tmp_path / "run"
+    saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    out = run_predict(str(run), str(run / "test_candidates.jsonl"), str(tmp_path / "p.jsonl"))
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["scores"] for r in again] == [r["scores"] for r in saved]
+    assert [r["best"] for r in again] == [r["best"] for r in saved]

@@ -1,0 +1,134 @@
+import json
+import random
+
+import pytest
+
+from warmstart.config import FinetuneConfig, LabelledDataConfig, load_config
+from warmstart.data.text import load_tokenizer
+from warmstart.errors import WarmstartError
+from warmstart.tasks.token_classification import (
+    IGNORE,
+    encode,
+    load_token_splits,
+    read_conll,
+    repair_bio,
+    tagging_metrics,
+)
+
+
+def test_read_conll_sentences_docstart_and_space_columns(tmp_path):
+    path = tmp_path / "a.conll"
+    path.write_text("-DOCSTART- O\n\nJohn\tB-PER\nlives\tO\n\n\nParis NNP B-LOC\n", encoding="utf-8")
+    assert read_conll(path) == [(["John", "lives"], ["B-PER", "O"]), (["Paris"], ["B-LOC"])]
+
+
+def test_read_conll_bad_line_names_file_and_line(tmp_path):
+    path = tmp_path / "a.conll"
+    path.write_text("John\tB-PER\nlonely\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match=r"a.conll:2: expected 'token<TAB>tag'"):
+        read_conll(path)
+
+
+@pytest.mark.parametrize("tags, repaired", [
+    (["I-PER", "I-PER", "O"], ["B-PER", "I-PER", "O"]),
+    (["B-PER", "I-LOC", "I-LOC"], ["B-PER", "B-LOC", "I-LOC"]),
+    (["O", "I-ORG", "B-ORG", "I-ORG"], ["O", "B-ORG", "B-ORG", "I-ORG"]),
+    (["B-X", "I-X", "O"], ["B-X", "I-X", "O"]),
+])
+def test_repair_bio(tags, repaired):
+    assert repair_bio(tags) == repaired
+
+
+def test_entity_f1_against_a_hand_computed_value():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "B-LOC"]]
+    # entities: gold {PER, LOC, ORG}, predicted {PER, ORG, LOC@wrong place}: tp 2, P = 2/3, R = 2/3
+    m = tagging_metrics(gold, pred, bio=True)
+    assert m["entity_precision"] == pytest.approx(0.6667, abs=1e-4)
+    assert m["entity_recall"] == pytest.approx(0.6667, abs=1e-4)
+    assert m["entity_f1"] == pytest.approx(0.6667, abs=1e-4)
+    assert m["token_accuracy"] == pytest.approx(4 / 6, abs=1e-4)
+    assert m["entity_f1_by_type"]["PER"] == 1.0 and m["entity_f1_by_type"]["LOC"] == 0.0
+    assert "entity_f1" not in tagging_metrics([["NN", "VB"]], [["NN", "NN"]], bio=False)
+
+
+def test_only_the_first_word_piece_carries_the_label(pretrained):
+    tok = load_tokenizer(str(pretrained))
+    words = ["the", "storyfilm", "film"]  # the made-up word splits into several pieces
+    ids, firsts, labels = encode(tok, [words], 32, [[1, 2, 3]])
+    pieces = [len(tok(w, add_special_tokens=False)["input_ids"]) for w in words]
+    assert pieces[1] > 1
+    assert firsts[0] == [1, 2, 2 + pieces[1]]
+    assert [lab for lab in labels[0] if lab != IGNORE] == [1, 2, 3]
+    assert labels[0][0] == IGNORE and labels[0][-1] == IGNORE  # [CLS], [SEP]
+    assert sum(lab == IGNORE for lab in labels[0]) == len(ids[0]) - 3
+
+
+def test_tables_and_hf_datasets_with_class_label_tags(tmp_path):
+    import datasets
+
+    feats = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                               "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    rows = {"tokens": [["Ann", "sings"], ["Bo", "Li", "runs"]], "ner_tags": [[1, 0], [1, 2, 0]]}
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows, features=feats),
+                          "test": datasets.Dataset.from_dict(rows, features=feats)}).save_to_disk(tmp_path / "hf")
+    splits = load_token_splits(LabelledDataConfig(path=str(tmp_path / "hf"), tags_column="ner_tags"), seed=0)
+    assert (["Bo", "Li", "runs"], ["B-PER", "I-PER", "O"]) in splits["train"] + splits["validation"]
+    with pytest.raises(WarmstartError, match="no column 'labels'"):
+        load_token_splits(LabelledDataConfig(path=str(tmp_path / "hf"), tags_column="labels"), seed=0)
+    table = tmp_path / "t.jsonl"
+    table.write_text(json.dumps({"tokens": ["a", "b"], "tags": ["O"]}) + "\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match="row 0 has 2 tokens but 1 tags"):
+        load_token_splits(LabelledDataConfig(path=str(table)), seed=0)
+
+
+NAMES = ["ann", "bob", "cleo", "dan", "eve", "finn"]
+PLACES = ["paris", "rome", "oslo", "lima"]
+FILL = ["met", "in", "the", "at", "saw", "went", "to", "with", "today"]
+
+
+def write_ner_folder(root, seed: int = 0):
+    """Names are persons, city names locations (two-word cities for I- tags)."""
+    rng = random.Random(seed)
+    root.mkdir()
+    for split, n in (("train", 60), ("validation", 16), ("test", 16)):
+        lines = []
+        for _ in range(n):
+            for _ in range(rng.randint(3, 7)):
+                r = rng.random()
+                if r < 0.25:
+                    lines.append(f"{rng.choice(NAMES)}\tB-PER")
+                elif r < 0.4:
+                    lines += [f"{rng.choice(PLACES)}\tB-LOC", f"{rng.choice(PLACES)}\tI-LOC"]
+                else:
+                    lines.append(f"{rng.choice(FILL)}\tO")
+            lines.append("")
+        (root / f"{split}.conll").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
+    from warmstart.cli import run_task
+    from warmstart.predict import run_predict
+
+    data = write_ner_folder(tmp_path / "ner")
+    cfg = load_config(FinetuneConfig, None, [
+        "task=token_classification", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
+        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32"])
+    metrics = run_task(cfg)
+    assert metrics["test_sentences"] == 16 and 0 <= metrics["entity_f1"] <= 1
+    assert metrics["token_accuracy"] > 0.6  # above "all O" (about 0.45 of the tokens are entities)
+    run = tmp_path / "run"
+    saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    out = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.jsonl"))
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["prediction"] for r in again] == [r["prediction"] for r in saved]
+    assert [r["tokens"] for r in again] == [r["tokens"] for r in saved]
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(run)  # a plain HF folder
+    assert set(model.config.id2label.values()) == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"}
+    text = tmp_path / "plain.txt"
+    text.write_text("ann went to paris rome\n", encoding="utf-8")
+    csv = run_predict(str(run), str(text), str(tmp_path / "p.csv"))
+    assert "prediction" in csv.read_text().splitlines()[0]
