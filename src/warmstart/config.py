@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from warmstart.errors import WarmstartError
+from warmstart.strategies import StrategySections
 
 CONFIG_FILENAME = "warmstart_config.yaml"
 
@@ -135,8 +136,10 @@ class LabelledDataConfig:
 
 
 @dataclass
-class FinetuneTrainConfig:
-    strategy: str = "full"  # full | linear_probe | lp_ft (probe the head, then fine-tune everything)
+class FinetuneTrainConfig(StrategySections):
+    # full | linear_probe | lp_ft | freeze | gradual_unfreeze | llrd | l2sp | lora (see strategies.py; each
+    # has its own section, e.g. train.lora.r=16)
+    strategy: str = "full"
     pooling: str = "cls"  # cls (HF standard pooler) | mean
     lr: float = 5e-5
     head_lr: float | None = None  # defaults to lr; a fresh head learns faster than a pretrained body
@@ -238,8 +241,8 @@ class ImagePretrainConfig:
 
 
 @dataclass
-class ImageFinetuneTrainConfig:
-    strategy: str = "full"  # full | linear_probe | lp_ft
+class ImageFinetuneTrainConfig(StrategySections):
+    strategy: str = "full"  # as text: see strategies.py
     lr: float = 1e-3
     head_lr: float | None = None
     batch_size: int = 64

@@ -171,7 +171,8 @@ def train_loop(
     dev = device()
     model.train()
     world, main = settings.cluster.world, settings.cluster.main
-    params = [p for p in model.parameters() if p.requires_grad]
+    # what the optimizer updates (gradual unfreezing turns some on later): reduced across processes and clipped
+    params = [p for g in optimizer.param_groups for p in g["params"]]
     log = open(log_path, "a", encoding="utf-8") if log_path and main else None
     start = time.perf_counter() - state.seconds
     last_save = time.perf_counter()

@@ -6,7 +6,14 @@ import pytest
 
 from warmstart.config import FinetuneConfig, load_config
 from warmstart.errors import WarmstartError
-from warmstart.tasks.summarization import _from_record, oracle_labels, read_documents, rouge, select, sentence_f1
+from warmstart.tasks.summarization import (
+    _from_record,
+    oracle_labels,
+    read_documents,
+    rouge,
+    select,
+    sentence_f1,
+)
 
 
 def test_rouge_against_a_hand_computed_value():

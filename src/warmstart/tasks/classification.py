@@ -28,6 +28,7 @@ from warmstart.data.sources import read_table
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
 from warmstart.probe import fit_logistic
+from warmstart.strategies import STRATEGIES
 from warmstart.tasks.finetune import (
     build_model,
     check_strategy,
@@ -167,7 +168,8 @@ def logits_of(model, batch: dict, pooling: str) -> torch.Tensor:
     if pooling == "cls":
         return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
     features = pooled(model, batch, pooling)
-    if isinstance(model.classifier, torch.nn.Linear):  # BERT: dropout + linear
+    head = getattr(model.classifier, "original_module", model.classifier)  # under LoRA, PEFT wraps the head
+    if isinstance(head, torch.nn.Linear):  # BERT: dropout + linear
         return model.classifier(model.dropout(features))
     return model.classifier(features.unsqueeze(1))  # ELECTRA-style head: reads position 0, has its own dropout
 
@@ -191,11 +193,6 @@ def predict_batches(model, batches: list[dict], pooling: str, bf16: bool) -> np.
 def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
     """-> (N, H) pooled sentence features."""
     return _over_batches(lambda b: pooled(model, b, pooling), model, batches, bf16)
-
-
-# full: every weight; linear_probe: frozen encoder, logistic-regression head; lp_ft: the probe's head, then
-# full fine-tuning from it (Kumar et al., 2022: a fitted head keeps the first steps from distorting features)
-STRATEGIES = ("full", "linear_probe", "lp_ft")
 
 
 def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: bool, seed: int) -> dict:
@@ -261,7 +258,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     if tc.strategy in ("linear_probe", "lp_ft"):
         train_b = make_batches(enc["train"], None, 64, pad)
         fitted = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
-    if tc.strategy in ("full", "lp_ft"):
+    if tc.strategy != "linear_probe":
         probe = {"probe_val_accuracy": fitted["val_accuracy"], "probe_C": fitted["probe_C"]} if fitted else {}
         fitted = {**probe, **train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16,
                                         probe.get("probe_val_accuracy", float("-inf")))}

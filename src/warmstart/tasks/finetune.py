@@ -19,8 +19,18 @@ import torch
 import yaml
 
 from warmstart.checkpoint import atomic_folder, require_weights, save_hf
-from warmstart.config import CONFIG_FILENAME, FinetuneConfig, FinetuneTrainConfig
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig
 from warmstart.errors import WarmstartError
+from warmstart.strategies import (
+    head_name,
+    hold_frozen_norm_statistics,
+    plan,
+    save_adapter,
+    set_trainable,
+    trainable_parameters,
+    unwrap_lora,
+    wrap_lora,
+)
 from warmstart.train import Budget, LoopSettings, make_optimizer, train_loop
 
 
@@ -128,19 +138,46 @@ def log_path(out: Path) -> Path:
     return out.parent / f".{out.name}.log.jsonl"
 
 
-def fit(model: torch.nn.Module, tc: FinetuneTrainConfig, out: Path, batches: Iterator, loss_fn: Callable[[dict], dict],
+def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn: Callable[[dict], dict],
         evaluate: Callable[[], float], num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
-        start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None) -> dict:
+        start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None, unit: str = "tokens",
+        steps_per_epoch: int | None = None) -> dict:
     """Fine-tune every weight, evaluating every `eval_every` steps (default: once per epoch) and stopping after
     `patience` evaluations without a better validation score; the best weights are loaded at the end.
 
-    `start_score`: the validation score of the weights as they come in (LP-FT's probed head); they stay the
-    best candidate until fine-tuning beats them, so fine-tuning never ends worse on validation."""
-    steps_per_epoch = max(1, int(np.ceil(num_train / tc.batch_size)))
+    `tc`: a text or image fine-tuning train config. `out`: the run folder (its training log is kept beside it
+    until the folder is published; None: no log). `start_score`: the validation score of the weights as they
+    come in (LP-FT's probed head); they stay the best candidate until fine-tuning beats them, so fine-tuning
+    never ends worse on validation."""
+    steps_per_epoch = steps_per_epoch or max(1, int(np.ceil(num_train / tc.batch_size)))
     max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
-    head_ids = {id(p) for p in head.parameters()}
-    optimizer = make_optimizer(model, tc.lr, tc.weight_decay, {i: tc.head_lr or tc.lr for i in head_ids})
+    peft_model = None
+    if tc.strategy == "lora":  # PEFT swaps the head's top module for a wrapper holding its trainable copy
+        top = head_name(model, head).split(".")[0]
+        peft_model = wrap_lora(model, head, tc.lora)
+        head = dict(model.named_modules())[top]
+    # the optimizer holds every weight that may ever train; the strategy then turns some off (AdamW leaves a
+    # weight without a gradient untouched, so frozen weights stay bit-identical)
+    strategy = plan(tc.strategy, model, head, tc, tc.lr, tc.head_lr or tc.lr)
+    optimizer = make_optimizer(model, tc.lr, tc.weight_decay, strategy.param_lrs)
+    set_trainable(strategy.frozen, False)
+    if strategy.before_step:
+        strategy.before_step(0.0)
+    trainable = trainable_parameters(model)
     best = {"score": start_score, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
+    calls = 0
+
+    def step_fn(batch: dict) -> dict:
+        nonlocal calls
+        if strategy.before_step:
+            strategy.before_step(calls / steps_per_epoch)
+        hold_frozen_norm_statistics(model)  # again each step: the loop puts the model in train mode after evaluating
+        calls += 1
+        out = loss_fn(batch)
+        if strategy.penalty:
+            extra = strategy.penalty()
+            out = {**out, "loss": out["loss"] + extra, "l2sp": extra.detach()}
+        return out
 
     def eval_fn(state):
         score = evaluate()
@@ -150,17 +187,25 @@ def fit(model: torch.nn.Module, tc: FinetuneTrainConfig, out: Path, batches: Ite
             best["bad"] += 1
         return {metric: round(score, 4)}, best["bad"] >= tc.patience
 
-    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=steps_per_epoch,
-                            eval_every=tc.eval_every or steps_per_epoch, desc="finetune")
-    path = log_path(out)
-    path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
-    state = train_loop(model, optimizer, batches, loss_fn, Budget(max_steps=max_steps, max_minutes=tc.max_minutes), settings,
+    eval_every = tc.eval_every or steps_per_epoch
+    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
+                            eval_every=eval_every, desc="finetune", unit=unit)
+    path = log_path(out) if out is not None else None
+    if path is not None:
+        path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
+    budget = Budget(max_steps=max_steps, max_minutes=getattr(tc, "max_minutes", None))
+    state = train_loop(model, optimizer, batches, step_fn, budget, settings,
                        tokens_fn=tokens_fn or (lambda b: int(b["attention_mask"].sum())), eval_fn=eval_fn,
                        log_path=path)
-    if state.step % settings.eval_every:
+    if state.step % eval_every:
         eval_fn(state)
     model.load_state_dict(best["state"])
-    return {metric: round(best["score"], 4), "best_step": best["step"], "steps": state.step}
+    set_trainable(model.parameters(), True)
+    if peft_model is not None:  # merged into a standard checkpoint; write_run saves the adapter beside it
+        _, adapter, config = unwrap_lora(peft_model)
+        model.warmstart_adapter = (adapter, config)
+    return {metric: round(best["score"], 4), "best_step": best["step"], "steps": state.step,
+            "strategy": tc.strategy, "trainable_parameters": trainable}
 
 
 def write_run(cfg: FinetuneConfig, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
@@ -171,6 +216,8 @@ def write_run(cfg: FinetuneConfig, model, tokenizer, metrics: dict, files: dict[
     def write(folder: Path) -> None:
         if cfg.train.save_model:
             save_hf(folder, model, tokenizer)
+            if getattr(model, "warmstart_adapter", None):
+                save_adapter(folder / "adapter", *model.warmstart_adapter)
         (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         for name, writer in files.items():

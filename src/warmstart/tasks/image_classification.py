@@ -7,21 +7,18 @@ The model is a standard `AutoModelForImageClassification` (ResNet or ViT), so th
 
 from __future__ import annotations
 
-import copy
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import yaml
 from sklearn.metrics import accuracy_score, f1_score
 
-from warmstart.checkpoint import atomic_folder, require_weights, save_hf
-from warmstart.config import CONFIG_FILENAME, AugmentConfig, ImageFinetuneConfig
+from warmstart.checkpoint import require_weights
+from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform
 from warmstart.errors import WarmstartError
@@ -34,14 +31,11 @@ from warmstart.pretrain_images import (
     read_preprocessor,
 )
 from warmstart.probe import fit_logistic, knn_accuracy
-from warmstart.tasks.classification import STRATEGIES  # one list of strategies for text and images
+from warmstart.strategies import STRATEGIES
+from warmstart.tasks.finetune import fit, write_run
 from warmstart.train import (
-    Budget,
-    LoopSettings,
     device,
-    make_optimizer,
     set_threads,
-    train_loop,
     use_bf16,
 )
 
@@ -136,7 +130,7 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     def predict(images: torch.Tensor) -> torch.Tensor:
         return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16), -1)
 
-    fit: dict = {}
+    fitted: dict = {}
     if tc.strategy in ("linear_probe", "lp_ft"):
         probe = fit_logistic(features(train.images).numpy(), train.labels.numpy(), features(val.images).numpy(),
                              val.labels.numpy(), tc.seed)
@@ -145,17 +139,17 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
         with torch.no_grad():
             head.weight.copy_(torch.as_tensor(probe["weight"], dtype=head.weight.dtype))
             head.bias.copy_(torch.as_tensor(probe["bias"], dtype=head.bias.dtype))
-        fit = {"probe_val_accuracy": round(probe["val_accuracy"], 4), "probe_C": probe["C"]}
-    if tc.strategy in ("full", "lp_ft"):
-        fit.update(train_full(model, cfg, train, val, size, mean, std, bf16, predict, to_input,
-                              fit.get("probe_val_accuracy", -1.0)))
+        fitted = {"probe_val_accuracy": round(probe["val_accuracy"], 4), "probe_C": probe["C"]}
+    if tc.strategy != "linear_probe":
+        fitted.update(train_full(model, cfg, train, val, size, mean, std, bf16, predict, to_input,
+                                 fitted.get("probe_val_accuracy", float("-inf"))))
     probs = predict(test.images)
     pred = probs.argmax(1).numpy()
     y = test.labels.numpy()
     metrics = {"accuracy": round(float(accuracy_score(y, pred)), 4),
                "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
                "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
-               "strategy": tc.strategy, "init": cfg.init, "seed": tc.seed, **fit}
+               "strategy": tc.strategy, "init": cfg.init, "seed": tc.seed, **fitted}
     if tc.strategy == "linear_probe":  # the same frozen features, read by a kNN classifier
         metrics["knn_accuracy"] = round(knn_accuracy(features(train.images), train.labels, features(test.images),
                                                      test.labels, k=min(20, len(train))), 4)
@@ -163,31 +157,18 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     predictions = pd.DataFrame({"index": np.arange(len(y)), "label": [names[i] for i in y],
                                 "prediction": [names[i] for i in pred],
                                 **{f"prob_{n}": probs[:, i].numpy() for i, n in enumerate(names)}})
-    out = Path(cfg.output_dir)
-
-    def write(folder: Path) -> None:
-        if tc.save_model:
-            save_hf(folder, model, None, {PREPROCESSOR_FILE: json.dumps(preprocessor_config(size, mean, std), indent=2)})
-        (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        predictions.to_csv(folder / "predictions.csv", index=False)
-
-    atomic_folder(out, write)
+    write_run(cfg, model, None, metrics, {
+        PREPROCESSOR_FILE: lambda p: p.write_text(json.dumps(preprocessor_config(size, mean, std), indent=2)),
+        "predictions.csv": lambda p: predictions.to_csv(p, index=False)})
     return metrics
 
 
 def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, size: int, mean, std, bf16: bool,
-               predict, to_input, start_accuracy: float = -1.0) -> dict:
-    """Every weight trains; early stopping on validation accuracy; the best weights (or the incoming ones,
-    when nothing beats `start_accuracy`) are kept."""
+               predict, to_input, start_accuracy: float = float("-inf")) -> dict:
+    """Every weight trains (the shared early-stopping fit, as for text); lightly augmented training images."""
     tc = cfg.train
     batch_size = min(tc.batch_size, len(train))
-    steps_per_epoch = max(1, len(train) // batch_size)
-    max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
-    head = {id(p) for p in linear_head(model).parameters()}
-    optimizer = make_optimizer(model, tc.lr, tc.weight_decay, {i: tc.head_lr or tc.lr for i in head})
     gen = torch.Generator().manual_seed(tc.seed)
-    best = {"acc": start_accuracy, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
     y_val = val.labels.numpy()
 
     def batches():
@@ -202,20 +183,9 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, 
         loss = F.cross_entropy(logits.float(), batch["labels"])
         return {"loss": loss, "acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
 
-    def eval_fn(state):
-        acc = float(accuracy_score(y_val, predict(val.images).argmax(1).numpy()))
-        if acc > best["acc"]:
-            best.update(acc=acc, state=copy.deepcopy(model.state_dict()), step=state.step, bad=0)
-        else:
-            best["bad"] += 1
-        return {"val_accuracy": round(acc, 4)}, best["bad"] >= tc.patience
+    def evaluate() -> float:
+        return float(accuracy_score(y_val, predict(val.images).argmax(1).numpy()))
 
-    eval_every = tc.eval_every or steps_per_epoch
-    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
-                            eval_every=eval_every, desc="finetune", unit="images")
-    state = train_loop(model, optimizer, batches(), step_fn, Budget(max_steps=max_steps), settings,
-                       tokens_fn=lambda b: len(b["images"]), eval_fn=eval_fn)
-    if state.step % eval_every:
-        eval_fn(state)
-    model.load_state_dict(best["state"])
-    return {"val_accuracy": round(best["acc"], 4), "best_step": best["step"], "steps": state.step}
+    return fit(model, tc, Path(cfg.output_dir), batches(), step_fn, evaluate, len(train), linear_head(model), bf16, "val_accuracy",
+               start_accuracy, tokens_fn=lambda b: len(b["images"]), unit="images",
+               steps_per_epoch=max(1, len(train) // batch_size))

@@ -28,6 +28,7 @@ from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
+from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -211,7 +212,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     t0 = time.perf_counter()
     tc = cfg.train
     tok_folder = tokenizer_folder(cfg)
-    check_strategy(tc.strategy, ("full",), "summarization")
+    check_strategy(tc.strategy, SGD_STRATEGIES, "summarization")
     set_threads(None)
     bf16 = use_bf16(tc.precision)
     splits = load_document_splits(cfg.data, tc.seed)

@@ -20,6 +20,7 @@ from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
+from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.finetune import (
     build_model,
     check_strategy,
@@ -218,7 +219,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     t0 = time.perf_counter()
     tc = cfg.train
     tok_folder = tokenizer_folder(cfg)
-    check_strategy(tc.strategy, ("full",), "token_classification")
+    check_strategy(tc.strategy, SGD_STRATEGIES, "token_classification")
     set_threads(None)
     bf16 = use_bf16(tc.precision)
     splits = load_token_splits(cfg.data, tc.seed)
