@@ -159,6 +159,15 @@ class FinetuneTrainConfig(StrategySections):
     negatives: int = 7  # response_selection: sampled wrong replies per training context (listwise loss)
 
 
+@dataclass
+class ForgettingConfig:
+    """Measure forgetting after fine-tuning (see forgetting.py): MLM loss increase and CKA on `samples` lines
+    of `texts` (the pretraining corpus); off while `texts` is empty."""
+
+    texts: list[str] = field(default_factory=list)
+    samples: int = 512
+
+
 TASKS = ("classification", "token_classification", "summarization", "response_selection")
 
 
@@ -172,6 +181,7 @@ class FinetuneConfig:
     trust_pickled_weights: bool = False  # allow an `init` folder with pickled (.bin) weights only
     data: LabelledDataConfig = field(default_factory=LabelledDataConfig)
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
+    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
 
 
 # ---------------------------------------------------------------- images
@@ -259,6 +269,15 @@ class ImageFinetuneTrainConfig(StrategySections):
 
 
 @dataclass
+class ImageForgettingConfig:
+    """kNN accuracy drop and CKA on the probe task: `memory` training images vote for `queries` test images."""
+
+    measure: bool = False
+    memory: int = 2000
+    queries: int = 1000
+
+
+@dataclass
 class ImageFinetuneConfig:
     output_dir: str = "runs/finetune-images"
     init: str = ""  # an HF image encoder folder, or "scratch"
@@ -267,6 +286,7 @@ class ImageFinetuneConfig:
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     train: ImageFinetuneTrainConfig = field(default_factory=ImageFinetuneTrainConfig)
+    forgetting: ImageForgettingConfig = field(default_factory=ImageForgettingConfig)
 
 
 # ---------------------------------------------------------------- loading

@@ -34,6 +34,7 @@ from warmstart.tasks.finetune import (
     check_strategy,
     elapsed,
     fit,
+    measure_forgetting,
     shuffled_epochs,
     tokenizer_folder,
     write_run,
@@ -268,7 +269,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
                "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
                "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
                "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
-               "seconds": elapsed(t0)}
+               **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
     predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
                                 "prediction": [names[i] for i in pred],
                                 **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})

@@ -208,6 +208,16 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
             "strategy": tc.strategy, "trainable_parameters": trainable}
 
 
+def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dict:
+    """Forgetting and drift against the pretrained `init` (forgetting.py), when `forgetting.texts` is set."""
+    if not cfg.forgetting.texts or cfg.init == "scratch":
+        return {}
+    from warmstart.forgetting import sample_texts, text_forgetting
+
+    texts = sample_texts(cfg.forgetting.texts, cfg.forgetting.samples, cfg.train.seed)
+    return text_forgetting(cfg.init, model.base_model, tokenizer, texts, cfg.train.max_length, bf16)
+
+
 def write_run(cfg: FinetuneConfig, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
     """Publish the run folder atomically: checkpoint (unless save_model is off), resolved config, metrics,
     training log, and each of `files` (name -> writer of that path)."""

@@ -153,6 +153,8 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     if tc.strategy == "linear_probe":  # the same frozen features, read by a kNN classifier
         metrics["knn_accuracy"] = round(knn_accuracy(features(train.images), train.labels, features(test.images),
                                                      test.labels, k=min(20, len(train))), 4)
+    if cfg.forgetting.measure and cfg.init != "scratch":
+        metrics.update(measure_forgetting(cfg, model, data, test, size, mean, std, bf16))
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     predictions = pd.DataFrame({"index": np.arange(len(y)), "label": [names[i] for i in y],
                                 "prediction": [names[i] for i in pred],
@@ -161,6 +163,25 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
         PREPROCESSOR_FILE: lambda p: p.write_text(json.dumps(preprocessor_config(size, mean, std), indent=2)),
         "predictions.csv": lambda p: predictions.to_csv(p, index=False)})
     return metrics
+
+
+def measure_forgetting(cfg: ImageFinetuneConfig, model, data: ImageSet, test: ImageSet, size: int, mean, std,
+                       bf16: bool) -> dict:
+    """kNN drop and CKA against the pretrained `init` on the probe task (training images vote for test images)."""
+    from transformers import AutoModel
+
+    from warmstart.forgetting import image_forgetting
+
+    before = AutoModel.from_pretrained(cfg.init).to(device())
+    rng = np.random.default_rng(cfg.train.seed)
+    memory = data.subset(rng.choice(len(data), min(cfg.forgetting.memory, len(data)), replace=False))
+    queries = test.subset(rng.choice(len(test), min(cfg.forgetting.queries, len(test)), replace=False))
+
+    def features_of(encoder):
+        return lambda images: encode_images(encoder, images, size, mean, std, bf16)
+
+    return image_forgetting(features_of(before), features_of(model.base_model), (memory.images, memory.labels),
+                            (queries.images, queries.labels))
 
 
 def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, size: int, mean, std, bf16: bool,

@@ -35,6 +35,7 @@ from warmstart.tasks.finetune import (
     check_strategy,
     elapsed,
     fit,
+    measure_forgetting,
     shuffled_epochs,
     split_examples,
     split_files,
@@ -230,7 +231,7 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     scores = score_candidates(model, tokenizer, [e.context for e in test], test_cands, tc.max_length, bf16)
     metrics = {**ranking_metrics(scores), "candidates": cfg.data.candidates, "task": "response_selection",
                "test_contexts": len(test), "train_contexts": len(train), "validation_contexts": len(val),
-               "score_head_from_nsp": from_nsp, "init": cfg.init, "seed": tc.seed, **fitted, "seconds": elapsed(t0)}
+               "score_head_from_nsp": from_nsp, "init": cfg.init, "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
     inputs = pd.DataFrame({"context": [e.context for e in test], "candidates": test_cands})
     predictions = inputs.assign(scores=[s.round(6).tolist() for s in scores],
                                 best=[c[int(np.argmax(s))] for c, s in zip(test_cands, scores, strict=True)])

@@ -35,6 +35,7 @@ from warmstart.tasks.finetune import (
     check_strategy,
     elapsed,
     fit,
+    measure_forgetting,
     shuffled_epochs,
     split_examples,
     split_files,
@@ -255,7 +256,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
                **{f"oracle_{k}": v for k, v in rouge(oracle, refs).items()},
                "task": "summarization", "max_words": budget, "test_documents": len(test),
                "train_documents": len(train), "train_sentences": len(y), "init": cfg.init, "seed": tc.seed,
-               **fitted, "seconds": elapsed(t0)}
+               **fitted, **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
     out["reference"] = refs
     write_run(cfg, model, tokenizer, metrics,
               {"predictions.jsonl": lambda p: out.to_json(p, orient="records", lines=True, force_ascii=False)})

@@ -26,6 +26,7 @@ from warmstart.tasks.finetune import (
     check_strategy,
     elapsed,
     fit,
+    measure_forgetting,
     pad,
     shuffled_epochs,
     split_examples,
@@ -255,7 +256,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
     metrics = {**tagging_metrics([ts for _, ts in test], pred, bio), "task": "token_classification",
                "test_sentences": len(test), "train_sentences": len(train), "validation_sentences": len(val),
-               "init": cfg.init, "seed": tc.seed, **fitted, "seconds": elapsed(t0)}
+               "init": cfg.init, "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
     predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
     write_run(cfg, model, tokenizer, metrics,
               {"predictions.jsonl": lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)})
