@@ -13,7 +13,6 @@ Pooling `cls` is the HF head (pooler over [CLS]) and round-trips through `transf
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +24,19 @@ from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_table
-from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
 from warmstart.probe import fit_logistic
 from warmstart.strategies import STRATEGIES
 from warmstart.tasks.finetune import (
     build_model,
-    check_strategy,
     elapsed,
     fit,
     measure_forgetting,
     shuffled_epochs,
-    tokenizer_folder,
+    start_run,
     write_run,
 )
-from warmstart.train import autocast, device, set_threads, use_bf16
+from warmstart.train import autocast, device
 
 SPLITS = ("train", "validation", "test")
 
@@ -235,17 +232,12 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     """Fine-tune, evaluate on the test split, write metrics.json / predictions.csv / the checkpoint."""
     from transformers import AutoModelForSequenceClassification
 
-    t0 = time.perf_counter()
     tc = cfg.train
-    tok_folder = tokenizer_folder(cfg)
-    check_strategy(tc.strategy, STRATEGIES, "classification")
-    set_threads(None)
-    bf16 = use_bf16(tc.precision)
+    t0, bf16, tokenizer = start_run(cfg, STRATEGIES, "classification")
     splits, names = load_splits(cfg.data, tc.seed)
     train = subsample(splits["train"], cfg.data.labels, tc.seed)
     val = subsample(splits["validation"], cfg.data.validation_labels, tc.seed)
     test = splits["test"] if not splits["test"].empty else val
-    tokenizer = load_tokenizer(tok_folder)
     id2label = {i: str(n) for i, n in enumerate(names)}
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=len(names), id2label=id2label,
                         label2id={v: k for k, v in id2label.items()}).to(device())
@@ -259,6 +251,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     if tc.strategy in ("linear_probe", "lp_ft"):
         train_b = make_batches(enc["train"], None, 64, pad)
         fitted = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
+        fitted["trainable_parameters"] = sum(p.numel() for p in model.classifier.parameters())
     if tc.strategy != "linear_probe":
         probe = {"probe_val_accuracy": fitted["val_accuracy"], "probe_C": fitted["probe_C"]} if fitted else {}
         fitted = {**probe, **train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16,

@@ -31,7 +31,7 @@ from warmstart.strategies import (
     unwrap_lora,
     wrap_lora,
 )
-from warmstart.train import Budget, LoopSettings, make_optimizer, train_loop
+from warmstart.train import Budget, LoopSettings, make_optimizer, set_threads, train_loop, use_bf16
 
 
 def tokenizer_folder(cfg: FinetuneConfig) -> str:
@@ -89,6 +89,24 @@ def check_strategy(strategy: str, allowed: tuple[str, ...], task: str) -> None:
     if strategy not in allowed:
         raise WarmstartError(f"train.strategy: '{strategy}' is not available for task {task}; use "
                              f"{', '.join(allowed)}")
+
+
+def start_run(cfg: FinetuneConfig, allowed: tuple[str, ...], task: str):
+    """Checks and set-up every text task does first. -> (start time, bf16?, tokenizer)"""
+    from warmstart.data.text import load_tokenizer
+
+    t0 = time.perf_counter()
+    folder = tokenizer_folder(cfg)
+    check_strategy(cfg.train.strategy, allowed, task)
+    set_threads(None)
+    return t0, use_bf16(cfg.train.precision), load_tokenizer(folder)
+
+
+def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> tuple[list, list, list]:
+    """The seeded training sample (`data.labels`), the capped validation split, and the test split."""
+    seed = cfg.train.seed
+    return (take(splits["train"], cfg.data.labels, seed), take(splits["validation"], cfg.data.validation_labels, seed),
+            splits["test"])
 
 
 def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
@@ -163,7 +181,6 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     set_trainable(strategy.frozen, False)
     if strategy.before_step:
         strategy.before_step(0.0)
-    trainable = trainable_parameters(model)
     best = {"score": start_score, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
     calls = 0
 
@@ -200,6 +217,7 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     if state.step % eval_every:
         eval_fn(state)
     model.load_state_dict(best["state"])
+    trainable = trainable_parameters(model)  # at the end: gradual unfreezing has turned its blocks on by then
     set_trainable(model.parameters(), True)
     if peft_model is not None:  # merged into a standard checkpoint; write_run saves the adapter beside it
         _, adapter, config = unwrap_lora(peft_model)

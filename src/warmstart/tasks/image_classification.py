@@ -139,7 +139,8 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
         with torch.no_grad():
             head.weight.copy_(torch.as_tensor(probe["weight"], dtype=head.weight.dtype))
             head.bias.copy_(torch.as_tensor(probe["bias"], dtype=head.bias.dtype))
-        fitted = {"probe_val_accuracy": round(probe["val_accuracy"], 4), "probe_C": probe["C"]}
+        fitted = {"probe_val_accuracy": round(probe["val_accuracy"], 4), "probe_C": probe["C"],
+                  "trainable_parameters": sum(p.numel() for p in head.parameters())}
     if tc.strategy != "linear_probe":
         fitted.update(train_full(model, cfg, train, val, size, mean, std, bf16, predict, to_input,
                                  fitted.get("probe_val_accuracy", float("-inf"))))

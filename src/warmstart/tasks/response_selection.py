@@ -15,7 +15,6 @@ paragraphs that open with a quotation mark in a row are taken as the turns of on
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,18 +31,17 @@ from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.classification import encode, make_batches
 from warmstart.tasks.finetune import (
     build_model,
-    check_strategy,
     elapsed,
+    few_labels,
     fit,
     measure_forgetting,
     shuffled_epochs,
     split_examples,
     split_files,
-    take,
-    tokenizer_folder,
+    start_run,
     write_run,
 )
-from warmstart.train import autocast, device, set_threads, use_bf16
+from warmstart.train import autocast, device, use_bf16
 
 QUOTES = ('"', "“", "‘", "'")
 
@@ -189,20 +187,13 @@ def ranking_metrics(scores: list[np.ndarray]) -> dict:
 def run_response_selection(cfg: FinetuneConfig) -> dict:
     from transformers import AutoModelForSequenceClassification
 
-    t0 = time.perf_counter()
     tc = cfg.train
-    tok_folder = tokenizer_folder(cfg)
-    check_strategy(tc.strategy, SGD_STRATEGIES, "response_selection")
-    set_threads(None)
-    bf16 = use_bf16(tc.precision)
+    t0, bf16, tokenizer = start_run(cfg, SGD_STRATEGIES, "response_selection")
     splits = load_dialogue_splits(cfg.data, tc.seed)
-    train = take(splits["train"], cfg.data.labels, tc.seed)
-    val = take(splits["validation"], cfg.data.validation_labels, tc.seed)
-    test = splits["test"]
+    train, val, test = few_labels(splits, cfg)
     fixed = np.random.default_rng(tc.seed + 1)  # evaluation candidates: the same for every model compared
     val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, splits["validation"], cfg.data.candidates - 1, fixed), strict=True)]
     test_cands = [[e.reply, *n] for e, n in zip(test, sample_negatives(test, test, cfg.data.candidates - 1, fixed), strict=True)]
-    tokenizer = load_tokenizer(tok_folder)
     sep = tokenizer.sep_token
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1).to(device())
     from_nsp = cfg.init != "scratch" and nsp_head_start(model, cfg.init)

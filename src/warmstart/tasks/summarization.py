@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,18 +31,17 @@ from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.tasks.finetune import (
     build_model,
-    check_strategy,
     elapsed,
+    few_labels,
     fit,
     measure_forgetting,
     shuffled_epochs,
     split_examples,
     split_files,
-    take,
-    tokenizer_folder,
+    start_run,
     write_run,
 )
-from warmstart.train import device, set_threads, use_bf16
+from warmstart.train import device, use_bf16
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -210,21 +208,14 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     """Fine-tune the sentence scorer, summarise the test documents, write metrics / predictions / checkpoint."""
     from transformers import AutoModelForSequenceClassification
 
-    t0 = time.perf_counter()
     tc = cfg.train
-    tok_folder = tokenizer_folder(cfg)
-    check_strategy(tc.strategy, SGD_STRATEGIES, "summarization")
-    set_threads(None)
-    bf16 = use_bf16(tc.precision)
+    t0, bf16, tokenizer = start_run(cfg, SGD_STRATEGIES, "summarization")
     splits = load_document_splits(cfg.data, tc.seed)
-    train = take(splits["train"], cfg.data.labels, tc.seed)
-    val = take(splits["validation"], cfg.data.validation_labels, tc.seed)
-    test = splits["test"]
+    train, val, test = few_labels(splits, cfg)
     if cfg.data.max_words is None:  # resolved once and saved with the run, so predict uses the same budget
         refs = [len(d.summary.split()) for d in train if d.summary]
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_words=int(np.median(refs)) if refs else 100))
     budget = cfg.data.max_words
-    tokenizer = load_tokenizer(tok_folder)
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=2,
                         id2label={0: "out", 1: "in_summary"}, label2id={"out": 0, "in_summary": 1}).to(device())
     table = sentence_table(train)

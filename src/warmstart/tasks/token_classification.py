@@ -8,7 +8,6 @@ does not continue an X entity becomes B-X); any other tag set is scored by token
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +22,18 @@ from warmstart.errors import WarmstartError
 from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.finetune import (
     build_model,
-    check_strategy,
     elapsed,
+    few_labels,
     fit,
     measure_forgetting,
     pad,
     shuffled_epochs,
     split_examples,
     split_files,
-    take,
-    tokenizer_folder,
+    start_run,
     write_run,
 )
-from warmstart.train import autocast, device, set_threads, use_bf16
+from warmstart.train import autocast, device, use_bf16
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
@@ -217,16 +215,10 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     """Fine-tune, tag the test split, write metrics.json / predictions.jsonl / the checkpoint."""
     from transformers import AutoModelForTokenClassification
 
-    t0 = time.perf_counter()
     tc = cfg.train
-    tok_folder = tokenizer_folder(cfg)
-    check_strategy(tc.strategy, SGD_STRATEGIES, "token_classification")
-    set_threads(None)
-    bf16 = use_bf16(tc.precision)
+    t0, bf16, tokenizer = start_run(cfg, SGD_STRATEGIES, "token_classification")
     splits = load_token_splits(cfg.data, tc.seed)
-    train = take(splits["train"], cfg.data.labels, tc.seed)
-    val = take(splits["validation"], cfg.data.validation_labels, tc.seed)
-    test = splits["test"]
+    train, val, test = few_labels(splits, cfg)
     # the tag inventory is the schema (every tag of every split), so a type absent from a small training
     # sample is still a class; BIO schemes get both B- and I- of every type
     tags = {t for part in splits.values() for _, ts in part for t in ts}
@@ -235,7 +227,6 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
         tags |= {p + t[2:] for t in tags if t != "O" for p in ("B-", "I-")}
     names = sorted(tags)
     index = {t: i for i, t in enumerate(names)}
-    tokenizer = load_tokenizer(tok_folder)
     model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
                         id2label=dict(enumerate(names)), label2id=index).to(device())
     ids, _, labels = encode(tokenizer, [w for w, _ in train], tc.max_length, [[index[t] for t in ts] for _, ts in train])
