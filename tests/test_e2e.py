@@ -141,8 +141,12 @@ def test_interrupted_pretraining_resumes_to_identical_weights(pretrained, corpus
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
+def test_cli_errors_are_one_line_with_exit_2(pretrained, tmp_path, capsys):
+    # the checkpoint is checked first (cheap), then the data
     assert main(["finetune", f"init={tmp_path}/none", f"data.path={tmp_path}/missing.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "none: checkpoint folder not found" in err and "\n" not in err
+    assert main(["finetune", f"init={pretrained}", f"data.path={tmp_path}/missing.csv"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "missing.csv: file not found" in err and "\n" not in err
     recipe = tmp_path / "r.yaml"

@@ -133,10 +133,10 @@ def test_l2sp_penalty_is_zero_at_initialisation_and_grows_with_distance():
     with torch.no_grad():
         model.bert.embeddings.word_embeddings.weight.add_(1.0)
     alpha, n = FinetuneTrainConfig().l2sp.alpha, model.bert.embeddings.word_embeddings.weight.numel()
-    assert float(p.penalty()) == pytest.approx(0.5 * alpha * n, rel=1e-5)
+    assert float(p.penalty().detach()) == pytest.approx(0.5 * alpha * n, rel=1e-5)
     with torch.no_grad():
         model.classifier.weight.add_(1.0)  # the head is not pulled back (it has no pretrained value)
-    assert float(p.penalty()) == pytest.approx(0.5 * alpha * n, rel=1e-5)
+    assert float(p.penalty().detach()) == pytest.approx(0.5 * alpha * n, rel=1e-5)
 
 
 def test_gradual_unfreezing_follows_its_schedule():
