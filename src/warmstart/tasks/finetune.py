@@ -160,8 +160,9 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         evaluate: Callable[[], float], num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
         start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None, unit: str = "tokens",
         steps_per_epoch: int | None = None) -> dict:
-    """Fine-tune every weight, evaluating every `eval_every` steps (default: once per epoch) and stopping after
-    `patience` evaluations without a better validation score; the best weights are loaded at the end.
+    """Fine-tune with `tc.strategy` (strategies.py: which weights train, at which rates, with what penalty),
+    evaluating every `eval_every` steps (default: once per epoch) and stopping after `patience` evaluations
+    without a better validation score; the best weights are loaded at the end (LoRA: merged).
 
     `tc`: a text or image fine-tuning train config. `out`: the run folder (its training log is kept beside it
     until the folder is published; None: no log). `start_score`: the validation score of the weights as they
