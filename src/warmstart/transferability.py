@@ -1,0 +1,88 @@
+"""Transferability scores: how well a frozen encoder's features suit a labelled task, in seconds, before any
+fine-tuning. Higher is better for every score.
+
+  logme    LogME (You et al., 2021): the maximum log evidence, per example and averaged over classes, of a
+           Bayesian linear regression from the features to each class's one-hot target; the hyper-parameters
+           (prior precision alpha, noise precision beta) come from MacKay's fixed-point iteration, done in the
+           features' singular basis so each step costs O(rank).
+  hscore   H-score (Bao et al., 2019): tr(cov(f)^+ cov(E[f | y])), the share of feature variance that the
+           class explains, summed over directions.
+
+Written here (not imported) because neither has a maintained package; both are a few lines of linear algebra
+and are tested against the papers' formulas written out directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _svd(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (U (N, r), eigenvalues of F^T F (r,)) keeping the non-zero singular values."""
+    u, s, _ = np.linalg.svd(features, full_matrices=False)
+    keep = s > 1e-10 * max(1.0, float(s.max(initial=0.0)))
+    return u[:, keep], s[keep] ** 2
+
+
+def _terms(z2: np.ndarray, outside: float, sigma: np.ndarray, alpha: float, beta: float) -> tuple[float, float, float]:
+    """-> (gamma, ||m||^2, ||y - F m||^2) at (alpha, beta); z2 = (U^T y)^2, outside = |y|^2 off the span of F."""
+    t = alpha / beta
+    gamma = float((sigma / (sigma + t)).sum())
+    m2 = float((sigma * z2 / (sigma + t) ** 2).sum())
+    res2 = float((t ** 2 * z2 / (sigma + t) ** 2).sum() + outside)
+    return gamma, m2, res2
+
+
+def log_evidence(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    """ln p(y | F, alpha, beta) of y = F w + noise, w ~ N(0, I/alpha), noise ~ N(0, I/beta) (Bishop, eq. 3.86),
+    through the SVD of F. features: (N, D); y: (N,)."""
+    n, d = features.shape
+    u, sigma = _svd(features.astype(np.float64))
+    z2 = (u.T @ y) ** 2
+    _, m2, res2 = _terms(z2, float(y @ y - z2.sum()), sigma, alpha, beta)
+    log_det = float(np.log(alpha + beta * sigma).sum()) + (d - len(sigma)) * math.log(alpha)
+    return (d / 2 * math.log(alpha) + n / 2 * math.log(beta) - beta / 2 * res2 - alpha / 2 * m2
+            - log_det / 2 - n / 2 * math.log(2 * math.pi))
+
+
+def maximise_evidence(features: np.ndarray, y: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """MacKay's fixed point: alpha = gamma / ||m||^2, beta = (N - gamma) / ||y - F m||^2. -> (alpha, beta)"""
+    n = len(y)
+    u, sigma = _svd(features.astype(np.float64))
+    z2 = (u.T @ y) ** 2
+    outside = float(y @ y - z2.sum())
+    alpha, beta = 1.0, 1.0
+    for _ in range(iterations):
+        gamma, m2, res2 = _terms(z2, outside, sigma, alpha, beta)
+        new_alpha, new_beta = gamma / max(m2, 1e-12), (n - gamma) / max(res2, 1e-12)
+        done = abs(new_alpha / new_beta - alpha / beta) <= 1e-6 * (alpha / beta)
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    return alpha, beta
+
+
+def logme(features: np.ndarray, labels: np.ndarray) -> float:
+    """LogME of features (N, D) for integer labels (N,): mean over classes of max log evidence / N."""
+    f = np.asarray(features, dtype=np.float64)
+    scores = []
+    for k in np.unique(labels):
+        y = (labels == k).astype(np.float64)
+        alpha, beta = maximise_evidence(f, y)
+        scores.append(log_evidence(f, y, alpha, beta) / len(y))
+    return float(np.mean(scores))
+
+
+def hscore(features: np.ndarray, labels: np.ndarray) -> float:
+    """H-score of features (N, D) for integer labels (N,)."""
+    f = np.asarray(features, dtype=np.float64)
+    f = f - f.mean(0)
+    cov_f = f.T @ f / len(f)
+    between = np.zeros_like(f)
+    for k in np.unique(labels):
+        rows = labels == k
+        between[rows] = f[rows].mean(0)
+    cov_g = between.T @ between / len(f)
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10, hermitian=True) @ cov_g))
