@@ -1,4 +1,4 @@
-"""`warmstart pretrain|finetune|demo`: parse, build the config, call. Errors are one line, exit 2."""
+"""`warmstart pretrain|finetune|predict|rank|demo`: parse, build the config, call. Errors are one line, exit 2."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--text-column", default=None, help="default: the column the checkpoint was trained on")
     pr.add_argument("--text-pair-column", default=None)
     pr.add_argument("--batch-size", type=int, default=64)
+    rk = sub.add_parser("rank", help="rank candidate checkpoints for a task from frozen features (LogME, H-score, "
+                                     "kNN, linear probe) before fine-tuning any")
+    rk.add_argument("--task", required=True, help="the task's fine-tuning recipe (its data and labelled sample)")
+    rk.add_argument("--candidates", nargs="+", required=True, help="checkpoint folders to score")
+    rk.add_argument("--output", default=None, help="the ranking table (CSV); default rank.csv")
+    rk.add_argument("--set", nargs="*", default=[], dest="overrides", help="recipe overrides, section.key=value")
     d = sub.add_parser("demo", help="pretrain on the bundled corpus, fine-tune on sentiment vs scratch, report")
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--pretrain-minutes", type=float, default=None)
@@ -97,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
 
             run_predict(args.checkpoint, args.input, args.output, args.text_column, args.text_pair_column,
                         args.batch_size)
+        elif args.command == "rank":
+            from warmstart.rank import run_rank
+
+            run_rank(args.task, args.candidates, args.output, args.overrides)
         elif args.command == "demo":
             from warmstart.demo import run_demo
 

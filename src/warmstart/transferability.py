@@ -5,8 +5,10 @@ fine-tuning. Higher is better for every score.
            Bayesian linear regression from the features to each class's one-hot target; the hyper-parameters
            (prior precision alpha, noise precision beta) come from MacKay's fixed-point iteration, done in the
            features' singular basis so each step costs O(rank).
-  hscore   H-score (Bao et al., 2019): tr(cov(f)^+ cov(E[f | y])), the share of feature variance that the
-           class explains, summed over directions.
+  hscore   H-score (Bao et al., 2019): tr(cov(f)^-1 cov(E[f | y])), the share of feature variance that the
+           class explains, summed over directions; cov(f) is the Ledoit-Wolf shrunk estimate and the class
+           covariance scaled by the same shrinkage (the regularised H-score of Ibrahim et al., 2022): with fewer examples than dimensions the plain inverse makes every
+           candidate score the maximum, classes - 1.
 
 Written here (not imported) because neither has a maintained package; both are a few lines of linear algebra
 and are tested against the papers' formulas written out directly.
@@ -85,4 +87,9 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
         rows = labels == k
         between[rows] = f[rows].mean(0)
     cov_g = between.T @ between / len(f)
+    if f.shape[1] > 1:
+        from sklearn.covariance import LedoitWolf
+
+        lw = LedoitWolf(assume_centered=True).fit(f)
+        cov_f, cov_g = lw.covariance_, (1 - lw.shrinkage_) * cov_g  # Ibrahim et al.: shrink both terms
     return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10, hermitian=True) @ cov_g))
