@@ -41,25 +41,16 @@ def _text_data(cfg: FinetuneConfig) -> tuple[list[pd.DataFrame], list[np.ndarray
 
 
 def _text_features(folder: Path, tables: list[pd.DataFrame], max_length: int, bf16: bool) -> list[np.ndarray]:
+    """Mean-pooled last hidden states, exactly as fine-tuning's `pooling: mean` sees them."""
     from transformers import AutoModel
 
     from warmstart.data.text import load_tokenizer
-    from warmstart.tasks.classification import encode, make_batches
-    from warmstart.train import autocast
+    from warmstart.tasks.classification import encode, features, make_batches
 
     tokenizer = load_tokenizer(str(folder))
-    model = AutoModel.from_pretrained(folder).to(device()).eval()
-    out = []
-    for table in tables:
-        feats = []
-        for b in make_batches(encode(tokenizer, table, max_length), None, 64, tokenizer.pad_token_id):
-            b = {k: v.to(device()) for k, v in b.items()}
-            with torch.no_grad(), autocast(bf16):
-                hidden = model(**b).last_hidden_state
-            mask = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            feats.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu())
-        out.append(torch.cat(feats).numpy())
-    return out
+    model = AutoModel.from_pretrained(folder).to(device())
+    return [features(model, make_batches(encode(tokenizer, t, max_length), None, 64, tokenizer.pad_token_id), "mean", bf16)
+            for t in tables]
 
 
 def _image_data(cfg: ImageFinetuneConfig):
