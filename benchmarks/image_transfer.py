@@ -28,7 +28,8 @@ FINETUNE = ROOT / "configs/finetune/fashion_mnist.yaml"
 
 
 def pretrained(name: str, out: Path) -> Path:
-    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.config import load_config
+    from warmstart.image_config import ImagePretrainConfig
     from warmstart.pretrain_images import run_image_pretrain
 
     if not (out / "metrics.json").is_file():
@@ -37,7 +38,8 @@ def pretrained(name: str, out: Path) -> Path:
 
 
 def cell(out: Path, init: str, architecture: Path, *overrides: str) -> dict:
-    from warmstart.config import ImageFinetuneConfig, load_config
+    from warmstart.config import load_config
+    from warmstart.image_config import ImageFinetuneConfig
     from warmstart.tasks.image_classification import run_image_finetune
 
     if (out / "metrics.json").is_file():

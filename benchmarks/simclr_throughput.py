@@ -28,7 +28,8 @@ BATCH = 256
 
 
 def warmstart_rate(work: Path, steps: int, overrides: list[str]) -> float:
-    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.config import load_config
+    from warmstart.image_config import ImagePretrainConfig
     from warmstart.pretrain_images import run_image_pretrain
 
     cfg = load_config(ImagePretrainConfig, RECIPE, [
@@ -43,8 +44,9 @@ def plain_rate(images: torch.Tensor, steps: int, workers: int, overrides: list[s
     """The reference loop. -> steady-state images/s"""
     from torch.utils.data import DataLoader, Dataset
 
-    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.config import load_config
     from warmstart.data.vision import augment, channel_stats
+    from warmstart.image_config import ImagePretrainConfig
     from warmstart.models import build_image_backbone, image_feature_dim, image_features
     from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
 

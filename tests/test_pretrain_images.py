@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from test_e2e import _run_without_warmstart
 
 from warmstart.cli import main
-from warmstart.config import ImageFinetuneConfig, ImagePretrainConfig, load_config
+from warmstart.config import load_config
+from warmstart.image_config import ImageFinetuneConfig, ImagePretrainConfig
 from warmstart.pretrain_images import run_image_pretrain
 from warmstart.tasks.image_classification import per_class_split, run_image_finetune
 

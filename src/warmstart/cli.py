@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides, args.config = [config, *args.overrides], None
     try:
         if args.command == "pretrain":
-            from warmstart.config import ImagePretrainConfig, PretrainConfig, is_image_recipe, load_config
+            from warmstart.config import PretrainConfig, is_image_recipe, load_config
+            from warmstart.image_config import ImagePretrainConfig
 
             if is_image_recipe(args.config, args.overrides):
                 from warmstart.pretrain_images import run_image_pretrain
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 run_pretrain(load_config(PretrainConfig, args.config, args.overrides), resume=args.resume)
         elif args.command == "finetune":
-            from warmstart.config import FinetuneConfig, ImageFinetuneConfig, is_image_recipe, load_config
+            from warmstart.config import FinetuneConfig, is_image_recipe, load_config
+            from warmstart.image_config import ImageFinetuneConfig
 
             if is_image_recipe(args.config, args.overrides):
                 from warmstart.tasks.image_classification import run_image_finetune

@@ -14,8 +14,9 @@ from transformers import (
 )
 
 from warmstart.checkpoint import require_weights
-from warmstart.config import ImageModelConfig, ModelConfig
+from warmstart.config import ModelConfig
 from warmstart.errors import WarmstartError
+from warmstart.image_config import ImageModelConfig
 
 
 def bert_config(cfg: ModelConfig, tokenizer) -> BertConfig:

@@ -18,10 +18,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from warmstart.checkpoint import require_weights
-from warmstart.config import CONFIG_FILENAME, FinetuneConfig, ImageFinetuneConfig, load_config
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig, load_config
 from warmstart.data.sources import TABLE_SUFFIXES, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
+from warmstart.image_config import ImageFinetuneConfig
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.train import device, set_threads, use_bf16
 

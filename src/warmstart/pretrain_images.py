@@ -28,11 +28,12 @@ from warmstart.checkpoint import (
     save_hf,
     set_rng_state,
 )
-from warmstart.config import CONFIG_FILENAME, ImagePretrainConfig
+from warmstart.config import CONFIG_FILENAME
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform, simclr_views
 from warmstart.distributed import barrier, broadcast_parameters, cluster
 from warmstart.errors import WarmstartError
+from warmstart.image_config import ImagePretrainConfig
 from warmstart.models import build_image_backbone, describe, image_feature_dim, image_features
 from warmstart.objectives.autoencoder import Decoder, corrupt, reconstruction_loss
 from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss

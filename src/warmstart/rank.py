@@ -19,8 +19,9 @@ import pandas as pd
 import torch
 
 from warmstart.checkpoint import require_weights
-from warmstart.config import FinetuneConfig, ImageFinetuneConfig, is_image_recipe, load_config
+from warmstart.config import FinetuneConfig, is_image_recipe, load_config
 from warmstart.errors import WarmstartError
+from warmstart.image_config import ImageFinetuneConfig
 from warmstart.probe import fit_logistic, knn_accuracy
 from warmstart.train import device, set_threads, use_bf16
 from warmstart.transferability import hscore, logme

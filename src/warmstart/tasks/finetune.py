@@ -182,6 +182,7 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     set_trainable(strategy.frozen, False)
     if strategy.before_step:
         strategy.before_step(0.0)
+    freezes = any(not p.requires_grad for p in model.parameters()) or strategy.before_step is not None
     best = {"score": start_score, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
     calls = 0
 
@@ -189,7 +190,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         nonlocal calls
         if strategy.before_step:
             strategy.before_step(calls / steps_per_epoch)
-        hold_frozen_norm_statistics(model)  # again each step: the loop puts the model in train mode after evaluating
+        if freezes:  # again each step: the loop puts the model in train mode after evaluating
+            hold_frozen_norm_statistics(model)
         calls += 1
         out = loss_fn(batch)
         if strategy.penalty:
@@ -237,8 +239,9 @@ def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dic
     return text_forgetting(cfg.init, model.base_model, tokenizer, texts, cfg.train.max_length, bf16)
 
 
-def write_run(cfg: FinetuneConfig, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
-    """Publish the run folder atomically: checkpoint (unless save_model is off), resolved config, metrics,
+def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
+    """Publish the run folder atomically (`cfg`: a text or image fine-tuning config): checkpoint (unless
+    save_model is off; a LoRA run's adapter beside it), resolved config, metrics,
     training log, and each of `files` (name -> writer of that path)."""
     out = Path(cfg.output_dir)
 

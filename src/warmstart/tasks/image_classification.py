@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
 from warmstart.checkpoint import require_weights
-from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform
 from warmstart.errors import WarmstartError
+from warmstart.image_config import AugmentConfig, ImageFinetuneConfig
 from warmstart.models import image_backbone_config
 from warmstart.pretrain_images import (
     PREPROCESSOR_FILE,
