@@ -37,24 +37,14 @@ def _terms(z2: np.ndarray, outside: float, sigma: np.ndarray, alpha: float, beta
     return gamma, m2, res2
 
 
-def log_evidence(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
-    """ln p(y | F, alpha, beta) of y = F w + noise, w ~ N(0, I/alpha), noise ~ N(0, I/beta) (Bishop, eq. 3.86),
-    through the SVD of F. features: (N, D); y: (N,)."""
-    n, d = features.shape
-    u, sigma = _svd(features.astype(np.float64))
-    z2 = (u.T @ y) ** 2
-    _, m2, res2 = _terms(z2, float(y @ y - z2.sum()), sigma, alpha, beta)
+def _evidence(n: int, d: int, z2: np.ndarray, outside: float, sigma: np.ndarray, alpha: float, beta: float) -> float:
+    _, m2, res2 = _terms(z2, outside, sigma, alpha, beta)
     log_det = float(np.log(alpha + beta * sigma).sum()) + (d - len(sigma)) * math.log(alpha)
     return (d / 2 * math.log(alpha) + n / 2 * math.log(beta) - beta / 2 * res2 - alpha / 2 * m2
             - log_det / 2 - n / 2 * math.log(2 * math.pi))
 
 
-def maximise_evidence(features: np.ndarray, y: np.ndarray, iterations: int = 100) -> tuple[float, float]:
-    """MacKay's fixed point: alpha = gamma / ||m||^2, beta = (N - gamma) / ||y - F m||^2. -> (alpha, beta)"""
-    n = len(y)
-    u, sigma = _svd(features.astype(np.float64))
-    z2 = (u.T @ y) ** 2
-    outside = float(y @ y - z2.sum())
+def _fixed_point(n: int, z2: np.ndarray, outside: float, sigma: np.ndarray, iterations: int = 100) -> tuple[float, float]:
     alpha, beta = 1.0, 1.0
     for _ in range(iterations):
         gamma, m2, res2 = _terms(z2, outside, sigma, alpha, beta)
@@ -66,14 +56,36 @@ def maximise_evidence(features: np.ndarray, y: np.ndarray, iterations: int = 100
     return alpha, beta
 
 
+def _projections(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """-> ((U^T y)^2, |y|^2 off the span of F)"""
+    z2 = (u.T @ y) ** 2
+    return z2, float(y @ y - z2.sum())
+
+
+def log_evidence(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    """ln p(y | F, alpha, beta) of y = F w + noise, w ~ N(0, I/alpha), noise ~ N(0, I/beta) (Bishop, eq. 3.86),
+    through the SVD of F. features: (N, D); y: (N,)."""
+    u, sigma = _svd(features.astype(np.float64))
+    return _evidence(*features.shape, *_projections(u, y), sigma, alpha, beta)
+
+
+def maximise_evidence(features: np.ndarray, y: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """MacKay's fixed point: alpha = gamma / ||m||^2, beta = (N - gamma) / ||y - F m||^2. -> (alpha, beta)"""
+    u, sigma = _svd(features.astype(np.float64))
+    return _fixed_point(len(y), *_projections(u, y), sigma, iterations)
+
+
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
-    """LogME of features (N, D) for integer labels (N,): mean over classes of max log evidence / N."""
+    """LogME of features (N, D) for integer labels (N,): mean over classes of max log evidence / N. One SVD
+    serves every class (each class costs O(N rank) after it)."""
     f = np.asarray(features, dtype=np.float64)
+    n, d = f.shape
+    u, sigma = _svd(f)
     scores = []
     for k in np.unique(labels):
-        y = (labels == k).astype(np.float64)
-        alpha, beta = maximise_evidence(f, y)
-        scores.append(log_evidence(f, y, alpha, beta) / len(y))
+        z2, outside = _projections(u, (labels == k).astype(np.float64))
+        alpha, beta = _fixed_point(n, z2, outside, sigma)
+        scores.append(_evidence(n, d, z2, outside, sigma, alpha, beta) / n)
     return float(np.mean(scores))
 
 
