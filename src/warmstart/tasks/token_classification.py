@@ -190,23 +190,32 @@ def make_batch(ids: list[list[int]], rows, pad_id: int, labels: list[list[int]] 
 
 
 @torch.no_grad()
+def per_word(forward, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
+             progress=None):
+    """Run `forward(batch) -> (B, T, ...)` over the sentences in batches and yield, per sentence, its output at
+    each word's first piece, (W, ...), with the mask (W,) of the words that max_length kept."""
+    ids, firsts, _ = encode(tokenizer, sentences, max_length)
+    for s in range(0, len(ids), batch_size):
+        rows = range(s, min(s + batch_size, len(ids)))
+        batch = {k: v.to(device()) for k, v in make_batch(ids, rows, tokenizer.pad_token_id).items()}
+        with autocast(bf16):
+            out = forward(batch).float().cpu()
+        for j, i in enumerate(rows):
+            pos = torch.tensor(firsts[i], dtype=torch.long)
+            yield out[j, pos.clamp(min=0)], pos >= 0
+        if progress:
+            progress(len(rows))
+
+
 def predict_tags(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
                  progress=None) -> list[list[str]]:
     """Each word's tag from its first word piece; words cut off by max_length get 'O'; BIO repaired."""
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     fallback = "O" if "O" in names else names[0]
-    ids, firsts, _ = encode(tokenizer, sentences, max_length)
     model.eval()
-    out = []
-    for s in range(0, len(ids), batch_size):
-        rows = range(s, min(s + batch_size, len(ids)))
-        batch = {k: v.to(device()) for k, v in make_batch(ids, rows, tokenizer.pad_token_id).items()}
-        with autocast(bf16):
-            best = model(**batch).logits.float().argmax(-1).cpu().numpy()  # (B, T)
-        for j, i in enumerate(rows):
-            out.append([names[best[j, p]] if p >= 0 else fallback for p in firsts[i]])
-        if progress:
-            progress(len(rows))
+    out = [[names[b] if k else fallback for b, k in zip(logits.argmax(-1).tolist(), kept.tolist(), strict=True)]
+           for logits, kept in per_word(lambda b: model(**b).logits, tokenizer, sentences, max_length, bf16,
+                                        batch_size, progress)]
     return [repair_bio(t) for t in out] if is_bio(names) else out
 
 

@@ -1,0 +1,190 @@
+"""Does `warmstart rank` order candidate checkpoints the way fine-tuning them would, and at what cost?
+
+For each task (Rotten Tomatoes sentiment at 500 labels, WNUT-16 NER at 500 training sentences, Fashion-MNIST
+at 10 labels per class), every candidate is ranked once from frozen features (`warmstart rank`, timed with its
+data loading), then fine-tuned with the task's recipe over several seeds. Reported per task and score: Kendall
+tau and weighted tau (scipy's hyperbolic weighting, the thuml model-selection benchmark's measure) between the
+score and the mean fine-tuned test metric, and the time of ranking over the time of fine-tuning every
+candidate once.
+
+    .venv/bin/python benchmarks/rank_validation.py [--tasks sentiment ner fmnist] [--seeds 3]
+
+Candidates are checkpoints other benchmarks and recipes leave in runs/ (a missing one is skipped, named):
+text: MiniLM-L6 and MiniLM + TAPT, warmstart MLM / ELECTRA / HF recipe (benchmarks/small_budget.py), the task
+encoders (configs/pretrain/tasks.yaml, uncased and cased) and the relatedness pair (configs/study/
+relatedness.yaml: movie text vs the King James Bible); images: SimCLR and autoencoder encoders of several
+budgets and widths (the 1-minute ones are pretrained here when missing). Finished fine-tuning cells are reused
+(runs/rank_validation/<task>/<candidate>-seed<k>/metrics.json). Writes benchmarks/results/rank_validation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from small_budget import minilm_folder  # noqa: E402
+
+from warmstart.rank import SCORES  # noqa: E402
+
+OUT = ROOT / "runs" / "rank_validation"
+RUNS = ROOT / "runs"
+TEXT_CANDIDATES = {
+    "MiniLM-L6": minilm_folder,
+    "MiniLM + TAPT": lambda: RUNS / "small_budget" / "minilm_tapt",
+    "warmstart MLM": lambda: RUNS / "small_budget" / "warmstart_mlm",
+    "warmstart ELECTRA": lambda: RUNS / "small_budget" / "warmstart_electra",
+    "HF recipe": lambda: RUNS / "small_budget" / "hf_recipe",
+    "tasks encoder": lambda: RUNS / "tasks" / "pretrained",
+    "tasks encoder, cased": lambda: RUNS / "tasks" / "pretrained-cased",
+    "movie text, 5 min": lambda: RUNS / "study" / "relatedness" / "pretrained" / "movies",
+    "KJV, 5 min": lambda: RUNS / "study" / "relatedness" / "pretrained" / "kjv",
+}
+SHORT_IMAGE_RUNS = {"SimCLR w512, 1 min": ("configs/pretrain/simclr_fashion_mnist.yaml", RUNS / "rank_validation" / "simclr-1min"),
+                    "autoencoder w512, 1 min": ("configs/pretrain/autoencoder_fashion_mnist.yaml",
+                                                RUNS / "rank_validation" / "ae-1min")}
+IMAGE_CANDIDATES = {
+    "SimCLR w512, 15 min": lambda: RUNS / "image_transfer" / "simclr",
+    "SimCLR w256, 15 min": lambda: RUNS / "simclr-fmnist-w256",
+    "SimCLR w512, 3 min": lambda: RUNS / "expw512",
+    "autoencoder w512, 15 min": lambda: RUNS / "image_transfer" / "autoencoder",
+    **{name: (lambda out=out: out) for name, (_, out) in SHORT_IMAGE_RUNS.items()},
+}
+# (recipe, overrides, candidates, metric): the recipes users run, at few labels
+TASKS = {
+    "sentiment": ("configs/finetune/sentiment.yaml",
+                  ["data.labels=500", "train.strategy=lp_ft", "train.max_steps=300", "train.eval_every=20",
+                   "train.patience=10"], TEXT_CANDIDATES, "accuracy"),
+    "ner": ("configs/finetune/ner.yaml", ["data.labels=500"], TEXT_CANDIDATES, "entity_f1"),
+    "fmnist": ("configs/finetune/fashion_mnist.yaml", [], IMAGE_CANDIDATES, "accuracy"),
+}
+
+# ELECTRA's classification head is dense + GELU + linear, so LP-FT's logistic-regression head cannot be loaded
+# into it; that candidate is fine-tuned whole, as a user would have to (benchmarks/small_budget.py does too)
+CANDIDATE_OVERRIDES = {("sentiment", "warmstart ELECTRA"): ["train.strategy=full"]}
+
+
+def pretrain_short_image_encoders() -> None:
+    from warmstart.config import load_config
+    from warmstart.image_config import ImagePretrainConfig
+    from warmstart.pretrain_images import run_image_pretrain
+
+    for recipe, out in SHORT_IMAGE_RUNS.values():
+        if not (out / "model.safetensors").is_file():
+            run_image_pretrain(load_config(ImagePretrainConfig, ROOT / recipe, [f"output_dir={out}", "train.max_minutes=1"]))
+
+
+def available(candidates: dict) -> dict[str, Path]:
+    found = {}
+    for name, where in candidates.items():
+        folder = Path(where())
+        if (folder / "config.json").is_file():
+            found[name] = folder
+        else:
+            print(f"  skipped {name}: no checkpoint at {folder}")
+    return found
+
+
+def finetune(task: str, name: str, folder: Path, seed: int) -> dict:
+    from warmstart.cli import run_task
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.image_config import ImageFinetuneConfig
+    from warmstart.tasks.image_classification import run_image_finetune
+
+    recipe, overrides, _, _ = TASKS[task]
+    out = OUT / task / f"{name.replace(' ', '_').replace(',', '')}-seed{seed}"
+    if (out / "metrics.json").is_file():
+        return json.loads((out / "metrics.json").read_text())
+    args = [f"output_dir={out}", f"init={folder}", f"train.seed={seed}", "train.save_model=false", *overrides,
+            *CANDIDATE_OVERRIDES.get((task, name), [])]
+    if task == "fmnist":
+        return run_image_finetune(load_config(ImageFinetuneConfig, ROOT / recipe, args))
+    return run_task(load_config(FinetuneConfig, ROOT / recipe, args))
+
+
+def correlations(table: pd.DataFrame, truth: str) -> dict[str, tuple[float, float]]:
+    """score -> (Kendall tau, weighted tau) against the fine-tuned metric."""
+    from scipy.stats import kendalltau, weightedtau
+
+    return {s: (float(kendalltau(table[s], table[truth]).statistic), float(weightedtau(table[s], table[truth]).statistic))
+            for s in SCORES}
+
+
+def validate(task: str, seeds: int) -> dict:
+    from warmstart.rank import run_rank
+
+    recipe, overrides, candidates, metric = TASKS[task]
+    found = available(candidates)
+    t0 = time.perf_counter()
+    ranked = run_rank(str(ROOT / recipe), [str(p) for p in found.values()], str(OUT / f"{task}-rank.csv"), overrides)
+    rank_seconds = time.perf_counter() - t0
+    by_path = {str(p): n for n, p in found.items()}
+    ranked["name"] = [by_path[c] for c in ranked["candidate"]]
+    rows = []
+    for seed in range(seeds):
+        for name, folder in found.items():
+            m = finetune(task, name, folder, seed)
+            rows.append({"name": name, "seed": seed, "metric": m[metric], "seconds": m["seconds"]})
+            print(f"  {task} / {name} / seed {seed}: {metric} {m[metric]:.4f} ({m['seconds']:.0f} s)", flush=True)
+    cells = pd.DataFrame(rows)
+    truth = cells.groupby("name").agg(metric=("metric", "mean"), std=("metric", "std"),
+                                      finetune_seconds=("seconds", "mean"))
+    table = ranked.set_index("name").join(truth)
+    finetune_seconds = float(truth["finetune_seconds"].sum())  # fine-tuning every candidate once
+    return {"task": task, "metric": metric, "seeds": seeds, "table": table, "tau": correlations(table, "metric"),
+            "rank_seconds": rank_seconds, "finetune_seconds": finetune_seconds}
+
+
+def write(results: list[dict], path: Path) -> None:
+    seeds = " ".join(f"{r['task']}={r['seeds']}" for r in results)
+    lines = ["# Ranking checkpoints before fine-tuning them (`warmstart rank`)", "",
+             f"`.venv/bin/python benchmarks/rank_validation.py --seeds-for {seeds}`. Truth: the test metric of the "
+             "task's recipe, mean over seeds (each seed draws its own labelled sample); ranking uses seed 0's sample.",
+             "",
+             "| task | score | Kendall tau | weighted tau |", "|---|---|---|---|"]
+    for r in results:
+        lines += [f"| {r['task']} | {s} | {t:.2f} | {w:.2f} |" for s, (t, w) in r["tau"].items()]
+    lines += [f"| **mean** | {s} | {np.mean([r['tau'][s][0] for r in results]):.2f} | "
+              f"{np.mean([r['tau'][s][1] for r in results]):.2f} |" for s in SCORES]
+    lines += ["", "| task | candidates | ranking (s) | fine-tuning each once (s) | ratio |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['task']} | {len(r['table'])} | {r['rank_seconds']:.0f} | {r['finetune_seconds']:.0f} | "
+                     f"{r['rank_seconds'] / r['finetune_seconds']:.1%} |")
+    total_rank = sum(r["rank_seconds"] for r in results)
+    total_ft = sum(r["finetune_seconds"] for r in results)
+    lines.append(f"| all | | {total_rank:.0f} | {total_ft:.0f} | {total_rank / total_ft:.1%} |")
+    for r in results:
+        t = r["table"].sort_values("metric", ascending=False)
+        lines += ["", f"## {r['task']} ({r['metric']}, mean ± std over seeds)", "",
+                  "| candidate | fine-tuned | " + " | ".join(SCORES) + " | rank s | fine-tune s |",
+                  "|---" * (len(SCORES) + 4) + "|"]
+        lines += [f"| {n} | {row.metric:.4f} ± {0 if np.isnan(row['std']) else row['std']:.4f} | "
+                  + " | ".join(f"{row[s]:.4f}" for s in SCORES) + f" | {row.seconds:.1f} | {row.finetune_seconds:.0f} |"
+                  for n, row in t.iterrows()]
+    path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds-for", nargs="*", default=[], metavar="TASK=N", help="another seed count for a task")
+    args = ap.parse_args()
+    seeds = {task: args.seeds for task in args.tasks} | {k: int(v) for k, v in (a.split("=") for a in args.seeds_for)}
+    if "fmnist" in args.tasks:
+        pretrain_short_image_encoders()
+    results = [validate(task, seeds[task]) for task in args.tasks]
+    write(results, ROOT / "benchmarks" / "results" / "rank_validation.md")
+
+
+if __name__ == "__main__":
+    main()
