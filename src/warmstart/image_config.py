@@ -90,6 +90,7 @@ class ImageFinetuneTrainConfig(StrategySections):
     precision: str = "auto"
     seed: int = 0
     save_model: bool = True
+    report_to: str | None = None  # tensorboard (see tracking.py)
 
 
 @dataclass

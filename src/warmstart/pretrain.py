@@ -38,6 +38,7 @@ from warmstart.models import build_electra, build_pretraining_model, describe
 from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
 from warmstart.objectives.electra import electra_loss
 from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss
+from warmstart.tracking import tracking_dir
 from warmstart.train import (
     Budget,
     LoopSettings,
@@ -239,7 +240,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
                             grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every,
                             eval_every=tc.eval_every, save_every_minutes=tc.save_every_minutes, desc="pretrain",
-                            cluster=group)
+                            cluster=group, tracking_dir=tracking_dir(tc.report_to, out))
     state = train_loop(model, optimizer, data.iterate(state.epoch, state.index), step_fn, budget, settings, state,
                        tokens_fn=lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
                        else int(b["input_ids"].numel()),

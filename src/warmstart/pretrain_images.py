@@ -38,6 +38,7 @@ from warmstart.models import build_image_backbone, describe, image_feature_dim, 
 from warmstart.objectives.autoencoder import Decoder, corrupt, reconstruction_loss
 from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
 from warmstart.probe import knn_accuracy
+from warmstart.tracking import tracking_dir
 from warmstart.train import (
     Budget,
     LoopSettings,
@@ -197,7 +198,7 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
                             grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every, eval_every=tc.eval_every,
                             save_every_minutes=tc.save_every_minutes, desc="pretrain", unit="images",
-                            cluster=group)
+                            cluster=group, tracking_dir=tracking_dir(tc.report_to, out))
     state = train_loop(model, optimizer, image_batches(data.images, tc.batch_size, tc.seed, state.epoch, state.index),
                        step_fn, budget, settings, state, tokens_fn=lambda b: len(b["images"]),
                        eval_fn=eval_fn, save_fn=save_resumable, log_path=out / "training_log.jsonl")

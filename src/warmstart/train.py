@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from warmstart.distributed import Cluster, agree_max, average_gradients, mean_over_processes
 from warmstart.errors import WarmstartError
+from warmstart.tracking import Tracker
 
 
 @dataclass
@@ -87,6 +88,7 @@ class LoopSettings:
     desc: str = "training"
     unit: str = "tokens"  # what `tokens_fn` counts (tokens, images): names the throughput in logs and the bar
     cluster: Cluster = field(default_factory=Cluster)  # multi-process data parallelism (distributed.py)
+    tracking_dir: Path | None = None  # TensorBoard events of the logged records (tracking.py); None: off
 
 
 def device() -> torch.device:
@@ -174,6 +176,7 @@ def train_loop(
     # what the optimizer updates (gradual unfreezing turns some on later): reduced across processes and clipped
     params = [p for g in optimizer.param_groups for p in g["params"]]
     log = open(log_path, "a", encoding="utf-8") if log_path and main else None
+    tracker = Tracker(settings.tracking_dir) if settings.tracking_dir and main else None
     start = time.perf_counter() - state.seconds
     last_save = time.perf_counter()
     window = {"tokens": 0, "t": time.perf_counter(), "sums": {}, "n": 0}
@@ -187,6 +190,8 @@ def train_loop(
         if log:
             log.write(json.dumps(record) + "\n")
             log.flush()
+        if tracker:
+            tracker.log(record)
 
     stop = False
     try:
@@ -242,5 +247,7 @@ def train_loop(
         bar.close()
         if log:
             log.close()
+        if tracker:
+            tracker.close()
     state.seconds = time.perf_counter() - start
     return state

@@ -31,6 +31,7 @@ from warmstart.strategies import (
     unwrap_lora,
     wrap_lora,
 )
+from warmstart.tracking import tracking_dir
 from warmstart.train import Budget, LoopSettings, make_optimizer, set_threads, train_loop, use_bf16
 
 
@@ -209,9 +210,11 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
 
     eval_every = tc.eval_every or steps_per_epoch
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
-                            eval_every=eval_every, desc="finetune", unit=unit)
+                            eval_every=eval_every, desc="finetune", unit=unit,
+                            tracking_dir=tracking_dir(tc.report_to, out) if out is not None else None)
     path = log_path(out) if out is not None else None
     if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the log lives beside the run folder, made only at the end
         path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
     budget = Budget(max_steps=max_steps, max_minutes=getattr(tc, "max_minutes", None))
     state = train_loop(model, optimizer, batches, step_fn, budget, settings,
