@@ -1,4 +1,4 @@
-"""`warmstart pretrain|finetune|predict|rank|demo`: parse, build the config, call. Errors are one line, exit 2."""
+"""`warmstart pretrain|finetune|predict|rank|study|report|demo`: parse, build the config, call. Errors are one line, exit 2."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_minutes=5")
         if name == "pretrain":
             s.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint-last")
+        s.add_argument("--report-to", choices=["none", "tensorboard"], default=None,
+                       help="also log to TensorBoard (OUTPUT_DIR/../tensorboard/NAME), as train.report_to")
     pr = sub.add_parser("predict", help="predict a file with a fine-tuned checkpoint (CSV or JSONL out)")
     pr.add_argument("checkpoint", help="a fine-tuned checkpoint folder")
     pr.add_argument("--input", required=True, help="CSV/TSV/JSONL with a text column, or a text file (one per line)")
@@ -34,6 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     rk.add_argument("--candidates", nargs="+", required=True, help="checkpoint folders to score")
     rk.add_argument("--output", default=None, help="the ranking table (CSV); default rank.csv")
     rk.add_argument("--set", nargs="*", default=[], dest="overrides", help="recipe overrides, section.key=value")
+    st = sub.add_parser("study", help="run a resumable grid (tasks x labels x seeds x inits x strategies) with "
+                                      "baselines; write results.csv and report.html")
+    st.add_argument("config", help="YAML study (see configs/study/)")
+    st.add_argument("overrides", nargs="*", help="key=value overrides, e.g. seeds=1")
+    st.add_argument("--report-to", choices=["none", "tensorboard"], default=None)
+    rp = sub.add_parser("report", help="write RUN_DIR/report.html (self-contained) from a study's results.csv")
+    rp.add_argument("run_dir")
+    rp.add_argument("--labels-saved-at", type=int, default=None,
+                    help="the pretrained label count that 'labels saved' is measured at (default the smallest)")
     d = sub.add_parser("demo", help="pretrain on the bundled corpus, fine-tune on sentiment vs scratch, report")
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--pretrain-minutes", type=float, default=None)
@@ -76,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     config = getattr(args, "config", None)
     if config and "=" in config and not os.path.exists(config):  # no recipe, only overrides
         args.overrides, args.config = [config, *args.overrides], None
+    if getattr(args, "report_to", None):
+        args.overrides = [*args.overrides, f"{'' if args.command == 'study' else 'train.'}report_to={args.report_to}"]
     try:
         if args.command == "pretrain":
             from warmstart.config import PretrainConfig, is_image_recipe, load_config
@@ -109,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
             from warmstart.rank import run_rank
 
             run_rank(args.task, args.candidates, args.output, args.overrides)
+        elif args.command == "study":
+            from warmstart.config import load_config
+            from warmstart.study import StudyConfig, run_study
+
+            run_study(load_config(StudyConfig, args.config, args.overrides))
+        elif args.command == "report":
+            from warmstart.report import write_report
+
+            print(f"report: {write_report(args.run_dir, args.labels_saved_at)}")
         elif args.command == "demo":
             from warmstart.demo import run_demo
 

@@ -96,6 +96,7 @@ class TrainConfig:
     eval_every: int = 200
     save_every_minutes: float = 10.0
     num_threads: int | None = None
+    report_to: str | None = None  # tensorboard: the run's log also goes to OUTPUT_DIR/../tensorboard/NAME
 
 
 @dataclass
@@ -156,6 +157,7 @@ class FinetuneTrainConfig(StrategySections):
     precision: str = "auto"
     seed: int = 0
     save_model: bool = True
+    report_to: str | None = None  # tensorboard (see tracking.py)
     negatives: int = 7  # response_selection: sampled wrong replies per training context (listwise loss)
 
 
@@ -214,6 +216,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except WarmstartError:
                 continue
         raise WarmstartError(f"{where}: expected {tp}, got {value!r}")
+    if origin is dict:  # name -> section (a study's tasks and pretrainings)
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise WarmstartError(f"{where}: expected a mapping of names to sections, got {value!r}")
+        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if origin is list:
         (item,) = typing.get_args(tp)
         if isinstance(value, (str, int, float)):
@@ -325,3 +332,16 @@ def save_config(config: Any, folder: str | Path) -> Path:
     out = Path(folder) / CONFIG_FILENAME
     out.write_text(yaml.safe_dump(asdict(config), sort_keys=False), encoding="utf-8")
     return out
+
+
+def finished_with(folder: str | Path, config: Any) -> bool:
+    """A run folder is done when its metrics exist and it ran with the same config. The saved config is read
+    back through the current schema, so a field added since (with its default) does not count as a change."""
+    folder = Path(folder)
+    saved = folder / CONFIG_FILENAME
+    if not ((folder / "metrics.json").is_file() and saved.is_file()):
+        return False
+    try:
+        return from_dict(type(config), yaml.safe_load(saved.read_text(encoding="utf-8")) or {}) == config
+    except WarmstartError:  # a field since removed or renamed: not the same recipe any more
+        return False

@@ -11,26 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from warmstart.baselines import tfidf_logreg
-from warmstart.config import CONFIG_FILENAME, FinetuneConfig, PretrainConfig, load_config
+from warmstart.config import FinetuneConfig, PretrainConfig, finished_with, load_config
 from warmstart.report import label_efficiency_plot, markdown_table, summarise
-from warmstart.tasks.classification import load_splits, subsample
 
 DATA = Path(__file__).parent / "demo_data"
 DEMO_SOURCES = [DATA / "movies_unlabelled.txt.gz", DATA / "wordnet_glosses.txt.gz"]  # unlabelled text only
-
-
-def _done(folder: Path, config) -> bool:
-    """A step is done when its metrics exist and it ran with the same config."""
-    saved = folder / CONFIG_FILENAME
-    return (folder / "metrics.json").is_file() and saved.is_file() and \
-        yaml.safe_load(saved.read_text()) == yaml.safe_load(yaml.safe_dump(asdict(config), sort_keys=False))
 
 
 def _pretrain(out: Path, minutes: float | None) -> Path:
@@ -40,7 +30,7 @@ def _pretrain(out: Path, minutes: float | None) -> Path:
     if minutes is not None:
         overrides.append(f"train.max_minutes={minutes}")
     cfg = load_config(PretrainConfig, DATA / "pretrain.yaml", overrides)
-    if _done(out, cfg):
+    if finished_with(out, cfg):
         print(f"[1/3] pretraining: reusing {out}")
         return out
     print(f"[1/3] pretraining on unlabelled movie text and WordNet glosses for {cfg.train.max_minutes} minutes")
@@ -115,22 +105,17 @@ def finetune_cell(out: Path, init: str, tokenizer: str, labels: int, seed: int,
     from warmstart.tasks.classification import run_finetune
 
     cfg = _finetune_config(out, init, tokenizer, labels, seed, overrides)
-    if _done(out, cfg):
+    if finished_with(out, cfg):
         return json.loads((out / "metrics.json").read_text())
     return run_finetune(cfg)
 
 
 def tfidf_cell(labels: int, seed: int) -> dict:
     """The classic baseline on exactly the labels (and validation rows) that a fine-tuning run sees."""
-    cfg = _finetune_config(Path("."), "scratch", "", labels, seed)
-    splits, _ = load_splits(cfg.data, seed)
-    train = subsample(splits["train"], cfg.data.labels, seed)
-    val = subsample(splits["validation"], cfg.data.validation_labels, seed)
-    test = splits["test"]
-    t = time.perf_counter()
-    m = tfidf_logreg(train["text"].tolist(), train["label"].to_numpy(), val["text"].tolist(),
-                     val["label"].to_numpy(), test["text"].tolist(), test["label"].to_numpy(), seed)
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": round(time.perf_counter() - t, 1)}
+    from warmstart.baselines import classic_baseline
+
+    m = classic_baseline(_finetune_config(Path("."), "scratch", "", labels, seed), image=False)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": m["seconds"]}
 
 
 def _test_size(data_path: Path) -> int:
