@@ -135,11 +135,11 @@ def validate(task: str, seeds: int) -> dict:
             rows.append({"name": name, "seed": seed, "metric": m[metric], "seconds": m["seconds"]})
             print(f"  {task} / {name} / seed {seed}: {metric} {m[metric]:.4f} ({m['seconds']:.0f} s)", flush=True)
     cells = pd.DataFrame(rows)
-    truth = cells.groupby("name").agg(metric=("metric", "mean"), std=("metric", "std"),
+    truth = cells.groupby("name").agg(finetuned=("metric", "mean"), std=("metric", "std"),
                                       finetune_seconds=("seconds", "mean"))
     table = ranked.set_index("name").join(truth)
     finetune_seconds = float(truth["finetune_seconds"].sum())  # fine-tuning every candidate once
-    return {"task": task, "metric": metric, "seeds": seeds, "table": table, "tau": correlations(table, "metric"),
+    return {"task": task, "metric": metric, "seeds": seeds, "table": table, "tau": correlations(table, "finetuned"),
             "rank_seconds": rank_seconds, "finetune_seconds": finetune_seconds}
 
 
@@ -162,11 +162,11 @@ def write(results: list[dict], path: Path) -> None:
     total_ft = sum(r["finetune_seconds"] for r in results)
     lines.append(f"| all | | {total_rank:.0f} | {total_ft:.0f} | {total_rank / total_ft:.1%} |")
     for r in results:
-        t = r["table"].sort_values("metric", ascending=False)
+        t = r["table"].sort_values("finetuned", ascending=False)
         lines += ["", f"## {r['task']} ({r['metric']}, mean ± std over seeds)", "",
                   "| candidate | fine-tuned | " + " | ".join(SCORES) + " | rank s | fine-tune s |",
                   "|---" * (len(SCORES) + 4) + "|"]
-        lines += [f"| {n} | {row.metric:.4f} ± {0 if np.isnan(row['std']) else row['std']:.4f} | "
+        lines += [f"| {n} | {row.finetuned:.4f} ± {0 if np.isnan(row['std']) else row['std']:.4f} | "
                   + " | ".join(f"{row[s]:.4f}" for s in SCORES) + f" | {row.seconds:.1f} | {row.finetune_seconds:.0f} |"
                   for n, row in t.iterrows()]
     path.write_text("\n".join(lines) + "\n")

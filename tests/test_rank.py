@@ -18,7 +18,7 @@ def random_twin(pretrained, tmp_path_factory):
     return folder
 
 
-def test_rank_scores_every_candidate_and_orders_by_logme(pretrained, random_twin, sentiment_csv, tmp_path, capsys):
+def test_rank_scores_every_candidate_and_orders_by_the_default_score(pretrained, random_twin, sentiment_csv, tmp_path, capsys):
     recipe = tmp_path / "task.yaml"
     recipe.write_text(f"data:\n  path: {sentiment_csv}\n  labels: 60\ntrain:\n  max_length: 32\n  precision: fp32\n")
     out = tmp_path / "rank.csv"
@@ -26,12 +26,12 @@ def test_rank_scores_every_candidate_and_orders_by_logme(pretrained, random_twin
                  "--output", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table["rank"]) == [1, 2] and set(table["candidate"]) == {str(pretrained), str(random_twin)}
-    assert list(table["logme"]) == sorted(table["logme"], reverse=True)
+    assert list(table["knn"]) == sorted(table["knn"], reverse=True)
     for col in ("logme", "hscore", "knn", "probe", "seconds"):
         assert all(math.isfinite(v) for v in table[col])
     assert all(0 <= v <= 1 for v in table["knn"]) and all(0 <= v <= 1 for v in table["probe"])
     assert set(table["metric"]) == {"accuracy"}
-    assert "ranked by logme" in capsys.readouterr().out
+    assert "ranked by knn" in capsys.readouterr().out
     again = pd.read_csv(out) if main(["rank", "--task", str(recipe), "--candidates", str(pretrained),
                                        "--output", str(out)]) == 0 else None
     assert again["logme"][0] == table.set_index("candidate")["logme"][str(pretrained)]  # deterministic

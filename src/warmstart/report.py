@@ -223,10 +223,10 @@ def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Pat
                      & ~rows["init"].isin(BASELINES)]
         training = _training_plot(first, task)
         parts.append(training or "<p class='note'>No training logs found beside the results.</p>")
-        for rank_file in sorted((root / "rank").glob(f"{task}-*.csv")):
-            plot = _rank_plot(pd.read_csv(rank_file), points, task, int(rank_file.stem.rsplit("-", 1)[1]))
-            if plot:
-                parts += ["<h3>Choosing a checkpoint before fine-tuning</h3>", plot]
+        files = sorted((root / "rank").glob(f"{task}-*.csv"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
+        plots = [p for f in files if (p := _rank_plot(pd.read_csv(f), points, task, int(f.stem.rsplit("-", 1)[1])))]
+        if plots:
+            parts += ["<h3>Choosing a checkpoint before fine-tuning (warmstart rank)</h3>", *plots]
     page = root / "report.html"
     page.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>warmstart report: "
                     f"{_esc(root.name)}</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>",
