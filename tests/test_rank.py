@@ -33,8 +33,10 @@ def test_rank_scores_every_candidate_and_orders_by_the_default_score(pretrained,
     assert set(table["metric"]) == {"accuracy"}
     assert "ranked by knn" in capsys.readouterr().out
     again = pd.read_csv(out) if main(["rank", "--task", str(recipe), "--candidates", str(pretrained),
-                                       "--output", str(out)]) == 0 else None
+                                       "--output", str(out), "--scores", "knn", "logme"]) == 0 else None
     assert again["logme"][0] == table.set_index("candidate")["logme"][str(pretrained)]  # deterministic
+    assert "probe" not in again.columns and again["knn"][0] == table.set_index("candidate")["knn"][str(pretrained)]
+    assert main(["rank", "--task", str(recipe), "--candidates", str(pretrained), "--scores", "leep"]) == 2
 
 
 def test_rank_refuses_tasks_it_cannot_score_and_missing_candidates(pretrained, sentiment_csv, tmp_path):

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     rk.add_argument("--candidates", nargs="+", required=True, help="checkpoint folders to score")
     rk.add_argument("--output", default=None, help="the ranking table (CSV); default rank.csv")
     rk.add_argument("--set", nargs="*", default=[], dest="overrides", help="recipe overrides, section.key=value")
+    rk.add_argument("--scores", nargs="+", default=None, help="compute only these (logme hscore knn probe; default "
+                                                                    "all); knn, the default order, is the cheapest")
     st = sub.add_parser("study", help="run a resumable grid (tasks x labels x seeds x inits x strategies) with "
                                       "baselines; write results.csv and report.html")
     st.add_argument("config", help="YAML study (see configs/study/)")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "rank":
             from warmstart.rank import run_rank
 
-            run_rank(args.task, args.candidates, args.output, args.overrides)
+            run_rank(args.task, args.candidates, args.output, args.overrides, args.scores)
         elif args.command == "study":
             from warmstart.config import load_config
             from warmstart.study import StudyConfig, run_study

@@ -153,20 +153,29 @@ def _image_features(folder: Path, images: list[torch.Tensor], bf16: bool) -> lis
 
 
 def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_val: np.ndarray, seed: int,
-                   metric: Metric = _accuracy) -> dict:
-    """Every score of one candidate's features. train/val: (N, D) float; knn and probe score their validation
-    predictions with `metric` (the probe's C is chosen by it too)."""
-    probe = fit_logistic(train, y_train, val, y_val, seed, cs=RANK_PROBE_CS, score=metric)
-    t = [torch.from_numpy(np.array(a)) for a in (train, y_train, val)]  # copies: inputs may be read-only
-    knn = metric(y_val, knn_predict(*t, k=min(20, len(train))).numpy())
-    return {"logme": round(logme(train, y_train), 4), "hscore": round(hscore(train, y_train), 4),
-            "knn": round(float(knn), 4), "probe": round(float(probe["val_score"]), 4)}
+                   metric: Metric = _accuracy, scores: tuple[str, ...] = SCORES) -> dict:
+    """The requested scores of one candidate's features. train/val: (N, D) float; knn and probe score their
+    validation predictions with `metric` (the probe's C is chosen by it too)."""
+    def knn() -> float:
+        t = [torch.from_numpy(np.array(a)) for a in (train, y_train, val)]  # copies: inputs may be read-only
+        return float(metric(y_val, knn_predict(*t, k=min(20, len(train))).numpy()))
+
+    compute = {"logme": lambda: logme(train, y_train), "hscore": lambda: hscore(train, y_train), "knn": knn,
+               "probe": lambda: fit_logistic(train, y_train, val, y_val, seed, cs=RANK_PROBE_CS, score=metric)["val_score"]}
+    return {name: round(float(compute[name]()), 4) for name in scores}
 
 
-def run_rank(task_config: str, candidates: list[str], output: str | None = None, overrides: list[str] = ()) -> pd.DataFrame:
-    """Score every candidate for the task; print the table (best first by the default score) and write it as CSV."""
+def run_rank(task_config: str, candidates: list[str], output: str | None = None, overrides: list[str] = (),
+             scores: list[str] | None = None) -> pd.DataFrame:
+    """Score every candidate for the task (`scores`: a subset of SCORES, default all; the first orders the table
+    unless the default score is among them); print the table and write it as CSV."""
     if not candidates:
         raise WarmstartError("rank: give at least one --candidates folder")
+    scores = tuple(scores or SCORES)
+    unknown = set(scores) - set(SCORES)
+    if unknown:
+        raise WarmstartError(f"rank: unknown score {', '.join(sorted(unknown))}; use {', '.join(SCORES)}")
+    order = DEFAULT_SCORE if DEFAULT_SCORE in scores else scores[0]
     set_threads(None)
     image = is_image_recipe(task_config, list(overrides))
     cfg = load_config(ImageFinetuneConfig if image else FinetuneConfig, task_config, list(overrides))
@@ -180,16 +189,16 @@ def run_rank(task_config: str, candidates: list[str], output: str | None = None,
         t1 = time.perf_counter()
         feats = (_image_features(folder, inputs, bf16) if image else
                  _text_features(folder, inputs, cfg.train.max_length, bf16, cfg.task == "token_classification"))
-        scores = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric)
-        rows.append({"candidate": str(candidate), **scores, "metric": metric_name, "feature_dim": feats[0].shape[1],
+        values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
+        rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
                      "seconds": round(time.perf_counter() - t1, 1)})
-        print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in SCORES) + f" ({rows[-1]['seconds']} s)")
-    table = pd.DataFrame(rows).sort_values(DEFAULT_SCORE, ascending=False, kind="stable").reset_index(drop=True)
+        print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in scores) + f" ({rows[-1]['seconds']} s)")
+    table = pd.DataFrame(rows).sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out = Path(output) if output else Path("rank.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     print(f"warmstart rank: {len(table)} candidates on {len(labels[0])} labelled examples (data {data_seconds:.1f} s), "
-          f"ranked by {DEFAULT_SCORE} -> {out}")
+          f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
     return table
