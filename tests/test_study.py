@@ -98,3 +98,15 @@ def test_study_config_errors_name_the_fix(tmp_path):
 
     with pytest.raises(WarmstartError, match="'nowhere' is neither scratch, minilm"):
         resolve_inits(cfg, {})
+
+
+def test_scratch_takes_the_architecture_it_is_told_to():
+    from warmstart.study import PretrainSpec, _scratch_source
+
+    cfg = StudyConfig(output_dir="o", pretrain={"p": PretrainSpec("r.yaml")}, scratch_like="minilm")
+    assert _scratch_source(cfg, {"scratch": "scratch", "minilm": "/m", "p": "o/pretrained/p"}) == "/m"
+    cfg.scratch_like = "p"
+    assert _scratch_source(cfg, {"scratch": "scratch"}) == str(Path("o") / "pretrained" / "p")
+    cfg.scratch_like = None
+    assert _scratch_source(cfg, {"scratch": "scratch", "a": "/a", "b": "/b"}) == "/a"
+    assert _scratch_source(cfg, {"scratch": "scratch"}) is None

@@ -123,9 +123,14 @@ def resolve_inits(cfg: StudyConfig, pretrained: dict[str, Path]) -> dict[str, st
 
 
 def _scratch_source(cfg: StudyConfig, inits: dict[str, str]) -> str | None:
+    """Whose architecture and tokenizer 'scratch' takes: `scratch_like` (an init's name, a pretrain entry or
+    a folder), else the first init that is a checkpoint."""
     if cfg.scratch_like:
-        return inits.get(cfg.scratch_like) or str(Path(cfg.output_dir) / "pretrained" / cfg.scratch_like) \
-            if cfg.scratch_like in cfg.pretrain else cfg.scratch_like
+        if inits.get(cfg.scratch_like, "scratch") != "scratch":
+            return inits[cfg.scratch_like]
+        if cfg.scratch_like in cfg.pretrain:
+            return str(Path(cfg.output_dir) / "pretrained" / cfg.scratch_like)
+        return cfg.scratch_like
     return next((v for v in inits.values() if v != "scratch"), None)
 
 
