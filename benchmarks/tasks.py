@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+from warmstart.config import FinetuneConfig, PretrainConfig, load_config
+from warmstart.study import minilm_folder
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from small_budget import minilm_folder  # noqa: E402
-
-from warmstart.config import FinetuneConfig, PretrainConfig, load_config  # noqa: E402
 
 PRETRAINED = ROOT / "runs" / "tasks" / "pretrained"
 RECIPES = {"ner": "configs/finetune/ner.yaml", "summarization": "configs/finetune/summarization.yaml",

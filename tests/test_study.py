@@ -110,3 +110,12 @@ def test_scratch_takes_the_architecture_it_is_told_to():
     cfg.scratch_like = None
     assert _scratch_source(cfg, {"scratch": "scratch", "a": "/a", "b": "/b"}) == "/a"
     assert _scratch_source(cfg, {"scratch": "scratch"}) is None
+
+
+def test_result_row_takes_the_task_metric_and_token_accuracy_for_tags_without_entities(tmp_path):
+    from warmstart.study import Cell, result_row
+
+    cell = Cell("pos", "a", "full", 10, 0, ["x=1"], tmp_path, False, "token_classification")
+    assert result_row(cell, {"entity_f1": 0.4, "token_accuracy": 0.9})["score"] == 0.4
+    row = result_row(cell, {"token_accuracy": 0.9, "seconds": 2.0})
+    assert (row["metric"], row["score"], row["overrides"]) == ("token_accuracy", 0.9, "x=1")

@@ -35,9 +35,11 @@ from warmstart.config import (
 from warmstart.errors import WarmstartError
 from warmstart.image_config import ImageFinetuneConfig, ImagePretrainConfig
 
-# the metric each task reports first (what the study compares)
-TASK_METRICS = {"classification": "accuracy", "token_classification": "entity_f1", "summarization": "rouge1",
-                "response_selection": "recall_at_1", "image_classification": "accuracy"}
+# the metric each task reports first (what the study compares); tagging without BIO tags (POS) has no
+# entities, only token accuracy
+TASK_METRICS = {"classification": ("accuracy",), "token_classification": ("entity_f1", "token_accuracy"),
+                "summarization": ("rouge1",), "response_selection": ("recall_at_1",),
+                "image_classification": ("accuracy",)}
 RESULT_COLUMNS = ["task", "init", "strategy", "labels", "seed", "metric", "score", "seconds", "cell", "overrides"]
 
 
@@ -236,7 +238,8 @@ def rank_candidates(cfg: StudyConfig, inits: dict[str, str], root: Path) -> None
 
 
 def result_row(cell: Cell, metrics: dict) -> dict:
-    metric = TASK_METRICS["classification" if cell.kind == "baseline" else cell.kind]
+    names = TASK_METRICS["classification" if cell.kind == "baseline" else cell.kind]
+    metric = next(m for m in names if m in metrics)
     return {"task": cell.task, "init": cell.init, "strategy": cell.strategy, "labels": cell.labels, "seed": cell.seed,
             "metric": metric, "score": metrics[metric], "seconds": metrics.get("seconds"),
             "cell": str(cell.folder), "overrides": " ".join(cell.overrides)}
