@@ -14,10 +14,24 @@ def test_linear_cka_hand_value_and_invariances():
     assert linear_cka(x, torch.randn(200, 8, generator=torch.Generator().manual_seed(2))) < 0.2
 
 
-def test_text_forgetting_is_zero_for_the_pretrained_encoder_and_grows_when_it_drifts(pretrained, corpus_file):
+@pytest.fixture(scope="module")
+def learnt(corpus_file, tmp_path_factory):
+    """An encoder that has learnt something: the session's 6-step fixture predicts near-uniformly, so a drift
+    can as well lower its MLM loss as raise it."""
+    from tests.conftest import tiny_pretrain_config
+    from warmstart.pretrain import run_pretrain
+
+    root = tmp_path_factory.mktemp("learnt")
+    return run_pretrain(tiny_pretrain_config(corpus_file, root / "model", root / "cache", "train.max_steps=120",
+                                             "train.lr=0.003", "train.eval_every=60", "objective.nsp=false"))
+
+
+def test_text_forgetting_is_zero_for_the_pretrained_encoder_and_grows_when_it_drifts(learnt, corpus_file):
     from transformers import AutoModel
 
     from warmstart.data.text import load_tokenizer
+
+    pretrained = learnt
 
     tok = load_tokenizer(str(pretrained))
     texts = sample_texts([str(corpus_file)], 64, seed=0)
