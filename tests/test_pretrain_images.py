@@ -142,20 +142,27 @@ def test_cli_routes_image_recipes(shapes_idx, tmp_path, capsys):
     assert "missing: no such file" in capsys.readouterr().err
 
 
-def test_two_process_simclr_pretraining(shapes_idx, tmp_path):
-    """torchrun with 2 gloo processes: negatives gathered across processes, one checkpoint written by rank 0."""
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp", "deepspeed"])
+def test_two_process_simclr_pretraining(shapes_idx, tmp_path, parallel):
+    """torchrun with 2 gloo processes: negatives gathered across processes, one checkpoint written by rank 0;
+    with fsdp the ResNet's stages are sharded, and the checkpoint is gathered whole."""
     import subprocess
 
     from test_distributed import _launch
     from test_e2e import _flat
+    from transformers import AutoModel
 
-    cfg = pretrain_config(shapes_idx, tmp_path / "two", "train.max_steps=4")
+    cfg = pretrain_config(shapes_idx, tmp_path / "two", "train.max_steps=4", "train.eval_every=2",
+                          f"train.parallel={parallel}")
     done = subprocess.run([*_launch("torchrun", 2), "pretrain", *[f"{k}={v}" for k, v in _flat(cfg).items()]],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "2 processes" in done.stdout
+    assert "2 processes" in done.stdout and (f"{parallel}: sharded" in done.stdout) == (parallel != "ddp")
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["images"] == 64  # the global batch of 16, not 2 x 16
+    assert 0 <= metrics["val_knn_acc"] <= 1  # the kNN monitor runs through the sharded model too
+    model = AutoModel.from_pretrained(tmp_path / "two")
+    assert load_file(tmp_path / "two" / "model.safetensors").keys() == model.state_dict().keys()
 
 
 def test_predict_reproduces_the_finetuned_image_classifier(shapes_idx, tmp_path):

@@ -120,9 +120,12 @@ def publish_into(out: Path, write) -> None:
     tmp.rmdir()
 
 
-def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None = None) -> None:
-    """Write a standard HF checkpoint (safetensors) plus small text files (config, metrics) into `folder`."""
-    model.save_pretrained(folder, safe_serialization=True)
+def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None = None,
+            state_dict: dict | None = None) -> None:
+    """Write a standard HF checkpoint (safetensors) plus small text files (config, metrics) into `folder`.
+    `state_dict`: the weights to write, when the model's own are shards (gathered by the caller)."""
+    # a copy: save_pretrained empties the dict it is given, and the caller may write the same weights twice
+    model.save_pretrained(folder, state_dict=None if state_dict is None else dict(state_dict), safe_serialization=True)
     if tokenizer is not None:  # image encoders have none; their preprocessor config comes as an extra file
         tokenizer.save_pretrained(folder)
     for name, text in (extra_files or {}).items():

@@ -32,7 +32,19 @@ from warmstart.data.text import (
     split_documents_for_validation,
     train_tokenizer,
 )
-from warmstart.distributed import barrier, broadcast_parameters, cluster
+from warmstart.distributed import (
+    ENGINE_DIR,
+    barrier,
+    broadcast_parameters,
+    cluster,
+    deepspeed_config,
+    deepspeed_engine,
+    full_optimizer_state,
+    full_state_dict,
+    resume_optimizer,
+    shard,
+    stage_engine_state,
+)
 from warmstart.errors import WarmstartError
 from warmstart.models import build_electra, build_pretraining_model, describe
 from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
@@ -101,8 +113,9 @@ def evaluate(model, objective_step, batches: list[dict], masker: Masker, bf16: b
     totals: dict[str, float] = {}
     for batch in batches:
         masked, labels = masker(batch["input_ids"], gen)
+        draws = torch.rand(int((labels != -100).sum()), generator=gen)  # ELECTRA's generator samples
         with autocast(bf16):
-            out = objective_step({k: v.to(device()) for k, v in batch.items()}, masked, labels, gen)
+            out = objective_step({k: v.to(device()) for k, v in batch.items()}, masked, labels, draws)
         for k in ("mlm_loss", "mlm_acc", "nsp_acc", "rtd_loss", "rtd_acc"):
             if k in out:
                 totals[f"val_{k}"] = totals.get(f"val_{k}", 0.0) + float(out[k])
@@ -123,10 +136,11 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     if cfg.model.init and cfg.model.embedding_init != "random":
         raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
-    group = cluster()
-    if group.world > 1 and (cfg.objective.name == "electra" or tc.batch_size % group.world):
-        raise WarmstartError(f"multi-process pretraining needs objective.name=mlm and a train.batch_size divisible by "
-                             f"{group.world} processes")
+    group = cluster(tc.parallel)
+    if tc.batch_size % group.world:
+        raise WarmstartError(f"train.batch_size={tc.batch_size} is not divisible by {group.world} processes")
+    if tc.compile and group.sharded:
+        raise WarmstartError("train.compile is not supported with sharded (fsdp) training; set train.compile=false")
     set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
     bf16 = use_bf16(tc.precision)
     resume_dir = prepare_run_folder(out, resume, group.main, group.world)  # recovers a kill mid-save
@@ -174,18 +188,33 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         if electra:
             generator.load_state_dict(load_file(resume_dir / "generator" / "model.safetensors"), strict=False)
     model.to(device())
-    broadcast_parameters(model, group.world)
+    broadcast_parameters(model, group.world)  # before sharding: every process cuts its shard from one tensor
     what = "ELECTRA" if electra else ("MLM+NSP" if cfg.objective.nsp else "MLM")
     if group.main:
         print(f"warmstart pretrain: {describe(encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} "
               f"documents ({len(val_ids)} held out); {what}, seq {seq_len}, batch {tc.batch_size}x{tc.grad_accum}, "
-              f"{'bf16' if bf16 else 'fp32'}" + (f", {group.world} processes" if group.world > 1 else ""))
+              f"{'bf16' if bf16 else 'fp32'}" + (f", {group.world} processes" if group.world > 1 else "")
+              + (f" ({group.mode}: sharded)" if group.sharded else ""))
+
+    def objective_step(batch: dict, masked: torch.Tensor, labels: torch.Tensor, draws: torch.Tensor) -> dict:
+        masked, labels = masked.to(batch["input_ids"].device), labels.to(batch["input_ids"].device)
+        if electra:
+            return electra_loss(encoder, generator, batch["input_ids"], masked, labels, cfg.objective.rtd_weight,
+                                draws, batch.get("attention_mask"), batch.get("token_type_ids"))
+        return mlm_nsp_loss(encoder, {**batch, "input_ids": masked}, labels, cfg.objective.sparse_prediction)
+
+    forward = shard(model, objective_step) if group.mode == "fsdp" else objective_step  # before the optimizer sees the weights
     optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
+    engine = None
+    if group.mode == "deepspeed":
+        engine, optimizer = deepspeed_engine(model, objective_step, optimizer,
+                                             deepspeed_config(tc.batch_size, tc.grad_accum, 1.0, group.world))
+        forward = engine
     masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
     state = LoopState(seconds=init_seconds)  # a budget in minutes includes the embedding initialisation
     if resume:
         saved = load_training_state(resume_dir)
-        optimizer.load_state_dict(saved["optimizer"])
+        resume_optimizer(optimizer, engine, saved, resume_dir)
         state = LoopState(**saved["loop"])
         set_rng_state(saved["rng"])
         masker.generator.set_state(saved["masker_rng"])
@@ -199,63 +228,83 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     if tc.compile:  # in place (Module.compile), so state-dict keys and checkpoints stay plain
         encoder.base_model.compile(dynamic=False)
 
-    def objective_step(batch: dict, masked: torch.Tensor, labels: torch.Tensor, sampler: torch.Generator) -> dict:
-        masked, labels = masked.to(batch["input_ids"].device), labels.to(batch["input_ids"].device)
-        if electra:
-            return electra_loss(encoder, generator, batch["input_ids"], masked, labels, cfg.objective.rtd_weight,
-                                sampler, batch.get("attention_mask"), batch.get("token_type_ids"))
-        return mlm_nsp_loss(encoder, {**batch, "input_ids": masked}, labels, cfg.objective.sparse_prediction)
-
     def step_fn(batch: dict) -> dict:
         masked, labels = masker(batch["input_ids"])  # the global batch: the same masks in every process
+        chosen = labels != -100
+        # ELECTRA's samples, drawn for the global batch: each process uses its rows' share (objectives/electra.py)
+        draws = torch.rand(int(chosen.sum()), generator=masker.generator) if electra else None
         if group.world == 1:
-            return objective_step(batch, masked, labels, masker.generator)
+            return forward(batch, masked, labels, draws)
         rows = group.rows(len(labels))
-        out = objective_step({k: v[rows] for k, v in batch.items()}, masked[rows], labels[rows], masker.generator)
-        # Each process's MLM mean is weighted by its share of the masked tokens (times the number of
-        # processes, which the gradient average divides out): the result is the global batch's loss.
-        scale = (labels[rows] != -100).sum() * group.world / (labels != -100).sum().clamp(min=1)
+        if electra:
+            draws = draws[int(chosen[:rows.start].sum()):int(chosen[:rows.stop].sum())]
+        out = forward({k: v[rows] for k, v in batch.items()}, masked[rows], labels[rows], draws)
+        # Each process's means are weighted by its share of what they average over (masked tokens for the MLM,
+        # real tokens for replaced-token detection), times the number of processes, which the gradient average
+        # divides out: the result is the global batch's loss.
+        def share(counted: torch.Tensor) -> torch.Tensor:
+            return counted[rows].sum() * group.world / counted.sum().clamp(min=1)
+
         for k in ("mlm_loss", "mlm_acc"):
-            out[k] = out[k] * scale
-        out["loss"] = out["mlm_loss"] + out.get("nsp_loss", 0.0)
+            out[k] = out[k] * share(chosen)
+        real = batch["attention_mask"].bool() if "attention_mask" in batch else torch.ones_like(chosen)
+        for k in ("rtd_loss", "rtd_acc", "replaced"):
+            if k in out:
+                out[k] = out[k] * share(real.cpu())
+        out["loss"] = out["mlm_loss"] + (cfg.objective.rtd_weight * out["rtd_loss"] if electra else 0.0) \
+            + out.get("nsp_loss", 0.0)
         return out
 
     def eval_fn(state: LoopState) -> tuple[dict, bool]:
         if not val_batches:
             return {}, False
-        return evaluate(model, objective_step, val_batches, masker, bf16, tc.seed), False
+        return evaluate(model, forward, val_batches, masker, bf16, tc.seed), False
 
-    def save_encoder(folder: Path, extra: dict[str, str]) -> None:
-        save_hf(folder, encoder, tokenizer, extra)
+    def gather() -> dict:
+        """Weights and optimizer state, whole (a collective when sharded: every process calls it)."""
+        return {"encoder": full_state_dict(encoder, group),
+                "generator": full_state_dict(generator, group) if electra else None,
+                "optimizer": full_optimizer_state(optimizer, group)}
+
+    def save_encoder(folder: Path, whole: dict, extra: dict[str, str]) -> None:
+        save_hf(folder, encoder, tokenizer, extra, state_dict=whole["encoder"])
         if electra:  # kept for continued pretraining; the discriminator is the encoder users load
-            generator.save_pretrained(folder / "generator", safe_serialization=True)
+            save_hf(folder / "generator", generator, None, state_dict=whole["generator"])
 
-    def save_resumable(state: LoopState) -> None:
+    def save_resumable(state: LoopState) -> dict:
+        whole = gather()
+        staged = stage_engine_state(engine, out, group) if engine is not None else None
+        if not group.main:
+            return whole
+
         def write(folder: Path) -> None:
-            save_encoder(folder, {CONFIG_FILENAME: config_text})
-            torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(),
+            save_encoder(folder, whole, {CONFIG_FILENAME: config_text})
+            torch.save({"optimizer": whole["optimizer"], "loop": asdict(state), "rng": rng_state(),
                         "masker_rng": masker.generator.get_state()}, folder / TRAINING_STATE)
+            if staged is not None:
+                shutil.move(staged, folder / ENGINE_DIR)
         atomic_folder(resume_dir, write)
+        return whole
 
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
                             grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every,
                             eval_every=tc.eval_every, save_every_minutes=tc.save_every_minutes, desc="pretrain",
-                            cluster=group, tracking_dir=tracking_dir(tc.report_to, out))
+                            cluster=group, engine=engine, tracking_dir=tracking_dir(tc.report_to, out))
     state = train_loop(model, optimizer, data.iterate(state.epoch, state.index), step_fn, budget, settings, state,
                        tokens_fn=lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
                        else int(b["input_ids"].numel()),
                        eval_fn=eval_fn, save_fn=save_resumable, log_path=out / "training_log.jsonl")
     final = eval_fn(state)[0]
+    whole = save_resumable(state) if group.main or group.sharded else None
     if not group.main:
         barrier(group.world)
         return out
-    save_resumable(state)
     metrics = {"steps": state.step, "tokens": state.tokens, "train_seconds": round(state.seconds, 1),
                "tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
                "wall_seconds": round(time.perf_counter() - t0, 1), **final}
     # The final checkpoint: HF files written to a temporary folder, then moved in file by file.
     shutil.rmtree(out / "generator", ignore_errors=True)  # a stale generator/ would block the move below
-    publish_into(out, lambda f: save_encoder(f, {
+    publish_into(out, lambda f: save_encoder(f, whole, {
         CONFIG_FILENAME: config_text, "metrics.json": json.dumps(metrics, indent=2)}))
     shutil.rmtree(out / ".tokenizer", ignore_errors=True)
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} tokens, "

@@ -31,7 +31,19 @@ from warmstart.checkpoint import (
 from warmstart.config import CONFIG_FILENAME
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform, simclr_views
-from warmstart.distributed import barrier, broadcast_parameters, cluster
+from warmstart.distributed import (
+    ENGINE_DIR,
+    barrier,
+    broadcast_parameters,
+    cluster,
+    deepspeed_config,
+    deepspeed_engine,
+    full_optimizer_state,
+    full_state_dict,
+    resume_optimizer,
+    shard,
+    stage_engine_state,
+)
 from warmstart.errors import WarmstartError
 from warmstart.image_config import ImagePretrainConfig
 from warmstart.models import build_image_backbone, describe, image_feature_dim, image_features
@@ -119,7 +131,7 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     if oc.name not in OBJECTIVES:
         raise WarmstartError(f"objective.name: unknown image objective '{oc.name}'; use {' or '.join(OBJECTIVES)}")
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)
-    group = cluster()
+    group = cluster(tc.parallel)
     if tc.batch_size % group.world:
         raise WarmstartError(f"train.batch_size={tc.batch_size} is not divisible by {group.world} processes")
     set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
@@ -139,15 +151,28 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     if resume:
         backbone.load_state_dict(load_file(resume_dir / "model.safetensors"))
         head.load_state_dict(load_file(resume_dir / HEAD_FILE))
-    channels_last = backbone.config.model_type == "resnet"  # oneDNN's fast CPU convolution layout
+    # oneDNN's fast CPU convolution layout; FSDP2 shards contiguous weights only
+    channels_last = backbone.config.model_type == "resnet" and not group.sharded
     model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    broadcast_parameters(model, group.world)
+    broadcast_parameters(model, group.world)  # before sharding: every process cuts its shard from one tensor
+
+    def encode(pixels: torch.Tensor, project: bool = True) -> torch.Tensor:
+        """(B, C, S, S) -> (B, P) projections or decoded images when `project`, else (B, D) features."""
+        features = image_features(backbone, pixels)
+        return head(features) if project else features
+
+    forward = shard(model, encode) if group.mode == "fsdp" else encode  # before the optimizer sees the weights
     optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
+    engine = None
+    if group.mode == "deepspeed":
+        engine, optimizer = deepspeed_engine(model, encode, optimizer,
+                                             deepspeed_config(tc.batch_size, tc.grad_accum, 1.0, group.world))
+        forward = engine
     views = torch.Generator().manual_seed(tc.seed)  # augmentation randomness: resumable, same on every process
     state = LoopState()
     if resume:
         saved = load_training_state(resume_dir)
-        optimizer.load_state_dict(saved["optimizer"])
+        resume_optimizer(optimizer, engine, saved, resume_dir)
         state = LoopState(**saved["loop"])
         set_rng_state(saved["rng"])
         views.set_state(saved["views_rng"])
@@ -157,7 +182,8 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     if group.main:
         print(f"warmstart pretrain: {describe(backbone)}; {len(data):,} images {tuple(data.images.shape[1:])} -> "
               f"{size} px; {oc.name}, batch {tc.batch_size}x{tc.grad_accum}, {'bf16' if bf16 else 'fp32'}"
-              + (f", {group.world} processes" if group.world > 1 else ""))
+              + (f", {group.world} processes" if group.world > 1 else "")
+              + (f" ({group.mode}: sharded)" if group.sharded else ""))
     config_text = yaml.safe_dump(asdict(cfg), sort_keys=False)
     preprocessor = json.dumps(preprocessor_config(size, mean, std), indent=2)
     monitor = knn_monitor(data, tc.seed)
@@ -171,47 +197,58 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
         rows = group.rows(len(images)) if group.world > 1 else slice(None)
         if oc.name == "simclr":
             v1, v2 = simclr_views(images, oc.augment, size, mean, std, views)
-            z = head(image_features(backbone, to_device(torch.cat([v1[rows], v2[rows]]))))  # (2B, P)
+            z = forward(to_device(torch.cat([v1[rows], v2[rows]])))  # (2B, P)
             z1, z2 = z.chunk(2)
             return {"loss": nt_xent_loss(z1, z2, oc.temperature)}
         clean = augment(images, oc.augment, size, mean, std, views)[rows]
         noisy = corrupt(clean, oc.noise_std, oc.mask_fraction, views)
-        decoded = head(image_features(backbone, to_device(noisy)))
+        decoded = forward(to_device(noisy))
         return {"loss": reconstruction_loss(decoded, to_device(clean))}
 
     def eval_fn(state: LoopState) -> tuple[dict, bool]:
-        if monitor is None or not group.main:
+        if monitor is None or not (group.main or group.sharded):  # sharded weights: every process takes part
             return {}, False
         bank_x, bank_y, query_x, query_y = monitor
-        bank_f = encode_images(backbone, bank_x, size, mean, std, bf16)
-        query_f = encode_images(backbone, query_x, size, mean, std, bf16)
+        bank_f = map_images(lambda x: forward(x, False), backbone, bank_x, size, mean, std, bf16)
+        query_f = map_images(lambda x: forward(x, False), backbone, query_x, size, mean, std, bf16)
         return {"val_knn_acc": round(knn_accuracy(bank_f, bank_y, query_f, query_y), 4)}, False
 
-    def save_resumable(state: LoopState) -> None:
+    def save_resumable(state: LoopState) -> dict:
+        whole = {"backbone": full_state_dict(backbone, group), "head": full_state_dict(head, group),
+                 "optimizer": full_optimizer_state(optimizer, group)}  # collective when sharded
+        staged = stage_engine_state(engine, out, group) if engine is not None else None
+        if not group.main:
+            return whole
+
         def write(folder: Path) -> None:
-            save_hf(folder, backbone, None, {CONFIG_FILENAME: config_text, PREPROCESSOR_FILE: preprocessor})
-            save_file({k: v.contiguous() for k, v in head.state_dict().items()}, folder / HEAD_FILE)
-            torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(),
+            save_hf(folder, backbone, None, {CONFIG_FILENAME: config_text, PREPROCESSOR_FILE: preprocessor},
+                    state_dict=whole["backbone"])
+            save_file({k: v.contiguous() for k, v in whole["head"].items()}, folder / HEAD_FILE)
+            torch.save({"optimizer": whole["optimizer"], "loop": asdict(state), "rng": rng_state(),
                         "views_rng": views.get_state()}, folder / TRAINING_STATE)
+            if staged is not None:
+                shutil.move(staged, folder / ENGINE_DIR)
         atomic_folder(resume_dir, write)
+        return whole
 
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
                             grad_accum=tc.grad_accum, bf16=bf16, log_every=tc.log_every, eval_every=tc.eval_every,
                             save_every_minutes=tc.save_every_minutes, desc="pretrain", unit="images",
-                            cluster=group, tracking_dir=tracking_dir(tc.report_to, out))
+                            cluster=group, engine=engine, tracking_dir=tracking_dir(tc.report_to, out))
     state = train_loop(model, optimizer, image_batches(data.images, tc.batch_size, tc.seed, state.epoch, state.index),
                        step_fn, budget, settings, state, tokens_fn=lambda b: len(b["images"]),
                        eval_fn=eval_fn, save_fn=save_resumable, log_path=out / "training_log.jsonl")
     final = eval_fn(state)[0]
+    whole = save_resumable(state) if group.main or group.sharded else None
     if not group.main:
         barrier(group.world)
         return out
-    save_resumable(state)
     metrics = {"steps": state.step, "images": state.tokens, "epochs": round(state.tokens / len(data), 2),
                "train_seconds": round(state.seconds, 1), "images_per_s": round(state.tokens / max(state.seconds, 1e-9), 1),
                "wall_seconds": round(time.perf_counter() - t0, 1), **final}
     publish_into(out, lambda f: save_hf(f, backbone, None, {
-        CONFIG_FILENAME: config_text, PREPROCESSOR_FILE: preprocessor, "metrics.json": json.dumps(metrics, indent=2)}))
+        CONFIG_FILENAME: config_text, PREPROCESSOR_FILE: preprocessor, "metrics.json": json.dumps(metrics, indent=2)},
+        state_dict=whole["backbone"]))
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} images ({metrics['epochs']} epochs), "
           f"{metrics['images_per_s']:,.0f} images/s; " + " ".join(f"{k}={v}" for k, v in final.items())
           + f"\n  checkpoint: {out}")

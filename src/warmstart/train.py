@@ -88,6 +88,7 @@ class LoopSettings:
     desc: str = "training"
     unit: str = "tokens"  # what `tokens_fn` counts (tokens, images): names the throughput in logs and the bar
     cluster: Cluster = field(default_factory=Cluster)  # multi-process data parallelism (distributed.py)
+    engine: object | None = None  # a DeepSpeed engine: it does backward, reduction, clipping and the step
     tracking_dir: Path | None = None  # TensorBoard events of the logged records (tracking.py); None: off
 
 
@@ -166,8 +167,8 @@ def train_loop(
     """Train until the budget runs out (or `eval_fn` asks to stop). Returns the final state.
 
     `eval_fn(state) -> (metrics, stop)` runs every `eval_every` steps; `save_fn(state)` every
-    `save_every_minutes` and once at the end. Timing counts everything, evaluation included, so a
-    budget in minutes is a wall-clock promise.
+    `save_every_minutes`, on rank 0 (on every process when the weights are sharded: it gathers them).
+    Timing counts everything, evaluation included, so a budget in minutes is a wall-clock promise.
     """
     state = state or LoopState()
     dev = device()
@@ -208,7 +209,11 @@ def train_loop(
                 batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
                 with autocast(settings.bf16):
                     out = step_fn(batch)
-                (out["loss"] / settings.grad_accum).backward()
+                if settings.engine is None:
+                    (out["loss"] / settings.grad_accum).backward()
+                else:  # loss already divided here; the engine steps at the accumulation boundary only
+                    settings.engine.backward(out["loss"] / settings.grad_accum, scale_wrt_gas=False)
+                    settings.engine.step()
                 state.tokens += tokens_fn(batch)
                 state.epoch, state.index = epoch, index + 1
                 window["tokens"] += tokens_fn(batch)
@@ -216,11 +221,13 @@ def train_loop(
                     if v.ndim == 0:  # scalars are logged; tensors (e.g. targets) are for tests
                         window["sums"][k] = window["sums"].get(k, 0.0) + float(v.detach())
                 window["n"] += 1
-            average_gradients(params, world)
-            if settings.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            if settings.engine is None:
+                if not settings.cluster.sharded:  # FSDP reduce-scatters the gradients itself
+                    average_gradients(params, world)
+                if settings.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             state.step += 1
             state.seconds = time.perf_counter() - start
 
@@ -237,8 +244,11 @@ def train_loop(
                 metrics, stop = eval_fn(state)
                 model.train()
                 write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2), **metrics})
-            if save_fn and main and settings.save_every_minutes and \
-                    time.perf_counter() - last_save > 60 * settings.save_every_minutes:
+            due = bool(save_fn and settings.save_every_minutes
+                       and time.perf_counter() - last_save > 60 * settings.save_every_minutes)
+            if settings.cluster.sharded:  # gathering sharded weights is collective: all save, or none
+                due = agree_max(float(due), world) > 0
+            if due and (main or settings.cluster.sharded):
                 save_fn(state)
                 last_save = time.perf_counter()
             # update() (not refresh()) so that the redraw interval above is respected

@@ -2,7 +2,7 @@ import torch
 
 from warmstart.config import ModelConfig
 from warmstart.models import build_electra
-from warmstart.objectives.electra import electra_loss
+from warmstart.objectives.electra import electra_loss, sample_tokens
 from warmstart.objectives.mlm import mask_tokens
 
 
@@ -36,23 +36,27 @@ def test_embeddings_are_shared_and_generator_is_smaller():
 def test_discriminator_labels_are_exactly_where_the_sample_differs():
     disc, gen = _models()
     ids, masked, labels = _batch()
-    out = electra_loss(disc, gen, ids, masked, labels, sampler=torch.Generator().manual_seed(0))
+    where = labels != -100
+    draws = torch.rand(int(where.sum()), generator=torch.Generator().manual_seed(0))
+    out = electra_loss(disc, gen, ids, masked, labels, draws=draws)
     replaced = out["is_replaced"]
     assert not replaced[labels == -100].any()  # only masked positions can be replaced
-    # Re-draw the same samples: the targets are exactly the positions where sample != original.
-    where = labels != -100
+    # Re-draw the same samples by hand: the token whose cumulative probability interval holds the draw.
     with torch.no_grad():
         hidden = gen.electra(masked).last_hidden_state
         probs = torch.softmax(gen.generator_lm_head(gen.generator_predictions(hidden[where])).float(), -1)
-    sampled = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(0)).squeeze(-1)
-    assert torch.equal(replaced[where], sampled != ids[where])
+    sampled = []
+    for p, u in zip(probs.double().tolist(), draws.tolist(), strict=True):
+        target, acc = u * sum(p), 0.0
+        sampled.append(next((j for j, pj in enumerate(p) if (acc := acc + pj) > target), len(p) - 1))
+    assert torch.equal(replaced[where], torch.tensor(sampled) != ids[where])
     assert 0.5 < out["replaced"].item() / where.float().mean().item() <= 1.0  # an untrained generator rarely guesses
 
 
 def test_generator_never_receives_the_discriminator_gradient():
     disc, gen = _models()
     ids, masked, labels = _batch(1)
-    out = electra_loss(disc, gen, ids, masked, labels, sampler=torch.Generator().manual_seed(0))
+    out = electra_loss(disc, gen, ids, masked, labels)
     shared = {id(p) for p in disc.electra.embeddings.parameters()}
     own = [p for p in gen.parameters() if id(p) not in shared]
     grads = torch.autograd.grad(out["rtd_loss"], own, allow_unused=True)
@@ -62,3 +66,26 @@ def test_generator_never_receives_the_discriminator_gradient():
     assert torch.isfinite(out["loss"]) and out["loss"] > out["mlm_loss"]
 
 
+
+
+def test_rows_of_a_batch_sample_what_the_whole_batch_samples():
+    """Processes holding different rows of one global batch, each given its slice of the draws, sample
+    exactly the tokens one process would: multi-process ELECTRA follows the single-process run."""
+    disc, gen = _models()
+    ids, masked, labels = _batch(2)
+    where = labels != -100
+    draws = torch.rand(int(where.sum()), generator=torch.Generator().manual_seed(3))
+    whole = electra_loss(disc, gen, ids, masked, labels, draws=draws)["is_replaced"]
+    half, offset = len(ids) // 2, int(where[: len(ids) // 2].sum())
+    top = electra_loss(disc, gen, ids[:half], masked[:half], labels[:half], draws=draws[:offset])["is_replaced"]
+    bottom = electra_loss(disc, gen, ids[half:], masked[half:], labels[half:], draws=draws[offset:])["is_replaced"]
+    assert torch.equal(torch.cat([top, bottom]), whole)
+
+
+def test_inverse_cdf_samples_follow_the_generator_distribution():
+    """40,000 draws over a fixed 4-token distribution land within 1.5% of each probability."""
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3])
+    u = torch.rand(40_000, generator=torch.Generator().manual_seed(0))
+    sampled = sample_tokens(probs.clamp(min=1e-30).log().expand(40_000, 4), u)
+    freq = torch.bincount(sampled, minlength=4).float() / 40_000
+    assert freq[1] == 0 and torch.allclose(freq, probs, atol=0.015)

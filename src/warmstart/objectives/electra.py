@@ -14,6 +14,15 @@ import torch
 import torch.nn.functional as F
 
 
+@torch.no_grad()
+def sample_tokens(logits: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+    """One token per row of `logits` (M, V) from its softmax, by inverse CDF of the uniforms `draws` (M,)."""
+    cdf = F.softmax(logits.float(), dim=-1).cumsum(-1)  # (M, V)
+    u = draws.to(cdf.device, torch.float32).unsqueeze(-1) * cdf[:, -1:]
+    # right=True: the first token whose cumulative probability exceeds u, so zero-probability tokens never win
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
+
+
 def electra_loss(
     discriminator,
     generator,
@@ -21,7 +30,7 @@ def electra_loss(
     masked_ids: torch.Tensor,
     labels: torch.Tensor,
     rtd_weight: float = 50.0,
-    sampler: torch.Generator | None = None,
+    draws: torch.Tensor | None = None,
     attention_mask: torch.Tensor | None = None,
     token_type_ids: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
@@ -31,6 +40,9 @@ def electra_loss(
         discriminator: `ElectraForPreTraining`; generator: `ElectraForMaskedLM` (embeddings shared).
         input_ids: (B, T) original tokens; masked_ids: (B, T) generator input; labels: (B, T), -100 where
             not masked.
+        draws: (M,) uniforms in [0, 1), one per masked position in row-major order, turned into the
+            generator's samples by inverse CDF; drawn by the caller so that processes holding different rows
+            of one global batch sample exactly what one process would (random when None).
     Returns: loss, mlm_loss/mlm_acc (generator), rtd_loss/rtd_acc (discriminator), replaced (fraction), and
         `is_replaced` (B, T), the discriminator's targets.
     """
@@ -42,8 +54,8 @@ def electra_loss(
     targets = labels[where]
     mlm_loss = F.cross_entropy(gen_logits.float(), targets)
     with torch.no_grad():
-        probs = F.softmax(gen_logits.float(), dim=-1)
-        sampled = torch.multinomial(probs.cpu(), 1, generator=sampler).squeeze(-1).to(input_ids.device)  # (M,)
+        u = torch.rand(len(gen_logits)) if draws is None else draws
+        sampled = sample_tokens(gen_logits, u).to(input_ids.device)  # (M,)
     corrupted = input_ids.clone()
     corrupted[where] = sampled
     is_replaced = corrupted != input_ids  # a sample equal to the original counts as original
