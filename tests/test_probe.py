@@ -31,3 +31,19 @@ def test_fit_logistic_folds_the_standardisation_into_the_weights():
     assert fit["weight"].shape == (2, 5) and fit["val_accuracy"] > 0.9
     pred = (x[150:] @ fit["weight"].T + fit["bias"]).argmax(1)
     assert (pred == y[150:]).mean() == fit["val_accuracy"]
+
+
+def test_a_feature_nearly_constant_in_training_cannot_swamp_test_predictions():
+    """A border pixel that is 0 in all training images but one still gets a (tiny) weight; divided by its
+    tiny std it would outvote every real feature wherever a test image lights it up. With the std floored,
+    the predictions still follow the informative feature."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 50)
+    informative = y + rng.normal(0, 0.3, 100)
+    rare = np.zeros(100)
+    rare[0] = 1e-3  # active once, in a class-0 image
+    x = np.stack([informative, rare], 1)
+    fit = fit_logistic(x, y, x, y, seed=0, cs=(1.0,))
+    test = np.stack([np.array([0.0, 1.0]), np.ones(2)], 1)  # one image of each class, the rare pixel lit
+    pred = fit["classes"][(test @ fit["weight"].T + fit["bias"]).argmax(1)]
+    assert list(pred) == [0, 1]
