@@ -174,6 +174,37 @@ def test_continued_pretraining_from_a_folder_without_heads(pretrained, corpus_fi
     assert (out / "tokenizer.json").read_text() == (base / "tokenizer.json").read_text()
 
 
+@pytest.mark.parametrize("warmup", [0.0, 0.5])
+def test_head_warmup_keeps_the_encoder_frozen_for_its_share_of_the_budget(pretrained, corpus_file, tmp_path, warmup):
+    """Continued pretraining of a folder without heads: with `model.head_warmup`, the fresh MLM head trains alone
+    for that fraction of the steps (the encoder bit-identical meanwhile), then everything trains."""
+    from transformers import AutoTokenizer, BertForPreTraining, BertModel
+
+    base = tmp_path / "encoder_only"
+    BertModel.from_pretrained(str(pretrained)).save_pretrained(base)
+    AutoTokenizer.from_pretrained(str(pretrained)).save_pretrained(base)
+    common = (f"model.init={base}", f"model.head_warmup={warmup}", "train.save_every_minutes=1e-9",
+              "train.log_every=1", "objective.nsp=false")
+    a = load_file(base / "model.safetensors")
+
+    def encoder_moved(out) -> bool:
+        b = load_file(out / "model.safetensors")
+        return any(not torch.equal(a[k], b[f"bert.{k}"]) for k in a if f"bert.{k}" in b and "pooler" not in k)
+
+    head_only = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "w3", tmp_path / "cache", *common,
+                                                  "train.max_steps=8", "train.warmup_fraction=0"))
+    head = load_file(head_only / "model.safetensors")["cls.predictions.transform.dense.weight"]
+    torch.manual_seed(0)  # the fresh head exactly as warmstart initialises it (train.seed=0)
+    fresh = BertForPreTraining.from_pretrained(str(base)).cls.predictions.transform.dense.weight
+    assert not torch.equal(head, fresh)  # the head trained
+    # 8 steps: with warm-up 0.5, steps 1-4 train the head alone, steps 5-8 everything
+    assert encoder_moved(head_only)
+    stopped = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "w4", tmp_path / "cache", *common,
+                                                "train.max_steps=8", "train.warmup_fraction=0",
+                                                "train.max_tokens=1"))  # the budget ends after one step
+    assert encoder_moved(stopped) == (warmup == 0.0)
+
+
 def test_sentence_pair_classification(pretrained, tmp_path):
     rows = [{"premise": f"the film was {w}", "hypothesis": f"it was {v}", "label": int(w == v),
              "split": ["train", "validation", "test"][i % 3]}

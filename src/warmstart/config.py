@@ -63,6 +63,10 @@ class ModelConfig:
     # objectives/cooccurrence.py), so that a short MLM/ELECTRA run starts from distributional word vectors
     embedding_init: str = "random"
     dropout: float = 0.0  # cramming: no dropout when every token is seen about once; costs 12% of a CPU step
+    # continued pretraining (`init`): the fraction of the budget in which only the heads train, the encoder
+    # frozen, so that a freshly initialised MLM head (MiniLM ships without one) does not send its random
+    # gradients into the pretrained encoder (the LP-FT idea, for pretraining). 0 = everything trains at once.
+    head_warmup: float = 0.0
 
 
 @dataclass

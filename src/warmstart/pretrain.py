@@ -133,12 +133,18 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
     if cfg.objective.name == "electra" and cfg.model.init:
         raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
+    if not 0 <= cfg.model.head_warmup < 1:
+        raise WarmstartError(f"model.head_warmup={cfg.model.head_warmup}: give a fraction of the budget in [0, 1)")
+    if cfg.model.head_warmup and not cfg.model.init:
+        raise WarmstartError("model.head_warmup freezes a pretrained encoder: set model.init, or head_warmup=0")
     if cfg.model.init and cfg.model.embedding_init != "random":
         raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
     group = cluster(tc.parallel)
     if tc.batch_size % group.world:
         raise WarmstartError(f"train.batch_size={tc.batch_size} is not divisible by {group.world} processes")
+    if cfg.model.head_warmup and group.sharded:
+        raise WarmstartError("model.head_warmup is not supported with sharded (fsdp, deepspeed) training")
     if tc.compile and group.sharded:
         raise WarmstartError("train.compile is not supported with sharded (fsdp) training; set train.compile=false")
     set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
@@ -229,6 +235,9 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
         encoder.base_model.compile(dynamic=False)
 
     def step_fn(batch: dict) -> dict:
+        if cfg.model.head_warmup:  # `state` is the loop's own: its progress as of the last step
+            encoder.base_model.requires_grad_(
+                budget.progress(state.step, state.tokens, state.seconds) >= cfg.model.head_warmup)
         masked, labels = masker(batch["input_ids"])  # the global batch: the same masks in every process
         chosen = labels != -100
         # ELECTRA's samples, drawn for the global batch: each process uses its rows' share (objectives/electra.py)
