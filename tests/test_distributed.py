@@ -134,3 +134,53 @@ def test_a_sharded_run_killed_at_a_random_step_resumes(pretrained, corpus_file, 
     else:
         gap = sum((a[k] - b[k]).norm() ** 2 for k in a).sqrt() / sum(a[k].norm() ** 2 for k in a).sqrt()
         assert gap < 1e-3, (float(gap), kill_at)
+
+
+def test_parallel_mode_follows_the_accelerate_launch(monkeypatch):
+    from warmstart.distributed import parallel_mode
+    from warmstart.errors import WarmstartError
+
+    for var in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"):
+        monkeypatch.delenv(var, raising=False)
+    assert parallel_mode("auto") == "ddp" and parallel_mode("fsdp") == "fsdp"
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert parallel_mode("auto") == "fsdp" and parallel_mode("ddp") == "ddp"  # an explicit choice wins
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    assert parallel_mode("auto") == "deepspeed"
+    with pytest.raises(WarmstartError, match="train.parallel: unknown value 'zero'"):
+        parallel_mode("zero")
+
+
+def test_deepspeed_config_takes_warmstarts_batch_and_refuses_what_warmstart_owns(monkeypatch, tmp_path):
+    from warmstart.distributed import deepspeed_config
+    from warmstart.errors import WarmstartError
+
+    monkeypatch.delenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "cpu")
+    cfg = deepspeed_config(batch_size=32, grad_accum=2, max_grad_norm=1.0, world=4)
+    assert cfg["zero_optimization"] == {"stage": 3, "offload_optimizer": {"device": "cpu"}}
+    assert (cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"], cfg["train_batch_size"],
+            cfg["gradient_clipping"]) == (8, 2, 64, 1.0)
+    own = tmp_path / "ds.json"  # accelerate's templates say "auto" for precision: warmstart's autocast decides
+    own.write_text(json.dumps({"zero_optimization": {"stage": 2}, "fp16": {"enabled": "auto"}}))
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", str(own))
+    cfg = deepspeed_config(32, 1, 0.5, 2)
+    assert cfg["zero_optimization"]["stage"] == 2 and "fp16" not in cfg and cfg["gradient_clipping"] == 0.5
+    own.write_text(json.dumps({"optimizer": {"type": "Adam"}, "bf16": {"enabled": True}}))
+    with pytest.raises(WarmstartError, match="remove bf16, optimizer: warmstart sets") as e:
+        deepspeed_config(32, 1, 1.0, 2)
+    assert str(own) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_checkpoint_resumes_only_where_its_optimizer_state_can_be_read(tmp_path):
+    from warmstart.distributed import resume_optimizer
+    from warmstart.errors import WarmstartError
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))])
+    with pytest.raises(WarmstartError, match="optimizer state is DeepSpeed's; resume it under the same"):
+        resume_optimizer(opt, None, {"optimizer": None}, tmp_path)
+    with pytest.raises(WarmstartError, match="not written under DeepSpeed"):
+        resume_optimizer(opt, object(), {"optimizer": opt.state_dict()}, tmp_path)
+    resume_optimizer(opt, None, {"optimizer": opt.state_dict()}, tmp_path)  # the plain case loads
