@@ -101,8 +101,8 @@ class TrainConfig:
     save_every_minutes: float = 10.0
     num_threads: int | None = None
     report_to: str | None = None  # tensorboard: the run's log also goes to OUTPUT_DIR/../tensorboard/NAME
-    # multi-process runs: ddp (whole weights everywhere) | fsdp (sharded) | auto (fsdp under an accelerate
-    # FSDP config, else ddp); see distributed.py
+    # multi-process runs: ddp (whole weights everywhere) | fsdp (sharded, torch FSDP2) | deepspeed (ZeRO) |
+    # auto (what an accelerate FSDP or DeepSpeed config asks for, else ddp); see distributed.py
     parallel: str = "auto"
 
 

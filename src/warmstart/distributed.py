@@ -20,12 +20,15 @@ Rank 0 writes logs and checkpoints.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from warmstart.checkpoint import atomic_folder
 from warmstart.errors import WarmstartError
 
 PARALLEL_MODES = ("auto", "ddp", "fsdp", "deepspeed")
@@ -260,6 +263,36 @@ def deepspeed_config(batch_size: int, grad_accum: int, max_grad_norm: float, wor
     return config
 
 
+def parallelize(model: torch.nn.Module, objective: Callable, new_optimizer: Callable[[], torch.optim.Optimizer],
+                group: Cluster, batch_size: int, grad_accum: int, max_grad_norm: float):
+    """(forward, optimizer, engine) for `group.mode`: `objective` itself and a new optimizer (ddp); the FSDP root
+    around it, the optimizer made after sharding so it holds the shards (fsdp); the DeepSpeed engine and its
+    optimizer (deepspeed). Call after `broadcast_parameters`, so every process shards the same weights."""
+    if group.mode == "fsdp":
+        forward = shard(model, objective)
+        return forward, new_optimizer(), None
+    optimizer = new_optimizer()
+    if group.mode != "deepspeed":
+        return objective, optimizer, None
+    engine, optimizer = deepspeed_engine(model, objective, optimizer,
+                                         deepspeed_config(batch_size, grad_accum, max_grad_norm, group.world))
+    return engine, optimizer, engine
+
+
+def save_collectively(final, write: Callable, engine, out, group: Cluster) -> None:
+    """Every process calls it (after gathering what `write` needs): DeepSpeed's partitions are staged by all,
+    then rank 0 writes `write(folder)` and the staged state into `final` in one atomic swap."""
+    staged = stage_engine_state(engine, out, group) if engine is not None else None
+    if not group.main:
+        return
+
+    def write_all(folder) -> None:
+        write(folder)
+        if staged is not None:
+            shutil.move(staged, folder / ENGINE_DIR)
+    atomic_folder(final, write_all)
+
+
 def deepspeed_engine(model: torch.nn.Module, objective: Callable, optimizer: torch.optim.Optimizer,
                      config: dict):
     """(engine, its optimizer): the engine's forward runs `objective`; it owns backward, reduction, clipping and
@@ -276,9 +309,6 @@ def deepspeed_engine(model: torch.nn.Module, objective: Callable, optimizer: tor
 def stage_engine_state(engine, out, group: Cluster):
     """Every process writes its part of DeepSpeed's state into a staging folder under `out` (collective);
     returns that folder, which rank 0 then moves into the atomically written checkpoint."""
-    import shutil
-    from pathlib import Path
-
     staging = Path(out) / ".deepspeed-staging"
     if group.main:
         shutil.rmtree(staging, ignore_errors=True)
@@ -291,8 +321,6 @@ def stage_engine_state(engine, out, group: Cluster):
 def resume_optimizer(optimizer: torch.optim.Optimizer, engine, saved: dict, folder) -> None:
     """Restore the optimizer from a resumable checkpoint: DeepSpeed's own folder under an engine, else the
     whole state (any process count, sharded or not)."""
-    from pathlib import Path
-
     engine_dir = Path(folder) / ENGINE_DIR
     if engine is not None:
         if not engine_dir.is_dir():

@@ -33,17 +33,14 @@ from warmstart.data.text import (
     train_tokenizer,
 )
 from warmstart.distributed import (
-    ENGINE_DIR,
     barrier,
     broadcast_parameters,
     cluster,
-    deepspeed_config,
-    deepspeed_engine,
     full_optimizer_state,
     full_state_dict,
+    parallelize,
     resume_optimizer,
-    shard,
-    stage_engine_state,
+    save_collectively,
 )
 from warmstart.errors import WarmstartError
 from warmstart.models import build_electra, build_pretraining_model, describe
@@ -146,7 +143,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     if cfg.model.head_warmup and group.sharded:
         raise WarmstartError("model.head_warmup is not supported with sharded (fsdp, deepspeed) training")
     if tc.compile and group.sharded:
-        raise WarmstartError("train.compile is not supported with sharded (fsdp) training; set train.compile=false")
+        raise WarmstartError("train.compile is not supported with sharded (fsdp, deepspeed) training; "
+                             "set train.compile=false")
     set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
     bf16 = use_bf16(tc.precision)
     resume_dir = prepare_run_folder(out, resume, group.main, group.world)  # recovers a kill mid-save
@@ -209,13 +207,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
                                 draws, batch.get("attention_mask"), batch.get("token_type_ids"))
         return mlm_nsp_loss(encoder, {**batch, "input_ids": masked}, labels, cfg.objective.sparse_prediction)
 
-    forward = shard(model, objective_step) if group.mode == "fsdp" else objective_step  # before the optimizer sees the weights
-    optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
-    engine = None
-    if group.mode == "deepspeed":
-        engine, optimizer = deepspeed_engine(model, objective_step, optimizer,
-                                             deepspeed_config(tc.batch_size, tc.grad_accum, 1.0, group.world))
-        forward = engine
+    forward, optimizer, engine = parallelize(model, objective_step, lambda: make_optimizer(model, tc.lr, tc.weight_decay),
+                                             group, tc.batch_size, tc.grad_accum, LoopSettings.max_grad_norm)
     masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
     state = LoopState(seconds=init_seconds)  # a budget in minutes includes the embedding initialisation
     if resume:
@@ -256,10 +249,10 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
 
         for k in ("mlm_loss", "mlm_acc"):
             out[k] = out[k] * share(chosen)
-        real = batch["attention_mask"].bool() if "attention_mask" in batch else torch.ones_like(chosen)
-        for k in ("rtd_loss", "rtd_acc", "replaced"):
-            if k in out:
-                out[k] = out[k] * share(real.cpu())
+        if electra:
+            real = batch["attention_mask"].bool().cpu() if "attention_mask" in batch else torch.ones_like(chosen)
+            for k in ("rtd_loss", "rtd_acc", "replaced"):
+                out[k] = out[k] * share(real)
         out["loss"] = out["mlm_loss"] + (cfg.objective.rtd_weight * out["rtd_loss"] if electra else 0.0) \
             + out.get("nsp_loss", 0.0)
         return out
@@ -282,17 +275,12 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
 
     def save_resumable(state: LoopState) -> dict:
         whole = gather()
-        staged = stage_engine_state(engine, out, group) if engine is not None else None
-        if not group.main:
-            return whole
 
         def write(folder: Path) -> None:
             save_encoder(folder, whole, {CONFIG_FILENAME: config_text})
             torch.save({"optimizer": whole["optimizer"], "loop": asdict(state), "rng": rng_state(),
                         "masker_rng": masker.generator.get_state()}, folder / TRAINING_STATE)
-            if staged is not None:
-                shutil.move(staged, folder / ENGINE_DIR)
-        atomic_folder(resume_dir, write)
+        save_collectively(resume_dir, write, engine, out, group)
         return whole
 
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,

@@ -20,7 +20,6 @@ from safetensors.torch import load_file, save_file
 
 from warmstart.checkpoint import (
     TRAINING_STATE,
-    atomic_folder,
     load_training_state,
     prepare_run_folder,
     publish_into,
@@ -32,17 +31,14 @@ from warmstart.config import CONFIG_FILENAME
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform, simclr_views
 from warmstart.distributed import (
-    ENGINE_DIR,
     barrier,
     broadcast_parameters,
     cluster,
-    deepspeed_config,
-    deepspeed_engine,
     full_optimizer_state,
     full_state_dict,
+    parallelize,
     resume_optimizer,
-    shard,
-    stage_engine_state,
+    save_collectively,
 )
 from warmstart.errors import WarmstartError
 from warmstart.image_config import ImagePretrainConfig
@@ -161,13 +157,8 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
         features = image_features(backbone, pixels)
         return head(features) if project else features
 
-    forward = shard(model, encode) if group.mode == "fsdp" else encode  # before the optimizer sees the weights
-    optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
-    engine = None
-    if group.mode == "deepspeed":
-        engine, optimizer = deepspeed_engine(model, encode, optimizer,
-                                             deepspeed_config(tc.batch_size, tc.grad_accum, 1.0, group.world))
-        forward = engine
+    forward, optimizer, engine = parallelize(model, encode, lambda: make_optimizer(model, tc.lr, tc.weight_decay),
+                                             group, tc.batch_size, tc.grad_accum, LoopSettings.max_grad_norm)
     views = torch.Generator().manual_seed(tc.seed)  # augmentation randomness: resumable, same on every process
     state = LoopState()
     if resume:
@@ -216,9 +207,6 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     def save_resumable(state: LoopState) -> dict:
         whole = {"backbone": full_state_dict(backbone, group), "head": full_state_dict(head, group),
                  "optimizer": full_optimizer_state(optimizer, group)}  # collective when sharded
-        staged = stage_engine_state(engine, out, group) if engine is not None else None
-        if not group.main:
-            return whole
 
         def write(folder: Path) -> None:
             save_hf(folder, backbone, None, {CONFIG_FILENAME: config_text, PREPROCESSOR_FILE: preprocessor},
@@ -226,9 +214,7 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
             save_file({k: v.contiguous() for k, v in whole["head"].items()}, folder / HEAD_FILE)
             torch.save({"optimizer": whole["optimizer"], "loop": asdict(state), "rng": rng_state(),
                         "views_rng": views.get_state()}, folder / TRAINING_STATE)
-            if staged is not None:
-                shutil.move(staged, folder / ENGINE_DIR)
-        atomic_folder(resume_dir, write)
+        save_collectively(resume_dir, write, engine, out, group)
         return whole
 
     settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, schedule=tc.schedule,
