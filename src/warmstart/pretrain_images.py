@@ -46,6 +46,7 @@ from warmstart.models import build_image_backbone, describe, image_feature_dim, 
 from warmstart.objectives.autoencoder import Decoder, corrupt, reconstruction_loss
 from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
 from warmstart.probe import knn_accuracy
+from warmstart.tiny_conv import use_tiny_map_convs
 from warmstart.tracking import tracking_dir
 from warmstart.train import (
     Budget,
@@ -141,6 +142,7 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     mean, std = (known[1], known[2]) if known else channel_stats(data.images)
     size = mc.image_size
     backbone = build_image_backbone(mc, channels, tc.seed)
+    use_tiny_map_convs(backbone)  # the last ResNet stage's 2x2 maps as one matmul (same weights and keys)
     dim = image_feature_dim(backbone.config)
     head = ProjectionHead(dim, dim, oc.projection_dim) if oc.name == "simclr" else Decoder(dim, channels, size)
     model = torch.nn.ModuleDict({"backbone": backbone, "head": head})

@@ -33,6 +33,7 @@ from warmstart.pretrain_images import (
 from warmstart.probe import fit_logistic, knn_accuracy
 from warmstart.strategies import STRATEGIES
 from warmstart.tasks.finetune import fit, write_run
+from warmstart.tiny_conv import use_tiny_map_convs
 from warmstart.train import (
     device,
     set_threads,
@@ -114,6 +115,7 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     if int(test.labels.max()) >= n_classes:
         raise WarmstartError(f"{dc.test_sources[0]}: label {int(test.labels.max())} never appears in the training data")
     model = build_image_classifier(cfg, data.images.shape[1], names, tc.seed)
+    use_tiny_map_convs(model)
     known = read_preprocessor(cfg.init if cfg.init != "scratch" else (cfg.architecture or ""))
     size, mean, std = known if known else (cfg.model.image_size, *channel_stats(data.images))
     channels_last = model.config.model_type == "resnet"
