@@ -119,3 +119,24 @@ def test_result_row_takes_the_task_metric_and_token_accuracy_for_tags_without_en
     assert result_row(cell, {"entity_f1": 0.4, "token_accuracy": 0.9})["score"] == 0.4
     row = result_row(cell, {"token_accuracy": 0.9, "seconds": 2.0})
     assert (row["metric"], row["score"], row["overrides"]) == ("token_accuracy", 0.9, "x=1")
+
+
+def test_the_shipped_studies_load_and_plan_their_whole_grid(monkeypatch):
+    """configs/study/*.yaml (run from the repository root): every pretrain entry's overrides are valid recipe keys,
+    and the grid has the cells the config's comment promises."""
+    from warmstart.study import plan_cells
+
+    root = Path(__file__).parents[1]
+    monkeypatch.chdir(root)
+    expected = {"relatedness.yaml": None,
+                "small_budget_search.yaml": 12 * 2 * 2 + 2 * 2,  # inits x labels x seeds, + TF-IDF per labels x seed
+                "small_budget_finetune.yaml": 4 * 2 * 2 * 3 + 4 * 2 * 2}  # tasks x labels x seeds x strategies, + TF-IDF
+    for name, cells in expected.items():
+        cfg = load_config(StudyConfig, root / "configs" / "study" / name)
+        for spec in cfg.pretrain.values():
+            load_config(PretrainConfig, spec.recipe, spec.overrides)  # an unknown key or bad value raises here
+        inits = {i: "scratch" if i == "scratch" else str(Path(cfg.output_dir) / "pretrained" / i) for i in cfg.inits}
+        planned = plan_cells(cfg, inits)
+        if cells is not None:
+            assert len(planned) == cells
+        assert {c.init for c in planned} >= set(cfg.inits)
