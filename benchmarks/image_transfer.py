@@ -28,9 +28,8 @@ FINETUNE = ROOT / "configs/finetune/fashion_mnist.yaml"
 
 
 def pretrained(name: str, out: Path) -> Path:
-    from warmstart.config import load_config
-    from warmstart.image_config import ImagePretrainConfig
-    from warmstart.pretrain_images import run_image_pretrain
+    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.pretrain.images import run_image_pretrain
 
     if not (out / "metrics.json").is_file():
         run_image_pretrain(load_config(ImagePretrainConfig, RECIPES[name], [f"output_dir={out}", f"data.sources=[{TRAIN}]"]))
@@ -38,8 +37,7 @@ def pretrained(name: str, out: Path) -> Path:
 
 
 def cell(out: Path, init: str, architecture: Path, *overrides: str) -> dict:
-    from warmstart.config import load_config
-    from warmstart.image_config import ImageFinetuneConfig
+    from warmstart.config import ImageFinetuneConfig, load_config
     from warmstart.tasks.image_classification import run_image_finetune
 
     if (out / "metrics.json").is_file():
@@ -51,8 +49,8 @@ def cell(out: Path, init: str, architecture: Path, *overrides: str) -> dict:
 
 
 def pixel_cell(out: Path, per_class: int | None, seed: int) -> dict:
-    from warmstart.baselines import pixels_logreg
     from warmstart.data.images import load_images
+    from warmstart.study.baselines import pixels_logreg
     from warmstart.tasks.image_classification import per_class_split
 
     path = out / "metrics.json"

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warmstart.rank import DEFAULT_SCORE, SCORES
-from warmstart.study import minilm_folder
+from warmstart.models.common import minilm_folder
+from warmstart.select.rank import DEFAULT_SCORE, SCORES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,9 +70,8 @@ CANDIDATE_OVERRIDES = {("sentiment", "warmstart ELECTRA"): ["train.strategy=full
 
 
 def pretrain_short_image_encoders() -> None:
-    from warmstart.config import load_config
-    from warmstart.image_config import ImagePretrainConfig
-    from warmstart.pretrain_images import run_image_pretrain
+    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.pretrain.images import run_image_pretrain
 
     for recipe, out in SHORT_IMAGE_RUNS.values():
         if not (out / "model.safetensors").is_file():
@@ -91,10 +90,9 @@ def available(candidates: dict) -> dict[str, Path]:
 
 
 def finetune(task: str, name: str, folder: Path, seed: int) -> dict:
-    from warmstart.cli import run_task
-    from warmstart.config import FinetuneConfig, load_config
-    from warmstart.image_config import ImageFinetuneConfig
+    from warmstart.config import FinetuneConfig, ImageFinetuneConfig, load_config
     from warmstart.tasks.image_classification import run_image_finetune
+    from warmstart.tasks.registry import run_task
 
     recipe, overrides, _, _ = TASKS[task]
     out = OUT / task / f"{name.replace(' ', '_').replace(',', '')}-seed{seed}"
@@ -116,7 +114,7 @@ def correlations(table: pd.DataFrame, truth: str) -> dict[str, tuple[float, floa
 
 
 def validate(task: str, seeds: int, repeats: int) -> dict:
-    from warmstart.rank import run_rank
+    from warmstart.select.rank import run_rank
 
     recipe, overrides, candidates, metric = TASKS[task]
     found = available(candidates)

@@ -28,9 +28,8 @@ BATCH = 256
 
 
 def warmstart_rate(work: Path, steps: int, overrides: list[str]) -> float:
-    from warmstart.config import load_config
-    from warmstart.image_config import ImagePretrainConfig
-    from warmstart.pretrain_images import run_image_pretrain
+    from warmstart.config import ImagePretrainConfig, load_config
+    from warmstart.pretrain.images import run_image_pretrain
 
     cfg = load_config(ImagePretrainConfig, RECIPE, [
         f"output_dir={work / 'ws'}", f"data.sources=[{IDX}]", f"train.max_steps={steps}", "train.max_minutes=null",
@@ -44,10 +43,9 @@ def plain_rate(images: torch.Tensor, steps: int, workers: int, overrides: list[s
     """The reference loop. -> steady-state images/s"""
     from torch.utils.data import DataLoader, Dataset
 
-    from warmstart.config import load_config
+    from warmstart.config import ImagePretrainConfig, load_config
     from warmstart.data.vision import augment, channel_stats
-    from warmstart.image_config import ImagePretrainConfig
-    from warmstart.models import build_image_backbone, image_feature_dim, image_features
+    from warmstart.models.images import build_image_backbone, image_feature_dim, image_features
     from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
 
     cfg = load_config(ImagePretrainConfig, RECIPE, overrides)
@@ -90,7 +88,7 @@ def main() -> None:
     p.add_argument("overrides", nargs="*", help="recipe overrides for both loops, e.g. model.widths=[64,128,256]")
     args = p.parse_args()
     from warmstart.data.images import load_images
-    from warmstart.train import set_threads
+    from warmstart.engine.runtime import set_threads
 
     set_threads(None)
     images = load_images([str(IDX)]).images[:20000]

@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cell(domain: str, study: dict, labels: int, strategy: str, seed: int) -> dict:
-    from warmstart.config import FinetuneConfig, load_config
-    from warmstart.image_config import ImageFinetuneConfig
+    from warmstart.config import FinetuneConfig, ImageFinetuneConfig, load_config
 
     out = ROOT / "runs" / "strategies" / f"{domain}-{labels}-{strategy}-{seed}"
     if (out / "metrics.json").is_file():

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from warmstart.config import FinetuneConfig, PretrainConfig, load_config
-from warmstart.study import minilm_folder
+from warmstart.models.common import minilm_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ def init_overrides(init: str) -> list[str]:
 
 
 def cell(task: str, init: str) -> dict:
-    from warmstart.cli import run_task
+    from warmstart.tasks.registry import run_task
 
     out = ROOT / "runs" / "tasks" / f"{task}-{init}"
     if (out / "metrics.json").is_file():
@@ -55,7 +55,7 @@ def cell(task: str, init: str) -> dict:
 
 def classic(task: str) -> dict:
     """The no-pretraining baseline on the same test split (see warmstart.baselines)."""
-    from warmstart.baselines import most_frequent_tag, tfidf_similarity
+    from warmstart.study.baselines import most_frequent_tag, tfidf_similarity
 
     cfg = load_config(FinetuneConfig, ROOT / RECIPES[task])
     if task == "ner":
@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--inits", nargs="+", default=["warmstart", "scratch", "minilm"])
     args = ap.parse_args()
     if not (PRETRAINED / "model.safetensors").is_file():
-        from warmstart.pretrain import run_pretrain
+        from warmstart.pretrain.text import run_pretrain
 
         run_pretrain(load_config(PretrainConfig, ROOT / "configs" / "pretrain" / "tasks.yaml"))
     lines = ["# Downstream tasks: warmstart-pretrained vs scratch vs MiniLM, beside the classic baseline", "",

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from warmstart.cli import main
 from warmstart.config import FinetuneConfig, load_config
 from warmstart.errors import WarmstartError
-from warmstart.pretrain import run_pretrain
+from warmstart.pretrain.text import run_pretrain
 from warmstart.tasks.classification import run_finetune
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,7 @@ def test_interrupted_pretraining_resumes_to_identical_weights(pretrained, corpus
     # A fixed tokenizer: WordPiece training breaks ties in hash-map order, so two trainings can differ.
     common = ("train.save_every_minutes=1e-9", "objective.nsp=false", f"tokenizer.from_checkpoint={pretrained}")
     full = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "full", tmp_path / "cache", *common))
-    import warmstart.pretrain as pretrain
+    import warmstart.pretrain.text as pretrain
 
     calls = {"n": 0}
     real = pretrain.mlm_nsp_loss

@@ -8,6 +8,7 @@ import os
 import sys
 
 from warmstart.errors import WarmstartError
+from warmstart.tasks.registry import run_task
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,25 +63,6 @@ def _quiet_library_progress() -> None:
     logging.disable_progress_bar()
 
 
-# task -> (module, function): imported on use, so that one task's dependencies never slow another's start
-TASK_RUNNERS = {
-    "classification": ("warmstart.tasks.classification", "run_finetune"),
-    "token_classification": ("warmstart.tasks.token_classification", "run_token_classification"),
-    "summarization": ("warmstart.tasks.summarization", "run_summarization"),
-    "response_selection": ("warmstart.tasks.response_selection", "run_response_selection"),
-}
-
-
-def run_task(cfg) -> dict:
-    """Fine-tune `cfg.task` (a FinetuneConfig) and return its test metrics."""
-    import importlib
-
-    if cfg.task not in TASK_RUNNERS:
-        raise WarmstartError(f"task: unknown task '{cfg.task}'; use {', '.join(TASK_RUNNERS)}")
-    module, function = TASK_RUNNERS[cfg.task]
-    return getattr(importlib.import_module(module), function)(cfg)
-
-
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs (CI, nohup) as they happen
@@ -93,20 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, f"{'' if args.command == 'study' else 'train.'}report_to={args.report_to}"]
     try:
         if args.command == "pretrain":
-            from warmstart.config import PretrainConfig, is_image_recipe, load_config
-            from warmstart.image_config import ImagePretrainConfig
+            from warmstart.config import ImagePretrainConfig, PretrainConfig, is_image_recipe, load_config
 
             if is_image_recipe(args.config, args.overrides):
-                from warmstart.pretrain_images import run_image_pretrain
+                from warmstart.pretrain.images import run_image_pretrain
 
                 run_image_pretrain(load_config(ImagePretrainConfig, args.config, args.overrides), resume=args.resume)
             else:
-                from warmstart.pretrain import run_pretrain
+                from warmstart.pretrain.text import run_pretrain
 
                 run_pretrain(load_config(PretrainConfig, args.config, args.overrides), resume=args.resume)
         elif args.command == "finetune":
-            from warmstart.config import FinetuneConfig, is_image_recipe, load_config
-            from warmstart.image_config import ImageFinetuneConfig
+            from warmstart.config import FinetuneConfig, ImageFinetuneConfig, is_image_recipe, load_config
 
             if is_image_recipe(args.config, args.overrides):
                 from warmstart.tasks.image_classification import run_image_finetune
@@ -121,26 +101,26 @@ def main(argv: list[str] | None = None) -> int:
             run_predict(args.checkpoint, args.input, args.output, args.text_column, args.text_pair_column,
                         args.batch_size)
         elif args.command == "rank":
-            from warmstart.rank import run_rank
+            from warmstart.select.rank import run_rank
 
             run_rank(args.task, args.candidates, args.output, args.overrides, args.scores)
         elif args.command == "study":
-            from warmstart.config import load_config
-            from warmstart.study import StudyConfig, run_study
+            from warmstart.config import StudyConfig, load_config
+            from warmstart.study.grid import run_study
 
             run_study(load_config(StudyConfig, args.config, args.overrides))
         elif args.command == "report":
-            from warmstart.report import write_report
+            from warmstart.study.report import write_report
 
             print(f"report: {write_report(args.run_dir, args.labels_saved_at)}")
         elif args.command == "demo":
-            from warmstart.demo import run_demo
+            from warmstart.study.demo import run_demo
 
             run_demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds)
     except WarmstartError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from warmstart.distributed import shutdown
+    from warmstart.engine.distributed import shutdown
 
     shutdown()  # only after success: a barrier after one process's error would wait for ever
     return 0

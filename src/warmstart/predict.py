@@ -17,14 +17,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from warmstart.checkpoint import require_weights
-from warmstart.config import CONFIG_FILENAME, FinetuneConfig, load_config
+from warmstart.config import CONFIG_FILENAME, FinetuneConfig, ImageFinetuneConfig, load_config
 from warmstart.data.sources import TABLE_SUFFIXES, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
+from warmstart.engine.checkpoint import require_weights
+from warmstart.engine.runtime import device, set_threads, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.image_config import ImageFinetuneConfig
 from warmstart.tasks.classification import encode, make_batches, predict_batches
-from warmstart.train import device, set_threads, use_bf16
 
 CHUNK_ROWS = 2048  # rows tokenised and predicted at a time: memory stays flat on large inputs
 
@@ -146,7 +145,7 @@ def predict_images(folder: Path, input_path: str, output: str | None, batch_size
     from transformers import AutoModelForImageClassification
 
     from warmstart.data.images import load_images
-    from warmstart.pretrain_images import map_images, read_preprocessor
+    from warmstart.models.images import map_images, read_preprocessor
 
     out = _output_path(Path(input_path.rstrip("/")), output)
     size, mean, std = read_preprocessor(folder)

@@ -1,5 +1,6 @@
 import torch
 
+from warmstart.config import AugmentConfig
 from warmstart.data.vision import (
     augment,
     channel_stats,
@@ -9,7 +10,6 @@ from warmstart.data.vision import (
     resized_crop,
     simclr_views,
 )
-from warmstart.image_config import AugmentConfig
 
 
 def _images(c: int = 3, n: int = 6, side: int = 28) -> torch.Tensor:

@@ -1,7 +1,7 @@
 import torch
 
 from warmstart.config import ModelConfig
-from warmstart.models import build_electra
+from warmstart.models.text import build_electra
 from warmstart.objectives.electra import electra_loss, sample_tokens
 from warmstart.objectives.mlm import mask_tokens
 

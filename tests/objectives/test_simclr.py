@@ -53,7 +53,7 @@ z1, z2 = z[0, rows].clone().requires_grad_(), z[1, rows].clone().requires_grad_(
 loss = nt_xent_loss(z1, z2, 0.3)
 loss.backward()
 json.dump({"loss": float(loss), "g1": z1.grad.tolist(), "g2": z2.grad.tolist()}, open(sys.argv[1] + str(rank), "w"))
-from warmstart.distributed import shutdown
+from warmstart.engine.distributed import shutdown
 shutdown()
 """
 

@@ -85,8 +85,8 @@ def write_dialogue(path, n: int = 90) -> None:
 
 
 def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
-    from warmstart.cli import run_task
     from warmstart.predict import run_predict
+    from warmstart.tasks.registry import run_task
 
     data = tmp_path / "chat.jsonl"
     write_dialogue(data)

@@ -83,8 +83,8 @@ def write_documents(path, n: int, seed: int) -> None:
 
 
 def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
-    from warmstart.cli import run_task
     from warmstart.predict import run_predict
+    from warmstart.tasks.registry import run_task
 
     data = tmp_path / "docs"
     data.mkdir()

@@ -108,8 +108,8 @@ def write_ner_folder(root, seed: int = 0):
 
 
 def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
-    from warmstart.cli import run_task
     from warmstart.predict import run_predict
+    from warmstart.tasks.registry import run_task
 
     data = write_ner_folder(tmp_path / "ner")
     cfg = load_config(FinetuneConfig, None, [

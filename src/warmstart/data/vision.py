@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from warmstart.image_config import AugmentConfig
+from warmstart.config import AugmentConfig
 
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale
 LUMA = (0.299, 0.587, 0.114)

@@ -24,9 +24,9 @@ from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_table
+from warmstart.engine.runtime import autocast, device
 from warmstart.errors import WarmstartError
-from warmstart.probe import fit_logistic
-from warmstart.strategies import STRATEGIES
+from warmstart.models.probe import fit_logistic
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -36,7 +36,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
-from warmstart.train import autocast, device
+from warmstart.tasks.strategies import STRATEGIES
 
 SPLITS = ("train", "validation", "test")
 

@@ -18,10 +18,13 @@ import numpy as np
 import torch
 import yaml
 
-from warmstart.checkpoint import atomic_folder, require_weights, save_hf
 from warmstart.config import CONFIG_FILENAME, FinetuneConfig
+from warmstart.engine.checkpoint import atomic_folder, require_weights, save_hf
+from warmstart.engine.loop import Budget, LoopSettings, make_optimizer, train_loop
+from warmstart.engine.runtime import set_threads, use_bf16
+from warmstart.engine.tracking import tracking_dir
 from warmstart.errors import WarmstartError
-from warmstart.strategies import (
+from warmstart.tasks.strategies import (
     head_name,
     hold_frozen_norm_statistics,
     plan,
@@ -31,8 +34,6 @@ from warmstart.strategies import (
     unwrap_lora,
     wrap_lora,
 )
-from warmstart.tracking import tracking_dir
-from warmstart.train import Budget, LoopSettings, make_optimizer, set_threads, train_loop, use_bf16
 
 
 def tokenizer_folder(cfg: FinetuneConfig) -> str:
@@ -236,7 +237,7 @@ def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dic
     """Forgetting and drift against the pretrained `init` (forgetting.py), when `forgetting.texts` is set."""
     if not cfg.forgetting.texts or cfg.init == "scratch":
         return {}
-    from warmstart.forgetting import sample_texts, text_forgetting
+    from warmstart.tasks.forgetting import sample_texts, text_forgetting
 
     texts = sample_texts(cfg.forgetting.texts, cfg.forgetting.samples, cfg.train.seed)
     return text_forgetting(cfg.init, model.base_model, tokenizer, texts, cfg.train.max_length, bf16)

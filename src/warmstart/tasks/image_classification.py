@@ -17,28 +17,24 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
-from warmstart.checkpoint import require_weights
+from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, eval_transform
+from warmstart.engine.checkpoint import require_weights
+from warmstart.engine.runtime import device, set_threads, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.image_config import AugmentConfig, ImageFinetuneConfig
-from warmstart.models import image_backbone_config
-from warmstart.pretrain_images import (
+from warmstart.models.images import (
     PREPROCESSOR_FILE,
     encode_images,
+    image_backbone_config,
     map_images,
     preprocessor_config,
     read_preprocessor,
 )
-from warmstart.probe import fit_logistic, knn_accuracy
-from warmstart.strategies import STRATEGIES
+from warmstart.models.probe import fit_logistic, knn_accuracy
+from warmstart.models.tiny_conv import use_tiny_map_convs
 from warmstart.tasks.finetune import fit, write_run
-from warmstart.tiny_conv import use_tiny_map_convs
-from warmstart.train import (
-    device,
-    set_threads,
-    use_bf16,
-)
+from warmstart.tasks.strategies import STRATEGIES
 
 # fine-tuning views: a mild crop and a flip, no colour change (the label must survive the augmentation)
 FINETUNE_AUGMENT = AugmentConfig(crop_min_scale=0.6, jitter_p=0.0, greyscale_p=0.0, blur_p=0.0)
@@ -173,7 +169,7 @@ def measure_forgetting(cfg: ImageFinetuneConfig, model, data: ImageSet, test: Im
     """kNN drop and CKA against the pretrained `init` on the probe task (training images vote for test images)."""
     from transformers import AutoModel
 
-    from warmstart.forgetting import image_forgetting
+    from warmstart.tasks.forgetting import image_forgetting
 
     before = AutoModel.from_pretrained(cfg.init).to(device())
     rng = np.random.default_rng(cfg.train.seed)

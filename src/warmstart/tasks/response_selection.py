@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
+from warmstart.engine.runtime import autocast, device, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.classification import encode, make_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -41,7 +41,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
-from warmstart.train import autocast, device, use_bf16
+from warmstart.tasks.strategies import SGD_STRATEGIES
 
 QUOTES = ('"', "“", "‘", "'")
 

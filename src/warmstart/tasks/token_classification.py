@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
+from warmstart.engine.runtime import autocast, device, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.strategies import SGD_STRATEGIES
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -33,7 +33,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
-from warmstart.train import autocast, device, use_bf16
+from warmstart.tasks.strategies import SGD_STRATEGIES
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens

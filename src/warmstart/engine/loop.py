@@ -1,0 +1,220 @@
+"""The one training loop: budgets, a schedule tied to the budget, bf16 autocast, progress, logging.
+
+Pretraining and fine-tuning both call `train_loop` with their own `step_fn` (batch -> dict of scalar
+losses/metrics), so budgets, schedules, mixed precision, progress and checkpoint timing live here once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from warmstart.engine.distributed import Cluster, agree_max, average_gradients, mean_over_processes
+from warmstart.engine.runtime import autocast, device
+from warmstart.engine.tracking import Tracker
+from warmstart.errors import WarmstartError
+
+
+@dataclass
+class Budget:
+    """The first limit reached ends the run; the learning-rate schedule ends exactly there."""
+
+    max_steps: int | None = None
+    max_tokens: int | None = None
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if not any((self.max_steps, self.max_tokens, self.max_minutes)):
+            raise WarmstartError("no training budget: set train.max_steps, train.max_tokens or train.max_minutes")
+
+    def progress(self, step: int, tokens: int, seconds: float) -> float:
+        """Fraction of the budget used, in [0, 1+)."""
+        parts = [0.0]
+        if self.max_steps:
+            parts.append(step / self.max_steps)
+        if self.max_tokens:
+            parts.append(tokens / self.max_tokens)
+        if self.max_minutes:
+            parts.append(seconds / (60 * self.max_minutes))
+        return max(parts)
+
+
+def lr_factor(progress: float, warmup_fraction: float, schedule: str) -> float:
+    """Linear warm-up, then decay to zero at progress 1 (the end of the budget)."""
+    if warmup_fraction > 0 and progress < warmup_fraction:
+        return max(progress / warmup_fraction, 1e-3)
+    if schedule == "constant":
+        return 1.0
+    rest = min(1.0, (progress - warmup_fraction) / max(1e-8, 1 - warmup_fraction))
+    if schedule == "linear":
+        return max(0.0, 1.0 - rest)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * rest))
+    raise WarmstartError(f"train.schedule: unknown schedule '{schedule}'; use linear, cosine or constant")
+
+
+@dataclass
+class LoopState:
+    """Everything the loop needs to continue exactly where it stopped (saved in checkpoints)."""
+
+    step: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    epoch: int = 0
+    index: int = 0  # next batch of `epoch`
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoopSettings:
+    lr: float
+    warmup_fraction: float = 0.06
+    schedule: str = "linear"
+    grad_accum: int = 1
+    bf16: bool = True
+    max_grad_norm: float = 1.0
+    log_every: int = 10
+    eval_every: int | None = None
+    save_every_minutes: float | None = None
+    desc: str = "training"
+    unit: str = "tokens"  # what `tokens_fn` counts (tokens, images): names the throughput in logs and the bar
+    cluster: Cluster = field(default_factory=Cluster)  # multi-process data parallelism (distributed.py)
+    engine: object | None = None  # a DeepSpeed engine: it does backward, reduction, clipping and the step
+    tracking_dir: Path | None = None  # TensorBoard events of the logged records (tracking.py); None: off
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float,
+                   param_lrs: dict[int, float] | None = None) -> torch.optim.AdamW:
+    """AdamW without decay on biases and LayerNorm weights; fused where this torch supports it."""
+    groups: dict[tuple[float, float], list] = {}
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        group_lr = (param_lrs or {}).get(id(p), lr)
+        decay = weight_decay if p.ndim >= 2 else 0.0
+        groups.setdefault((group_lr, decay), []).append(p)
+    param_groups = [{"params": ps, "lr": glr, "base_lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
+    try:
+        return torch.optim.AdamW(param_groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(param_groups, lr=lr, foreach=True)
+
+
+def train_loop(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterator[tuple[int, int, dict[str, torch.Tensor]]],
+    step_fn: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+    budget: Budget,
+    settings: LoopSettings,
+    state: LoopState | None = None,
+    tokens_fn: Callable[[dict[str, torch.Tensor]], int] = lambda b: int(b["input_ids"].numel()),
+    eval_fn: Callable[[LoopState], tuple[dict, bool]] | None = None,
+    save_fn: Callable[[LoopState], None] | None = None,
+    log_path: Path | None = None,
+) -> LoopState:
+    """Train until the budget runs out (or `eval_fn` asks to stop). Returns the final state.
+
+    `eval_fn(state) -> (metrics, stop)` runs every `eval_every` steps; `save_fn(state)` every
+    `save_every_minutes`, on rank 0 (on every process when the weights are sharded: it gathers them).
+    Timing counts everything, evaluation included, so a budget in minutes is a wall-clock promise.
+    """
+    state = state or LoopState()
+    dev = device()
+    model.train()
+    world, main = settings.cluster.world, settings.cluster.main
+    # what the optimizer updates (gradual unfreezing turns some on later): reduced across processes and clipped
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    log = open(log_path, "a", encoding="utf-8") if log_path and main else None
+    tracker = Tracker(settings.tracking_dir) if settings.tracking_dir and main else None
+    start = time.perf_counter() - state.seconds
+    last_save = time.perf_counter()
+    window = {"tokens": 0, "t": time.perf_counter(), "sums": {}, "n": 0}
+    # In a log file (CI, nohup) a bar redrawn every 0.1 s is noise: redraw every 10 s there.
+    bar = tqdm(total=100, desc=settings.desc, unit="%", dynamic_ncols=True, disable=not main,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+               initial=int(100 * budget.progress(state.step, state.tokens, state.seconds)))
+
+    def write(record: dict) -> None:
+        if log:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+        if tracker:
+            tracker.log(record)
+
+    stop = False
+    try:
+        while not stop:
+            # processes agree on the progress, so a time budget ends on the same step everywhere
+            progress = agree_max(budget.progress(state.step, state.tokens, time.perf_counter() - start), world)
+            if progress >= 1.0:
+                break
+            factor = lr_factor(progress, settings.warmup_fraction, settings.schedule)
+            for g in optimizer.param_groups:
+                g["lr"] = g["base_lr"] * factor
+            for _ in range(settings.grad_accum):
+                epoch, index, batch = next(batches)
+                batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+                with autocast(settings.bf16):
+                    out = step_fn(batch)
+                if settings.engine is None:
+                    (out["loss"] / settings.grad_accum).backward()
+                else:  # loss already divided here; the engine steps at the accumulation boundary only
+                    settings.engine.backward(out["loss"] / settings.grad_accum, scale_wrt_gas=False)
+                    settings.engine.step()
+                state.tokens += tokens_fn(batch)
+                state.epoch, state.index = epoch, index + 1
+                window["tokens"] += tokens_fn(batch)
+                for k, v in out.items():
+                    if v.ndim == 0:  # scalars are logged; tensors (e.g. targets) are for tests
+                        window["sums"][k] = window["sums"].get(k, 0.0) + float(v.detach())
+                window["n"] += 1
+            if settings.engine is None:
+                if not settings.cluster.sharded:  # FSDP reduce-scatters the gradients itself
+                    average_gradients(params, world)
+                if settings.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.seconds = time.perf_counter() - start
+
+            if state.step % settings.log_every == 0:
+                now = time.perf_counter()
+                rate = window["tokens"] / max(1e-9, now - window["t"])
+                means = mean_over_processes({k: v / window["n"] for k, v in window["sums"].items()}, world)
+                write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2),
+                       "lr": optimizer.param_groups[0]["lr"], f"{settings.unit}_per_s": round(rate, 1), **means})
+                bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in means.items() if k != "loss")
+                                    + f" loss={means['loss']:.3f} {settings.unit[:3]}/s={rate:,.0f}", refresh=False)
+                window = {"tokens": 0, "t": now, "sums": {}, "n": 0}
+            if eval_fn and settings.eval_every and state.step % settings.eval_every == 0:
+                metrics, stop = eval_fn(state)
+                model.train()
+                write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2), **metrics})
+            due = bool(save_fn and settings.save_every_minutes
+                       and time.perf_counter() - last_save > 60 * settings.save_every_minutes)
+            if settings.cluster.sharded:  # gathering sharded weights is collective: all save, or none
+                due = agree_max(float(due), world) > 0
+            if due and (main or settings.cluster.sharded):
+                save_fn(state)
+                last_save = time.perf_counter()
+            # update() (not refresh()) so that the redraw interval above is respected
+            bar.update(min(100, int(100 * budget.progress(state.step, state.tokens, state.seconds))) - bar.n)
+    finally:
+        bar.close()
+        if log:
+            log.close()
+        if tracker:
+            tracker.close()
+    state.seconds = time.perf_counter() - start
+    return state

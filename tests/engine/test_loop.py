@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from warmstart.engine.loop import Budget, LoopSettings, lr_factor, train_loop
+from warmstart.engine.runtime import use_bf16
+from warmstart.errors import WarmstartError
+
+
+def test_schedule_warms_up_then_ends_at_zero_exactly_at_the_budget():
+    assert lr_factor(0.05, 0.1, "linear") == pytest.approx(0.5)
+    assert lr_factor(0.1, 0.1, "linear") == pytest.approx(1.0)
+    assert lr_factor(0.55, 0.1, "linear") == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.1, "linear") == 0.0 and lr_factor(1.0, 0.1, "cosine") == pytest.approx(0.0)
+    assert lr_factor(0.5, 0.0, "constant") == 1.0
+    with pytest.raises(WarmstartError, match="unknown schedule"):
+        lr_factor(0.5, 0.1, "zigzag")
+
+
+def test_budget_is_the_first_limit_reached():
+    b = Budget(max_steps=100, max_tokens=1000, max_minutes=1.0)
+    assert b.progress(50, 900, 6.0) == pytest.approx(0.9)
+    assert b.progress(10, 10, 60.0) == pytest.approx(1.0)
+    with pytest.raises(WarmstartError, match="no training budget"):
+        Budget()
+
+
+def test_precision_choice():
+    assert use_bf16("bf16") is True and use_bf16("fp32") is False
+    assert isinstance(use_bf16("auto"), bool)
+    with pytest.raises(WarmstartError, match="unknown value"):
+        use_bf16("fp8")
+
+
+def test_loop_runs_to_budget_and_anneals(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.AdamW([{"params": model.parameters(), "lr": 0.1, "base_lr": 0.1}])
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+
+    def batches():
+        i = 0
+        while True:
+            yield 0, i, {"input_ids": x, "y": y}
+            i += 1
+
+    def step(b):
+        return {"loss": torch.nn.functional.mse_loss(model(b["input_ids"]), b["y"])}
+
+    before = step({"input_ids": x, "y": y})["loss"].item()
+    evals = []
+    state = train_loop(model, opt, batches(), step, Budget(max_steps=20),
+                       LoopSettings(lr=0.1, log_every=5, eval_every=10, bf16=False),
+                       eval_fn=lambda s: (evals.append(s.step) or {"m": 1.0}, False), log_path=tmp_path / "log.jsonl")
+    assert state.step == 20 and state.index == 20 and evals == [10, 20]
+    assert opt.param_groups[0]["lr"] < 0.01  # decayed towards zero at the end of the budget
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 4 + 2
+    assert step({"input_ids": x, "y": y})["loss"].item() < before  # it learned something
+
+
+def test_gradient_accumulation_equals_the_larger_batch():
+    """Two half batches accumulated give the same update as the whole batch at once."""
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+
+    def run(grad_accum: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD([{"params": model.parameters(), "lr": 0.1, "base_lr": 0.1}])
+        size = 16 // grad_accum
+
+        def batches():
+            i = 0
+            while True:
+                j = i % grad_accum
+                yield 0, i, {"input_ids": x[j * size:(j + 1) * size], "y": y[j * size:(j + 1) * size]}
+                i += 1
+
+        def step(b):
+            return {"loss": torch.nn.functional.mse_loss(model(b["input_ids"]), b["y"])}
+
+        train_loop(model, opt, batches(), step, Budget(max_steps=3),
+                   LoopSettings(lr=0.1, warmup_fraction=0.0, schedule="constant", grad_accum=grad_accum, bf16=False,
+                                max_grad_norm=0.0))
+        return model.weight.detach().clone()
+
+    assert torch.allclose(run(1), run(2), atol=1e-6)

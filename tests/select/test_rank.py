@@ -1,0 +1,79 @@
+import math
+
+import pandas as pd
+import pytest
+
+from warmstart.cli import main
+from warmstart.errors import WarmstartError
+
+
+@pytest.fixture(scope="module")
+def random_twin(pretrained, tmp_path_factory):
+    """The pretrained fixture's architecture and tokenizer with random weights: a worse candidate."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("twin")
+    AutoModel.from_config(AutoConfig.from_pretrained(pretrained)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(pretrained).save_pretrained(folder)
+    return folder
+
+
+def test_rank_scores_every_candidate_and_orders_by_the_default_score(pretrained, random_twin, sentiment_csv, tmp_path, capsys):
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"data:\n  path: {sentiment_csv}\n  labels: 60\ntrain:\n  max_length: 32\n  precision: fp32\n")
+    out = tmp_path / "rank.csv"
+    assert main(["rank", "--task", str(recipe), "--candidates", str(pretrained), str(random_twin),
+                 "--output", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["rank"]) == [1, 2] and set(table["candidate"]) == {str(pretrained), str(random_twin)}
+    assert list(table["knn"]) == sorted(table["knn"], reverse=True)
+    for col in ("logme", "hscore", "knn", "probe", "seconds"):
+        assert all(math.isfinite(v) for v in table[col])
+    assert all(0 <= v <= 1 for v in table["knn"]) and all(0 <= v <= 1 for v in table["probe"])
+    assert set(table["metric"]) == {"accuracy"}
+    assert "ranked by knn" in capsys.readouterr().out
+    again = pd.read_csv(out) if main(["rank", "--task", str(recipe), "--candidates", str(pretrained),
+                                       "--output", str(out), "--scores", "knn", "logme"]) == 0 else None
+    assert again["logme"][0] == table.set_index("candidate")["logme"][str(pretrained)]  # deterministic
+    assert "probe" not in again.columns and again["knn"][0] == table.set_index("candidate")["knn"][str(pretrained)]
+    assert main(["rank", "--task", str(recipe), "--candidates", str(pretrained), "--scores", "leep"]) == 2
+
+
+def test_rank_refuses_tasks_it_cannot_score_and_missing_candidates(pretrained, sentiment_csv, tmp_path):
+    from warmstart.select.rank import run_rank
+
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"task: summarization\ndata:\n  path: {sentiment_csv}\n")
+    with pytest.raises(WarmstartError, match="task 'summarization' is not supported"):
+        run_rank(str(recipe), [str(pretrained)])
+    recipe.write_text(f"data:\n  path: {sentiment_csv}\n")
+    with pytest.raises(WarmstartError, match="not found"):
+        run_rank(str(recipe), [str(tmp_path / "nowhere")])
+
+
+def test_rank_token_task_scores_one_feature_per_word(pretrained, random_twin, tmp_path):
+    """NER candidates are scored on word features: one example per word of the sample, the first piece's
+    hidden state, so the pretrained encoder (which has seen these words in context) should tag better."""
+    from tests.tasks.test_token_classification import write_ner_folder
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.select.rank import _token_data, _word_features, run_rank
+
+    data = write_ner_folder(tmp_path / "ner")
+    recipe = tmp_path / "ner.yaml"
+    recipe.write_text(f"task: token_classification\ndata:\n  path: {data}\ntrain:\n  max_length: 32\n"
+                      "  precision: fp32\n")
+    cfg = load_config(FinetuneConfig, str(recipe))
+    (train, val), (y_train, y_val), metric, name = _token_data(cfg)
+    assert name == "entity_f1" and metric(y_val, y_val) == 1.0 and metric(y_val, 0 * y_val) < 1.0
+    assert len(y_train) == sum(len(s) for s in train) and len(y_val) == sum(len(s) for s in val)
+    from transformers import AutoModel, AutoTokenizer
+
+    feats = _word_features(AutoModel.from_pretrained(pretrained), AutoTokenizer.from_pretrained(pretrained),
+                           train, 32, False)
+    assert feats.shape[0] == len(y_train) and feats.ndim == 2
+    short = _word_features(AutoModel.from_pretrained(pretrained), AutoTokenizer.from_pretrained(pretrained),
+                           [["ann", "met", "bob", "in", "paris", "rome"]], 4, False)
+    assert (short[2:] == 0).all() and (short[:2] != 0).any()  # words past max_length: zero features
+    table = run_rank(str(recipe), [str(pretrained), str(random_twin)], str(tmp_path / "rank.csv"))
+    assert len(table) == 2 and all(0 <= v <= 1 for v in table["probe"]) and set(table["metric"]) == {"entity_f1"}
+    assert table.set_index("candidate")["probe"][str(pretrained)] > 0.3  # entities found (all 'O' scores 0)

@@ -1,0 +1,74 @@
+import pandas as pd
+
+from warmstart.study.demo import _verdicts
+from warmstart.study.report import label_efficiency_plot, markdown_table, summarise
+
+
+def _results() -> pd.DataFrame:
+    rows = []
+    for seed, (p, s, t) in enumerate([(0.70, 0.58, 0.60), (0.72, 0.58, 0.62), (0.68, 0.58, 0.61)]):
+        for init, acc in (("pretrained", p), ("scratch", s), ("tfidf_logreg", t)):
+            rows.append({"init": init, "labels": 100, "seed": seed, "accuracy": acc})
+            rows.append({"init": init, "labels": 500, "seed": seed, "accuracy": acc + 0.05 * (init == "scratch")})
+    return pd.DataFrame(rows)
+
+
+def test_summary_table_and_verdicts(tmp_path):
+    summary = summarise(_results())
+    row = summary[(summary["init"] == "pretrained") & (summary["labels"] == 100)].iloc[0]
+    assert round(row["mean"], 6) == 70.0 and round(row["std"], 6) == 2.0 and row["n"] == 3
+    table = markdown_table(summary)
+    assert "| warmstart pretrained | 70.0 ± 2.0 | 70.0 ± 2.0 |" in table
+    assert table.splitlines()[0] == "| initialisation | 100 labels | 500 labels |"
+    verdicts = _verdicts(summary)
+    assert verdicts[0].startswith("100 labels: pretrained beats scratch (+12.0 points; seed spread 2.0)")
+    assert "+9.0 vs TF-IDF" in verdicts[0]
+    assert verdicts[1].startswith("500 labels: pretrained beats scratch (+7.0 points")
+    png = label_efficiency_plot(summary, tmp_path / "plot.png", title="t")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def study_fixture(root):
+    """A study's run folder as `warmstart study` leaves it: results.csv, one cell's training log, a rank table."""
+    import json
+
+    root.mkdir(parents=True, exist_ok=True)
+    level = {"movies": 0.68, "kjv": 0.62, "scratch": 0.55, "tfidf_logreg": 0.58}
+    rows = []
+    for n, lift in ((100, 0.0), (300, 0.04), (1000, 0.09)):
+        for seed in range(3):
+            for init, base in level.items():
+                cell = root / "cells" / "sentiment" / f"{init}-lp_ft-{n}-seed{seed}"
+                rows.append({"task": "sentiment", "init": init, "strategy": "-" if init == "tfidf_logreg" else "lp_ft",
+                             "labels": n, "seed": seed, "metric": "accuracy",
+                             "score": base + lift + 0.01 * (seed - 1), "seconds": 3.0, "cell": str(cell),
+                             "overrides": f"init={init}"})
+    log = root / "cells" / "sentiment" / "movies-lp_ft-100-seed0" / "training_log.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("\n".join(json.dumps({"step": s, "val_accuracy": 0.6 + s / 1000}) for s in (20, 40, 60)))
+    (root / "rank").mkdir()
+    pd.DataFrame({"rank": [1, 2], "init": ["movies", "kjv"], "candidate": ["a", "b"], "logme": [-0.6, -0.7],
+                  "hscore": [1.0, 0.5], "knn": [0.7, 0.6], "probe": [0.7, 0.65]}).to_csv(
+        root / "rank" / "sentiment-100.csv", index=False)
+    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+    return root
+
+
+def test_html_report_is_self_contained_with_every_plot(tmp_path):
+    from warmstart.cli import main
+
+    root = study_fixture(tmp_path / "study")
+    assert main(["report", str(root)]) == 0
+    page = (root / "report.html").read_text()
+    assert page.count('<img class="plot"') == 3  # label efficiency, training curves, ranking vs real
+    assert page.count("data:image/png;base64,") == 3 and "http" not in page  # nothing fetched
+    assert "movies − scratch at 100 labels: +13.0 points" in page
+    assert "movies − kjv at 100 labels: +6.0 points" in page
+    assert "scratch never reaches 68.0% (movies at 100 labels) on this grid (up to 1,000 labels)" in page
+    assert "scratch needs 618 labels to match 62.0% (kjv at 100 labels): 518 labels saved" in page
+
+
+def test_report_names_a_missing_table(tmp_path):
+    from warmstart.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
