@@ -138,6 +138,8 @@ def test_cli_routes_image_recipes(shapes_idx, tmp_path, capsys):
                  "train.max_steps=2", "train.precision=fp32", "objective.name=autoencoder"]) == 0
     assert (tmp_path / "p" / "model.safetensors").is_file()
     assert main(["pretrain", f"data.sources=[{tmp_path / 'missing'}]", "train.max_steps=2"]) == 2
+    assert "an image recipe? declare it" in capsys.readouterr().err
+    assert main(["pretrain", f"data.sources=[{tmp_path / 'missing'}]", "train.max_steps=2", "objective.name=simclr"]) == 2
     assert "missing: no such file" in capsys.readouterr().err
 
 

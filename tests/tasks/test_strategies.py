@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import BertConfig, BertForSequenceClassification, ResNetConfig, ResNetForImageClassification
 
-from warmstart.config import FinetuneTrainConfig
+from warmstart.config import TextTrainConfig as FinetuneTrainConfig
 from warmstart.tasks.finetune import fit
 from warmstart.tasks.strategies import layer_stack, plan
 

@@ -10,8 +10,10 @@ from warmstart.config.finetune import (
     FinetuneTrainConfig,
     ForgettingConfig,
     LabelledDataConfig,
+    TextTrainConfig,
 )
 from warmstart.config.images import (
+    IMAGE_OBJECTIVES,
     AugmentConfig,
     ImageDataConfig,
     ImageFinetuneConfig,
@@ -20,14 +22,16 @@ from warmstart.config.images import (
     ImageModelConfig,
     ImageObjectiveConfig,
     ImagePretrainConfig,
+    ImageTrainConfig,
 )
 from warmstart.config.loader import (
     CONFIG_FILENAME,
-    IMAGE_OBJECTIVES,
     finished_with,
     from_dict,
     is_image_recipe,
     load_config,
+    peek,
+    read_saved,
     save_config,
 )
 from warmstart.config.pretrain import (
@@ -38,7 +42,10 @@ from warmstart.config.pretrain import (
     TokenizerConfig,
     TrainConfig,
 )
+from warmstart.config.schema import knob, plain_name, validate
 from warmstart.config.strategies import (
+    SGD_STRATEGIES,
+    STRATEGIES,
     FreezeConfig,
     GradualUnfreezeConfig,
     L2spConfig,
@@ -55,4 +62,6 @@ __all__ = [
     "ImagePretrainConfig", "L2spConfig", "LabelledDataConfig", "LlrdConfig", "LoraConfig", "ModelConfig",
     "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
     "TokenizerConfig", "TrainConfig", "finished_with", "from_dict", "is_image_recipe", "load_config", "save_config",
+    "ImageTrainConfig", "TextTrainConfig", "STRATEGIES", "SGD_STRATEGIES", "knob", "peek", "plain_name", "read_saved",
+    "validate",
 ]

@@ -1,70 +1,85 @@
-"""Fine-tuning configs (text tasks): the labelled data, the training knobs, forgetting measures."""
+"""Fine-tuning configs: the training knobs every task shares (text and images), the text tasks' data and
+knobs, forgetting measures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from warmstart.config.strategies import StrategySections
+from warmstart.config.pretrain import PRECISIONS, TRACKERS
+from warmstart.config.schema import knob
+from warmstart.config.strategies import STRATEGIES, StrategySections
+from warmstart.errors import WarmstartError
 
 
 @dataclass
 class LabelledDataConfig:
     """A labelled table: CSV, JSONL, an HF `save_to_disk` folder or a hub id."""
 
-    path: str = ""
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    split_column: str | None = "split"  # values train / validation / test; seeded split if absent
-    validation_size: float = 0.1
-    test_size: float = 0.1
-    labels: int | None = None  # a seeded subsample of the training split (stratified for classification)
-    validation_labels: int | None = None  # cap the validation split (few-label honesty)
-    # token_classification: CoNLL files (token<TAB>tag lines, a blank line between sentences) in a folder
-    # (train/validation/test.*) or one file; or JSONL / HF datasets with these two list columns
-    tokens_column: str = "tokens"
-    tags_column: str = "tags"
-    # summarization: JSONL documents {sentences, labels, summary} (or ACLSum records, whose summaries and
-    # labels are per aspect: `aspect` picks one, `all` joins them); the extract's budget in words
-    aspect: str = "all"
-    max_words: int | None = None  # default: the median length of the training split's reference summaries
-    # response_selection: JSONL conversations {turns: [...]} or a novel's text (quoted paragraphs in a row)
-    context_turns: int = 2  # earlier turns kept as the context of a reply
-    candidates: int = 10  # evaluation: the true reply among candidates-1 sampled others (recall@1 of 10)
+    path: str = knob("", "the labelled data: a table, a folder of per-split files, an HF dataset folder or hub id")
+    text_column: str = knob("text", "the text column")
+    text_pair_column: str | None = knob(None, "a second text column (sentence pairs)")
+    label_column: str = knob("label", "the label column")
+    split_column: str | None = knob("split", "column with train / validation / test; a seeded split if absent")
+    validation_size: float = knob(0.1, "seeded split: fraction for validation", ge=0, lt=1)
+    test_size: float = knob(0.1, "seeded split: fraction for test", ge=0, lt=1)
+    labels: int | None = knob(None, "a seeded sample of this many training examples (stratified for "
+                                    "classification)", ge=1)
+    validation_labels: int | None = knob(None, "cap the validation split at this many examples", ge=1)
+    tokens_column: str = knob("tokens", "token_classification: the list-of-words column (JSONL / HF)")
+    tags_column: str = knob("tags", "token_classification: the list-of-tags column (JSONL / HF)")
+    aspect: str = knob("all", "summarization: the ACLSum aspect to summarise (`all` joins them)")
+    max_words: int | None = knob(None, "summarization: the extract's budget in words (default: the median "
+                                       "training summary)", ge=1)
+    context_turns: int = knob(2, "response_selection: earlier turns kept as the context of a reply", ge=1)
+    candidates: int = knob(10, "response_selection: the true reply among candidates-1 others (recall@1 of N)",
+                           ge=2)
+
+    def check(self) -> None:
+        if self.validation_size + self.test_size >= 1:
+            raise WarmstartError(f"data.validation_size={self.validation_size} + data.test_size={self.test_size} "
+                                 "leave no training rows; keep their sum below 1")
 
 
 @dataclass
 class FinetuneTrainConfig(StrategySections):
-    # full | linear_probe | lp_ft | freeze | gradual_unfreeze | llrd | l2sp | lora (see strategies.py; each
-    # has its own section, e.g. train.lora.r=16)
-    strategy: str = "full"
-    pooling: str = "cls"  # cls (HF standard pooler) | mean
-    lr: float = 5e-5
-    head_lr: float | None = None  # defaults to lr; a fresh head learns faster than a pretrained body
-    batch_size: int = 16
-    max_epochs: int = 20
-    max_steps: int | None = None
-    max_minutes: float | None = None  # a wall-clock cap (the schedule ends there), whatever the encoder's size
-    patience: int = 3  # evaluations without validation improvement before stopping
-    eval_every: int | None = None  # steps; default once per epoch
-    max_length: int = 128
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.1
-    dropout: float = 0.1
-    precision: str = "auto"
-    seed: int = 0
-    save_model: bool = True
-    report_to: str | None = None  # tensorboard (see tracking.py)
-    negatives: int = 7  # response_selection: sampled wrong replies per training context (listwise loss)
+    """The fine-tuning knobs every task shares, text and images (each modality adds a few of its own)."""
+
+    strategy: str = knob("full", "which weights train and how (see tasks/strategies.py; each has its section)",
+                         choices=STRATEGIES)
+    lr: float = knob(5e-5, "peak learning rate of the encoder", gt=0)
+    head_lr: float | None = knob(None, "learning rate of the fresh head (default lr)", gt=0)
+    batch_size: int = knob(16, "examples per step", ge=1)
+    max_epochs: int = knob(20, "epochs at most (early stopping usually ends sooner)", ge=1)
+    max_steps: int | None = knob(None, "steps at most (instead of max_epochs)", ge=1)
+    max_minutes: float | None = knob(None, "a wall-clock cap; the schedule ends there", gt=0)
+    patience: int = knob(3, "evaluations without validation improvement before stopping", ge=1)
+    eval_every: int | None = knob(None, "steps between evaluations (default once per epoch)", ge=1)
+    weight_decay: float = knob(0.01, "AdamW weight decay", ge=0)
+    warmup_fraction: float = knob(0.1, "fraction of the steps spent warming the learning rate up", ge=0, lt=1)
+    precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
+    seed: int = knob(0, "seed of the labelled sample, the head and the data order", ge=0)
+    save_model: bool = knob(True, "write the fine-tuned checkpoint into the run folder")
+    report_to: str | None = knob(None, "also send the run's curves to this tracker", choices=TRACKERS)
+
+
+@dataclass
+class TextTrainConfig(FinetuneTrainConfig):
+    """Text tasks' fine-tuning knobs."""
+
+    pooling: str = knob("cls", "cls (the HF pooler) | mean (of the last hidden states)", choices=("cls", "mean"))
+    max_length: int = knob(128, "tokens per input, special tokens included", ge=4)
+    dropout: float = knob(0.1, "dropout in the encoder while fine-tuning", ge=0, lt=1)
+    negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
 
 
 @dataclass
 class ForgettingConfig:
-    """Measure forgetting after fine-tuning (see forgetting.py): MLM loss increase and CKA on `samples` lines
-    of `texts` (the pretraining corpus); off while `texts` is empty."""
+    """Measure forgetting after fine-tuning (see tasks/forgetting.py): MLM loss increase and CKA on `samples`
+    lines of `texts` (the pretraining corpus); off while `texts` is empty."""
 
-    texts: list[str] = field(default_factory=list)
-    samples: int = 512
+    texts: list[str] = knob(help="the pretraining corpus (files) to measure forgetting on; empty: off",
+                            factory=list)
+    samples: int = knob(512, "lines of `texts` measured", ge=1)
 
 
 TASKS = ("classification", "token_classification", "summarization", "response_selection")
@@ -72,12 +87,12 @@ TASKS = ("classification", "token_classification", "summarization", "response_se
 
 @dataclass
 class FinetuneConfig:
-    output_dir: str = "runs/finetune"
-    task: str = "classification"  # classification (incl. sentence pairs) | token_classification |
-    # summarization (extractive) | response_selection (dialogue)
-    init: str = ""  # a checkpoint folder, or "scratch"
-    tokenizer: str | None = None  # the tokenizer/architecture folder; required when init is scratch
-    trust_pickled_weights: bool = False  # allow an `init` folder with pickled (.bin) weights only
-    data: LabelledDataConfig = field(default_factory=LabelledDataConfig)
-    train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
-    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    output_dir: str = knob("runs/finetune", "the run folder (published whole at the end; owned by this run)")
+    task: str = knob("classification", "classification (incl. sentence pairs) | token_classification | "
+                                       "summarization (extractive) | response_selection (dialogue)")
+    init: str = knob("", "a checkpoint folder, or 'scratch'")
+    tokenizer: str | None = knob(None, "the tokenizer / architecture folder; required when init is scratch")
+    trust_pickled_weights: bool = knob(False, "allow an `init` folder with pickled (.bin) weights only")
+    data: LabelledDataConfig = knob(help="the labelled data", factory=LabelledDataConfig)
+    train: TextTrainConfig = knob(help="the fine-tuning loop and strategy", factory=TextTrainConfig)
+    forgetting: ForgettingConfig = knob(help="forgetting measures (off by default)", factory=ForgettingConfig)

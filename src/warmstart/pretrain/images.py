@@ -18,7 +18,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from warmstart.config import CONFIG_FILENAME, ImagePretrainConfig
+from warmstart.config import CONFIG_FILENAME, ImagePretrainConfig, validate
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.vision import augment, channel_stats, simclr_views
 from warmstart.engine.checkpoint import (
@@ -78,8 +78,7 @@ def run_image_pretrain(cfg: ImagePretrainConfig, resume: bool = False) -> Path:
     """Pretrain an image encoder; write the HF checkpoint to `cfg.output_dir`. Returns that folder."""
     t0 = time.perf_counter()
     out, tc, oc, mc = Path(cfg.output_dir), cfg.train, cfg.objective, cfg.model
-    if oc.name not in OBJECTIVES:
-        raise WarmstartError(f"objective.name: unknown image objective '{oc.name}'; use {' or '.join(OBJECTIVES)}")
+    validate(cfg)
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)
     group = cluster(tc.parallel)
     if tc.batch_size % group.world:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from warmstart.config import CONFIG_FILENAME, PretrainConfig
+from warmstart.config import CONFIG_FILENAME, PretrainConfig, validate
 from warmstart.data.sources import CorpusSources
 from warmstart.data.text import (
     PretrainBatches,
@@ -116,18 +116,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     t0 = time.perf_counter()
     out = Path(cfg.output_dir)
     tc = cfg.train
-    if cfg.objective.name not in ("mlm", "electra"):
-        raise WarmstartError(f"objective.name: unknown objective '{cfg.objective.name}'; use mlm or electra")
-    if cfg.objective.name == "electra" and cfg.objective.nsp:
-        raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
-    if cfg.objective.name == "electra" and cfg.model.init:
-        raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
-    if not 0 <= cfg.model.head_warmup < 1:
-        raise WarmstartError(f"model.head_warmup={cfg.model.head_warmup}: give a fraction of the budget in [0, 1)")
-    if cfg.model.head_warmup and not cfg.model.init:
-        raise WarmstartError("model.head_warmup freezes a pretrained encoder: set model.init, or head_warmup=0")
-    if cfg.model.init and cfg.model.embedding_init != "random":
-        raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")
+    validate(cfg)  # loaded configs are checked already; one built in Python is checked here
     budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
     group = cluster(tc.parallel)
     if tc.batch_size % group.world:

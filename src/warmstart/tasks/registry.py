@@ -19,5 +19,8 @@ def run_task(cfg) -> dict:
 
     if cfg.task not in TASK_RUNNERS:
         raise WarmstartError(f"task: unknown task '{cfg.task}'; use {', '.join(TASK_RUNNERS)}")
+    from warmstart.config import validate
+
+    validate(cfg)
     module, function = TASK_RUNNERS[cfg.task]
     return getattr(importlib.import_module(module), function)(cfg)

@@ -25,12 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from warmstart.config import LoraConfig, StrategySections
+from warmstart.config import SGD_STRATEGIES, STRATEGIES, LoraConfig, StrategySections  # noqa: F401 (re-exported)
 from warmstart.errors import WarmstartError
-
-STRATEGIES = ("full", "linear_probe", "lp_ft", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora")
-SGD_STRATEGIES = ("full", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora")  # no closed-form head needed
-
 
     # value for BERT and ViT); ResNet: its convolutions
 
