@@ -29,7 +29,7 @@ FINETUNE = ROOT / "configs/finetune/fashion_mnist.yaml"
 
 def pretrained(name: str, out: Path) -> Path:
     from warmstart.config import ImagePretrainConfig, load_config
-    from warmstart.pretrain.images import run_image_pretrain
+    from warmstart.pretraining.images import run_image_pretrain
 
     if not (out / "metrics.json").is_file():
         run_image_pretrain(load_config(ImagePretrainConfig, RECIPES[name], [f"output_dir={out}", f"data.sources=[{TRAIN}]"]))
@@ -50,7 +50,7 @@ def cell(out: Path, init: str, architecture: Path, *overrides: str) -> dict:
 
 def pixel_cell(out: Path, per_class: int | None, seed: int) -> dict:
     from warmstart.data.images import load_images
-    from warmstart.study.baselines import pixels_logreg
+    from warmstart.studies.baselines import pixels_logreg
     from warmstart.tasks.image_classification import per_class_split
 
     path = out / "metrics.json"

@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=10)
     args = ap.parse_args()
-    text = gzip.open(CORPUS, "rt", encoding="utf-8").read()
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
+        text = f.read()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for times in (1, args.repeat):

@@ -28,7 +28,7 @@ def split_lines(lines: list[str], every: int = 50) -> tuple[list[str], list[str]
 
 def warmstart_train(tok_dir: Path, train_file: Path, work: Path, budget: str) -> Path:
     from warmstart.config import PretrainConfig, load_config
-    from warmstart.pretrain.text import run_pretrain
+    from warmstart.pretraining.text import run_pretrain
 
     cfg = load_config(PretrainConfig, None, [
         f"output_dir={work / 'ws'}", f"corpus.sources=[{train_file}]", f"corpus.cache_dir={work / 'cache'}",

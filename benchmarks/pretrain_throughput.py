@@ -31,7 +31,7 @@ from common import (
 
 def warmstart_run(tok_dir: Path, work: Path, steps: int, overrides: list[str]) -> dict:
     from warmstart.config import PretrainConfig, load_config
-    from warmstart.pretrain.text import run_pretrain
+    from warmstart.pretraining.text import run_pretrain
 
     out = work / "ws"
     cfg = load_config(PretrainConfig, None, [

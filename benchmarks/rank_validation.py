@@ -71,7 +71,7 @@ CANDIDATE_OVERRIDES = {("sentiment", "warmstart ELECTRA"): ["train.strategy=full
 
 def pretrain_short_image_encoders() -> None:
     from warmstart.config import ImagePretrainConfig, load_config
-    from warmstart.pretrain.images import run_image_pretrain
+    from warmstart.pretraining.images import run_image_pretrain
 
     for recipe, out in SHORT_IMAGE_RUNS.values():
         if not (out / "model.safetensors").is_file():

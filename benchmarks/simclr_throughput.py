@@ -29,7 +29,7 @@ BATCH = 256
 
 def warmstart_rate(work: Path, steps: int, overrides: list[str]) -> float:
     from warmstart.config import ImagePretrainConfig, load_config
-    from warmstart.pretrain.images import run_image_pretrain
+    from warmstart.pretraining.images import run_image_pretrain
 
     cfg = load_config(ImagePretrainConfig, RECIPE, [
         f"output_dir={work / 'ws'}", f"data.sources=[{IDX}]", f"train.max_steps={steps}", "train.max_minutes=null",

@@ -23,8 +23,8 @@ from common import CORPUS, corpus_lines, hf_recipe
 
 from warmstart.config import PretrainConfig, load_config
 from warmstart.models.common import minilm_folder
-from warmstart.study.demo import DATA, finetune_cell, tfidf_cell
-from warmstart.study.report import markdown_table, summarise
+from warmstart.studies.demo import DATA, finetune_cell, tfidf_cell
+from warmstart.studies.report import markdown_table, summarise
 
 
 def hf_row(out: Path, tokenizer_folder: Path, minutes: float) -> Path:
@@ -33,7 +33,7 @@ def hf_row(out: Path, tokenizer_folder: Path, minutes: float) -> Path:
 
     if (out / "model.safetensors").is_file():
         return out
-    from warmstart.study.demo import DEMO_SOURCES
+    from warmstart.studies.demo import DEMO_SOURCES
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
     lines = corpus_lines(*DEMO_SOURCES)  # the same text that warmstart's rows pretrain on
@@ -45,8 +45,8 @@ def hf_row(out: Path, tokenizer_folder: Path, minutes: float) -> Path:
 
 
 def warmstart_row(out: Path, minutes: float, *overrides: str) -> Path:
-    from warmstart.pretrain.text import run_pretrain
-    from warmstart.study.demo import DEMO_SOURCES
+    from warmstart.pretraining.text import run_pretrain
+    from warmstart.studies.demo import DEMO_SOURCES
 
     cfg = load_config(PretrainConfig, DATA / "pretrain.yaml", [
         f"output_dir={out}", f"corpus.sources=[{', '.join(map(str, DEMO_SOURCES))}]", f"train.max_minutes={minutes}",

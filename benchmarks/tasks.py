@@ -55,7 +55,7 @@ def cell(task: str, init: str) -> dict:
 
 def classic(task: str) -> dict:
     """The no-pretraining baseline on the same test split (see warmstart.baselines)."""
-    from warmstart.study.baselines import most_frequent_tag, tfidf_similarity
+    from warmstart.studies.baselines import most_frequent_tag, tfidf_similarity
 
     cfg = load_config(FinetuneConfig, ROOT / RECIPES[task])
     if task == "ner":
@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--inits", nargs="+", default=["warmstart", "scratch", "minilm"])
     args = ap.parse_args()
     if not (PRETRAINED / "model.safetensors").is_file():
-        from warmstart.pretrain.text import run_pretrain
+        from warmstart.pretraining.text import run_pretrain
 
         run_pretrain(load_config(PretrainConfig, ROOT / "configs" / "pretrain" / "tasks.yaml"))
     lines = ["# Downstream tasks: warmstart-pretrained vs scratch vs MiniLM, beside the classic baseline", "",

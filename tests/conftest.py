@@ -56,7 +56,7 @@ def tiny_pretrain_config(corpus: Path, out: Path, cache: Path, *overrides: str) 
 @pytest.fixture(scope="session")
 def pretrained(corpus_file, tmp_path_factory) -> Path:
     """A tiny BERT pretrained for a few steps with MLM + NSP."""
-    from warmstart.pretrain.text import run_pretrain
+    from warmstart.pretraining.text import run_pretrain
 
     root = tmp_path_factory.mktemp("pretrained")
     return run_pretrain(tiny_pretrain_config(corpus_file, root / "model", root / "cache"))

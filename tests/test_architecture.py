@@ -8,8 +8,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "warmstart"
 # bottom to top; a module may import from its own layer's package or any layer below
-LAYERS = ["errors", "engine", "config", "data", "objectives", "models", "pretrain", "tasks", "select", "study",
-          "predict", "api", "cli", "__main__", "__init__"]
+LAYERS = ["errors", "engine", "config", "data", "objectives", "models", "pretraining", "tasks", "select", "studies",
+          "prediction", "api", "cli", "__main__", "__init__"]
 MAX_LINES = 400
 
 
@@ -95,5 +95,5 @@ def test_no_module_is_over_400_lines():
 
 def test_the_checker_sees_function_level_imports(tmp_path):
     path = tmp_path / "m.py"
-    path.write_text("def f():\n    from warmstart.study.grid import run_study\n    import warmstart.cli\n")
-    assert _imports(path) == {"study.grid", "study.grid.run_study", "cli"}
+    path.write_text("def f():\n    from warmstart.studies.grid import run_study\n    import warmstart.cli\n")
+    assert _imports(path) == {"studies.grid", "studies.grid.run_study", "cli"}

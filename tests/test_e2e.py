@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from warmstart.cli import main
 from warmstart.config import FinetuneConfig, load_config
 from warmstart.errors import WarmstartError
-from warmstart.pretrain.text import run_pretrain
+from warmstart.pretraining.text import run_pretrain
 from warmstart.tasks.classification import run_finetune
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,7 @@ def test_interrupted_pretraining_resumes_to_identical_weights(pretrained, corpus
     # A fixed tokenizer: WordPiece training breaks ties in hash-map order, so two trainings can differ.
     common = ("train.save_every_minutes=1e-9", "objective.nsp=false", f"tokenizer.from_checkpoint={pretrained}")
     full = run_pretrain(tiny_pretrain_config(corpus_file, tmp_path / "full", tmp_path / "cache", *common))
-    import warmstart.pretrain.text as pretrain
+    import warmstart.pretraining.text as pretrain
 
     calls = {"n": 0}
     real = pretrain.mlm_nsp_loss
@@ -139,6 +139,10 @@ def test_interrupted_pretraining_resumes_to_identical_weights(pretrained, corpus
     resumed = run_pretrain(cfg, resume=True)
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [r["step"] for r in map(json.loads, (resumed / "training_log.jsonl").read_text().splitlines())
+             if "loss" in r]
+    assert steps == sorted(set(steps)) and steps == [r["step"] for r in map(
+        json.loads, (full / "training_log.jsonl").read_text().splitlines()) if "loss" in r]  # each step once
 
 
 def test_cli_errors_are_one_line_with_exit_2(pretrained, tmp_path, capsys):
@@ -217,10 +221,10 @@ def test_sentence_pair_classification(pretrained, tmp_path):
     saved = pd.read_csv(tmp_path / "pairs" / "predictions.csv")
     test = tmp_path / "test_pairs.jsonl"
     pd.DataFrame([r for r in rows if r["split"] == "test"]).to_json(test, orient="records", lines=True)
-    from warmstart.predict import run_predict
+    from warmstart.prediction import run_predict
 
     again = pd.read_csv(run_predict(str(tmp_path / "pairs"), str(test), str(tmp_path / "p.csv")))
-    assert list(again["text_pair"]) == [r["hypothesis"] for r in rows if r["split"] == "test"]  # pairs, not singles
+    assert list(again["hypothesis"]) == [r["hypothesis"] for r in rows if r["split"] == "test"]  # the input's columns
     assert list(again["prediction"]) == list(saved["prediction"])
 
 
@@ -292,7 +296,7 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(pretrained
     log = tmp_path / "cut" / "training_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if log.is_file() and sum(1 for _ in open(log)) >= kill_at:
+        if log.is_file() and len(log.read_text().splitlines()) >= kill_at:
             break
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)

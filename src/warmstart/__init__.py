@@ -1,0 +1,27 @@
+"""warmstart: pretrain without labels, warm-start every downstream task, and know whether it helped.
+
+The Python API (see api.py for keyword overrides and result objects):
+
+    import warmstart
+    pre = warmstart.pretrain("bert", output_dir="runs/bert", train={"max_minutes": 5})
+    run = warmstart.finetune("sentiment", init=pre.output_dir, data={"labels": 100})
+    warmstart.predict(run.output_dir, "reviews.csv").rows
+"""
+
+__version__ = "0.2.0"
+
+from warmstart.api import (  # noqa: E402 (the version first: pyproject reads it)
+    PredictResult,
+    Result,
+    TableResult,
+    demo,
+    finetune,
+    predict,
+    pretrain,
+    rank,
+    study,
+)
+from warmstart.errors import WarmstartError  # noqa: E402
+
+__all__ = ["PredictResult", "Result", "TableResult", "WarmstartError", "__version__", "demo", "finetune", "predict",
+           "pretrain", "rank", "study"]

@@ -1,4 +1,9 @@
-"""`warmstart pretrain|finetune|predict|rank|study|report|demo`: parse, build the config, call. Errors are one line, exit 2."""
+"""`warmstart pretrain|finetune|predict|rank|study|report|demo`: parse argv, call the Python API (api.py), print.
+
+Every command takes its recipe (a YAML file, or the name of a bundled recipe) and `section.key=value`
+overrides the same way; `--print-config` shows every key with its value, help and range instead of running.
+Errors are one line on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -8,51 +13,76 @@ import os
 import sys
 
 from warmstart.errors import WarmstartError
-from warmstart.tasks.registry import run_task
+
+RUN_COMMANDS = ("pretrain", "finetune", "rank", "study")  # the commands that take a recipe and overrides
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _recipe_args(s: argparse.ArgumentParser, what: str, required: bool = False) -> None:
+    s.add_argument("config", nargs=None if required else "?", metavar="RECIPE",
+                   help=f"{what} recipe: a YAML file or a bundled recipe's name (see configs/)")
+    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. train.max_minutes=5")
+    s.add_argument("--print-config", action="store_true",
+                   help="print every key with its value, help and accepted range, and exit")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from warmstart import __version__
+    from warmstart.tasks.registry import TASKS
+
     p = argparse.ArgumentParser(prog="warmstart", description="Pretrain without labels, warm-start every "
                                 "downstream task, and know whether it helped.")
+    p.add_argument("--version", action="version", version=f"warmstart {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, helptext in (("pretrain", "pretrain an encoder: text (MLM/NSP, ELECTRA) or images (SimCLR, autoencoder)"),
-                           ("finetune", "fine-tune a checkpoint (or scratch): text or image classification")):
-        s = sub.add_parser(name, help=helptext)
-        s.add_argument("config", nargs="?", help="YAML recipe (see configs/)")
-        s.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_minutes=5")
-        if name == "pretrain":
-            s.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint-last")
+    s = sub.add_parser("pretrain", help="pretrain an encoder: text (MLM/NSP, ELECTRA) or images (SimCLR, autoencoder)")
+    _recipe_args(s, "pretraining")
+    s.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint-last")
+    tasks = "; ".join(f"{name}: {t.description}" for name, t in TASKS.items())
+    s = sub.add_parser("finetune", help="fine-tune a checkpoint (or scratch) on a task",
+                       description=f"Fine-tune a checkpoint (or scratch) on a task. Tasks (the recipe's `task:`): {tasks}.")
+    _recipe_args(s, "fine-tuning")
+    for s in (sub.choices["pretrain"], sub.choices["finetune"]):
+        s.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
         s.add_argument("--report-to", choices=["none", "tensorboard"], default=None,
-                       help="also log to TensorBoard (OUTPUT_DIR/../tensorboard/NAME), as train.report_to")
+                       help="also send the run's curves to this tracker, as train.report_to")
     pr = sub.add_parser("predict", help="predict a file with a fine-tuned checkpoint (CSV or JSONL out)")
     pr.add_argument("checkpoint", help="a fine-tuned checkpoint folder")
-    pr.add_argument("--input", required=True, help="CSV/TSV/JSONL with a text column, or a text file (one per line)")
+    pr.add_argument("--input", required=True, help="CSV/TSV/JSONL with a text column, a text file (one per line), "
+                                                   "or images")
     pr.add_argument("--output", default=None, help="where to write (.csv or .jsonl); default INPUT.predictions.csv")
     pr.add_argument("--text-column", default=None, help="default: the column the checkpoint was trained on")
     pr.add_argument("--text-pair-column", default=None)
-    pr.add_argument("--batch-size", type=int, default=64)
+    pr.add_argument("--batch-size", type=_positive, default=64)
     rk = sub.add_parser("rank", help="rank candidate checkpoints for a task from frozen features (LogME, H-score, "
                                      "kNN, linear probe) before fine-tuning any")
-    rk.add_argument("--task", required=True, help="the task's fine-tuning recipe (its data and labelled sample)")
-    rk.add_argument("--candidates", nargs="+", required=True, help="checkpoint folders to score")
+    _recipe_args(rk, "the task's fine-tuning")
+    rk.add_argument("--candidates", nargs="+", default=None, help="checkpoint folders to score")
     rk.add_argument("--output", default=None, help="the ranking table (CSV); default rank.csv")
-    rk.add_argument("--set", nargs="*", default=[], dest="overrides", help="recipe overrides, section.key=value")
     rk.add_argument("--scores", nargs="+", default=None, help="compute only these (logme hscore knn probe; default "
-                                                                    "all); knn, the default order, is the cheapest")
+                                                              "all); knn, the default order, is the cheapest")
+    rk.add_argument("--task", default=None, help=argparse.SUPPRESS)  # the earlier spelling of RECIPE
+    rk.add_argument("--set", nargs="*", default=[], dest="set_overrides", help=argparse.SUPPRESS)  # of KEY=VALUE
     st = sub.add_parser("study", help="run a resumable grid (tasks x labels x seeds x inits x strategies) with "
                                       "baselines; write results.csv and report.html")
-    st.add_argument("config", help="YAML study (see configs/study/)")
-    st.add_argument("overrides", nargs="*", help="key=value overrides, e.g. seeds=1")
+    _recipe_args(st, "study", required=False)
+    st.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
     st.add_argument("--report-to", choices=["none", "tensorboard"], default=None)
     rp = sub.add_parser("report", help="write RUN_DIR/report.html (self-contained) from a study's results.csv")
     rp.add_argument("run_dir")
-    rp.add_argument("--labels-saved-at", type=int, default=None,
+    rp.add_argument("--labels-saved-at", type=_positive, default=None,
                     help="the pretrained label count that 'labels saved' is measured at (default the smallest)")
     d = sub.add_parser("demo", help="pretrain on the bundled corpus, fine-tune on sentiment vs scratch, report")
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--pretrain-minutes", type=float, default=None)
-    d.add_argument("--labels", type=int, nargs="+", default=None)
-    d.add_argument("--seeds", type=int, default=None)
+    d.add_argument("--labels", type=_positive, nargs="+", default=None)
+    d.add_argument("--seeds", type=_positive, default=None)
+    d.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
     return p
 
 
@@ -63,63 +93,79 @@ def _quiet_library_progress() -> None:
     logging.disable_progress_bar()
 
 
+def _print_config(args) -> None:
+    from warmstart.config import StudyConfig, load_config, recipe_path
+    from warmstart.config.describe import print_config
+
+    if args.command == "pretrain":
+        from warmstart.pretraining.recipes import load_pretrain_config
+
+        cfg = load_pretrain_config(recipe_path(args.config, "pretrain"), args.overrides)
+    elif args.command == "study":
+        cfg = load_config(StudyConfig, recipe_path(args.config, "study"), args.overrides, check=False)
+    else:
+        from warmstart.api import load_finetune_config
+
+        cfg = load_finetune_config(args.config, args.overrides)[1]
+    print(print_config(cfg))
+
+
+def _run(args) -> None:
+    import warmstart
+
+    if getattr(args, "print_config", False):
+        return _print_config(args)
+    if args.command == "pretrain":
+        warmstart.pretrain(args.config, resume=args.resume, overwrite=args.overwrite, overrides=args.overrides)
+    elif args.command == "finetune":
+        print(json.dumps(warmstart.finetune(args.config, overwrite=args.overwrite, overrides=args.overrides).metrics))
+    elif args.command == "predict":
+        warmstart.predict(args.checkpoint, args.input, args.output, text_column=args.text_column,
+                          text_pair_column=args.text_pair_column, batch_size=args.batch_size)
+    elif args.command == "rank":
+        if not args.candidates:
+            raise WarmstartError("rank: give the checkpoints to score with --candidates DIR [DIR ...]")
+        warmstart.rank(args.config, args.candidates, output=args.output, scores=args.scores,
+                       overrides=args.overrides)
+    elif args.command == "study":
+        if not args.config:
+            raise WarmstartError("study: give the study's recipe (see configs/study/)")
+        warmstart.study(args.config, overwrite=args.overwrite, overrides=args.overrides)
+    elif args.command == "report":
+        from warmstart.studies.report import write_report
+
+        print(f"report: {write_report(args.run_dir, args.labels_saved_at)}")
+    elif args.command == "demo":
+        warmstart.demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds, overwrite=args.overwrite)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs (CI, nohup) as they happen
     _quiet_library_progress()
     args = _parser().parse_args(argv)
-    config = getattr(args, "config", None)
-    if config and "=" in config and not os.path.exists(config):  # no recipe, only overrides
-        args.overrides, args.config = [config, *args.overrides], None
-    if getattr(args, "report_to", None):
-        args.overrides = [*args.overrides, f"{'' if args.command == 'study' else 'train.'}report_to={args.report_to}"]
+    if args.command in RUN_COMMANDS:
+        if args.command == "rank" and (args.task or args.set_overrides):  # the earlier spelling
+            args.overrides = [*([args.config] if args.config else []), *args.overrides, *args.set_overrides]
+            args.config = args.task
+        config = args.config
+        if config and "=" in config and not os.path.exists(config):  # no recipe, only overrides
+            args.overrides, args.config = [config, *args.overrides], None
+        if getattr(args, "report_to", None):
+            args.overrides = [*args.overrides, f"{'' if args.command == 'study' else 'train.'}report_to={args.report_to}"]
     try:
-        if args.command == "pretrain":
-            from warmstart.config import ImagePretrainConfig, PretrainConfig, is_image_recipe, load_config
-
-            if is_image_recipe(args.config, args.overrides):
-                from warmstart.pretrain.images import run_image_pretrain
-
-                run_image_pretrain(load_config(ImagePretrainConfig, args.config, args.overrides), resume=args.resume)
-            else:
-                from warmstart.pretrain.text import run_pretrain
-
-                run_pretrain(load_config(PretrainConfig, args.config, args.overrides), resume=args.resume)
-        elif args.command == "finetune":
-            from warmstart.config import FinetuneConfig, ImageFinetuneConfig, is_image_recipe, load_config
-
-            if is_image_recipe(args.config, args.overrides):
-                from warmstart.tasks.image_classification import run_image_finetune
-
-                print(json.dumps(run_image_finetune(load_config(ImageFinetuneConfig, args.config, args.overrides))))
-            else:
-                cfg = load_config(FinetuneConfig, args.config, args.overrides)
-                print(json.dumps(run_task(cfg)))
-        elif args.command == "predict":
-            from warmstart.predict import run_predict
-
-            run_predict(args.checkpoint, args.input, args.output, args.text_column, args.text_pair_column,
-                        args.batch_size)
-        elif args.command == "rank":
-            from warmstart.select.rank import run_rank
-
-            run_rank(args.task, args.candidates, args.output, args.overrides, args.scores)
-        elif args.command == "study":
-            from warmstart.config import StudyConfig, load_config
-            from warmstart.study.grid import run_study
-
-            run_study(load_config(StudyConfig, args.config, args.overrides))
-        elif args.command == "report":
-            from warmstart.study.report import write_report
-
-            print(f"report: {write_report(args.run_dir, args.labels_saved_at)}")
-        elif args.command == "demo":
-            from warmstart.study.demo import run_demo
-
-            run_demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds)
+        _run(args)
     except WarmstartError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a read-only folder: one line; the writes are atomic, nothing is lost
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}; free space or fix permissions, then run again", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; a pretraining run continues with --resume, a study by running it again",
+              file=sys.stderr)
+        return 130
     from warmstart.engine.distributed import shutdown
 
     shutdown()  # only after success: a barrier after one process's error would wait for ever

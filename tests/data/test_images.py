@@ -13,7 +13,8 @@ from warmstart.errors import WarmstartError
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     data = header + array.astype(np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(data)
+    with (gzip.open if compress else open)(path, "wb") as f:  # closed: Python 3.12 no longer flushes at exit
+        f.write(data)
 
 
 @pytest.fixture

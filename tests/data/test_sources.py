@@ -116,3 +116,24 @@ def test_split_sidecar_groups_documents_and_drops_excluded_splits(tmp_path):
     (tmp_path / "other.txt").write_text("x\n", encoding="utf-8")
     with pytest.raises(WarmstartError, match="no source has a split sidecar"):
         list(iter_corpus([str(tmp_path / "other.txt")], exclude_splits=("test",)))
+
+
+def test_gzip_suffixes_in_any_case(tmp_path):
+    import gzip
+
+    for name in ("a.TXT.GZ", "b.txt.Gz", "c.gz"):
+        with gzip.open(tmp_path / name, "wt", encoding="utf-8") as f:
+            f.write("first line\nsecond line\n\nnext document\n")
+        assert load_documents([str(tmp_path / name)]) == [["first line", "second line"], ["next document"]]
+
+
+def test_a_long_line_without_spaces_is_cut_into_words_with_a_warning(tmp_path, capsys):
+    from warmstart.data.sources import MAX_SEGMENT_CHARS, MAX_WORD_CHARS
+
+    blob = "x" * (3 * MAX_SEGMENT_CHARS + 7)  # base64-like: no space to cut at
+    (tmp_path / "blob.txt").write_text("a normal line\n" + blob + "\n", encoding="utf-8")
+    segments = [s for d in load_documents([str(tmp_path / "blob.txt")]) for s in d]
+    assert segments[0] == "a normal line"
+    assert "".join(s.replace(" ", "") for s in segments[1:]) == blob  # nothing lost
+    assert max(len(w) for s in segments[1:] for w in s.split()) <= MAX_WORD_CHARS
+    assert "3 stretches of 20,000 characters without a space were cut" in capsys.readouterr().err

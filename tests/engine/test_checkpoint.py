@@ -31,14 +31,16 @@ def test_atomic_folder_keeps_the_old_checkpoint_when_writing_fails(tmp_path):
 def test_require_weights_errors(tmp_path):
     with pytest.raises(WarmstartError, match="checkpoint folder not found"):
         require_weights(tmp_path / "nope")
-    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(WarmstartError, match="no model weights"):
         require_weights(tmp_path)
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(WarmstartError, match="only pickled weights"):
         require_weights(tmp_path)
     assert require_weights(tmp_path, trust_pickled=True) == tmp_path  # the user's explicit choice
-    (tmp_path / "model.safetensors").write_bytes(b"x")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
     assert require_weights(tmp_path) == tmp_path
 
 

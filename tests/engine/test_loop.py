@@ -49,7 +49,7 @@ def test_loop_runs_to_budget_and_anneals(tmp_path):
     before = step({"input_ids": x, "y": y})["loss"].item()
     evals = []
     state = train_loop(model, opt, batches(), step, Budget(max_steps=20),
-                       LoopSettings(lr=0.1, log_every=5, eval_every=10, bf16=False),
+                       LoopSettings(log_every=5, eval_every=10, bf16=False),
                        eval_fn=lambda s: (evals.append(s.step) or {"m": 1.0}, False), log_path=tmp_path / "log.jsonl")
     assert state.step == 20 and state.index == 20 and evals == [10, 20]
     assert opt.param_groups[0]["lr"] < 0.01  # decayed towards zero at the end of the budget
@@ -79,7 +79,7 @@ def test_gradient_accumulation_equals_the_larger_batch():
             return {"loss": torch.nn.functional.mse_loss(model(b["input_ids"]), b["y"])}
 
         train_loop(model, opt, batches(), step, Budget(max_steps=3),
-                   LoopSettings(lr=0.1, warmup_fraction=0.0, schedule="constant", grad_accum=grad_accum, bf16=False,
+                   LoopSettings(warmup_fraction=0.0, schedule="constant", grad_accum=grad_accum, bf16=False,
                                 max_grad_norm=0.0))
         return model.weight.detach().clone()
 

@@ -56,14 +56,15 @@ def test_rank_token_task_scores_one_feature_per_word(pretrained, random_twin, tm
     hidden state, so the pretrained encoder (which has seen these words in context) should tag better."""
     from tests.tasks.test_token_classification import write_ner_folder
     from warmstart.config import FinetuneConfig, load_config
-    from warmstart.select.rank import _token_data, _word_features, run_rank
+    from warmstart.select.rank import _word_data, _word_features, run_rank
+    from warmstart.tasks.token_classification import labelled_sample
 
     data = write_ner_folder(tmp_path / "ner")
     recipe = tmp_path / "ner.yaml"
     recipe.write_text(f"task: token_classification\ndata:\n  path: {data}\ntrain:\n  max_length: 32\n"
                       "  precision: fp32\n")
     cfg = load_config(FinetuneConfig, str(recipe))
-    (train, val), (y_train, y_val), metric, name = _token_data(cfg)
+    (train, val), (y_train, y_val), metric, name = _word_data(*labelled_sample(cfg)[:2])
     assert name == "entity_f1" and metric(y_val, y_val) == 1.0 and metric(y_val, 0 * y_val) < 1.0
     assert len(y_train) == sum(len(s) for s in train) and len(y_val) == sum(len(s) for s in val)
     from transformers import AutoModel, AutoTokenizer

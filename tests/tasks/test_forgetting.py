@@ -19,7 +19,7 @@ def learnt(corpus_file, tmp_path_factory):
     """An encoder that has learnt something: the session's 6-step fixture predicts near-uniformly, so a drift
     can as well lower its MLM loss as raise it."""
     from tests.conftest import tiny_pretrain_config
-    from warmstart.pretrain.text import run_pretrain
+    from warmstart.pretraining.text import run_pretrain
 
     root = tmp_path_factory.mktemp("learnt")
     return run_pretrain(tiny_pretrain_config(corpus_file, root / "model", root / "cache", "train.max_steps=120",

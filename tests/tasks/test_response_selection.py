@@ -85,7 +85,7 @@ def write_dialogue(path, n: int = 90) -> None:
 
 
 def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
-    from warmstart.predict import run_predict
+    from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
 
     data = tmp_path / "chat.jsonl"

@@ -83,7 +83,7 @@ def write_documents(path, n: int, seed: int) -> None:
 
 
 def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
-    from warmstart.predict import run_predict
+    from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
 
     data = tmp_path / "docs"

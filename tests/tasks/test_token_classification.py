@@ -108,7 +108,7 @@ def write_ner_folder(root, seed: int = 0):
 
 
 def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
-    from warmstart.predict import run_predict
+    from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
 
     data = write_ner_folder(tmp_path / "ner")
@@ -124,6 +124,12 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["prediction"] for r in again] == [r["prediction"] for r in saved]
     assert [r["tokens"] for r in again] == [r["tokens"] for r in saved]
+    # a CSV that warmstart wrote holds the lists as JSON text: read back as lists, not characters
+    as_csv = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.csv"))
+    twice = [json.loads(line) for line in run_predict(str(run), str(as_csv), str(tmp_path / "p2.jsonl"))
+             .read_text().splitlines()]
+    assert [r["tokens"] for r in twice] == [r["tokens"] for r in saved]
+    assert [r["prediction"] for r in twice] == [r["prediction"] for r in saved]
     from transformers import AutoModelForTokenClassification
 
     model = AutoModelForTokenClassification.from_pretrained(run)  # a plain HF folder

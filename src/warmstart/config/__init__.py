@@ -28,10 +28,10 @@ from warmstart.config.loader import (
     CONFIG_FILENAME,
     finished_with,
     from_dict,
-    is_image_recipe,
     load_config,
     peek,
     read_saved,
+    recipe_path,
     save_config,
 )
 from warmstart.config.pretrain import (
@@ -61,7 +61,7 @@ __all__ = [
     "ImageFinetuneTrainConfig", "ImageForgettingConfig", "ImageModelConfig", "ImageObjectiveConfig",
     "ImagePretrainConfig", "L2spConfig", "LabelledDataConfig", "LlrdConfig", "LoraConfig", "ModelConfig",
     "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
-    "TokenizerConfig", "TrainConfig", "finished_with", "from_dict", "is_image_recipe", "load_config", "save_config",
+    "TokenizerConfig", "TrainConfig", "finished_with", "from_dict", "load_config", "save_config",
     "ImageTrainConfig", "TextTrainConfig", "STRATEGIES", "SGD_STRATEGIES", "knob", "peek", "plain_name", "read_saved",
-    "validate",
+    "validate", "recipe_path",
 ]

@@ -40,9 +40,17 @@ class ImageDataConfig:
     load_size: int | None = knob(None, "resize (shorter side + centre crop) while loading; needed for mixed sizes",
                                  ge=1)
     strict: bool = knob(False, "true: an unreadable image is an error; false: skipped, counted and named")
-    labels_per_class: int | None = knob(None, "fine-tuning: a seeded, class-balanced sample of the training "
-                                              "images", ge=1)
+    labels: int | None = knob(None, "fine-tuning: a seeded, class-balanced sample of this many training images "
+                                    "in all (as text's data.labels)", ge=1)
+    labels_per_class: int | None = knob(None, "deprecated alias: data.labels = labels_per_class x classes", ge=1)
     validation_per_class: int = knob(10, "fine-tuning: held out from train for early stopping", ge=0)
+
+
+    def check(self) -> None:
+        from warmstart.errors import WarmstartError
+
+        if self.labels is not None and self.labels_per_class is not None:
+            raise WarmstartError("data.labels and data.labels_per_class both set; give data.labels (the total) only")
 
 
 @dataclass

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import yaml
 
-from warmstart.config.images import IMAGE_OBJECTIVES
 from warmstart.config.schema import validate
 from warmstart.errors import WarmstartError
 
@@ -152,17 +151,23 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load_config(cls: type[C], path: str | Path | None, overrides: list[str] = (),
-                values: dict[str, Any] | None = None) -> C:
-    """Read a YAML recipe (or none, for defaults), apply `section.key=value` overrides and then `values`
-    ({dotted key: Python value}, the Python API's keyword arguments), and check the result."""
-    data = read_recipe(path)
+def load_config(cls: type[C], path: str | Path | C | None, overrides: list[str] = (),
+                values: dict[str, Any] | None = None, check: bool = True) -> C:
+    """Read a YAML recipe (or none, for defaults; or a config object to start from), apply `section.key=value`
+    overrides and then `values` ({dotted key: Python value}, the Python API's keyword arguments), and check
+    the result."""
+    if dataclasses.is_dataclass(path) and not isinstance(path, type):
+        data, path = asdict(path), None
+    else:
+        data = read_recipe(path)
     for item in overrides:
         _set_dotted(data, cls, *parse_override(item))
     for key, value in (values or {}).items():
         _set_dotted(data, cls, key, value)
     where = str(path) if path else "config"
     config = from_dict(cls, data, where)
+    if not check:  # --print-config shows a config that is not complete yet
+        return config
     try:
         validate(config)
     except WarmstartError as e:
@@ -186,11 +191,28 @@ def peek(path: str | Path | None, overrides: list[str] = (), key: str = "task") 
     return value
 
 
-def is_image_recipe(path: str | Path | None, overrides: list[str] = ()) -> bool:
-    """An image recipe declares it: `task: image_classification` (fine-tuning) or an image objective
-    (`objective.name: simclr | autoencoder`, pretraining)."""
-    return peek(path, overrides, "task") == "image_classification" or \
-        peek(path, overrides, "objective.name") in IMAGE_OBJECTIVES
+def bundled_recipes(command: str) -> dict[str, Path]:
+    """The recipes shipped inside the package for a command: name -> file (configs/<command>/<name>.yaml)."""
+    from importlib import resources
+
+    folder = resources.files("warmstart") / "configs" / command
+    if not folder.is_dir():
+        return {}
+    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def recipe_path(recipe: str | Path | None, command: str) -> Path | None:
+    """A recipe file, or the bundled recipe of that name (`warmstart pretrain bert`); one line when neither."""
+    if recipe is None:
+        return None
+    path = Path(recipe)
+    if path.is_file() or path.suffix in (".yaml", ".yml") or "/" in str(recipe):
+        return path  # a path: load_config reports a missing file
+    shipped = bundled_recipes(command)
+    if str(recipe) in shipped:
+        return shipped[str(recipe)]
+    raise WarmstartError(f"{recipe}: no such recipe file, and no bundled {command} recipe of that name (bundled: "
+                         f"{', '.join(sorted(shipped)) or 'none'})")
 
 
 def save_config(config: Any, folder: str | Path) -> Path:

@@ -23,6 +23,12 @@ class TaskSpec:
                              factory=list, ge=1)
     baseline: bool = knob(True, "fit the classic no-pretraining model on the same labels (classification)")
 
+    def check(self) -> None:
+        from warmstart.errors import WarmstartError
+
+        if not self.labels:
+            raise WarmstartError("labels: give the label counts to study, e.g. [100, 1000]")
+
 
 @dataclass
 class StudyConfig:
@@ -42,6 +48,10 @@ class StudyConfig:
     rank: bool = knob(True, "score the pretrained inits with `warmstart rank` too (seconds), for the report")
 
     def check(self) -> None:
+        from warmstart.errors import WarmstartError
+
+        if not self.tasks:
+            raise WarmstartError("study: no tasks; add a tasks section (name: {recipe, labels})")
         for name in self.tasks:
             plain_name(name, "tasks")
         for name in self.pretrain:

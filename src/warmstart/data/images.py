@@ -35,6 +35,7 @@ class ImageSet:
     class_names: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # unreadable files (strict=False)
     paths: list[str] = field(default_factory=list)  # the file of each image, for folder sources
+    whole: ImageSet | None = None  # a labelled sample: the set it was drawn from (channel statistics, forgetting)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -47,7 +48,7 @@ class ImageSet:
 # ---------------------------------------------------------------- IDX
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST format: zero bytes, a dtype code, the number of dims, big-endian dims)."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,11 @@ HF_FOLDER_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 
 def read_text_file(path: Path) -> str:
     try:
-        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+        if path.suffix.lower() == ".gz":  # .gz, .GZ, .txt.Gz: gzip whatever the case
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         raise WarmstartError(f"{path}: cannot read it ({type(e).__name__}: {e}); check the file (a truncated .gz?)") from None
     if b"\x00" in raw[:8192]:
@@ -42,28 +47,38 @@ def read_text_file(path: Path) -> str:
 
 
 MAX_SEGMENT_CHARS = 20_000
+MAX_WORD_CHARS = 100  # WordPiece reads a longer run of non-space characters as one [UNK]
 
 
-def _cut_long_line(line: str) -> Iterator[str]:
+def _cut_long_line(line: str, cut_runs: list[int] | None = None) -> Iterator[str]:
     """A line longer than 20,000 characters (a file with no line breaks) is cut at spaces into segments of at
-    most that length, so that tokenising it stays bounded; nothing is dropped."""
+    most that length, so that tokenising it stays bounded; nothing is dropped. A stretch with no space to cut at
+    is split into 100-character words (counted in `cut_runs`), which a tokenizer reads as pieces instead of
+    one unknown word."""
     pos = 0
     while len(line) - pos > MAX_SEGMENT_CHARS:
         cut = line.rfind(" ", pos + MAX_SEGMENT_CHARS // 2, pos + MAX_SEGMENT_CHARS)
-        cut = cut if cut > 0 else pos + MAX_SEGMENT_CHARS
-        yield line[pos:cut]
-        pos = cut + 1 if line[cut:cut + 1] == " " else cut
+        if cut > 0:
+            yield line[pos:cut]
+            pos = cut + 1
+            continue
+        piece = line[pos:pos + MAX_SEGMENT_CHARS]
+        if cut_runs is not None:
+            cut_runs[0] += 1
+        yield " ".join(piece[i:i + MAX_WORD_CHARS] for i in range(0, len(piece), MAX_WORD_CHARS))
+        pos += MAX_SEGMENT_CHARS
     if pos < len(line):
         yield line[pos:]
 
 
-def split_documents(text: str) -> Iterator[Document]:
+def split_documents(text: str, where: str = "") -> Iterator[Document]:
     """Blank lines separate documents; each other line is one segment (very long lines are cut)."""
     doc: Document = []
+    cut_runs = [0]
     for line in text.splitlines():
         line = line.strip()
         if len(line) > MAX_SEGMENT_CHARS:
-            doc.extend(_cut_long_line(line))
+            doc.extend(_cut_long_line(line, cut_runs))
         elif line:
             doc.append(line)
         elif doc:
@@ -71,6 +86,10 @@ def split_documents(text: str) -> Iterator[Document]:
             doc = []
     if doc:
         yield doc
+    if cut_runs[0]:
+        print(f"warning: {where or 'corpus'}: {cut_runs[0]} stretches of {MAX_SEGMENT_CHARS:,} characters without a "
+              f"space were cut into {MAX_WORD_CHARS}-character words (a tokenizer would read each as one unknown "
+              "word); is this text?", file=sys.stderr)
 
 
 def _is_hf_folder(path: Path) -> bool:
@@ -192,7 +211,7 @@ def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple
         elif split_sidecar(path).is_file() and path != split_sidecar(path):
             yield from _documents_by_id(path, exclude_splits)
         else:
-            yield from split_documents(read_text_file(path))
+            yield from split_documents(read_text_file(path), str(path))
         return
     if path.is_dir() and not _is_hf_folder(path):
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")

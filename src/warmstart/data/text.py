@@ -53,7 +53,15 @@ def load_tokenizer(path: str):
         raise WarmstartError(f"{path}: checkpoint folder not found (for the tokenizer)")
     if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt")):
         raise WarmstartError(f"{path}: no tokenizer.json or vocab.txt; train one (tokenizer.from_checkpoint: null)")
-    return AutoTokenizer.from_pretrained(str(folder))
+    config = folder / "tokenizer_config.json"
+    if config.is_file() and "auto_map" in config.read_text(encoding="utf-8", errors="replace"):
+        raise WarmstartError(f"{config}: asks to run the checkpoint's own tokenizer code (auto_map); warmstart never "
+                             "runs code from a checkpoint")
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WarmstartError(f"{path}: cannot load its tokenizer ({first})") from None
 
 
 # ---------------------------------------------------------------- token cache
@@ -64,6 +72,7 @@ class TokenCorpus:
     tokens: np.ndarray  # (N,) token ids of every segment, concatenated
     seg_starts: np.ndarray  # (S+1,) offsets of segments into tokens
     doc_starts: np.ndarray  # (D+1,) offsets of documents into segments
+    key: str = ""  # content hash of corpus and tokenizer (the cache folder's name): resume compares it
 
     @property
     def num_docs(self) -> int:
@@ -140,7 +149,8 @@ def build_token_cache(docs: Iterable[Document], tokenizer, cache_dir: str | Path
     dtype = np.dtype((folder / "dtype").read_text())
     tokens = np.memmap(folder / "tokens.bin", dtype=dtype, mode="r") if (folder / "tokens.bin").stat().st_size \
         else np.zeros(0, dtype=dtype)  # numpy cannot map an empty file
-    return TokenCorpus(tokens, *(np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("seg_starts", "doc_starts")))
+    return TokenCorpus(tokens, *(np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("seg_starts", "doc_starts")),
+                       key=folder.name)
 
 
 def split_documents_for_validation(num_docs: int, fraction: float, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

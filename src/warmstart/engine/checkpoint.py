@@ -6,6 +6,7 @@ so a crash while saving leaves the previous checkpoint intact and never a half-w
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -14,34 +15,104 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from warmstart.errors import WarmstartError
 
 TRAINING_STATE = "training_state.pt"
 RESUME_DIR = "checkpoint-last"  # inside a pretraining output folder: weights + training state for --resume
-PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.bin")
+
+
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # what transformers loads first
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.bin")
+
+
+def check_safetensors(path: Path) -> None:
+    """One line naming the file when a safetensors file is truncated or corrupt: its 8-byte header length, its
+    JSON header, and a data section exactly as long as the header's offsets say."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little") if size >= 8 else -1
+            if n < 2 or 8 + n > size:
+                raise ValueError("the header is cut off")
+            header = json.loads(f.read(n))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        if 8 + n + max(ends, default=0) != size:
+            raise ValueError(f"the data section has {size - 8 - n:,} bytes, the header describes "
+                             f"{max(ends, default=0):,}")
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
+        raise WarmstartError(f"{path}: truncated or corrupt safetensors file ({e}); re-save or re-download the "
+                             "checkpoint") from None
+
+
+def _weights_files(folder: Path, index: Path) -> list[Path]:
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise WarmstartError(f"{index}: not a valid weights index ({e})") from None
+    shards = sorted({folder / name for name in weight_map.values()})
+    missing = [s.name for s in shards if not s.is_file()]
+    if missing:
+        raise WarmstartError(f"{index}: lists {missing[0]}, which is missing; the checkpoint is incomplete")
+    return shards
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise WarmstartError(f"{path}: not valid JSON ({e}); the checkpoint is damaged") from None
+    if not isinstance(data, dict):
+        raise WarmstartError(f"{path}: expected a JSON object")
+    return data
+
+
+def refuse_remote_code(folder: Path) -> None:
+    """warmstart never runs a checkpoint's own code (transformers' trust_remote_code stays off): a config that
+    asks for it (`auto_map`) or names a model type transformers does not know is refused in one line."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    config = _read_json(folder / "config.json")
+    for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
+        data = config if name == "config.json" else _read_json(folder / name) if (folder / name).is_file() else {}
+        if "auto_map" in data:
+            raise WarmstartError(f"{folder / name}: asks to run the checkpoint's own code (auto_map); warmstart never "
+                                 "runs code from a checkpoint: use a checkpoint of a model type transformers ships")
+    model_type = config.get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise WarmstartError(f"{folder / 'config.json'}: model_type {model_type!r} is not one transformers knows "
+                             "(custom code is never run); use a standard checkpoint (bert, roberta, vit, ...)")
 
 
 def require_weights(path: str | Path, trust_pickled: bool = False) -> Path:
-    """Check that a folder is a loadable HF checkpoint with safetensors weights; one-line error if not.
+    """Check that a folder is a loadable HF checkpoint before anything reads it; one-line error if not.
 
-    Pickled weights (`pytorch_model.bin`, `.pt`) can run code when unpickled, so a folder that has only those
-    is refused unless the user says they trust it (`trust_pickled_weights: true`)."""
+    It must have a config.json of a model type transformers ships, no request to run its own code, and the
+    weights transformers would load (model.safetensors, or its sharded index) intact. Pickled weights
+    (`pytorch_model.bin`) can run code when unpickled, so a folder that has only those is refused unless the
+    user says they trust it (`trust_pickled_weights: true`); files beside the weights (an adapter's
+    safetensors) do not count."""
     folder = Path(path)
     if not folder.is_dir():
         raise WarmstartError(f"{folder}: checkpoint folder not found")
     if not (folder / "config.json").is_file():
         raise WarmstartError(f"{folder}: no config.json; not a Hugging Face checkpoint folder")
-    if not any(folder.glob("*.safetensors")):
-        pickled = [p.name for p in folder.iterdir() if p.name in PICKLED_WEIGHTS]
-        if pickled and trust_pickled:
-            print(f"warning: {folder}: loading pickled weights ({pickled[0]}) because trust_pickled_weights is set")
-            return folder
-        if pickled:
-            raise WarmstartError(f"{folder}: only pickled weights ({pickled[0]}), which can run code when loaded; "
-                                 "convert them to safetensors, or set trust_pickled_weights=true if you trust the source")
-        raise WarmstartError(f"{folder}: no model weights (model.safetensors); the checkpoint is incomplete")
-    return folder
+    refuse_remote_code(folder)
+    safe = [folder / n for n in SAFE_WEIGHTS if (folder / n).is_file()]
+    if safe:
+        files = _weights_files(folder, safe[0]) if safe[0].name.endswith(".json") else safe[:1]
+        for f in files:
+            check_safetensors(f)
+        return folder
+    pickled = [p.name for p in (folder / n for n in PICKLED_WEIGHTS) if p.is_file()]
+    if pickled and trust_pickled:
+        print(f"warning: {folder}: loading pickled weights ({pickled[0]}) because trust_pickled_weights is set")
+        return folder
+    if pickled:
+        raise WarmstartError(f"{folder}: only pickled weights ({pickled[0]}), which can run code when loaded; "
+                             "convert them to safetensors, or set trust_pickled_weights=true if you trust the source")
+    raise WarmstartError(f"{folder}: no model weights (model.safetensors); the checkpoint is incomplete")
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -62,14 +133,21 @@ def atomic_folder(final: str | Path, write) -> Path:
     The old folder (if any) is renamed aside first and removed only after the new one is in place.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     old = final.with_name(f".{final.name}.old{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         write(tmp)
         _fsync_tree(tmp)
+    except (OSError, SafetensorError) as e:  # a full disk, a read-only folder (safetensors reports its I/O
+        # errors as its own type): the half-written copy goes, the previous one stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = getattr(e, "strerror", None) or str(e).rsplit("I/O error: ", 1)[-1]
+        raise WarmstartError(f"{final}: cannot write it ({reason}); nothing was replaced"
+                             f"{' (the previous copy is intact)' if final.exists() else ''}: free space or fix "
+                             "permissions, then run again") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -101,6 +179,8 @@ def publish_into(out: Path, write) -> None:
     fills a temporary sibling (fsynced), whose files are then moved into `out` one by one (each a rename)."""
     tmp = atomic_folder(out / ".final", write)
     for f in tmp.iterdir():
+        if f.is_dir() and (out / f.name).is_dir():  # a folder (ELECTRA's generator/) replaces the previous one
+            shutil.rmtree(out / f.name)
         f.replace(out / f.name)
     tmp.rmdir()
 

@@ -238,7 +238,8 @@ def deepspeed_config(batch_size: int, grad_accum: int, max_grad_norm: float, wor
     config: dict = {}
     if path and path.lower() != "none":
         try:
-            config = json.loads(open(path, encoding="utf-8").read())
+            with open(path, encoding="utf-8") as f:
+                config = json.loads(f.read())
         except (OSError, ValueError) as e:
             raise WarmstartError(f"{path}: cannot read the DeepSpeed config ({e}); give a JSON file") from e
         clash = sorted(k for k in ("optimizer", "scheduler", "fp16", "bf16")

@@ -75,7 +75,8 @@ class LoopState:
 
 @dataclass
 class LoopSettings:
-    lr: float
+    """How the loop runs (the learning rates themselves live in the optimizer's groups, as `base_lr`)."""
+
     warmup_fraction: float = 0.06
     schedule: str = "linear"
     grad_accum: int = 1

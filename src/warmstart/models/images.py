@@ -11,9 +11,9 @@ import torch
 
 from warmstart.config import ImageModelConfig
 from warmstart.data.vision import eval_transform
-from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.runtime import autocast, device
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_pretrained
 
 
 def image_backbone_config(cfg: ImageModelConfig, channels: int):
@@ -40,7 +40,7 @@ def build_image_backbone(cfg: ImageModelConfig, channels: int, seed: int, trust_
 
     torch.manual_seed(seed)
     if cfg.init:
-        model = AutoModel.from_pretrained(require_weights(cfg.init, trust_pickled))
+        model = load_pretrained(AutoModel, cfg.init, trust_pickled)
         if model.config.model_type not in ("resnet", "vit"):
             raise WarmstartError(f"{cfg.init}: a {model.config.model_type} model; image encoders are resnet or vit")
         return model

@@ -12,7 +12,7 @@ from transformers import (
 )
 
 from warmstart.config import ModelConfig
-from warmstart.engine.checkpoint import require_weights
+from warmstart.models.common import load_pretrained
 
 
 def bert_config(cfg: ModelConfig, tokenizer) -> BertConfig:
@@ -36,8 +36,7 @@ def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> BertForPr
     """
     torch.manual_seed(seed)
     if cfg.init:
-        require_weights(cfg.init, cfg.trust_pickled_weights)
-        model = BertForPreTraining.from_pretrained(cfg.init, attn_implementation="sdpa")
+        model = load_pretrained(BertForPreTraining, cfg.init, cfg.trust_pickled_weights, attn_implementation="sdpa")
         if model.config.vocab_size != len(tokenizer):
             model.resize_token_embeddings(len(tokenizer))
         return model

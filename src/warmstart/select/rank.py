@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from warmstart.config import FinetuneConfig, ImageFinetuneConfig, is_image_recipe, load_config
 from warmstart.engine.checkpoint import require_weights
-from warmstart.engine.runtime import device, set_threads, use_bf16
+from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_pretrained
 from warmstart.models.probe import fit_logistic, knn_predict
 from warmstart.select.transferability import hscore, logme
 
@@ -36,9 +36,6 @@ SCORES = ("logme", "hscore", "knn", "probe")  # knn, probe: the task's validatio
 DEFAULT_SCORE = "knn"
 
 
-RANKED_TASKS = ("classification", "token_classification")
-
-
 # three Cs a decade apart, not fine-tuning's eight: the probe is most of a candidate's scoring time on token
 # tasks (one example per word), and ranking needs its order, not its last point of accuracy
 RANK_PROBE_CS = (0.01, 0.1, 1.0)
@@ -49,41 +46,23 @@ def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
-def _text_data(cfg: FinetuneConfig) -> tuple[list, list[np.ndarray], Metric, str]:
-    from warmstart.tasks.classification import load_splits, subsample
-
-    if cfg.task not in RANKED_TASKS:
-        raise WarmstartError(f"rank: task '{cfg.task}' is not supported; rank scores {' and '.join(RANKED_TASKS)} "
-                             "recipes")
-    if cfg.task == "token_classification":
-        return _token_data(cfg)
-    splits, _ = load_splits(cfg.data, cfg.train.seed)
-    train = subsample(splits["train"], cfg.data.labels, cfg.train.seed)
-    val = subsample(splits["validation"], cfg.data.validation_labels, cfg.train.seed)
+def _sentence_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
     return [train, val], [train["label"].to_numpy(), val["label"].to_numpy()], _accuracy, "accuracy"
 
 
-def _encoder(folder: Path):
+def _encoder(folder: Path, trust_pickled: bool = False):
     """The candidate's encoder (a pretraining head in the checkpoint is left out: expected, not news)."""
     from transformers import AutoModel
-    from transformers.utils import logging
 
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        return AutoModel.from_pretrained(folder).to(device())
-    finally:
-        logging.set_verbosity(verbosity)
+    return place(load_pretrained(AutoModel, folder, trust_pickled, quiet=True))
 
 
-def _token_data(cfg: FinetuneConfig) -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:
+def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:
     """The training sample's and validation split's sentences (word lists), one tag id per word, and the task's
     metric over per-word predictions of the validation split: seqeval entity F1 for BIO tags, as fine-tuning
     reports (token accuracy, dominated by 'O', barely separates candidates), token accuracy otherwise."""
-    from warmstart.tasks.finetune import few_labels
-    from warmstart.tasks.token_classification import is_bio, load_token_splits, repair_bio, tagging_metrics
+    from warmstart.tasks.token_classification import is_bio, repair_bio, tagging_metrics
 
-    train, val, _ = few_labels(load_token_splits(cfg.data, cfg.train.seed), cfg)
     names = sorted({t for part in (train, val) for _, tags in part for t in tags})
     index = {t: i for i, t in enumerate(names)}
     starts = np.cumsum([0] + [len(tags) for _, tags in val])
@@ -99,7 +78,8 @@ def _token_data(cfg: FinetuneConfig) -> tuple[list[list[list[str]]], list[np.nda
             entity_f1 if bio else _accuracy, "entity_f1" if bio else "token_accuracy")
 
 
-def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, token_level: bool) -> list[np.ndarray]:
+def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, token_level: bool,
+                   trust_pickled: bool = False) -> list[np.ndarray]:
     """Sentence features (mean-pooled last hidden states, exactly as fine-tuning's `pooling: mean` sees them),
     or word features (N_words, H) for token tasks."""
 
@@ -107,7 +87,7 @@ def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, toke
     from warmstart.tasks.classification import encode, features, make_batches
 
     tokenizer = load_tokenizer(str(folder))
-    model = _encoder(folder)
+    model = _encoder(folder, trust_pickled)
     if token_level:
         return [_word_features(model, tokenizer, sentences, max_length, bf16) for sentences in inputs]
     return [features(model, make_batches(encode(tokenizer, t, max_length), None, 64, tokenizer.pad_token_id), "mean", bf16)
@@ -127,25 +107,17 @@ def _word_features(model, tokenizer, sentences: list[list[str]], max_length: int
     return torch.cat(out).numpy()
 
 
-def _image_data(cfg: ImageFinetuneConfig):
-    from warmstart.data.images import load_images
-    from warmstart.tasks.image_classification import per_class_split
-
-    dc = cfg.data
-    data = load_images(dc.sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, dc.split)
-    if data.labels is None:
-        raise WarmstartError(f"{dc.sources[0]}: no labels; ranking needs a labelled sample")
-    tr, va = per_class_split(data.labels, dc.labels_per_class, dc.validation_per_class, cfg.train.seed)
-    train, val = data.subset(tr), data.subset(va)
+def _image_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
     return [train.images, val.images], [train.labels.numpy(), val.labels.numpy()], _accuracy, "accuracy"
 
 
-def _image_features(folder: Path, images: list[torch.Tensor], bf16: bool) -> list[np.ndarray]:
+def _image_features(folder: Path, images: list[torch.Tensor], bf16: bool, trust_pickled: bool = False
+                    ) -> list[np.ndarray]:
 
     from warmstart.data.vision import channel_stats
     from warmstart.models.images import encode_images, read_preprocessor
 
-    model = _encoder(folder).eval()
+    model = _encoder(folder, trust_pickled).eval()
     known = read_preprocessor(folder)
     size, mean, std = known if known else (32, *channel_stats(images[0]))
     return [encode_images(model, x, size, mean, std, bf16).numpy() for x in images]
@@ -164,40 +136,63 @@ def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_va
     return {name: round(float(compute[name]()), 4) for name in scores}
 
 
-def run_rank(task_config: str, candidates: list[str], output: str | None = None, overrides: list[str] = (),
-             scores: list[str] | None = None) -> pd.DataFrame:
-    """Score every candidate for the task (`scores`: a subset of SCORES, default all; the first orders the table
-    unless the default score is among them); print the table and write it as CSV."""
+FEATURES = {"sentences": _sentence_data, "words": _word_data, "images": _image_data}
+
+
+def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None, scores: list[str] | None = None
+                    ) -> pd.DataFrame:
+    """Score every candidate for the task of `cfg` (a fine-tuning config) on its labelled sample (`scores`: a subset
+    of SCORES, default all; the first orders the table unless the default score is among them); print the table
+    and write it as CSV."""
+    from warmstart.tasks.registry import TASKS, get
+
     if not candidates:
         raise WarmstartError("rank: give at least one --candidates folder")
     scores = tuple(scores or SCORES)
     unknown = set(scores) - set(SCORES)
     if unknown:
         raise WarmstartError(f"rank: unknown score {', '.join(sorted(unknown))}; use {', '.join(SCORES)}")
+    task = get(cfg.task)
+    if task.rank_features is None:
+        rankable = [name for name, t in TASKS.items() if t.rank_features]
+        raise WarmstartError(f"rank: task '{cfg.task}' is not supported; rank scores {', '.join(rankable)} recipes")
+    out = Path(output) if output else Path("rank.csv")
+    if out.is_dir():
+        raise WarmstartError(f"{out}: a folder; give --output a .csv file name")
     order = DEFAULT_SCORE if DEFAULT_SCORE in scores else scores[0]
     set_threads(None)
-    image = is_image_recipe(task_config, list(overrides))
-    cfg = load_config(ImageFinetuneConfig if image else FinetuneConfig, task_config, list(overrides))
     bf16 = use_bf16(cfg.train.precision)
     t0 = time.perf_counter()
-    inputs, labels, metric, metric_name = _image_data(cfg) if image else _text_data(cfg)
+    train, val, _ = task.resolve("sample")(cfg)
+    inputs, labels, metric, metric_name = FEATURES[task.rank_features](train, val)
     data_seconds = time.perf_counter() - t0
     rows = []
     for candidate in candidates:
         folder = require_weights(candidate, cfg.trust_pickled_weights)
         t1 = time.perf_counter()
-        feats = (_image_features(folder, inputs, bf16) if image else
-                 _text_features(folder, inputs, cfg.train.max_length, bf16, cfg.task == "token_classification"))
+        if task.rank_features == "images":
+            feats = _image_features(folder, inputs, bf16, cfg.trust_pickled_weights)
+        else:
+            feats = _text_features(folder, inputs, cfg.train.max_length, bf16, task.rank_features == "words",
+                                   cfg.trust_pickled_weights)
         values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
         rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
                      "seconds": round(time.perf_counter() - t1, 1)})
         print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in scores) + f" ({rows[-1]['seconds']} s)")
     table = pd.DataFrame(rows).sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    out = Path(output) if output else Path("rank.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     print(f"warmstart rank: {len(table)} candidates on {len(labels[0])} labelled examples (data {data_seconds:.1f} s), "
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
     return table
+
+
+def run_rank(task_config: str, candidates: list[str], output: str | None = None, overrides: list[str] = (),
+             scores: list[str] | None = None) -> pd.DataFrame:
+    """`rank_candidates` for a task recipe file plus `section.key=value` overrides."""
+    from warmstart.tasks.registry import load_task_config
+
+    _, cfg = load_task_config(task_config, list(overrides))
+    return rank_candidates(cfg, candidates, output, scores)

@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
+from warmstart.data.sample import check_classes, draw
 from warmstart.data.sources import read_table
 from warmstart.engine.runtime import autocast, device
 from warmstart.errors import WarmstartError
@@ -32,11 +33,12 @@ from warmstart.tasks.finetune import (
     elapsed,
     fit,
     measure_forgetting,
+    scored,
     shuffled_epochs,
     start_run,
     write_run,
 )
-from warmstart.tasks.strategies import STRATEGIES
+from warmstart.tasks.strategies import probe_then_finetune
 
 SPLITS = ("train", "validation", "test")
 
@@ -106,18 +108,31 @@ def _stratified_take(df: pd.DataFrame, n: int | float, seed: int, rest_too: bool
     return (rest, take) if rest_too else take
 
 
-def subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
-    """A stratified, seeded subsample of `n` rows (all rows if n is None or larger)."""
-    if n is None:
-        return df
-    if n < df["label"].nunique():
-        raise WarmstartError(f"data.labels={n} is fewer than the {df['label'].nunique()} classes")
-    return _stratified_take(df, n, seed)
+def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.labels") -> pd.DataFrame:
+    """A stratified, seeded sample of `n` rows (all rows if n is None or larger): data/sample.py's `draw`."""
+    return df.iloc[draw(len(df), n, seed, df["label"].to_numpy(), where)].reset_index(drop=True)
+
+
+def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig) -> tuple[pd.DataFrame, ...]:
+    """The labelled sample of `splits`: the seeded training sample (at least two classes), the capped
+    validation split, the test split."""
+    seed = cfg.train.seed
+    train = subsample(splits["train"], cfg.data.labels, seed)
+    check_classes(train["label"])
+    return train, subsample(splits["validation"], cfg.data.validation_labels, seed, "data.validation_labels"), \
+        splits["test"]
+
+
+def labelled_sample(cfg: FinetuneConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The (train, validation, test) rows that this task's runs, rank and the TF-IDF baseline all see."""
+    return sample_splits(load_splits(cfg.data, cfg.train.seed)[0], cfg)
 
 
 # ---------------------------------------------------------------- model
 def encode(tokenizer, df: pd.DataFrame, max_length: int) -> tuple[list[list[int]], list[list[int]] | None]:
     """-> (input ids per row, token type ids per row or None)"""
+    if df.empty:  # (a split with no rows: the tokenizer refuses an empty batch)
+        return [], None
     pairs = df["text_pair"].tolist() if "text_pair" in df else None
     enc = tokenizer(df["text"].tolist(), pairs, truncation=True, max_length=max_length)
     return enc["input_ids"], enc.get("token_type_ids")
@@ -193,21 +208,6 @@ def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray
     return _over_batches(lambda b: pooled(model, b, pooling), model, batches, bf16)
 
 
-def fit_linear_probe(model, train_b, val_b, y_train, y_val, pooling: str, bf16: bool, seed: int) -> dict:
-    """Fit the head on frozen features (logistic regression, C picked on validation) and load it into the model."""
-    x_tr, x_va = features(model, train_b, pooling, bf16), features(model, val_b, pooling, bf16)
-    fit = fit_logistic(x_tr, y_train, x_va, y_val, seed)
-    acc, c, w, b = fit["val_accuracy"], fit["C"], fit["weight"], fit["bias"]
-    head = model.classifier
-    if not isinstance(head, torch.nn.Linear):
-        raise WarmstartError(f"train.strategy=linear_probe needs a linear head; {type(head).__name__} is not; "
-                             "use strategy=full")
-    with torch.no_grad():
-        head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
-        head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
-    return {"val_accuracy": round(float(acc), 4), "probe_C": c}
-
-
 def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool,
                start_accuracy: float = float("-inf")) -> dict:
     """Fine-tune every weight with early stopping on validation accuracy (LP-FT's probed head stays the best
@@ -233,11 +233,9 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     tc = cfg.train
-    t0, bf16, tokenizer = start_run(cfg, STRATEGIES, "classification")
+    t0, bf16, tokenizer = start_run(cfg)
     splits, names = load_splits(cfg.data, tc.seed)
-    train = subsample(splits["train"], cfg.data.labels, tc.seed)
-    val = subsample(splits["validation"], cfg.data.validation_labels, tc.seed)
-    test = splits["test"] if not splits["test"].empty else val
+    train, val, test = sample_splits(splits, cfg)
     id2label = {i: str(n) for i, n in enumerate(names)}
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=len(names), id2label=id2label,
                         label2id={v: k for k, v in id2label.items()}).to(device())
@@ -247,25 +245,78 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     y = {"train": train["label"].to_numpy(), "validation": val["label"].to_numpy(), "test": test["label"].to_numpy()}
     val_b = make_batches(enc["validation"], None, 64, pad)
     Path(cfg.output_dir).parent.mkdir(parents=True, exist_ok=True)
-    fitted: dict = {}
-    if tc.strategy in ("linear_probe", "lp_ft"):
-        train_b = make_batches(enc["train"], None, 64, pad)
-        fitted = fit_linear_probe(model, train_b, val_b, y["train"], y["validation"], tc.pooling, bf16, tc.seed)
-        fitted["trainable_parameters"] = sum(p.numel() for p in model.classifier.parameters())
-    if tc.strategy != "linear_probe":
-        probe = {"probe_val_accuracy": fitted["val_accuracy"], "probe_C": fitted["probe_C"]} if fitted else {}
-        fitted = {**probe, **train_full(model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16,
-                                        probe.get("probe_val_accuracy", float("-inf")))}
-    probs = predict_batches(model, make_batches(enc["test"], None, 64, pad), tc.pooling, bf16)
-    pred = probs.argmax(1)
-    metrics = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
-               "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
-               "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
-               "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
-               **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
-    predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
-                                "prediction": [names[i] for i in pred],
-                                **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})
 
-    write_run(cfg, model, tokenizer, metrics, {"predictions.csv": lambda p: predictions.to_csv(p, index=False)})
+    def probe() -> dict:  # logistic regression on frozen features, C chosen on validation
+        train_b = make_batches(enc["train"], None, 64, pad)
+        return fit_logistic(features(model, train_b, tc.pooling, bf16), y["train"],
+                            features(model, val_b, tc.pooling, bf16), y["validation"], tc.seed)
+
+    fitted = probe_then_finetune(tc.strategy, model.classifier, probe, lambda start: train_full(
+        model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16, start))
+    tested, files = {}, {}
+    if len(test):
+        probs = predict_batches(model, make_batches(enc["test"], None, 64, pad), tc.pooling, bf16)
+        pred = probs.argmax(1)
+        tested = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
+                  "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4)}
+        predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
+                                    "prediction": [names[i] for i in pred],
+                                    **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})
+        files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
+    metrics = scored({**tested, "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
+                      "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
+                      **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}, len(test) > 0)
+    write_run(cfg, model, tokenizer, metrics, files)
     return metrics
+
+
+def read_inputs(path: Path, text_column: str, text_pair_column: str | None) -> pd.DataFrame:
+    """The rows to predict, every input column kept: a table (CSV/TSV/JSONL/JSON) with the text column(s), or a
+    text file with one input per line (a blank line keeps its row)."""
+    from warmstart.data.sources import TABLE_SUFFIXES, read_text_file
+
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        df = read_table(str(path))
+        for col in filter(None, (text_column, text_pair_column)):
+            if col not in df.columns:
+                raise WarmstartError(f"{path}: no column '{col}' (columns: {', '.join(map(str, df.columns))}); "
+                                     "pass --text-column")
+        return df
+    return pd.DataFrame({text_column: read_text_file(path).splitlines()})
+
+
+def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
+    """`warmstart predict` for a sequence classifier: each row's class and class probabilities, beside the
+    row's own columns (ids stay with their rows). A blank text gets no prediction, not a guess."""
+    from transformers import AutoModelForSequenceClassification
+
+    from warmstart.data.text import load_tokenizer
+    from warmstart.engine.runtime import place, use_bf16
+    from warmstart.models.common import load_pretrained
+
+    text_column = request.text_column or cfg.data.text_column
+    pair_column = request.text_pair_column or cfg.data.text_pair_column
+    rows = read_inputs(request.src, text_column, pair_column)
+    data = pd.DataFrame({"text": rows[text_column].fillna("").astype(str)})
+    if pair_column:
+        data["text_pair"] = rows[pair_column].fillna("").astype(str)
+    blank = (data["text"].str.strip() == "").to_numpy()
+    tokenizer = load_tokenizer(str(folder))
+    model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))
+    probs = np.full((len(data), len(names)), np.nan)
+    todo = np.flatnonzero(~blank)
+    for start in range(0, len(todo), 2048):  # tokenised and predicted a chunk at a time: memory stays flat
+        part = todo[start:start + 2048]
+        batches = make_batches(encode(tokenizer, data.iloc[part], cfg.train.max_length), None, request.batch_size,
+                               tokenizer.pad_token_id)
+        probs[part] = predict_batches(model, batches, cfg.train.pooling, bf16)
+        done(len(part))
+    if blank.any():
+        print(f"warmstart predict: {int(blank.sum())} blank rows left without a prediction")
+    out = rows.rename(columns={c: f"input_{c}" for c in rows.columns if c == "prediction" or str(c).startswith("prob_")})
+    out["prediction"] = [None if b else names[i] for b, i in zip(blank, np.nan_to_num(probs).argmax(1), strict=True)]
+    for i, n in enumerate(names):
+        out[f"prob_{n}"] = probs[:, i].round(6)
+    return out

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 
 from warmstart.config import CONFIG_FILENAME, FinetuneConfig
-from warmstart.engine.checkpoint import atomic_folder, require_weights, save_hf
+from warmstart.data.sample import draw
+from warmstart.engine.checkpoint import atomic_folder, save_hf
 from warmstart.engine.loop import Budget, LoopSettings, make_optimizer, train_loop
+from warmstart.engine.outputs import write_marker
 from warmstart.engine.runtime import set_threads, use_bf16
 from warmstart.engine.tracking import tracking_dir
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_model_config, load_pretrained
 from warmstart.tasks.strategies import (
     head_name,
     hold_frozen_norm_statistics,
@@ -80,32 +85,26 @@ def split_examples(items: list, seed: int, validation_size: float, test_size: fl
 
 
 def take(items: list, n: int | None, seed: int) -> list:
-    """A seeded subsample of n items, in their original order (all of them when n is None or larger)."""
+    """A seeded sample of n items, in their original order (all of them when n is None or larger): the text
+    labelled sample (data/sample.py) for items without one class each."""
     if n is None or n >= len(items):
         return items
-    keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
-    return [items[i] for i in keep]
+    return [items[i] for i in draw(len(items), n, seed)]
 
 
-def check_strategy(strategy: str, allowed: tuple[str, ...], task: str) -> None:
-    if strategy not in allowed:
-        raise WarmstartError(f"train.strategy: '{strategy}' is not available for task {task}; use "
-                             f"{', '.join(allowed)}")
-
-
-def start_run(cfg: FinetuneConfig, allowed: tuple[str, ...], task: str):
-    """Checks and set-up every text task does first. -> (start time, bf16?, tokenizer)"""
+def start_run(cfg: FinetuneConfig):
+    """Set-up every text task does first. -> (start time, bf16?, tokenizer)"""
     from warmstart.data.text import load_tokenizer
 
     t0 = time.perf_counter()
     folder = tokenizer_folder(cfg)
-    check_strategy(cfg.train.strategy, allowed, task)
     set_threads(None)
     return t0, use_bf16(cfg.train.precision), load_tokenizer(folder)
 
 
 def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> tuple[list, list, list]:
-    """The seeded training sample (`data.labels`), the capped validation split, and the test split."""
+    """The labelled sample of a task whose items have no single class (sentences to tag, documents,
+    conversations): the seeded training sample (`data.labels`), the capped validation split, the test split."""
     seed = cfg.train.seed
     return (take(splits["train"], cfg.data.labels, seed), take(splits["validation"], cfg.data.validation_labels, seed),
             splits["test"])
@@ -114,22 +113,15 @@ def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> tuple[list, list
 def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
     """`auto_class` (e.g. AutoModelForTokenClassification) from `cfg.init`, or with random weights and the
     architecture of `cfg.tokenizer` when init is `scratch`. The task head is always new (seeded)."""
-    from transformers import AutoConfig
-    from transformers.utils import logging
-
     kwargs = dict(hidden_dropout_prob=cfg.train.dropout, attention_probs_dropout_prob=cfg.train.dropout,
                   **config_kwargs)
     torch.manual_seed(cfg.train.seed)
     if cfg.init == "scratch":
-        config = AutoConfig.from_pretrained(require_weights(tokenizer_folder(cfg)), **kwargs)
+        config = load_model_config(tokenizer_folder(cfg), cfg.trust_pickled_weights, **kwargs)
         return auto_class.from_config(config, attn_implementation="sdpa")
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # "newly initialized head" is expected, not news
-    try:
-        return auto_class.from_pretrained(require_weights(cfg.init, cfg.trust_pickled_weights),
-                                          attn_implementation="sdpa", **kwargs)
-    finally:
-        logging.set_verbosity(verbosity)
+    # quiet: "newly initialized head" is expected, not news
+    return load_pretrained(auto_class, cfg.init, cfg.trust_pickled_weights, quiet=True, attn_implementation="sdpa",
+                           **kwargs)
 
 
 def pad(rows: list[list[int]], pad_id: int, fill: int | None = None) -> torch.Tensor:
@@ -210,7 +202,7 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         return {metric: round(score, 4)}, best["bad"] >= tc.patience
 
     eval_every = tc.eval_every or steps_per_epoch
-    settings = LoopSettings(lr=tc.lr, warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
+    settings = LoopSettings(warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
                             eval_every=eval_every, desc="finetune", unit=unit,
                             tracking_dir=tracking_dir(tc.report_to, out) if out is not None else None)
     path = log_path(out) if out is not None else None
@@ -240,7 +232,30 @@ def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dic
     from warmstart.tasks.forgetting import sample_texts, text_forgetting
 
     texts = sample_texts(cfg.forgetting.texts, cfg.forgetting.samples, cfg.train.seed)
-    return text_forgetting(cfg.init, model.base_model, tokenizer, texts, cfg.train.max_length, bf16)
+    return text_forgetting(cfg.init, model.base_model, tokenizer, texts, cfg.train.max_length, bf16,
+                           cfg.trust_pickled_weights)
+
+
+NO_TEST = ("no test split: nothing held out was scored; the val_* numbers come from the early-stopping split and "
+           "are optimistic (add test rows, or let a seeded split carve them: data.split_column=null)")
+
+
+def scored(metrics: dict, has_test: bool) -> dict:
+    """Say which split a run's metrics come from. A run whose data has no test rows reports no test metric at
+    all, and says so: the early-stopping split is never called 'test'."""
+    if has_test:
+        return {**metrics, "scored_split": "test"}
+    print(f"warning: {NO_TEST}", file=sys.stderr)
+    return {**metrics, "scored_split": "none", "warning": NO_TEST}
+
+
+def finetune_inputs(cfg) -> dict[str, Any]:
+    """What a fine-tuning run reads from disk (text or images), which its output folder must not overlap and
+    whose content hashes its marker records."""
+    return {"init": None if cfg.init == "scratch" else cfg.init, "tokenizer": getattr(cfg, "tokenizer", None),
+            "architecture": getattr(cfg, "architecture", None), "data.path": getattr(cfg.data, "path", None),
+            **{f"data.sources[{i}]": s for i, s in enumerate(getattr(cfg.data, "sources", []))},
+            **{f"data.test_sources[{i}]": s for i, s in enumerate(getattr(cfg.data, "test_sources", []))}}
 
 
 def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
@@ -256,6 +271,8 @@ def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[P
                 save_adapter(folder / "adapter", *model.warmstart_adapter)
         (folder / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding="utf-8")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        # the marker: a fine-tuning run's folder, with its data's content hashes (a study reuses it while they hold)
+        write_marker(folder, "finetune", {k: v for k, v in finetune_inputs(cfg).items() if k.startswith("data.")})
         for name, writer in files.items():
             writer(folder / name)
         log = log_path(out)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from warmstart.data.sources import load_documents
-from warmstart.engine.runtime import autocast, device
+from warmstart.engine.runtime import autocast, device, place
 from warmstart.objectives.mlm import mask_tokens
 
 
@@ -72,12 +72,15 @@ def _text_pass(encoder, tokenizer, texts: list[str], max_length: int, bf16: bool
 
 
 def text_forgetting(pretrained: str, finetuned_encoder, tokenizer, texts: list[str], max_length: int,
-                    bf16: bool) -> dict:
+                    bf16: bool, trust_pickled: bool = False) -> dict:
     """-> mlm_loss_pretrained, mlm_loss_finetuned, mlm_loss_increase (None without an MLM head), cka"""
     from transformers import AutoModel, AutoModelForPreTraining
 
-    before = AutoModel.from_pretrained(pretrained).to(device())
-    mlm = AutoModelForPreTraining.from_pretrained(pretrained).to(device()).eval() if has_mlm_head(pretrained) else None
+    from warmstart.models.common import load_pretrained
+
+    before = place(load_pretrained(AutoModel, pretrained, trust_pickled, quiet=True))
+    mlm = place(load_pretrained(AutoModelForPreTraining, pretrained, trust_pickled, quiet=True)).eval() \
+        if has_mlm_head(pretrained) else None
     f0, l0 = _text_pass(before, tokenizer, texts, max_length, bf16, mlm)
     f1, l1 = _text_pass(finetuned_encoder, tokenizer, texts, max_length, bf16, mlm)
     out = {"cka": round(linear_cka(f0, f1), 4), "forgetting_texts": len(texts)}

@@ -1,4 +1,4 @@
-"""Image classification with few labels: `labels_per_class` images per class, strategies full / linear_probe /
+"""Image classification with few labels: `data.labels` images, class-balanced; strategies full / linear_probe /
 lp_ft (as for text, tasks/classification.py), early stopping on a small validation split.
 
 The model is a standard `AutoModelForImageClassification` (ResNet or ViT), so the saved folder predicts with
@@ -19,10 +19,11 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
+from warmstart.data.sample import check_classes, class_counts, per_class_split
 from warmstart.data.vision import augment, channel_stats, eval_transform
-from warmstart.engine.checkpoint import require_weights
-from warmstart.engine.runtime import device, set_threads, use_bf16
+from warmstart.engine.runtime import device, place, set_threads, use_bf16
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_model_config, load_pretrained
 from warmstart.models.images import (
     PREPROCESSOR_FILE,
     encode_images,
@@ -34,51 +35,60 @@ from warmstart.models.images import (
 from warmstart.models.probe import fit_logistic, knn_accuracy
 from warmstart.models.tiny_conv import use_tiny_map_convs
 from warmstart.tasks.finetune import fit, write_run
-from warmstart.tasks.strategies import STRATEGIES
+from warmstart.tasks.strategies import probe_then_finetune
 
 # fine-tuning views: a mild crop and a flip, no colour change (the label must survive the augmentation)
 FINETUNE_AUGMENT = AugmentConfig(crop_min_scale=0.6, jitter_p=0.0, greyscale_p=0.0, blur_p=0.0)
 
 
-def per_class_split(labels: torch.Tensor, per_class: int | None, held_out_per_class: int, seed: int
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded, class-balanced (train, validation) indices: `held_out_per_class` of each class for validation,
-    then `per_class` of the rest (all when None) for training."""
-    gen = torch.Generator().manual_seed(seed)
-    train, val = [], []
-    for c in labels.unique().tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_val = min(held_out_per_class, max(0, len(idx) - 1))
-        val.append(idx[:n_val])
-        rest = idx[n_val:]
-        train.append(rest if per_class is None else rest[:per_class])
-    return torch.cat(train).sort().values, torch.cat(val).sort().values
+def image_counts(dc, n_classes: int) -> list[int | None]:
+    """Labelled training images per class: `data.labels` in all, class-balanced; the deprecated
+    `data.labels_per_class` means that many of each class."""
+    if dc.labels_per_class is not None:
+        print("warning: data.labels_per_class is deprecated; use data.labels (the total over all classes, "
+              f"here {dc.labels_per_class * n_classes})")
+        return [dc.labels_per_class] * n_classes
+    return class_counts(dc.labels, n_classes)
+
+
+def labelled_sample(cfg: ImageFinetuneConfig) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """The (train, validation, test) images that this task's runs, rank and the pixel baseline all see:
+    `validation_per_class` of each class held out, then the class-balanced training sample (data/sample.py);
+    the test images are `data.test_sources` (or, without them, the validation images)."""
+    dc = cfg.data
+    data = load_images(dc.sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, dc.split)
+    if data.labels is None:
+        raise WarmstartError(f"{dc.sources[0]}: no labels (use class subfolders, an IDX labels file, or a label "
+                             "column); fine-tuning needs them")
+    classes = int(data.labels.unique().numel())
+    tr, va = per_class_split(data.labels, image_counts(dc, classes), dc.validation_per_class, cfg.train.seed)
+    check_classes(data.labels[tr].numpy())
+    test = load_images(dc.test_sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, "test") \
+        if dc.test_sources else data.subset(va)
+    if test.labels is None:
+        raise WarmstartError(f"{dc.test_sources[0]}: the test images have no labels")
+    train, val = data.subset(tr), data.subset(va)
+    train.whole = data
+    return train, val, test
 
 
 def build_image_classifier(cfg: ImageFinetuneConfig, channels: int, names: list[str], seed: int):
     """AutoModelForImageClassification from `init`, or with random weights in the architecture of
     `architecture` (a checkpoint folder) or of the model section."""
-    from transformers import AutoConfig, AutoModelForImageClassification
-    from transformers.utils import logging
+    from transformers import AutoModelForImageClassification
 
     id2label = {i: n for i, n in enumerate(names)}
     kwargs = dict(num_labels=len(names), id2label=id2label, label2id={n: i for i, n in id2label.items()})
     torch.manual_seed(seed)
     if cfg.init == "scratch":
         if cfg.architecture:
-            config = AutoConfig.from_pretrained(require_weights(cfg.architecture, cfg.trust_pickled_weights), **kwargs)
+            config = load_model_config(cfg.architecture, cfg.trust_pickled_weights, **kwargs)
         else:
             config = image_backbone_config(cfg.model, channels)
             config.update(kwargs)
         return AutoModelForImageClassification.from_config(config)
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
-    try:
-        return AutoModelForImageClassification.from_pretrained(require_weights(cfg.init, cfg.trust_pickled_weights),
-                                                               **kwargs)
-    finally:
-        logging.set_verbosity(verbosity)
+    # quiet: "newly initialized classifier" is expected, not news
+    return load_pretrained(AutoModelForImageClassification, cfg.init, cfg.trust_pickled_weights, quiet=True, **kwargs)
 
 
 def linear_head(model) -> torch.nn.Linear:
@@ -87,35 +97,24 @@ def linear_head(model) -> torch.nn.Linear:
 
 
 def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
-    """Fine-tune on `labels_per_class` images per class; evaluate on the test images; save atomically."""
+    """Fine-tune on the labelled sample; evaluate on the test images; publish the run folder atomically."""
     t0 = time.perf_counter()
-    tc, dc = cfg.train, cfg.data
-    if not cfg.init:
-        raise WarmstartError("init is empty; give an image checkpoint folder or 'scratch'")
-    if tc.strategy not in STRATEGIES:
-        raise WarmstartError(f"train.strategy: unknown strategy '{tc.strategy}'; use {', '.join(STRATEGIES)}")
+    tc = cfg.train
     set_threads(None)
     bf16 = use_bf16(tc.precision)
-    data = load_images(dc.sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, dc.split)
-    if data.labels is None:
-        raise WarmstartError(f"{dc.sources[0]}: no labels (use class subfolders, an IDX labels file, or a label "
-                             "column); fine-tuning needs them")
-    tr_idx, va_idx = per_class_split(data.labels, dc.labels_per_class, dc.validation_per_class, tc.seed)
-    test = load_images(dc.test_sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, "test") \
-        if dc.test_sources else data.subset(va_idx)
-    if test.labels is None:
-        raise WarmstartError(f"{dc.test_sources[0]}: the test images have no labels")
-    train, val = data.subset(tr_idx), data.subset(va_idx)
+    train, val, test = labelled_sample(cfg)
+    data = train.whole
     n_classes = int(data.labels.max()) + 1
     names = data.class_names or [str(i) for i in range(n_classes)]
     if int(test.labels.max()) >= n_classes:
-        raise WarmstartError(f"{dc.test_sources[0]}: label {int(test.labels.max())} never appears in the training data")
+        raise WarmstartError(f"{cfg.data.test_sources[0]}: label {int(test.labels.max())} never appears in the "
+                             "training data")
     model = build_image_classifier(cfg, data.images.shape[1], names, tc.seed)
     use_tiny_map_convs(model)
     known = read_preprocessor(cfg.init if cfg.init != "scratch" else (cfg.architecture or ""))
     size, mean, std = known if known else (cfg.model.image_size, *channel_stats(data.images))
     channels_last = model.config.model_type == "resnet"
-    model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    place(model, channels_last)
     head = linear_head(model)
 
     def features(images: torch.Tensor) -> torch.Tensor:
@@ -128,20 +127,12 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     def predict(images: torch.Tensor) -> torch.Tensor:
         return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16), -1)
 
-    fitted: dict = {}
-    if tc.strategy in ("linear_probe", "lp_ft"):
-        probe = fit_logistic(features(train.images).numpy(), train.labels.numpy(), features(val.images).numpy(),
-                             val.labels.numpy(), tc.seed)
-        if len(probe["classes"]) != n_classes:
-            raise WarmstartError(f"the probe saw {len(probe['classes'])} of {n_classes} classes; raise data.labels_per_class")
-        with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(probe["weight"], dtype=head.weight.dtype))
-            head.bias.copy_(torch.as_tensor(probe["bias"], dtype=head.bias.dtype))
-        fitted = {"probe_val_accuracy": round(probe["val_accuracy"], 4), "probe_C": probe["C"],
-                  "trainable_parameters": sum(p.numel() for p in head.parameters())}
-    if tc.strategy != "linear_probe":
-        fitted.update(train_full(model, cfg, train, val, size, mean, std, bf16, predict, to_input,
-                                 fitted.get("probe_val_accuracy", float("-inf"))))
+    def probe() -> dict:  # logistic regression on frozen features, C chosen on validation
+        return fit_logistic(features(train.images).numpy(), train.labels.numpy(), features(val.images).numpy(),
+                            val.labels.numpy(), tc.seed)
+
+    fitted = probe_then_finetune(tc.strategy, head, probe, lambda start: train_full(
+        model, cfg, train, val, size, mean, std, bf16, predict, to_input, start))
     probs = predict(test.images)
     pred = probs.argmax(1).numpy()
     y = test.labels.numpy()
@@ -171,7 +162,7 @@ def measure_forgetting(cfg: ImageFinetuneConfig, model, data: ImageSet, test: Im
 
     from warmstart.tasks.forgetting import image_forgetting
 
-    before = AutoModel.from_pretrained(cfg.init).to(device())
+    before = place(load_pretrained(AutoModel, cfg.init, cfg.trust_pickled_weights, quiet=True))
     rng = np.random.default_rng(cfg.train.seed)
     memory = data.subset(rng.choice(len(data), min(cfg.forgetting.memory, len(data)), replace=False))
     queries = test.subset(rng.choice(len(test), min(cfg.forgetting.queries, len(test)), replace=False))
@@ -209,3 +200,20 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, 
     return fit(model, tc, Path(cfg.output_dir), batches(), step_fn, evaluate, len(train), linear_head(model), bf16, "val_accuracy",
                start_accuracy, tokens_fn=lambda b: len(b["images"]), unit="images",
                steps_per_epoch=max(1, len(train) // batch_size))
+
+
+def predict_file(folder: Path, cfg: ImageFinetuneConfig, request) -> pd.DataFrame:
+    """`warmstart predict` for an image classifier (AutoModelForImageClassification + preprocessor_config.json)
+    over an image source: a folder of images, IDX, .npy/.npz or an HF dataset. Rows: the image's file (or
+    source[index]), its class and class probabilities."""
+    from transformers import AutoModelForImageClassification
+
+    size, mean, std = read_preprocessor(folder)
+    images = load_images([str(request.src)])
+    model = place(load_pretrained(AutoModelForImageClassification, folder)).eval()
+    names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    logits = map_images(lambda x: model(pixel_values=x).logits, model, images.images, size, mean, std,
+                        use_bf16(cfg.train.precision), request.batch_size, progress=request.progress(len(images)))
+    p = torch.softmax(logits, -1).numpy()
+    return pd.DataFrame({"image": images.paths, "prediction": [names[i] for i in p.argmax(1)],
+                         **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)}})

@@ -1,26 +1,148 @@
-"""The task registry: every fine-tuning task, by name, with the function that runs it."""
+"""The task registry: one record per fine-tuning task. The CLI, the Python API, `predict`, `study`, `rank`, the
+baselines and the demo read it; nothing else switches on task names. Adding a task is one module plus one
+`register(Task(...))` line (a test adds a toy task this way and runs it through finetune, predict and study).
+
+A record names its functions as "module:function" strings, imported on first use, so that one task's
+dependencies (seqeval, rouge) never slow another's start; a test may give the callables themselves.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warmstart.config import (
+    SGD_STRATEGIES,
+    STRATEGIES,
+    FinetuneConfig,
+    ImageFinetuneConfig,
+    load_config,
+    peek,
+    validate,
+)
+from warmstart.engine.checkpoint import require_weights
+from warmstart.engine.outputs import claim
 from warmstart.errors import WarmstartError
+from warmstart.tasks.finetune import finetune_inputs
 
-# task -> (module, function): imported on use, so that one task's dependencies never slow another's start
-TASK_RUNNERS = {
-    "classification": ("warmstart.tasks.classification", "run_finetune"),
-    "token_classification": ("warmstart.tasks.token_classification", "run_token_classification"),
-    "summarization": ("warmstart.tasks.summarization", "run_summarization"),
-    "response_selection": ("warmstart.tasks.response_selection", "run_response_selection"),
-}
+Ref = str | Callable[..., Any]
 
 
-def run_task(cfg) -> dict:
-    """Fine-tune `cfg.task` (a FinetuneConfig) and return its test metrics."""
-    import importlib
+@dataclass
+class PredictRequest:
+    """What `warmstart predict` asks a task's predictor: the input file, its columns, the batch size, and
+    `progress(total)` -> a callback taking the number of rows done."""
 
-    if cfg.task not in TASK_RUNNERS:
-        raise WarmstartError(f"task: unknown task '{cfg.task}'; use {', '.join(TASK_RUNNERS)}")
-    from warmstart.config import validate
+    src: Path
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    batch_size: int = 64
+    progress: Callable[[int], Callable[[int], None]] = lambda total: (lambda n: None)
 
+
+@dataclass(frozen=True)
+class Task:
+    """A fine-tuning task: its config, how it runs, predicts, samples its labels and what it reports."""
+
+    name: str
+    run: Ref  # (cfg) -> test metrics; writes the run folder (the registry has claimed it)
+    predict: Ref | None = None  # (checkpoint folder, its config, PredictRequest) -> DataFrame of rows
+    sample: Ref | None = None  # (cfg) -> (train, validation, test) in the task's own item type
+    metrics: tuple[str, ...] = ("accuracy",)  # what a study compares: the first one the metrics hold
+    strategies: tuple[str, ...] = SGD_STRATEGIES
+    config: type = FinetuneConfig
+    rank_features: str | None = None  # what `rank` reads: sentences | words | images (None: not rankable)
+    baseline: str | None = None  # the classic no-pretraining model (study/baselines.py): tfidf_logreg | ...
+    count_key: str = "data.labels"  # the knob a study sets to a label count
+    scratch_key: str = "tokenizer"  # the key that gives a scratch model its architecture
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def resolve(self, what: str) -> Callable[..., Any]:
+        ref = getattr(self, what)
+        if ref is None:
+            raise WarmstartError(f"task {self.name}: has no {what}")
+        if callable(ref):
+            return ref
+        module, _, function = ref.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    """Add (or replace) a task; returns it."""
+    TASKS[task.name] = task
+    return task
+
+
+def get(name: str) -> Task:
+    if name not in TASKS:
+        raise WarmstartError(f"task: unknown task '{name}'; use {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def plain_checkpoint_task(folder: Path) -> str:
+    """The task of a plain HF folder that warmstart did not fine-tune: an image classifier when it has an image
+    preprocessor and no tokenizer, else a sequence classifier."""
+    image = (folder / "preprocessor_config.json").is_file() and not (folder / "tokenizer.json").is_file()
+    return "image_classification" if image else "classification"
+
+
+def task_of(recipe: str | Path | None, overrides: list[str] = (), values: dict | None = None) -> Task:
+    """The task a fine-tuning recipe declares (`task:`; classification when it says nothing)."""
+    name = (values or {}).get("task") or peek(recipe, overrides, "task") or "classification"
+    return get(str(name))
+
+
+def load_task_config(recipe: str | Path | None, overrides: list[str] = (), values: dict | None = None):
+    """-> (task, its config loaded from the recipe, overrides and Python values, checked)"""
+    task = task_of(recipe, overrides, values)
+    return task, load_config(task.config, recipe, list(overrides), values)
+
+
+def run_task(cfg, overwrite: bool = False) -> dict:
+    """Fine-tune `cfg.task` and return its test metrics: the config checked, the strategy one the task can
+    use, the output folder claimed (owned, not an input's, locked) for the whole run."""
+    task = get(cfg.task)
+    if not isinstance(cfg, task.config):
+        raise WarmstartError(f"task {task.name}: expects a {task.config.__name__}, got a {type(cfg).__name__}")
     validate(cfg)
-    module, function = TASK_RUNNERS[cfg.task]
-    return getattr(importlib.import_module(module), function)(cfg)
+    if cfg.train.strategy not in task.strategies:
+        raise WarmstartError(f"train.strategy: '{cfg.train.strategy}' is not available for task {task.name}; use "
+                             f"{', '.join(task.strategies)}")
+    if not cfg.init:
+        raise WarmstartError("init is empty; give a checkpoint folder or 'scratch'")
+    for key in ("init", "tokenizer", "architecture"):  # every checkpoint checked before any work or folder
+        folder = getattr(cfg, key, None)
+        if folder and folder != "scratch":
+            require_weights(folder, cfg.trust_pickled_weights)
+    with claim(cfg.output_dir, "finetune", finetune_inputs(cfg), overwrite):
+        return task.resolve("run")(cfg)
+
+
+for _task in (
+    Task("classification", "warmstart.tasks.classification:run_finetune",
+         "warmstart.tasks.classification:predict_file", "warmstart.tasks.classification:labelled_sample",
+         strategies=STRATEGIES, rank_features="sentences", baseline="tfidf_logreg",
+         description="sequence classification (sentiment, topics, sentence pairs)"),
+    Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
+         "warmstart.tasks.token_classification:predict_file", "warmstart.tasks.token_classification:labelled_sample",
+         metrics=("entity_f1", "token_accuracy"), rank_features="words", description="NER, POS (CoNLL, JSONL, HF)"),
+    Task("summarization", "warmstart.tasks.summarization:run_summarization",
+         "warmstart.tasks.summarization:predict_file", "warmstart.tasks.summarization:labelled_sample",
+         metrics=("rouge1",), description="extractive summarisation (sentence scorer, word budget, ROUGE)"),
+    Task("response_selection", "warmstart.tasks.response_selection:run_response_selection",
+         "warmstart.tasks.response_selection:predict_file", "warmstart.tasks.response_selection:labelled_sample",
+         metrics=("recall_at_1",), description="dialogue response selection (cross-encoder, recall@1 of N)"),
+    Task("image_classification", "warmstart.tasks.image_classification:run_image_finetune",
+         "warmstart.tasks.image_classification:predict_file", "warmstart.tasks.image_classification:labelled_sample",
+         strategies=STRATEGIES, config=ImageFinetuneConfig, rank_features="images", baseline="pixels_logreg",
+         scratch_key="architecture",
+         description="image classification (ResNet / ViT encoders)"),
+):
+    register(_task)

@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, device, use_bf16
+from warmstart.engine.runtime import autocast, device, place, use_bf16
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_pretrained
 from warmstart.tasks.classification import encode, make_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -35,13 +36,13 @@ from warmstart.tasks.finetune import (
     few_labels,
     fit,
     measure_forgetting,
+    scored,
     shuffled_epochs,
     split_examples,
     split_files,
     start_run,
     write_run,
 )
-from warmstart.tasks.strategies import SGD_STRATEGIES
 
 QUOTES = ('"', "“", "‘", "'")
 
@@ -109,7 +110,7 @@ def load_dialogue_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[E
     if not convs.get("validation"):
         carved = split_examples(convs["train"], seed, 0.1, 0.0, group=lambda c: c[0].strip().lower())
         convs["train"], convs["validation"] = carved["train"], carved["validation"]
-    convs.setdefault("test", convs["validation"])
+    convs.setdefault("test", [])
     return {name: examples_of(c, cfg.context_turns) for name, c in convs.items()}
 
 
@@ -188,7 +189,7 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     tc = cfg.train
-    t0, bf16, tokenizer = start_run(cfg, SGD_STRATEGIES, "response_selection")
+    t0, bf16, tokenizer = start_run(cfg)
     splits = load_dialogue_splits(cfg.data, tc.seed)
     train, val, test = few_labels(splits, cfg)
     fixed = np.random.default_rng(tc.seed + 1)  # evaluation candidates: the same for every model compared
@@ -219,6 +220,12 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     batches = shuffled_epochs(len(train), tc.batch_size, tc.seed, make_batch)
     fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(train), model.classifier, bf16,
                  "val_mrr")
+    if not test:
+        metrics = scored({"task": "response_selection", "test_contexts": 0, "train_contexts": len(train),
+                          "validation_contexts": len(val), "init": cfg.init, "seed": tc.seed, **fitted,
+                          "seconds": elapsed(t0)}, False)
+        write_run(cfg, model, tokenizer, metrics, {})
+        return metrics
     scores = score_candidates(model, tokenizer, [e.context for e in test], test_cands, tc.max_length, bf16)
     metrics = {**ranking_metrics(scores), "candidates": cfg.data.candidates, "task": "response_selection",
                "test_contexts": len(test), "train_contexts": len(train), "validation_contexts": len(val),
@@ -230,14 +237,15 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     def jsonl(df: pd.DataFrame):
         return lambda p: df.to_json(p, orient="records", lines=True, force_ascii=False)
 
+    metrics = scored(metrics, True)
     write_run(cfg, model, tokenizer, metrics, {"test_candidates.jsonl": jsonl(inputs), "predictions.jsonl": jsonl(predictions)})
     return metrics
 
 
-def predict_file(folder: Path, cfg: FinetuneConfig, src: Path, text_column: str | None, batch_size: int,
-                 progress) -> pd.DataFrame:
+def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     """`warmstart predict` for a cross-encoder: JSONL `{context, candidates}` in (context: a string or a list of
     turns, as the run's test_candidates.jsonl); a score per candidate and the best one out."""
+    src, batch_size, progress = request.src, request.batch_size, request.progress
     from transformers import AutoModelForSequenceClassification
 
     from warmstart.data.sources import read_table
@@ -248,8 +256,13 @@ def predict_file(folder: Path, cfg: FinetuneConfig, src: Path, text_column: str 
             raise WarmstartError(f"{src}: no column '{col}'; expected JSONL lines {{\"context\": ..., \"candidates\": [...]}}")
     contexts = [c if isinstance(c, str) else list(c) for c in df["context"]]
     candidates = [list(c) for c in df["candidates"]]
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").to(device())
+    model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     scores = score_candidates(model, load_tokenizer(str(folder)), contexts, candidates, cfg.train.max_length,
                               use_bf16(cfg.train.precision), batch_size, progress(sum(map(len, candidates))))
     return pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],
                          "best": [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]})
+
+
+def labelled_sample(cfg: FinetuneConfig) -> tuple[list, list, list]:
+    """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
+    return few_labels(load_dialogue_splits(cfg.data, cfg.train.seed), cfg)

@@ -103,6 +103,42 @@ def plan(strategy: str, model: torch.nn.Module, head: torch.nn.Module, sections:
     raise WarmstartError(f"train.strategy: unknown strategy '{strategy}'; use {', '.join(STRATEGIES)}")
 
 
+PROBE_FIRST = ("linear_probe", "lp_ft")  # strategies that fit the head in closed form on frozen features first
+
+
+def probe_then_finetune(strategy: str, head: torch.nn.Module, probe: Callable[[], dict],
+                        finetune: Callable[[float], dict]) -> dict:
+    """Run `strategy` given a task's two halves. `probe() -> fit_logistic's result` on the frozen encoder's
+    features; `finetune(start_score) -> fit's result` (tasks/finetune.py), where the weights it starts from stay
+    the best candidate until fine-tuning beats `start_score` on validation.
+
+    linear_probe: the closed-form head alone; lp_ft: that head, then fine-tuning from it (Kumar et al., 2022,
+    "Fine-Tuning can Distort Pretrained Features"), so a fresh head's random gradients never reach the encoder;
+    every other strategy: fine-tuning alone. -> the metrics of what was kept"""
+    if strategy not in PROBE_FIRST:
+        return finetune(float("-inf"))
+    fit = probe()
+    set_linear_head(head, fit["weight"], fit["bias"])
+    score = round(float(fit["val_accuracy"]), 4)
+    probed = {"probe_val_accuracy": score, "probe_C": fit["C"],
+              "trainable_parameters": sum(p.numel() for p in head.parameters())}
+    if strategy == "linear_probe":
+        return {**probed, "val_accuracy": score}
+    return {**probed, **finetune(score)}
+
+
+def set_linear_head(head: torch.nn.Module, weight, bias) -> None:
+    """Write a fitted (classes x features) weight and bias into a task's linear head."""
+    if not isinstance(head, torch.nn.Linear):
+        raise WarmstartError(f"train.strategy=linear_probe needs a linear head; {type(head).__name__} is not; "
+                             "use strategy=full")
+    if tuple(head.weight.shape) != tuple(weight.shape):
+        raise WarmstartError(f"the probe saw {weight.shape[0]} of {head.weight.shape[0]} classes; give more labels")
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+
+
 def hold_frozen_norm_statistics(model: torch.nn.Module) -> None:
     """Batch-norm layers whose weights are frozen run in eval mode: their running statistics stay the
     pretrained ones (bit-identical) and they normalise as they did in pretraining."""

@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import device, use_bf16
+from warmstart.engine.runtime import device, place, use_bf16
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_pretrained
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -35,13 +36,13 @@ from warmstart.tasks.finetune import (
     few_labels,
     fit,
     measure_forgetting,
+    scored,
     shuffled_epochs,
     split_examples,
     split_files,
     start_run,
     write_run,
 )
-from warmstart.tasks.strategies import SGD_STRATEGIES
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -90,6 +91,9 @@ def read_documents(path: Path, aspect: str = "all") -> list[Document]:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise WarmstartError(f"{path}:{n}: not a JSON object ({e.msg}); expected one document per line") from None
+            if not isinstance(record, dict):
+                raise WarmstartError(f"{path}:{n}: not a JSON object (a {type(record).__name__}); expected one document "
+                                     "per line, {\"sentences\": [...], \"summary\": ...}")
             docs.append(_from_record(record, aspect, f"{path}:{n}"))
     if not docs:
         raise WarmstartError(f"{path}: no documents")
@@ -108,7 +112,7 @@ def load_document_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[D
     if not splits.get("validation"):
         carved = split_examples(splits["train"], seed, 0.1, 0.0)
         splits["train"], splits["validation"] = carved["train"], carved["validation"]
-    splits.setdefault("test", splits["validation"])
+    splits.setdefault("test", [])
     for name, docs in splits.items():
         for d in docs:
             if d.summary is None and d.labels is None:
@@ -209,7 +213,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     tc = cfg.train
-    t0, bf16, tokenizer = start_run(cfg, SGD_STRATEGIES, "summarization")
+    t0, bf16, tokenizer = start_run(cfg)
     splits = load_document_splits(cfg.data, tc.seed)
     train, val, test = few_labels(splits, cfg)
     if cfg.data.max_words is None:  # resolved once and saved with the run, so predict uses the same budget
@@ -235,6 +239,12 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     batches = shuffled_epochs(len(y), tc.batch_size, tc.seed, lambda rows: make_batches(enc, y, len(rows), pad_id, rows)[0])
     fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(y), model.classifier, bf16,
                  "val_rouge_mean")
+    if not test:
+        metrics = scored({"task": "summarization", "max_words": budget, "test_documents": 0,
+                          "train_documents": len(train), "init": cfg.init, "seed": tc.seed, **fitted,
+                          "seconds": elapsed(t0)}, False)
+        write_run(cfg, model, tokenizer, metrics, {})
+        return metrics
     out = summarise(model, tokenizer, test, tc.max_length, budget, bf16)
     refs = [d.summary or "" for d in test]
     lead = [" ".join(d.sentences[i] for i in select(-np.arange(len(d.sentences), dtype=float), d.sentences, budget))
@@ -249,18 +259,24 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
                "train_documents": len(train), "train_sentences": len(y), "init": cfg.init, "seed": tc.seed,
                **fitted, **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
     out["reference"] = refs
+    metrics = scored(metrics, True)
     write_run(cfg, model, tokenizer, metrics,
               {"predictions.jsonl": lambda p: out.to_json(p, orient="records", lines=True, force_ascii=False)})
     return metrics
 
 
-def predict_file(folder: Path, cfg: FinetuneConfig, src: Path, text_column: str | None, batch_size: int,
-                 progress) -> pd.DataFrame:
+def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     """`warmstart predict` for a summariser: JSONL documents in, one extract per document out."""
+    src, progress = request.src, request.progress
     from transformers import AutoModelForSequenceClassification
 
     docs = read_documents(src, cfg.data.aspect)
     progress(len(docs))
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").to(device())
+    model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     return summarise(model, load_tokenizer(str(folder)), docs, cfg.train.max_length, cfg.data.max_words or 100,
                      use_bf16(cfg.train.precision))
+
+
+def labelled_sample(cfg: FinetuneConfig) -> tuple[list, list, list]:
+    """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
+    return few_labels(load_document_splits(cfg.data, cfg.train.seed), cfg)

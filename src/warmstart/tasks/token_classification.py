@@ -8,6 +8,7 @@ does not continue an X entity becomes B-X); any other tag set is scored by token
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,9 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, device, use_bf16
+from warmstart.engine.runtime import autocast, device, place, use_bf16
 from warmstart.errors import WarmstartError
+from warmstart.models.common import load_pretrained
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -27,13 +29,13 @@ from warmstart.tasks.finetune import (
     fit,
     measure_forgetting,
     pad,
+    scored,
     shuffled_epochs,
     split_examples,
     split_files,
     start_run,
     write_run,
 )
-from warmstart.tasks.strategies import SGD_STRATEGIES
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
@@ -123,8 +125,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
     if not splits.get("validation"):
         carved = split_examples(splits["train"], seed, 0.1, 0.0)
         splits["train"], splits["validation"] = carved["train"], carved["validation"]
-    if not splits.get("test"):
-        splits["test"] = splits["validation"]
+    splits.setdefault("test", [])
     return splits
 
 
@@ -225,7 +226,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     from transformers import AutoModelForTokenClassification
 
     tc = cfg.train
-    t0, bf16, tokenizer = start_run(cfg, SGD_STRATEGIES, "token_classification")
+    t0, bf16, tokenizer = start_run(cfg)
     splits = load_token_splits(cfg.data, tc.seed)
     train, val, test = few_labels(splits, cfg)
     # the tag inventory is the schema (every tag of every split), so a type absent from a small training
@@ -253,13 +254,17 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     batches = shuffled_epochs(len(ids), tc.batch_size, tc.seed, lambda rows: make_batch(ids, rows, pad_id, labels))
     fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(ids), model.classifier, bf16,
                  f"val_{metric}")
-    pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
-    metrics = {**tagging_metrics([ts for _, ts in test], pred, bio), "task": "token_classification",
-               "test_sentences": len(test), "train_sentences": len(train), "validation_sentences": len(val),
-               "init": cfg.init, "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
-    predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
-    write_run(cfg, model, tokenizer, metrics,
-              {"predictions.jsonl": lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)})
+    tested, files = {}, {}
+    if test:
+        pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
+        tested = tagging_metrics([ts for _, ts in test], pred, bio)
+        predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
+        files["predictions.jsonl"] = lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)
+    metrics = scored({**tested, "task": "token_classification", "test_sentences": len(test),
+                      "train_sentences": len(train), "validation_sentences": len(val), "init": cfg.init,
+                      "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16),
+                      "seconds": elapsed(t0)}, len(test) > 0)
+    write_run(cfg, model, tokenizer, metrics, files)
     return metrics
 
 
@@ -269,7 +274,7 @@ def read_predict_inputs(path: Path, tokens_column: str, text_column: str) -> lis
     if path.suffix.lower() in TABLE_SUFFIXES:
         df = read_table(str(path))
         if tokens_column in df.columns:
-            return [[str(w) for w in ws] for ws in df[tokens_column]]
+            return [_words(cell, path, i) for i, cell in enumerate(df[tokens_column])]
         if text_column in df.columns:
             return [str(t).split() for t in df[text_column].fillna("")]
         raise WarmstartError(f"{path}: no column '{tokens_column}' or '{text_column}' (columns: "
@@ -277,16 +282,33 @@ def read_predict_inputs(path: Path, tokens_column: str, text_column: str) -> lis
     text = read_text_file(path)
     if "\t" in text:
         return [w for w, _ in read_conll(path)]
-    return [line.split() for line in text.splitlines() if line.strip()]
+    return [line.split() for line in text.splitlines()]  # a blank line keeps its row (no words, no tags)
 
 
-def predict_file(folder: Path, cfg: FinetuneConfig, src: Path, text_column: str | None, batch_size: int,
-                 progress) -> pd.DataFrame:
+def _words(cell, path: Path, row: int) -> list[str]:
+    """A table cell of words: a list (JSONL, HF), or the JSON text warmstart writes lists as in CSV files."""
+    if isinstance(cell, str):
+        try:
+            cell = json.loads(cell)
+        except ValueError:
+            return cell.split()
+        if not isinstance(cell, list):
+            raise WarmstartError(f"{path}: row {row}: the tokens cell is JSON but not a list of words")
+    return [str(w) for w in cell]
+
+
+def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     """`warmstart predict` for a token classifier. -> rows: tokens, prediction"""
+    src, text_column, batch_size, progress = request.src, request.text_column, request.batch_size, request.progress
     from transformers import AutoModelForTokenClassification
 
     sentences = read_predict_inputs(src, cfg.data.tokens_column, text_column or cfg.data.text_column)
-    model = AutoModelForTokenClassification.from_pretrained(folder, attn_implementation="sdpa").to(device())
+    model = place(load_pretrained(AutoModelForTokenClassification, folder, attn_implementation="sdpa"))
     tags = predict_tags(model, load_tokenizer(str(folder)), sentences, cfg.train.max_length,
                         use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
     return pd.DataFrame({"tokens": sentences, "prediction": tags})
+
+
+def labelled_sample(cfg: FinetuneConfig) -> tuple[list, list, list]:
+    """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
+    return few_labels(load_token_splits(cfg.data, cfg.train.seed), cfg)

@@ -12,7 +12,7 @@ from test_e2e import _run_without_warmstart
 
 from warmstart.cli import main
 from warmstart.config import ImageFinetuneConfig, ImagePretrainConfig, load_config
-from warmstart.pretrain.images import run_image_pretrain
+from warmstart.pretraining.images import run_image_pretrain
 from warmstart.tasks.image_classification import per_class_split, run_image_finetune
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_vit_backbone_and_scratch_from_an_architecture(shapes_idx, tmp_path):
 def test_a_crash_mid_run_then_resume_gives_the_uninterrupted_weights(shapes_idx, tmp_path, monkeypatch):
     """Checkpoint every step, crash inside step 5 of 8, resume: bitwise the weights of an uninterrupted run
     (the schedule, data order, augmentation RNG, optimizer and BatchNorm statistics all continue)."""
-    import warmstart.pretrain.images as module
+    import warmstart.pretraining.images as module
 
     common = ("train.max_steps=8", "train.save_every_minutes=1e-9")
     run_image_pretrain(pretrain_config(shapes_idx, tmp_path / "a", *common))
@@ -169,7 +169,7 @@ def test_two_process_simclr_pretraining(shapes_idx, tmp_path, parallel):
 def test_predict_reproduces_the_finetuned_image_classifier(shapes_idx, tmp_path):
     import pandas as pd
 
-    from warmstart.predict import run_predict
+    from warmstart.prediction import run_predict
 
     out = run_image_pretrain(pretrain_config(shapes_idx, tmp_path / "pre"))
     run_image_finetune(finetune_config(shapes_idx, out, tmp_path / "ft", "train.strategy=lp_ft"))

@@ -179,16 +179,22 @@ def _table_html(points: pd.DataFrame) -> str:
 def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Path:
     """RUN_DIR/report.html from RUN_DIR/results.csv (a study's table): one self-contained page per study."""
     from warmstart.errors import WarmstartError
-    from warmstart.study.efficiency import curve, describe_saved, gap, labels_saved
+    from warmstart.studies.efficiency import curve, describe_saved, gap, labels_saved
 
     root = Path(run_dir)
     path = root / "results.csv"
     if not path.is_file():
         raise WarmstartError(f"{path}: not found; `warmstart report` reads the results table of a `warmstart study`")
-    results = pd.read_csv(path)
+    from warmstart.data.sources import read_table
+
+    results = read_table(str(path))  # a damaged table is one line, not a parser's traceback
     missing = {"task", "init", "strategy", "labels", "seed", "metric", "score"} - set(results.columns)
     if missing:
         raise WarmstartError(f"{path}: missing columns {', '.join(sorted(missing))}; is it a study's results.csv?")
+    for column in ("labels", "seed", "score"):
+        if not pd.api.types.is_numeric_dtype(results[column]):
+            raise WarmstartError(f"{path}: column '{column}' holds non-numbers (e.g. {results[column].iloc[0]!r}); "
+                                 "is it a study's results.csv?")
     parts = [f"<h1>Did pretraining help? {_esc(root.name)}</h1>",
              f"<p class='note'>{len(results)} runs from {_esc(path)}; scores are test-set means over seeds (%), "
              "± the standard deviation; bands and intervals are 95%.</p>"]
@@ -227,8 +233,13 @@ def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Pat
         plots = [p for f in files if (p := _rank_plot(pd.read_csv(f), points, task, int(f.stem.rsplit("-", 1)[1])))]
         if plots:
             parts += ["<h3>Choosing a checkpoint before fine-tuning (warmstart rank)</h3>", *plots]
-    page = root / "report.html"
-    page.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>warmstart report: "
-                    f"{_esc(root.name)}</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>",
-                    encoding="utf-8")
+    page, tmp = root / "report.html", root / ".report.html.tmp"
+    try:  # written aside and renamed: a full disk leaves the previous page whole
+        tmp.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>warmstart report: "
+                       f"{_esc(root.name)}</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>",
+                       encoding="utf-8")
+        tmp.replace(page)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise WarmstartError(f"{page}: cannot write it ({e.strerror or e})") from None
     return page

@@ -68,38 +68,44 @@ def tfidf_similarity(fit_texts: list[str], contexts: list[str], candidates: list
     return out
 
 
-def classic_baseline(cfg, image: bool) -> dict:
-    """The classic model of a classification recipe (`cfg`: a text or image FinetuneConfig) on exactly the
-    labelled sample, validation rows and test split its fine-tuning run sees: TF-IDF + LR for text, LR on raw
-    pixels for images. -> accuracy, macro_f1, C, seconds, baseline"""
+def _texts(df) -> list[str]:
+    """A sentence pair is one document to a bag of words."""
+    return (df["text"] + " " + df["text_pair"]).tolist() if "text_pair" in df else df["text"].tolist()
+
+
+def tfidf_baseline(cfg) -> dict:
+    """TF-IDF + LR on the text classification task's labelled sample (its runs' very rows)."""
+    from warmstart.tasks.registry import get
+
+    train, val, test = get(cfg.task).resolve("sample")(cfg)
+    return tfidf_logreg(_texts(train), train["label"].to_numpy(), _texts(val), val["label"].to_numpy(), _texts(test),
+                        test["label"].to_numpy(), cfg.train.seed)
+
+
+def pixels_baseline(cfg) -> dict:
+    """LR on raw pixels on the image task's labelled sample (its runs' very images)."""
+    from warmstart.tasks.registry import get
+
+    train, val, test = get(cfg.task).resolve("sample")(cfg)
+    return pixels_logreg(train.images.numpy(), train.labels.numpy(), val.images.numpy(), val.labels.numpy(),
+                         test.images.numpy(), test.labels.numpy(), cfg.train.seed)
+
+
+BASELINES = {"tfidf_logreg": tfidf_baseline, "pixels_logreg": pixels_baseline}
+
+
+def classic_baseline(cfg, name: str | None = None) -> dict:
+    """The classic no-pretraining model of a classification recipe (`name`, default the task's own: see the task
+    registry) on exactly the labelled sample, validation rows and test split its fine-tuning runs see.
+    -> accuracy, macro_f1, C, seconds, baseline"""
     import time
 
+    from warmstart.errors import WarmstartError
+    from warmstart.tasks.registry import get
+
+    name = name or get(cfg.task).baseline
+    if name not in BASELINES:
+        raise WarmstartError(f"baseline: unknown classic baseline {name!r}; use {', '.join(BASELINES)}")
     t0 = time.perf_counter()
-    seed = cfg.train.seed
-    if image:
-        from warmstart.data.images import load_images
-        from warmstart.tasks.image_classification import per_class_split
-
-        dc = cfg.data
-        data = load_images(dc.sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, dc.split)
-        tr, va = per_class_split(data.labels, dc.labels_per_class, dc.validation_per_class, seed)
-        test = load_images(dc.test_sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, "test") \
-            if dc.test_sources else data.subset(va)
-        m = pixels_logreg(data.images[tr].numpy(), data.labels[tr].numpy(), data.images[va].numpy(),
-                          data.labels[va].numpy(), test.images.numpy(), test.labels.numpy(), seed)
-        name = "pixels_logreg"
-    else:
-        from warmstart.tasks.classification import load_splits, subsample
-
-        splits, _ = load_splits(cfg.data, seed)
-        train, val = subsample(splits["train"], cfg.data.labels, seed), \
-            subsample(splits["validation"], cfg.data.validation_labels, seed)
-
-        def texts(df):  # a sentence pair is one document to a bag of words
-            return (df["text"] + " " + df["text_pair"]).tolist() if "text_pair" in df else df["text"].tolist()
-
-        test = splits["test"]
-        m = tfidf_logreg(texts(train), train["label"].to_numpy(), texts(val), val["label"].to_numpy(), texts(test),
-                         test["label"].to_numpy(), seed)
-        name = "tfidf_logreg"
-    return {**m, "baseline": name, "seed": seed, "seconds": round(time.perf_counter() - t0, 1)}
+    return {**BASELINES[name](cfg), "baseline": name, "seed": cfg.train.seed,
+            "seconds": round(time.perf_counter() - t0, 1)}

@@ -11,7 +11,7 @@ import yaml
 
 from warmstart.config import PretrainConfig, StudyConfig, finished_with, load_config
 from warmstart.errors import WarmstartError
-from warmstart.study.grid import pretrain_all, run_study
+from warmstart.studies.grid import pretrain_all, run_study
 
 COMPARED = ["task", "init", "strategy", "labels", "seed", "metric", "score"]
 
@@ -81,7 +81,7 @@ def test_a_finished_pretraining_with_another_recipe_is_never_overwritten(corpus_
     assert not finished_with(folder, load_config(PretrainConfig, None, []))  # another recipe
     assert pretrain_all(cfg)["tiny"] == folder  # reused
     cfg.pretrain["tiny"].overrides = ["train.max_steps=7"]
-    with pytest.raises(WarmstartError, match="pretrained with another recipe than pretrain.tiny"):
+    with pytest.raises(WarmstartError, match="pretrained for pretrain.tiny with another recipe"):
         pretrain_all(cfg)
     assert (folder / "model.safetensors").read_bytes() == weights
 
@@ -94,7 +94,7 @@ def test_study_config_errors_name_the_fix(tmp_path):
     with pytest.raises(WarmstartError, match="labelz"):
         load_config(StudyConfig, bad)
     cfg = StudyConfig(output_dir=str(tmp_path / "y"), inits=["nowhere"], tasks={})
-    from warmstart.study.grid import resolve_inits
+    from warmstart.studies.grid import resolve_inits
 
     with pytest.raises(WarmstartError, match="'nowhere' is neither scratch, minilm"):
         resolve_inits(cfg, {})
@@ -102,7 +102,7 @@ def test_study_config_errors_name_the_fix(tmp_path):
 
 def test_scratch_takes_the_architecture_it_is_told_to():
     from warmstart.config import PretrainSpec
-    from warmstart.study.grid import _scratch_source
+    from warmstart.studies.grid import _scratch_source
 
     cfg = StudyConfig(output_dir="o", pretrain={"p": PretrainSpec("r.yaml")}, scratch_like="minilm")
     assert _scratch_source(cfg, {"scratch": "scratch", "minilm": "/m", "p": "o/pretrained/p"}) == "/m"
@@ -114,9 +114,10 @@ def test_scratch_takes_the_architecture_it_is_told_to():
 
 
 def test_result_row_takes_the_task_metric_and_token_accuracy_for_tags_without_entities(tmp_path):
-    from warmstart.study.grid import Cell, result_row
+    from warmstart.studies.grid import Cell, result_row
+    from warmstart.tasks.registry import get
 
-    cell = Cell("pos", "a", "full", 10, 0, ["x=1"], tmp_path, False, "token_classification")
+    cell = Cell("pos", "a", "full", 10, 0, ["x=1"], tmp_path, get("token_classification"))
     assert result_row(cell, {"entity_f1": 0.4, "token_accuracy": 0.9})["score"] == 0.4
     row = result_row(cell, {"token_accuracy": 0.9, "seconds": 2.0})
     assert (row["metric"], row["score"], row["overrides"]) == ("token_accuracy", 0.9, "x=1")
@@ -125,7 +126,7 @@ def test_result_row_takes_the_task_metric_and_token_accuracy_for_tags_without_en
 def test_the_shipped_studies_load_and_plan_their_whole_grid(monkeypatch):
     """configs/study/*.yaml (run from the repository root): every pretrain entry's overrides are valid recipe keys,
     and the grid has the cells the config's comment promises."""
-    from warmstart.study.grid import plan_cells
+    from warmstart.studies.grid import plan_cells
 
     root = Path(__file__).parents[2]
     monkeypatch.chdir(root)

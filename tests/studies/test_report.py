@@ -1,7 +1,7 @@
 import pandas as pd
 
-from warmstart.study.demo import _verdicts
-from warmstart.study.report import label_efficiency_plot, markdown_table, summarise
+from warmstart.studies.demo import _verdicts
+from warmstart.studies.report import label_efficiency_plot, markdown_table, summarise
 
 
 def _results() -> pd.DataFrame:

@@ -17,14 +17,15 @@ import pandas as pd
 import yaml
 
 from warmstart.config import FinetuneConfig, PretrainConfig, finished_with, load_config
-from warmstart.study.report import label_efficiency_plot, markdown_table, summarise
+from warmstart.engine.outputs import claim
+from warmstart.studies.report import label_efficiency_plot, markdown_table, summarise
 
 DATA = Path(__file__).parents[1] / "demo_data"
 DEMO_SOURCES = [DATA / "movies_unlabelled.txt.gz", DATA / "wordnet_glosses.txt.gz"]  # unlabelled text only
 
 
 def _pretrain(out: Path, minutes: float | None) -> Path:
-    from warmstart.pretrain.text import run_pretrain
+    from warmstart.pretraining.text import run_pretrain
 
     overrides = [f"output_dir={out}", f"corpus.sources=[{', '.join(map(str, DEMO_SOURCES))}]"]
     if minutes is not None:
@@ -38,10 +39,16 @@ def _pretrain(out: Path, minutes: float | None) -> Path:
 
 
 def run_demo(output_dir: str = "runs/demo", pretrain_minutes: float | None = None,
-             label_counts: list[int] | None = None, seeds: int | None = None) -> pd.DataFrame:
+             label_counts: list[int] | None = None, seeds: int | None = None, overwrite: bool = False) -> pd.DataFrame:
+    """Pretrain, fine-tune against scratch and TF-IDF, report; the folder is the demo's own (claimed, locked)."""
+    with claim(output_dir, "demo", overwrite=overwrite) as owned:
+        owned.mark()
+        return _demo(owned.folder, pretrain_minutes, label_counts, seeds)
+
+
+def _demo(root: Path, pretrain_minutes: float | None, label_counts: list[int] | None, seeds: int | None
+          ) -> pd.DataFrame:
     t0 = time.perf_counter()
-    root = Path(output_dir)
-    root.mkdir(parents=True, exist_ok=True)
     plan = yaml.safe_load((DATA / "demo.yaml").read_text())
     label_counts = label_counts or plan["labels"]
     seeds = seeds or plan["seeds"]
@@ -102,19 +109,19 @@ def _finetune_config(out: Path, init: str, tokenizer: str, labels: int, seed: in
 def finetune_cell(out: Path, init: str, tokenizer: str, labels: int, seed: int,
                   overrides: tuple[str, ...] = ()) -> dict:
     """One fine-tuning run of the demo's protocol on Rotten Tomatoes (reused when already done). -> metrics"""
-    from warmstart.tasks.classification import run_finetune
+    from warmstart.tasks.registry import run_task
 
     cfg = _finetune_config(out, init, tokenizer, labels, seed, overrides)
     if finished_with(out, cfg):
         return json.loads((out / "metrics.json").read_text())
-    return run_finetune(cfg)
+    return run_task(cfg)
 
 
 def tfidf_cell(labels: int, seed: int) -> dict:
     """The classic baseline on exactly the labels (and validation rows) that a fine-tuning run sees."""
-    from warmstart.study.baselines import classic_baseline
+    from warmstart.studies.baselines import classic_baseline
 
-    m = classic_baseline(_finetune_config(Path("."), "scratch", "", labels, seed), image=False)
+    m = classic_baseline(_finetune_config(Path("."), "scratch", "", labels, seed))
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": m["seconds"]}
 
 

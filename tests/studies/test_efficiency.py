@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from warmstart.study.efficiency import crossing, curve, describe_saved, gap, labels_saved
+from warmstart.studies.efficiency import crossing, curve, describe_saved, gap, labels_saved
 
 
 def _table(cells: dict[tuple[str, int], list[float]], task: str = "t") -> pd.DataFrame:

@@ -7,7 +7,7 @@ from test_e2e import _finetune
 
 from warmstart.cli import main
 from warmstart.errors import WarmstartError
-from warmstart.predict import run_predict
+from warmstart.prediction import run_predict
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,8 @@ def test_jsonl_output_text_input_and_cli(finetuned, tmp_path, capsys):
     assert main(["predict", str(finetuned), "--input", str(tmp_path / "in.txt"),
                  "--output", str(tmp_path / "out.jsonl")]) == 0
     rows = pd.read_json(tmp_path / "out.jsonl", lines=True)
-    assert list(rows["text"]) == ["great lovely film", "awful dull plot"] and {"prediction", "prob_0"} <= set(rows)
+    assert list(rows["text"]) == ["great lovely film", "", "awful dull plot"] and {"prediction", "prob_0"} <= set(rows)
+    assert rows["prediction"].isna().tolist() == [False, True, False]  # a blank line keeps its row, unpredicted
     assert "rows/s" in capsys.readouterr().out
 
 
@@ -45,3 +46,14 @@ def test_bad_inputs_are_one_line(finetuned, tmp_path):
         run_predict(str(finetuned), str(tmp_path / "missing.csv"))
     with pytest.raises(WarmstartError, match="must end in .csv or .jsonl"):
         run_predict(str(finetuned), str(tmp_path / "t.csv"), str(tmp_path / "out.parquet"))
+
+
+def test_the_users_columns_stay_with_their_rows(finetuned, tmp_path):
+    rows = pd.DataFrame({"id": [17, 4, 99], "text": ["great lovely film", "", "awful dull plot"],
+                         "prediction": ["theirs", "theirs", "theirs"]})
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    out = pd.read_csv(run_predict(str(finetuned), str(tmp_path / "in.csv"), str(tmp_path / "out.csv")))
+    assert list(out["id"]) == [17, 4, 99] and list(out["input_prediction"]) == ["theirs"] * 3
+    assert out["prediction"].isna().tolist() == [False, True, False]  # the blank text: no guess
+    alone = pd.read_csv(run_predict(str(finetuned), str(tmp_path / "in.csv"), str(tmp_path / "o2.csv")))
+    assert alone["prob_1"].iloc[2] == out["prob_1"].iloc[2]

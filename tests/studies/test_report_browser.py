@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_report import study_fixture
 
-from warmstart.study.report import write_report
+from warmstart.studies.report import write_report
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")

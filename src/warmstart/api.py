@@ -1,0 +1,157 @@
+"""The Python API, the front door: `warmstart.pretrain`, `finetune`, `predict`, `rank`, `study`, `demo`.
+
+Each takes a recipe (a YAML path, the name of a bundled recipe such as "bert", or a config object) plus
+overrides as keyword arguments, checks everything before any work starts, and returns a result object; errors
+are `WarmstartError` (one line), never `sys.exit`. The CLI (cli.py) is a thin layer over these functions.
+
+    import warmstart
+    pre = warmstart.pretrain("bert", output_dir="runs/bert", train={"max_minutes": 5})
+    run = warmstart.finetune("sentiment", init=pre.output_dir, data={"labels": 100})
+    print(run.metrics["accuracy"]); model = run.load_model()
+    preds = warmstart.predict(run.output_dir, "reviews.csv").rows
+
+Keyword overrides: a section as a dict (`train={"lr": 1e-3}`), a dotted key through `__`
+(`train__lr=1e-3`), or a top-level key (`output_dir="runs/x"`); `overrides=["train.lr=1e-3"]` takes the CLI's
+strings. Heavy modules are imported inside the functions, so `import warmstart` stays quick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def values_of(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword overrides -> {dotted key: value}: `train={"lr": 1e-3}` and `train__lr=1e-3` both give
+    {"train.lr": 1e-3}; a dict given to a key that is not a section stays a value (the study's `tasks`)."""
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        key = key.replace("__", ".")
+        if isinstance(value, dict) and key.split(".")[0] in ("corpus", "tokenizer", "model", "objective", "train",
+                                                              "data", "forgetting"):
+            for k, v in value.items():  # a section's sub-sections too (train={"lora": {"r": 4}})
+                out.update(values_of({f"{key}.{k}": v}) if isinstance(v, dict) else {f"{key}.{k}": v})
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class Result:
+    """A finished run: its folder, its metrics (metrics.json) and the config it ran with."""
+
+    output_dir: Path
+    metrics: dict
+    config: Any
+
+    def load_model(self, auto_class: Any = None):
+        """The run's checkpoint as a `transformers` model (default: the class its config.json names)."""
+        from transformers import AutoModel
+
+        from warmstart.models.common import load_pretrained
+
+        return load_pretrained(auto_class or AutoModel, self.output_dir)
+
+
+@dataclass
+class PredictResult:
+    path: Path  # the written file
+    rows: Any  # the predictions as a pandas DataFrame
+
+
+@dataclass
+class TableResult:
+    """`rank` and `study`: a results table and where it was written (plus the study's report page)."""
+
+    table: Any
+    path: Path
+    report: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _metrics(folder: Path) -> dict:
+    path = folder / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def pretrain(config: Any = None, *, resume: bool = False, overwrite: bool = False, overrides: list[str] = (),
+             **kwargs: Any) -> Result:
+    """Pretrain an encoder (text: MLM/NSP, ELECTRA; images: SimCLR, autoencoder) into a standard HF folder."""
+    from warmstart.config import recipe_path
+    from warmstart.pretraining.recipes import load_pretrain_config, run_pretraining
+
+    source = config if dataclasses.is_dataclass(config) else recipe_path(config, "pretrain")
+    cfg = load_pretrain_config(source, overrides, values_of(kwargs))
+    out = run_pretraining(cfg, resume=resume, overwrite=overwrite)
+    return Result(Path(out), _metrics(Path(out)), cfg)
+
+
+def load_finetune_config(config: Any = None, overrides: list[str] = (), **kwargs: Any):
+    """-> (task, its config): the recipe's declared task decides the config class (tasks/registry.py)."""
+    from warmstart.config import load_config, recipe_path
+    from warmstart.tasks.registry import get, load_task_config
+
+    values = values_of(kwargs)
+    if dataclasses.is_dataclass(config):
+        task = get(values.get("task", config.task))
+        return task, load_config(task.config, config, list(overrides), values)
+    return load_task_config(recipe_path(config, "finetune"), list(overrides), values)
+
+
+def finetune(config: Any = None, *, overwrite: bool = False, overrides: list[str] = (), **kwargs: Any) -> Result:
+    """Fine-tune a checkpoint (or scratch) on a task; returns the test metrics and the run folder."""
+    from warmstart.tasks.registry import run_task
+
+    _, cfg = load_finetune_config(config, overrides, **kwargs)
+    metrics = run_task(cfg, overwrite=overwrite)
+    return Result(Path(cfg.output_dir), metrics, cfg)
+
+
+def predict(checkpoint: str | Path, input: str | Path, output: str | Path | None = None, *,
+            text_column: str | None = None, text_pair_column: str | None = None, batch_size: int = 64
+            ) -> PredictResult:
+    """Predict every row of `input` with a fine-tuned checkpoint; the file is written (CSV or JSONL by suffix,
+    default INPUT.predictions.csv) and returned as a DataFrame."""
+    import pandas as pd
+
+    from warmstart.prediction import run_predict
+
+    path = run_predict(str(checkpoint), str(input), None if output is None else str(output), text_column,
+                       text_pair_column, batch_size)
+    rows = pd.read_json(path, lines=True) if path.suffix.lower() == ".jsonl" else pd.read_csv(path)
+    return PredictResult(path, rows)
+
+
+def rank(task: Any, candidates: list[str | Path], *, output: str | Path | None = None,
+         scores: list[str] | None = None, overrides: list[str] = (), **kwargs: Any) -> TableResult:
+    """Score candidate checkpoints for a task from frozen features, before fine-tuning any (select/rank.py)."""
+    from warmstart.select.rank import rank_candidates
+
+    _, cfg = load_finetune_config(task, overrides, **kwargs)
+    out = Path(output) if output else Path("rank.csv")
+    table = rank_candidates(cfg, [str(c) for c in candidates], out, scores)
+    return TableResult(table, out)
+
+
+def study(config: Any, *, overwrite: bool = False, overrides: list[str] = (), **kwargs: Any) -> TableResult:
+    """Run a resumable study grid with its baselines; returns results.csv as a table and the report page."""
+    from warmstart.config import StudyConfig, load_config, recipe_path
+    from warmstart.studies.grid import run_study
+
+    source = config if dataclasses.is_dataclass(config) else recipe_path(config, "study")
+    cfg = load_config(StudyConfig, source, list(overrides), values_of(kwargs))
+    table = run_study(cfg, overwrite=overwrite)
+    root = Path(cfg.output_dir)
+    return TableResult(table, root / "results.csv", root / "report.html")
+
+
+def demo(output_dir: str | Path = "runs/demo", pretrain_minutes: float | None = None,
+         labels: list[int] | None = None, seeds: int | None = None, overwrite: bool = False) -> TableResult:
+    """The whole promise on bundled data: pretrain, fine-tune against scratch and TF-IDF, report."""
+    from warmstart.studies.demo import run_demo
+
+    table = run_demo(str(output_dir), pretrain_minutes, labels, seeds, overwrite=overwrite)
+    return TableResult(table, Path(output_dir) / "results.csv", Path(output_dir) / "report.md")

@@ -1,0 +1,104 @@
+"""`warmstart predict CHECKPOINT --input FILE`: batch inference with any fine-tuned checkpoint.
+
+The checkpoint's `warmstart_config.yaml` says which task it was trained for and how (pooling, max length,
+columns, summary budget); the task registry gives that task's predictor, so predictions match the fine-tuning
+run's. A plain HF folder works too: a sequence classifier (pooling `cls`), or an image classifier, recognised
+by its preprocessor config. Output is CSV or JSONL by the output's suffix, written to a temporary file and
+renamed into place; the input's own columns (ids) are kept beside the predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from warmstart.config import CONFIG_FILENAME, load_config, peek
+from warmstart.engine.checkpoint import require_weights
+from warmstart.engine.runtime import set_threads
+from warmstart.errors import WarmstartError
+from warmstart.tasks.registry import PredictRequest, Task, get, plain_checkpoint_task
+
+
+def checkpoint_task(folder: Path) -> tuple[Task, object]:
+    """-> (the task a checkpoint was fine-tuned for, its saved config (defaults for a plain HF folder))"""
+    from warmstart.engine.outputs import kind_of
+
+    if kind_of(folder) == "pretrain":
+        raise WarmstartError(f"{folder}: a pretrained encoder, not a fine-tuned model: it has no task head to "
+                             "predict with; fine-tune it first (warmstart finetune ... init=FOLDER)")
+    saved = folder / CONFIG_FILENAME
+    task = get(str(peek(saved if saved.is_file() else None, (), "task") or plain_checkpoint_task(folder)))
+    return task, load_config(task.config, saved if saved.is_file() else None)
+
+
+def output_path(src: Path, output: str | None) -> Path:
+    """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file, never a folder or the
+    input itself; a missing parent folder is created."""
+    out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
+    if out.suffix.lower() not in (".csv", ".jsonl"):
+        raise WarmstartError(f"{out}: output must end in .csv or .jsonl")
+    if out.is_dir():
+        raise WarmstartError(f"{out}: a folder; give --output a file name ending in .csv or .jsonl")
+    if out.exists() and src.exists() and out.resolve() == src.resolve():
+        raise WarmstartError(f"{out}: that is the input file; predictions must not overwrite it: give another --output")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise WarmstartError(f"{out.parent}: not a folder; give --output a file in a folder")
+    return out
+
+
+def run_predict(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
+                text_pair_column: str | None = None, batch_size: int = 64) -> Path:
+    """Predict every row of `input_path`; returns the output file (default `<input>.predictions.csv`)."""
+    if batch_size < 1:
+        raise WarmstartError(f"--batch-size={batch_size}: must be at least 1")
+    folder = require_weights(checkpoint)
+    task, cfg = checkpoint_task(folder)
+    src = Path(input_path.rstrip("/") if isinstance(input_path, str) else input_path)
+    if not src.exists():
+        raise WarmstartError(f"{src}: input file not found")
+    out = output_path(src, output)
+    set_threads(None)
+    t0 = time.perf_counter()
+    bars = []
+
+    def progress(total: int):
+        bars.append(tqdm(total=total, desc="predict", unit=" rows", mininterval=0.5 if os.isatty(2) else 10))
+        return bars[-1].update
+
+    try:
+        result = task.resolve("predict")(folder, cfg, PredictRequest(src, text_column, text_pair_column, batch_size,
+                                                                      progress))
+    finally:
+        for bar in bars:
+            bar.close()
+    if result.empty:
+        raise WarmstartError(f"{src}: no inputs to predict")
+    if out.suffix.lower() == ".csv":  # list cells (tokens, tags, candidates, scores) as JSON text
+        result = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
+                                                  if isinstance(v, list) else v))
+    return write_rows(result, out, t0)
+
+
+def write_rows(result: pd.DataFrame, out: Path, t0: float) -> Path:
+    """CSV or JSONL by suffix, through a temporary file renamed into place (removed if writing fails);
+    prints rows/s."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        if out.suffix.lower() == ".jsonl":
+            result.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            result.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise WarmstartError(f"{out}: cannot write the predictions ({e.strerror or e})") from None
+    seconds = time.perf_counter() - t0
+    print(f"warmstart predict: {len(result):,} rows in {seconds:.1f} s ({len(result) / max(seconds, 1e-9):,.0f} "
+          f"rows/s) -> {out}")
+    return out

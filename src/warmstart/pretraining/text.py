@@ -1,0 +1,240 @@
+"""Text pretraining: corpus -> tokenizer -> token cache -> BERT (MLM + NSP) or ELECTRA -> HF checkpoint.
+
+The run itself (claim, processes, resume, loop, saving) is the skeleton's (run.py); this module supplies the
+data, the model, the objective step and how the encoder is written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from warmstart.config import PretrainConfig
+from warmstart.data.sources import CorpusSources
+from warmstart.data.text import (
+    PretrainBatches,
+    build_token_cache,
+    load_tokenizer,
+    split_documents_for_validation,
+    train_tokenizer,
+)
+from warmstart.engine.checkpoint import atomic_folder, save_hf
+from warmstart.engine.distributed import Cluster, barrier, full_state_dict
+from warmstart.engine.loop import LoopState
+from warmstart.engine.runtime import autocast, device
+from warmstart.errors import WarmstartError
+from warmstart.models.common import describe
+from warmstart.models.text import build_electra, build_pretraining_model
+from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
+from warmstart.objectives.electra import electra_loss
+from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss
+from warmstart.pretraining.run import run
+
+
+class Masker:
+    """Dynamic masking with its own seeded generator (its state is part of the resumable state)."""
+
+    def __init__(self, tokenizer, probability: float, whole_word: bool, seed: int):
+        self.special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        self.mask_id, self.vocab_size, self.probability = tokenizer.mask_token_id, len(tokenizer), probability
+        self.generator = torch.Generator().manual_seed(seed)
+        self.continuation = None
+        if whole_word:
+            vocab = tokenizer.get_vocab()
+            self.continuation = torch.zeros(len(tokenizer), dtype=torch.bool)
+            self.continuation[[i for t, i in vocab.items() if t.startswith("##")]] = True
+
+    def __call__(self, input_ids: torch.Tensor, generator: torch.Generator | None = None):
+        return mask_tokens(input_ids.cpu(), self.special, self.mask_id, self.vocab_size, self.probability,
+                           generator or self.generator, self.continuation)
+
+
+def prepare_tokenizer(cfg: PretrainConfig, docs):
+    if cfg.tokenizer.from_checkpoint or cfg.model.init:
+        return load_tokenizer(cfg.tokenizer.from_checkpoint or cfg.model.init)
+    return train_tokenizer(docs, cfg.tokenizer.vocab_size, cfg.tokenizer.lowercase, cfg.tokenizer.min_frequency)
+
+
+@torch.no_grad()
+def init_word_embeddings(encoder, how: str, corpus, doc_ids, seed: int) -> float:
+    """Overwrite the (decoder-tied) word embeddings from training-document statistics (`how`: ppmi_svd, the only
+    choice the schema lets through). Returns seconds spent."""
+    t = time.perf_counter()
+    weight = encoder.get_input_embeddings().weight
+    vectors = ppmi_svd_embeddings((corpus.doc_tokens(int(d)) for d in doc_ids), weight.shape[0], weight.shape[1],
+                                  std=float(weight.std()), seed=seed)
+    weight.copy_(torch.from_numpy(vectors))
+    seconds = time.perf_counter() - t
+    print(f"warmstart pretrain: word embeddings from PPMI-SVD of the training documents ({seconds:.1f} s)")
+    return seconds
+
+
+@torch.no_grad()
+def evaluate(model, objective_step, batches: list[dict], masker: Masker, bf16: bool, seed: int) -> dict:
+    """Held-out losses/accuracies with a fixed mask (same positions and samples at every evaluation)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    totals: dict[str, float] = {}
+    for batch in batches:
+        masked, labels = masker(batch["input_ids"], gen)
+        draws = torch.rand(int((labels != -100).sum()), generator=gen)  # ELECTRA's generator samples
+        with autocast(bf16):
+            out = objective_step({k: v.to(device()) for k, v in batch.items()}, masked, labels, draws)
+        for k in ("mlm_loss", "mlm_acc", "nsp_acc", "rtd_loss", "rtd_acc"):
+            if k in out:
+                totals[f"val_{k}"] = totals.get(f"val_{k}", 0.0) + float(out[k])
+    return {k: round(v / max(1, len(batches)), 4) for k, v in totals.items()}
+
+
+class TextPretraining:
+    """The text job the skeleton runs (see run.Job)."""
+
+    unit = "tokens"
+
+    def __init__(self, cfg: PretrainConfig, group: Cluster, resume_dir: Path, resume: bool, bf16: bool):
+        tc, out = cfg.train, Path(cfg.output_dir)
+        if cfg.model.head_warmup and group.sharded:
+            raise WarmstartError("model.head_warmup is not supported with sharded (fsdp, deepspeed) training")
+        if tc.compile and group.sharded:
+            raise WarmstartError("train.compile is not supported with sharded (fsdp, deepspeed) training; "
+                                 "set train.compile=false")
+        self.cfg, self.group, self.bf16 = cfg, group, bf16
+        docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column, tuple(cfg.corpus.exclude_splits))  # streamed
+        if resume:
+            tokenizer = load_tokenizer(str(resume_dir))
+        elif group.world == 1:
+            tokenizer = prepare_tokenizer(cfg, docs)
+        else:  # WordPiece training is not deterministic: rank 0 trains, everyone loads that one tokenizer
+            shared = out / ".tokenizer"
+            if group.main:
+                atomic_folder(shared, prepare_tokenizer(cfg, docs).save_pretrained)
+            barrier(group.world)
+            tokenizer = load_tokenizer(str(shared))
+            barrier(group.world)
+            if group.main:
+                shutil.rmtree(shared, ignore_errors=True)
+        if group.main:  # rank 0 builds the token cache, the others then map it
+            corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
+        barrier(group.world)
+        if not group.main:
+            corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
+        self.tokenizer, self.corpus, self.data_key = tokenizer, corpus, corpus.key
+        train_ids, val_ids = split_documents_for_validation(corpus.num_docs, cfg.corpus.validation_fraction,
+                                                            cfg.corpus.max_validation_documents, tc.seed)
+        seq_len, nsp = cfg.model.max_seq_len, cfg.objective.nsp
+        self.data = PretrainBatches(corpus, train_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed)
+        self.val_batches = []
+        if len(val_ids) >= 2 or (len(val_ids) and not nsp):
+            try:
+                self.val_batches = list(itertools.islice(PretrainBatches(
+                    corpus, val_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed + 1).epoch(0), 20))
+            except WarmstartError:  # validation split too small for one block: skip validation
+                self.val_batches = []
+        self.electra = cfg.objective.name == "electra"
+        if self.electra:
+            self.encoder, self.generator = build_electra(cfg.model, tokenizer, tc.seed, cfg.objective.generator_size)
+            # one optimizer; the shared embeddings appear once
+            self.model = torch.nn.ModuleDict({"discriminator": self.encoder, "generator": self.generator})
+        else:
+            self.encoder = self.model = build_pretraining_model(cfg.model, tokenizer, tc.seed)
+        self.setup_seconds = 0.0
+        if not resume and cfg.model.embedding_init != "random":
+            self.setup_seconds = init_word_embeddings(self.encoder, cfg.model.embedding_init, corpus, train_ids, tc.seed)
+        if resume:
+            self.encoder.load_state_dict(load_file(resume_dir / "model.safetensors"), strict=False)
+            if self.electra:
+                self.generator.load_state_dict(load_file(resume_dir / "generator" / "model.safetensors"), strict=False)
+        self.masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
+        what = "ELECTRA" if self.electra else ("MLM+NSP" if nsp else "MLM")
+        self._description = (f"{describe(self.encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} "
+                             f"documents ({len(val_ids)} held out); {what}, seq {seq_len}, batch "
+                             f"{tc.batch_size}x{tc.grad_accum}")
+        if tc.compile:  # in place (Module.compile), so state-dict keys and checkpoints stay plain
+            self.encoder.base_model.compile(dynamic=False)
+
+    def describe(self) -> str:
+        return self._description
+
+    def objective(self, batch: dict, masked: torch.Tensor, labels: torch.Tensor, draws: torch.Tensor | None) -> dict:
+        masked, labels = masked.to(batch["input_ids"].device), labels.to(batch["input_ids"].device)
+        if self.electra:
+            return electra_loss(self.encoder, self.generator, batch["input_ids"], masked, labels,
+                                self.cfg.objective.rtd_weight, draws, batch.get("attention_mask"),
+                                batch.get("token_type_ids"))
+        return mlm_nsp_loss(self.encoder, {**batch, "input_ids": masked}, labels, self.cfg.objective.sparse_prediction)
+
+    def batches(self, state: LoopState):
+        return self.data.iterate(state.epoch, state.index)
+
+    def count(self, batch: dict) -> int:
+        return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
+
+    def step(self, forward, batch: dict, progress: float) -> dict:
+        group, electra = self.group, self.electra
+        if self.cfg.model.head_warmup:  # only the heads train until the warm-up share of the budget is used
+            self.encoder.base_model.requires_grad_(progress >= self.cfg.model.head_warmup)
+        masked, labels = self.masker(batch["input_ids"])  # the global batch: the same masks in every process
+        chosen = labels != -100
+        # ELECTRA's samples, drawn for the global batch: each process uses its rows' share (objectives/electra.py)
+        draws = torch.rand(int(chosen.sum()), generator=self.masker.generator) if electra else None
+        if group.world == 1:
+            return forward(batch, masked, labels, draws)
+        rows = group.rows(len(labels))
+        if electra:
+            draws = draws[int(chosen[:rows.start].sum()):int(chosen[:rows.stop].sum())]
+        out = forward({k: v[rows] for k, v in batch.items()}, masked[rows], labels[rows], draws)
+
+        # Each process's means are weighted by its share of what they average over (masked tokens for the MLM,
+        # real tokens for replaced-token detection), times the number of processes, which the gradient average
+        # divides out: the result is the global batch's loss.
+        def share(counted: torch.Tensor) -> torch.Tensor:
+            return counted[rows].sum() * group.world / counted.sum().clamp(min=1)
+
+        for k in ("mlm_loss", "mlm_acc"):
+            out[k] = out[k] * share(chosen)
+        if electra:
+            real = batch["attention_mask"].bool().cpu() if "attention_mask" in batch else torch.ones_like(chosen)
+            for k in ("rtd_loss", "rtd_acc", "replaced"):
+                out[k] = out[k] * share(real)
+        out["loss"] = out["mlm_loss"] + (self.cfg.objective.rtd_weight * out["rtd_loss"] if electra else 0.0) \
+            + out.get("nsp_loss", 0.0)
+        return out
+
+    def evaluate(self, forward) -> dict:
+        if not self.val_batches:
+            return {}
+        return evaluate(self.model, forward, self.val_batches, self.masker, self.bf16, self.cfg.train.seed)
+
+    def gather(self) -> dict:
+        return {"encoder": full_state_dict(self.encoder, self.group),
+                "generator": full_state_dict(self.generator, self.group) if self.electra else None}
+
+    def write(self, folder: Path, whole: dict, files: dict[str, str], final: bool) -> None:
+        save_hf(folder, self.encoder, self.tokenizer, files, state_dict=whole["encoder"])
+        if self.electra:  # kept for continued pretraining; the discriminator is the encoder users load
+            save_hf(folder / "generator", self.generator, None, state_dict=whole["generator"])
+
+    def rng_state(self) -> dict:
+        return {"masker_rng": self.masker.generator.get_state()}
+
+    def load_rng_state(self, saved: dict) -> None:
+        self.masker.generator.set_state(saved["masker_rng"])
+
+    def summary(self, state: LoopState) -> dict:
+        return {}
+
+
+def pretrain_inputs(cfg: PretrainConfig) -> dict[str, str | None]:
+    """What text pretraining reads from disk, which its output folder must not overlap."""
+    return {"model.init": cfg.model.init, "tokenizer.from_checkpoint": cfg.tokenizer.from_checkpoint,
+            **{f"corpus.sources[{i}]": s for i, s in enumerate(cfg.corpus.sources)}}
+
+
+def run_pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Pretrain and write a standard HF checkpoint to `cfg.output_dir`. Returns that folder."""
+    return run(cfg, TextPretraining, pretrain_inputs(cfg), resume, overwrite)

@@ -1,0 +1,67 @@
+"""The CLI's conventions (issue 19.6): every command takes its recipe and KEY=VALUE overrides the same way,
+finds bundled recipes by name, prints its whole config with help on --print-config, and names every task."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from warmstart.cli import main
+from warmstart.config import PretrainConfig, StudyConfig
+
+
+def _keys(config, prefix=""):
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _keys(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}"
+
+
+@pytest.mark.parametrize("argv,config", [(["pretrain"], PretrainConfig()), (["study"], StudyConfig())])
+def test_print_config_shows_every_key_with_its_help(argv, config, capsys):
+    assert main([*argv, "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = {line.split(" = ")[0] for line in lines}
+    assert shown == set(_keys(config))
+    assert all("  # " in line for line in lines), [line for line in lines if "  # " not in line][:3]
+
+
+def test_print_config_reads_a_bundled_recipe_by_name_and_the_overrides(capsys):
+    assert main(["pretrain", "bert", "train.lr=0.002", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "train.lr = 0.002" in out and "train.max_minutes = 10.0" in out  # the recipe's budget, the override
+    assert "[> 0]" in out  # ranges are shown
+    assert main(["finetune", "fashion_mnist", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "task = image_classification" in out and "train.lr = 0.001" in out  # the image defaults
+
+
+def test_finetune_help_names_every_task(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for task in ("classification", "token_classification", "summarization", "response_selection",
+                 "image_classification"):
+        assert f"{task}:" in out
+
+
+def test_rank_takes_overrides_like_every_command(pretrained, sentiment_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.yaml").write_text(f"data: {{path: {sentiment_csv}}}\ntrain: {{precision: fp32}}\n")
+    assert main(["rank", "t.yaml", "data.labels=20", "--candidates", str(pretrained), "--output", "a.csv",
+                 "--scores", "knn"]) == 0
+    assert main(["rank", "--task", "t.yaml", "--candidates", str(pretrained), "--output", "b.csv", "--scores", "knn",
+                 "--set", "data.labels=20"]) == 0  # the earlier spelling still works
+    assert (tmp_path / "a.csv").read_text().splitlines()[1].split(",")[1:3] == \
+        (tmp_path / "b.csv").read_text().splitlines()[1].split(",")[1:3]
+
+
+def test_version(capsys):
+    import warmstart
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"warmstart {warmstart.__version__}"
