@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     _recipe_args(s, "fine-tuning")
     for s in (sub.choices["pretrain"], sub.choices["finetune"]):
         s.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
-        s.add_argument("--report-to", choices=["none", "tensorboard"], default=None,
+        s.add_argument("--report-to", choices=["none", "tensorboard", "wandb", "mlflow"], default=None,
                        help="also send the run's curves to this tracker, as train.report_to")
     pr = sub.add_parser("predict", help="predict a file with a fine-tuned checkpoint (CSV or JSONL out)")
     pr.add_argument("checkpoint", help="a fine-tuned checkpoint folder")
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                                       "baselines; write results.csv and report.html")
     _recipe_args(st, "study", required=False)
     st.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
-    st.add_argument("--report-to", choices=["none", "tensorboard"], default=None)
+    st.add_argument("--report-to", choices=["none", "tensorboard", "wandb", "mlflow"], default=None)
     rp = sub.add_parser("report", help="write RUN_DIR/report.html (self-contained) from a study's results.csv")
     rp.add_argument("run_dir")
     rp.add_argument("--labels-saved-at", type=_positive, default=None,

@@ -10,7 +10,7 @@ from warmstart.errors import WarmstartError
 PRECISIONS = ("auto", "bf16", "fp32")
 SCHEDULES = ("linear", "cosine", "constant")
 PARALLEL_MODES = ("auto", "ddp", "fsdp", "deepspeed")
-TRACKERS = ("none", "tensorboard")
+TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
 TEXT_OBJECTIVES = ("mlm", "electra")
 
 

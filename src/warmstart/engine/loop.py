@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from warmstart.engine.distributed import Cluster, agree_max, average_gradients, mean_over_processes
 from warmstart.engine.runtime import autocast, device
-from warmstart.engine.tracking import Tracker
+from warmstart.engine.tracking import Tracker, Tracking
 from warmstart.errors import WarmstartError
 
 
@@ -89,7 +89,7 @@ class LoopSettings:
     unit: str = "tokens"  # what `tokens_fn` counts (tokens, images): names the throughput in logs and the bar
     cluster: Cluster = field(default_factory=Cluster)  # multi-process data parallelism (distributed.py)
     engine: object | None = None  # a DeepSpeed engine: it does backward, reduction, clipping and the step
-    tracking_dir: Path | None = None  # TensorBoard events of the logged records (tracking.py); None: off
+    tracking: Tracking | None = None  # an experiment tracker that gets the logged records (tracking.py)
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float,
@@ -135,7 +135,7 @@ def train_loop(
     # what the optimizer updates (gradual unfreezing turns some on later): reduced across processes and clipped
     params = [p for g in optimizer.param_groups for p in g["params"]]
     log = open(log_path, "a", encoding="utf-8") if log_path and main else None
-    tracker = Tracker(settings.tracking_dir) if settings.tracking_dir and main else None
+    tracker = Tracker(settings.tracking) if settings.tracking and main else None
     start = time.perf_counter() - state.seconds
     last_save = time.perf_counter()
     window = {"tokens": 0, "t": time.perf_counter(), "sums": {}, "n": 0}

@@ -45,7 +45,7 @@ from warmstart.engine.distributed import (
 from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
 from warmstart.engine.outputs import Claim, check_output
 from warmstart.engine.runtime import place, set_threads, use_bf16
-from warmstart.engine.tracking import tracking_dir
+from warmstart.engine.tracking import TRACKING, tracking_for
 from warmstart.errors import WarmstartError
 
 LOG = "training_log.jsonl"
@@ -211,7 +211,7 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
     settings = LoopSettings(warmup_fraction=tc.warmup_fraction, schedule=tc.schedule, grad_accum=tc.grad_accum,
                             bf16=bf16, log_every=tc.log_every, eval_every=tc.eval_every,
                             save_every_minutes=tc.save_every_minutes, desc="pretrain", unit=job.unit,
-                            cluster=group, engine=engine, tracking_dir=tracking_dir(tc.report_to, out))
+                            cluster=group, engine=engine, tracking=tracking_for(tc.report_to, out / TRACKING))
     state = train_loop(job.model, optimizer, job.batches(state),
                        lambda b: job.step(forward, b, budget.progress(state.step, state.tokens, state.seconds)),
                        budget, settings, state, tokens_fn=job.count, eval_fn=lambda s: (job.evaluate(forward), False),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from warmstart.engine.checkpoint import atomic_folder, save_hf
 from warmstart.engine.loop import Budget, LoopSettings, make_optimizer, train_loop
 from warmstart.engine.outputs import write_marker
 from warmstart.engine.runtime import set_threads, use_bf16
-from warmstart.engine.tracking import tracking_dir
+from warmstart.engine.tracking import TRACKING, tracking_for
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_model_config, load_pretrained
 from warmstart.tasks.strategies import (
@@ -147,7 +148,12 @@ def shuffled_epochs(n: int, batch_size: int, seed: int, make_batch: Callable[[np
 
 def log_path(out: Path) -> Path:
     """The training log lives beside the output folder until the folder is swapped in atomically."""
-    return out.parent / f".{out.name}.log.jsonl"
+    return staging(out, "log.jsonl")
+
+
+def staging(out: Path, name: str) -> Path:
+    """Where a fine-tuning run keeps `name` (its log, its tracker's files) until its folder is published whole."""
+    return out.parent / f".{out.name}.{name}"
 
 
 def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn: Callable[[dict], dict],
@@ -204,7 +210,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     eval_every = tc.eval_every or steps_per_epoch
     settings = LoopSettings(warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
                             eval_every=eval_every, desc="finetune", unit=unit,
-                            tracking_dir=tracking_dir(tc.report_to, out) if out is not None else None)
+                            tracking=tracking_for(tc.report_to, staging(out, TRACKING), out.name) if out is not None
+                            else None)
     path = log_path(out) if out is not None else None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)  # the log lives beside the run folder, made only at the end
@@ -278,6 +285,9 @@ def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[P
         log = log_path(out)
         if log.exists():
             log.replace(folder / "training_log.jsonl")
+        tracked = staging(out, TRACKING)
+        if tracked.exists():  # the tracker's files join the run folder (engine/tracking.py)
+            shutil.move(str(tracked), folder / TRACKING)
 
     atomic_folder(out, write)
 
