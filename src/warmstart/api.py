@@ -101,12 +101,14 @@ def load_finetune_config(config: Any = None, overrides: list[str] = (), **kwargs
     return load_task_config(recipe_path(config, "finetune"), list(overrides), values)
 
 
-def finetune(config: Any = None, *, overwrite: bool = False, overrides: list[str] = (), **kwargs: Any) -> Result:
-    """Fine-tune a checkpoint (or scratch) on a task; returns the test metrics and the run folder."""
+def finetune(config: Any = None, *, resume: bool = False, overwrite: bool = False, overrides: list[str] = (),
+             **kwargs: Any) -> Result:
+    """Fine-tune a checkpoint (or scratch) on a task; returns the test metrics and the run folder. `resume`:
+    continue a stopped run from the state it saved every `train.save_every_minutes`."""
     from warmstart.tasks.registry import run_task
 
     _, cfg = load_finetune_config(config, overrides, **kwargs)
-    metrics = run_task(cfg, overwrite=overwrite)
+    metrics = run_task(cfg, overwrite=overwrite, resume=resume)
     return Result(Path(cfg.output_dir), metrics, cfg)
 
 

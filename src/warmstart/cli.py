@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("finetune", help="fine-tune a checkpoint (or scratch) on a task",
                        description=f"Fine-tune a checkpoint (or scratch) on a task. Tasks (the recipe's `task:`): {tasks}.")
     _recipe_args(s, "fine-tuning")
+    s.add_argument("--resume", action="store_true", help="continue a stopped run from the state it saved beside "
+                                                          "OUTPUT_DIR (every train.save_every_minutes)")
     for s in (sub.choices["pretrain"], sub.choices["finetune"]):
         s.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
         s.add_argument("--report-to", choices=["none", "tensorboard", "wandb", "mlflow"], default=None,
@@ -118,7 +120,8 @@ def _run(args) -> None:
     if args.command == "pretrain":
         warmstart.pretrain(args.config, resume=args.resume, overwrite=args.overwrite, overrides=args.overrides)
     elif args.command == "finetune":
-        print(json.dumps(warmstart.finetune(args.config, overwrite=args.overwrite, overrides=args.overrides).metrics))
+        print(json.dumps(warmstart.finetune(args.config, resume=args.resume, overwrite=args.overwrite,
+                                            overrides=args.overrides).metrics))
     elif args.command == "predict":
         warmstart.predict(args.checkpoint, args.input, args.output, text_column=args.text_column,
                           text_pair_column=args.text_pair_column, batch_size=args.batch_size)

@@ -59,6 +59,7 @@ class FinetuneTrainConfig(StrategySections):
     precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
     seed: int = knob(0, "seed of the labelled sample, the head and the data order", ge=0)
     save_model: bool = knob(True, "write the fine-tuned checkpoint into the run folder")
+    save_every_minutes: float = knob(10.0, "minutes between resumable states (finetune --resume)", gt=0)
     report_to: str | None = knob(None, "also send the run's curves to this tracker", choices=TRACKERS)
 
 

@@ -10,11 +10,13 @@ import json
 import os
 import random
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from safetensors import SafetensorError
 
 from warmstart.errors import WarmstartError
@@ -218,3 +220,37 @@ def load_training_state(folder: str | Path) -> dict[str, Any]:
         raise WarmstartError(f"{folder}: no {TRAINING_STATE}; not a resumable checkpoint")
     # weights_only: even our own state file is loaded without arbitrary unpickling.
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------- resuming
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_resumable(cfg: Any, resume_dir: Path, may_change: set[str]) -> None:
+    """`--resume` continues the same run: the recipe may change only the keys in `may_change` (budgets,
+    logging, the launch)."""
+    saved_path = resume_dir / "warmstart_config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = _flat(yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {})
+    now = _flat(asdict(cfg))
+    changed = sorted(k for k in set(saved) | set(now) if k not in may_change and saved.get(k) != now.get(k))
+    if changed:
+        k = changed[0]
+        raise WarmstartError(f"--resume: {k} was {saved.get(k)!r} when the run started, now {now.get(k)!r}; resume "
+                             f"with the run's own recipe ({saved_path}), or start a new output_dir")
+
+
+def keep_log_until(path: Path, step: int) -> None:
+    """After a resume, drop the log records of steps the resumed run will do again (each step logged once)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)

@@ -24,6 +24,8 @@ from warmstart.config import CONFIG_FILENAME, validate
 from warmstart.engine.checkpoint import (
     RESUME_DIR,
     TRAINING_STATE,
+    check_resumable,
+    keep_log_until,
     load_training_state,
     publish_into,
     recover_folder,
@@ -89,38 +91,6 @@ def prepare_run_folder(out: Path, resume: bool, main: bool, world: int) -> Path:
     return resume_dir
 
 
-def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def check_resumable(cfg: Any, resume_dir: Path) -> None:
-    """`--resume` continues the same run: the recipe may change only its budgets, logging and launch."""
-    saved_path = resume_dir / CONFIG_FILENAME
-    if not saved_path.is_file():
-        return
-    saved = _flat(yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {})
-    now = _flat(asdict(cfg))
-    changed = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
-    if changed:
-        k = changed[0]
-        raise WarmstartError(f"--resume: {k} was {saved.get(k)!r} when the run started, now {now.get(k)!r}; resume "
-                             f"with the run's own recipe ({saved_path}), or start a new output_dir")
-
-
-def _keep_log_until(path: Path, step: int) -> None:
-    """After a resume, drop the log records of steps the resumed run will do again (each step logged once)."""
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _claim(cfg: Any, inputs: Mapping[str, Any], resume: bool, overwrite: bool, group: Cluster) -> Claim | None:
     """Every process checks the folder (same answer everywhere); rank 0 locks it, and all learn whether it could."""
     folder = check_output(cfg.output_dir, "pretrain", inputs, overwrite)
@@ -153,7 +123,7 @@ def run(cfg: Any, build: Callable[[Any, Cluster, Path, bool, bool], Job], inputs
         set_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // group.world))
         resume_dir = prepare_run_folder(out, resume, group.main, group.world)  # recovers a kill mid-save
         if resume:
-            check_resumable(cfg, resume_dir)
+            check_resumable(cfg, resume_dir, RESUMABLE_CHANGES)
         if claimed:
             claimed.mark()
         return _train(cfg, build, resume, group, resume_dir, budget, t0)
@@ -187,7 +157,7 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
         set_rng_state(saved["rng"])
         job.load_rng_state(saved)
         if group.main:
-            _keep_log_until(out / LOG, state.step)
+            keep_log_until(out / LOG, state.step)
     elif group.main:
         shutil.rmtree(resume_dir, ignore_errors=True)
         (out / LOG).unlink(missing_ok=True)

@@ -8,12 +8,14 @@ format, its head (a standard `AutoModelFor...` class) and its metric; the rest l
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,16 @@ import yaml
 
 from warmstart.config import CONFIG_FILENAME, FinetuneConfig
 from warmstart.data.sample import draw
-from warmstart.engine.checkpoint import atomic_folder, save_hf
-from warmstart.engine.loop import Budget, LoopSettings, make_optimizer, train_loop
+from warmstart.engine.checkpoint import (
+    TRAINING_STATE,
+    atomic_folder,
+    keep_log_until,
+    load_training_state,
+    rng_state,
+    save_hf,
+    set_rng_state,
+)
+from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
 from warmstart.engine.outputs import write_marker
 from warmstart.engine.runtime import set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
@@ -156,10 +166,58 @@ def staging(out: Path, name: str) -> Path:
     return out.parent / f".{out.name}.{name}"
 
 
+@dataclass
+class RunContext:
+    """The fine-tuning run `run_task` is running: its config (saved with resumable state) and whether it resumes.
+    `fit` reads it, so that no task's runner has to pass `--resume` along."""
+
+    cfg: Any
+    resume: bool = False
+
+
+CURRENT_RUN: ContextVar[RunContext | None] = ContextVar("warmstart_run", default=None)
+RESUME = "resume"  # staging(out, RESUME): a fine-tuning run's resumable state, beside its folder
+# what may change between a fine-tuning run and its --resume: its budget, saving and tracking
+RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_epochs", "train.max_minutes",
+                     "train.save_every_minutes", "train.report_to"}
+
+
+def _save_resumable(folder: Path, model, optimizer, best: dict, state: LoopState, calls: int,
+                    generators: tuple[torch.Generator, ...], ctx: RunContext | None) -> None:
+    """Everything `fit` needs to continue exactly: the weights now and the best so far, the optimizer, the loop's
+    position, every RNG (the global ones: dropout; `generators`: e.g. image augmentation), the step counter."""
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+        save_file({k: v.detach().clone().contiguous() for k, v in best["state"].items()}, tmp / "best.safetensors")
+        torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(), "calls": calls,
+                    "generators": [g.get_state() for g in generators],
+                    "best": {k: best[k] for k in ("score", "step", "bad")}}, tmp / TRAINING_STATE)
+        if ctx is not None:
+            (tmp / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(ctx.cfg), sort_keys=False), encoding="utf-8")
+            write_marker(tmp, "finetune", {k: v for k, v in finetune_inputs(ctx.cfg).items() if k.startswith("data.")})
+    atomic_folder(folder, write)
+
+
+def _load_resumable(folder: Path, model, optimizer, best: dict, generators: tuple[torch.Generator, ...]
+                    ) -> tuple[LoopState, int]:
+    from safetensors.torch import load_file
+
+    saved = load_training_state(folder)
+    model.load_state_dict(load_file(folder / "model.safetensors"))
+    best.update(saved["best"], state=load_file(folder / "best.safetensors"))
+    optimizer.load_state_dict(saved["optimizer"])
+    set_rng_state(saved["rng"])
+    for g, s in zip(generators, saved["generators"], strict=True):
+        g.set_state(s)
+    return LoopState(**saved["loop"]), int(saved["calls"])
+
+
 def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn: Callable[[dict], dict],
         evaluate: Callable[[], float], num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
         start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None, unit: str = "tokens",
-        steps_per_epoch: int | None = None) -> dict:
+        steps_per_epoch: int | None = None, generators: tuple[torch.Generator, ...] = ()) -> dict:
     """Fine-tune with `tc.strategy` (strategies.py: which weights train, at which rates, with what penalty),
     evaluating every `eval_every` steps (default: once per epoch) and stopping after `patience` evaluations
     without a better validation score; the best weights are loaded at the end (LoRA: merged).
@@ -167,7 +225,9 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     `tc`: a text or image fine-tuning train config. `out`: the run folder (its training log is kept beside it
     until the folder is published; None: no log). `start_score`: the validation score of the weights as they
     come in (LP-FT's probed head); they stay the best candidate until fine-tuning beats them, so fine-tuning
-    never ends worse on validation."""
+    never ends worse on validation. Every `save_every_minutes` the run's state is saved beside `out`; under
+    `--resume` (see RunContext) it continues from there, the batches fast-forwarded to the saved position.
+    `generators`: the step's own RNGs (image augmentation), saved and restored with the rest."""
     steps_per_epoch = steps_per_epoch or max(1, int(np.ceil(num_train / tc.batch_size)))
     max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
     peft_model = None
@@ -207,19 +267,33 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
             best["bad"] += 1
         return {metric: round(score, 4)}, best["bad"] >= tc.patience
 
+    ctx = CURRENT_RUN.get()
+    resume_dir = staging(out, RESUME) if out is not None else None
+    state = LoopState()
+    path = log_path(out) if out is not None else None
+    if ctx is not None and ctx.resume and resume_dir is not None:
+        state, calls = _load_resumable(resume_dir, model, optimizer, best, generators)
+        batches = itertools.dropwhile(lambda b: (b[0], b[1]) < (state.epoch, state.index), batches)
+        keep_log_until(path, state.step)
+        print(f"warmstart finetune: resumed at step {state.step} (best {metric} {best['score']:.4f} at step "
+              f"{best['step']})")
+    elif path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the log lives beside the run folder, made only at the end
+        path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
+
+    def save_fn(state: LoopState) -> None:
+        _save_resumable(resume_dir, model, optimizer, best, state, calls, generators, ctx)
+
     eval_every = tc.eval_every or steps_per_epoch
     settings = LoopSettings(warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
                             eval_every=eval_every, desc="finetune", unit=unit,
+                            save_every_minutes=tc.save_every_minutes if resume_dir is not None else None,
                             tracking=tracking_for(tc.report_to, staging(out, TRACKING), out.name) if out is not None
                             else None)
-    path = log_path(out) if out is not None else None
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)  # the log lives beside the run folder, made only at the end
-        path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
     budget = Budget(max_steps=max_steps, max_minutes=getattr(tc, "max_minutes", None))
-    state = train_loop(model, optimizer, batches, step_fn, budget, settings,
+    state = train_loop(model, optimizer, batches, step_fn, budget, settings, state,
                        tokens_fn=tokens_fn or (lambda b: int(b["attention_mask"].sum())), eval_fn=eval_fn,
-                       log_path=path)
+                       save_fn=save_fn if resume_dir is not None else None, log_path=path)
     if state.step % eval_every:
         eval_fn(state)
     model.load_state_dict(best["state"])
@@ -290,6 +364,7 @@ def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[P
             shutil.move(str(tracked), folder / TRACKING)
 
     atomic_folder(out, write)
+    shutil.rmtree(staging(out, RESUME), ignore_errors=True)  # published: nothing left to resume
 
 
 def elapsed(t0: float) -> float:

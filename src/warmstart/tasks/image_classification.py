@@ -199,7 +199,7 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, 
 
     return fit(model, tc, Path(cfg.output_dir), batches(), step_fn, evaluate, len(train), linear_head(model), bf16, "val_accuracy",
                start_accuracy, tokens_fn=lambda b: len(b["images"]), unit="images",
-               steps_per_epoch=max(1, len(train) // batch_size))
+               steps_per_epoch=max(1, len(train) // batch_size), generators=(gen,))
 
 
 def predict_file(folder: Path, cfg: ImageFinetuneConfig, request) -> pd.DataFrame:

@@ -9,6 +9,7 @@ dependencies (seqeval, rouge) never slow another's start; a test may give the ca
 from __future__ import annotations
 
 import importlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,17 @@ from warmstart.config import (
     peek,
     validate,
 )
-from warmstart.engine.checkpoint import require_weights
-from warmstart.engine.outputs import claim
+from warmstart.engine.checkpoint import TRAINING_STATE, check_resumable, require_weights
+from warmstart.engine.outputs import claim, file_hash, recorded_inputs
 from warmstart.errors import WarmstartError
-from warmstart.tasks.finetune import finetune_inputs
+from warmstart.tasks.finetune import (
+    CURRENT_RUN,
+    RESUMABLE_CHANGES,
+    RESUME,
+    RunContext,
+    finetune_inputs,
+    staging,
+)
 
 Ref = str | Callable[..., Any]
 
@@ -105,9 +113,10 @@ def load_task_config(recipe: str | Path | None, overrides: list[str] = (), value
     return task, load_config(task.config, recipe, list(overrides), values)
 
 
-def run_task(cfg, overwrite: bool = False) -> dict:
+def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
     """Fine-tune `cfg.task` and return its test metrics: the config checked, the strategy one the task can
-    use, the output folder claimed (owned, not an input's, locked) for the whole run."""
+    use, the output folder claimed (owned, not an input's, locked) for the whole run. `resume`: continue from the
+    state a stopped run saved beside its folder (the same recipe and data, a budget that may grow)."""
     task = get(cfg.task)
     if not isinstance(cfg, task.config):
         raise WarmstartError(f"task {task.name}: expects a {task.config.__name__}, got a {type(cfg).__name__}")
@@ -121,8 +130,25 @@ def run_task(cfg, overwrite: bool = False) -> dict:
         folder = getattr(cfg, key, None)
         if folder and folder != "scratch":
             require_weights(folder, cfg.trust_pickled_weights)
-    with claim(cfg.output_dir, "finetune", finetune_inputs(cfg), overwrite):
-        return task.resolve("run")(cfg)
+    with claim(cfg.output_dir, "finetune", finetune_inputs(cfg), overwrite) as owned:
+        state = staging(owned.folder, RESUME)
+        if resume:
+            if not (state / TRAINING_STATE).is_file():
+                raise WarmstartError(f"{cfg.output_dir}: nothing to resume (no saved state at {state}); run without "
+                                     "--resume")
+            check_resumable(cfg, state, RESUMABLE_CHANGES)
+            recorded = recorded_inputs(state)
+            changed = [k for k, v in finetune_inputs(cfg).items() if k in recorded and recorded[k] != file_hash(v)]
+            if changed:
+                raise WarmstartError(f"--resume: {changed[0]} changed since the run started; resume with the same data, "
+                                     "or start without --resume")
+        else:
+            shutil.rmtree(state, ignore_errors=True)  # a new run: a stopped run's state here is not ours to continue
+        token = CURRENT_RUN.set(RunContext(cfg, resume))
+        try:
+            return task.resolve("run")(cfg)
+        finally:
+            CURRENT_RUN.reset(token)
 
 
 for _task in (
