@@ -39,7 +39,7 @@ def shared_tokenizer(folder: Path, vocab_size: int = 8192):
 def hf_recipe(tokenizer, lines: list[str], steps: int, batch_size: int = 32, seq_len: int = 128,
               mlm_probability: float = 0.15, lr: float = 5e-4, seed: int = 0, bf16: bool = False,
               eval_lines: list[str] | None = None, max_seconds: float | None = None,
-              keep_model_in: Path | None = None) -> dict:
+              keep_model_in: Path | None = None, model_shape: dict | None = None) -> dict:
     """The Hugging Face recipe (run_mlm.py): tokenise, group texts into blocks of `seq_len`,
     `DataCollatorForLanguageModeling`, `Trainer`. Returns steady-state tokens/s (steps after the first
     five) and, with `eval_lines`, the held-out MLM loss; `keep_model_in` saves model and tokenizer there."""
@@ -65,9 +65,10 @@ def hf_recipe(tokenizer, lines: list[str], steps: int, batch_size: int = 32, seq
         return ds.map(group, batched=True, remove_columns=ds.column_names)
 
     train = blocks(lines)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=MODEL["hidden_size"],
-                        num_hidden_layers=MODEL["num_layers"], num_attention_heads=MODEL["num_heads"],
-                        intermediate_size=MODEL["intermediate_size"], pad_token_id=tokenizer.pad_token_id)
+    shape = model_shape or MODEL
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=shape["hidden_size"],
+                        num_hidden_layers=shape["num_layers"], num_attention_heads=shape["num_heads"],
+                        intermediate_size=shape["intermediate_size"], pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
     model = BertForMaskedLM(config)
     times: list[float] = []
@@ -140,11 +141,13 @@ def measured_peaks(repeats: int = 5) -> dict[str, float]:
     return {"fp32_matmul_gflops": best(lambda: x32 @ w32), "bf16_linear_gflops": best(bf16_linear)}
 
 
-def model_flops_per_token(vocab: int, mlm_fraction: float = 0.15, sparse: bool = True) -> float:
+def model_flops_per_token(vocab: int, mlm_fraction: float = 0.15, sparse: bool = True,
+                          model_shape: dict | None = None) -> float:
     """Training FLOPs per token (forward + backward = 6 x multiply-adds x 2 ... i.e. 6 per weight):
     the encoder's dense layers, attention scores over `max_seq_len`, and the MLM head on the masked
     positions only (what a sparse head computes; a dense head spends more but does no more useful work)."""
-    h, i, layers, t = MODEL["hidden_size"], MODEL["intermediate_size"], MODEL["num_layers"], MODEL["max_seq_len"]
+    shape = model_shape or MODEL
+    h, i, layers, t = shape["hidden_size"], shape["intermediate_size"], shape["num_layers"], shape["max_seq_len"]
     dense = layers * (4 * h * h + 2 * h * i)
     attention = layers * 2 * t * h  # QK^T and AV multiply-adds per token
     head = (h * h + h * vocab) * (mlm_fraction if sparse else 1.0)

@@ -60,3 +60,46 @@ def pretrained(corpus_file, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("pretrained")
     return run_pretrain(tiny_pretrain_config(corpus_file, root / "model", root / "cache"))
+
+
+def write_idx(path, array, compress: bool = True) -> None:
+    """An IDX file (MNIST's format), gzipped by default; the file is closed before returning."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.asarray(array).astype(np.uint8).tobytes()
+    with (gzip.open if compress else open)(path, "wb") as f:  # closed: Python 3.12 no longer flushes at exit
+        f.write(data)
+
+
+@pytest.fixture(scope="session")
+def shapes_idx(tmp_path_factory):
+    """3 classes of 16x16 images (horizontal bar, vertical bar, blob) with noise: 90 train, 30 test."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        x = rng.integers(0, 60, (n, 16, 16))
+        y = np.arange(n) % 3
+        for i, c in enumerate(y):
+            o = rng.integers(3, 10)
+            if c == 0:
+                x[i, o:o + 3, 2:14] = 230
+            elif c == 1:
+                x[i, 2:14, o:o + 3] = 230
+            else:
+                x[i, o:o + 5, o:o + 5] = 230
+        return x, y
+
+    root = tmp_path_factory.mktemp("shapes")
+    for split, n in (("train", 90), ("t10k", 30)):
+        x, y = make(n)
+        write_idx(root / f"{split}-images-idx3-ubyte.gz", x)
+        write_idx(root / f"{split}-labels-idx1-ubyte.gz", y)
+    return root
+
+

@@ -1,20 +1,12 @@
-import gzip
-import struct
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_idx
 from PIL import Image
 
 from warmstart.data.images import image_batches, load_images, read_idx
 from warmstart.errors import WarmstartError
-
-
-def write_idx(path, array: np.ndarray, compress: bool = True) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    with (gzip.open if compress else open)(path, "wb") as f:  # closed: Python 3.12 no longer flushes at exit
-        f.write(data)
 
 
 @pytest.fixture

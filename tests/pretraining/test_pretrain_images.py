@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from data.test_images import write_idx
 from safetensors.torch import load_file
 from test_e2e import _run_without_warmstart
 
@@ -16,32 +15,6 @@ from warmstart.pretraining.images import run_image_pretrain
 from warmstart.tasks.image_classification import per_class_split, run_image_finetune
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def shapes_idx(tmp_path_factory):
-    """3 classes of 16x16 images (horizontal bar, vertical bar, blob) with noise: 90 train, 30 test."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        x = rng.integers(0, 60, (n, 16, 16))
-        y = np.arange(n) % 3
-        for i, c in enumerate(y):
-            o = rng.integers(3, 10)
-            if c == 0:
-                x[i, o:o + 3, 2:14] = 230
-            elif c == 1:
-                x[i, 2:14, o:o + 3] = 230
-            else:
-                x[i, o:o + 5, o:o + 5] = 230
-        return x, y
-
-    root = tmp_path_factory.mktemp("shapes")
-    for split, n in (("train", 90), ("t10k", 30)):
-        x, y = make(n)
-        write_idx(root / f"{split}-images-idx3-ubyte.gz", x)
-        write_idx(root / f"{split}-labels-idx1-ubyte.gz", y)
-    return root
 
 
 def pretrain_config(root, out, *overrides):

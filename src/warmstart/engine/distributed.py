@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 from warmstart.engine.checkpoint import atomic_folder
+from warmstart.engine.runtime import device
 from warmstart.errors import WarmstartError
 
 PARALLEL_MODES = ("auto", "ddp", "fsdp", "deepspeed")
@@ -75,10 +76,18 @@ def cluster(parallel: str = "auto") -> Cluster:
     mode = parallel_mode(parallel)
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Cluster()
+    where = device()
+    if where.type == "cuda":  # one GPU per process: NCCL refuses two processes on one GPU ("Duplicate GPU")
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+        if local > torch.cuda.device_count():
+            raise WarmstartError(f"{local} processes on this machine but {torch.cuda.device_count()} GPU(s); launch at "
+                                 "most one process per GPU (--nproc_per_node / num_processes), or run on the CPU "
+                                 "with WARMSTART_DEVICE=cpu")
+        torch.cuda.set_device(where)
     if not dist.is_initialized():
         from accelerate import PartialState
 
-        PartialState(cpu=not torch.cuda.is_available())
+        PartialState(cpu=where.type != "cuda")
     return Cluster(dist.get_rank(), dist.get_world_size(), mode)
 
 

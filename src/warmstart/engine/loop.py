@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from warmstart.engine.distributed import Cluster, agree_max, average_gradients, mean_over_processes
-from warmstart.engine.runtime import autocast, device
+from warmstart.engine.runtime import autocast, to_device
 from warmstart.engine.tracking import Tracker, Tracking
 from warmstart.errors import WarmstartError
 
@@ -129,7 +129,6 @@ def train_loop(
     Timing counts everything, evaluation included, so a budget in minutes is a wall-clock promise.
     """
     state = state or LoopState()
-    dev = device()
     model.train()
     world, main = settings.cluster.world, settings.cluster.main
     # what the optimizer updates (gradual unfreezing turns some on later): reduced across processes and clipped
@@ -164,7 +163,7 @@ def train_loop(
                 g["lr"] = g["base_lr"] * factor
             for _ in range(settings.grad_accum):
                 epoch, index, batch = next(batches)
-                batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+                batch = to_device(batch, non_blocking=True)
                 with autocast(settings.bf16):
                     out = step_fn(batch)
                 if settings.engine is None:

@@ -10,16 +10,52 @@ import torch
 
 from warmstart.errors import WarmstartError
 
+DEVICE_ENV = "WARMSTART_DEVICE"  # cpu | cuda | cuda:N: overrides the detection below
+
 
 def device() -> torch.device:
-    """The device every model and batch goes to: CUDA when there is one, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device every model and batch goes to: `WARMSTART_DEVICE` when set; else CUDA when there is one (the
+    process's own GPU, `cuda:LOCAL_RANK`, under a multi-process launch), else the CPU."""
+    choice = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if choice:
+        if choice != "cpu" and not (choice == "cuda" or (choice.startswith("cuda:") and choice[5:].isdigit())):
+            raise WarmstartError(f"{DEVICE_ENV}={choice}: use cpu, cuda or cuda:N")
+        if choice.startswith("cuda") and not torch.cuda.is_available():
+            raise WarmstartError(f"{DEVICE_ENV}={choice}, but this machine has no CUDA device torch can use")
+        return torch.device(choice)
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+
+
+_PLACED: set[int] | None = None  # ids of the parameters `place` has put on the device, while tracking
+
+
+def track_placement(on: bool = True) -> None:
+    """Record what `place` puts on the device (tests check that every weight that runs was placed)."""
+    global _PLACED
+    _PLACED = set() if on else None
+
+
+def was_placed(parameter: torch.Tensor) -> bool:
+    return _PLACED is not None and id(parameter) in _PLACED
 
 
 def place(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Module:
-    """Put a model where the run computes (the one place models are moved; batches follow `device()`).
+    """Put a model where the run computes: the one function that moves models (batches: `to_device`).
     `channels_last`: the memory format oneDNN's CPU convolutions run fastest in (ResNets)."""
-    return model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    model = model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    if _PLACED is not None:
+        _PLACED.update(id(p) for p in model.parameters())
+    return model
+
+
+def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool = False):
+    """A batch (a dict of tensors, or one tensor) where the run computes."""
+    dev = device()
+    if isinstance(batch, torch.Tensor):
+        return batch.to(dev, non_blocking=non_blocking)
+    return {k: v.to(dev, non_blocking=non_blocking) for k, v in batch.items()}
 
 
 _CPU_BF16_FASTER: bool | None = None
@@ -34,7 +70,7 @@ def use_bf16(precision: str) -> bool:
         return precision == "bf16"
     if precision != "auto":
         raise WarmstartError(f"precision: unknown value '{precision}'; use auto, bf16 or fp32")
-    if torch.cuda.is_available():
+    if device().type == "cuda":
         return torch.cuda.is_bf16_supported()
     if _CPU_BF16_FASTER is None:
         x, lin = torch.randn(2048, 256), torch.nn.Linear(256, 1024)

@@ -11,7 +11,7 @@ import torch
 
 from warmstart.config import ImageModelConfig
 from warmstart.data.vision import eval_transform
-from warmstart.engine.runtime import autocast, device
+from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 
@@ -94,7 +94,7 @@ def map_images(fn, model, images: torch.Tensor, size: int, mean, std, bf16: bool
     channels_last = model.config.model_type == "resnet"
     out = []
     for s in range(0, len(images), batch_size):
-        x = eval_transform(images[s:s + batch_size], size, mean, std).to(device())
+        x = to_device(eval_transform(images[s:s + batch_size], size, mean, std))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(bf16):

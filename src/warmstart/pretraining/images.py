@@ -19,7 +19,7 @@ from warmstart.data.vision import augment, channel_stats, simclr_views
 from warmstart.engine.checkpoint import save_hf
 from warmstart.engine.distributed import Cluster, full_state_dict
 from warmstart.engine.loop import LoopState
-from warmstart.engine.runtime import device
+from warmstart.engine.runtime import to_device
 from warmstart.models.common import describe
 from warmstart.models.images import (
     PREPROCESSOR_FILE,
@@ -99,7 +99,7 @@ class ImagePretraining:
         return len(batch["images"])
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(device(), non_blocking=True)
+        x = to_device(x, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def step(self, forward, batch: dict, progress: float) -> dict:

@@ -26,7 +26,7 @@ from warmstart.data.text import (
 from warmstart.engine.checkpoint import atomic_folder, save_hf
 from warmstart.engine.distributed import Cluster, barrier, full_state_dict
 from warmstart.engine.loop import LoopState
-from warmstart.engine.runtime import autocast, device
+from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.common import describe
 from warmstart.models.text import build_electra, build_pretraining_model
@@ -84,7 +84,7 @@ def evaluate(model, objective_step, batches: list[dict], masker: Masker, bf16: b
         masked, labels = masker(batch["input_ids"], gen)
         draws = torch.rand(int((labels != -100).sum()), generator=gen)  # ELECTRA's generator samples
         with autocast(bf16):
-            out = objective_step({k: v.to(device()) for k, v in batch.items()}, masked, labels, draws)
+            out = objective_step(to_device(batch), masked, labels, draws)
         for k in ("mlm_loss", "mlm_acc", "nsp_acc", "rtd_loss", "rtd_acc"):
             if k in out:
                 totals[f"val_{k}"] = totals.get(f"val_{k}", 0.0) + float(out[k])

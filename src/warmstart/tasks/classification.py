@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sample import check_classes, draw
 from warmstart.data.sources import read_table
-from warmstart.engine.runtime import autocast, device
+from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.probe import fit_logistic
 from warmstart.tasks.finetune import (
@@ -194,7 +194,7 @@ def _over_batches(fn, model, batches: list[dict], bf16: bool) -> np.ndarray:
     out = []
     for b in batches:
         with autocast(bf16):
-            out.append(fn({k: v.to(device()) for k, v in b.items()}).float())
+            out.append(fn(to_device(b)).float())
     return torch.cat(out).cpu().numpy()
 
 
@@ -238,7 +238,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     train, val, test = sample_splits(splits, cfg)
     id2label = {i: str(n) for i, n in enumerate(names)}
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=len(names), id2label=id2label,
-                        label2id={v: k for k, v in id2label.items()}).to(device())
+                        label2id={v: k for k, v in id2label.items()})
     pad = tokenizer.pad_token_id
     enc = {name: encode(tokenizer, df, tc.max_length) for name, df in (("train", train), ("validation", val),
                                                                        ("test", test))}

@@ -36,7 +36,7 @@ from warmstart.engine.checkpoint import (
 )
 from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
 from warmstart.engine.outputs import write_marker
-from warmstart.engine.runtime import set_threads, use_bf16
+from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_model_config, load_pretrained
@@ -129,10 +129,10 @@ def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
     torch.manual_seed(cfg.train.seed)
     if cfg.init == "scratch":
         config = load_model_config(tokenizer_folder(cfg), cfg.trust_pickled_weights, **kwargs)
-        return auto_class.from_config(config, attn_implementation="sdpa")
+        return place(auto_class.from_config(config, attn_implementation="sdpa"))
     # quiet: "newly initialized head" is expected, not news
-    return load_pretrained(auto_class, cfg.init, cfg.trust_pickled_weights, quiet=True, attn_implementation="sdpa",
-                           **kwargs)
+    return place(load_pretrained(auto_class, cfg.init, cfg.trust_pickled_weights, quiet=True,
+                                 attn_implementation="sdpa", **kwargs))
 
 
 def pad(rows: list[list[int]], pad_id: int, fill: int | None = None) -> torch.Tensor:
@@ -235,6 +235,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         top = head_name(model, head).split(".")[0]
         peft_model = wrap_lora(model, head, tc.lora)
         head = dict(model.named_modules())[top]
+    place(model, channels_last=getattr(model.config, "model_type", "") == "resnet")  # what fit is given (and
+    # LoRA's new adapters) runs where the run computes
     # the optimizer holds every weight that may ever train; the strategy then turns some off (AdamW leaves a
     # weight without a gradient untouched, so frozen weights stay bit-identical)
     strategy = plan(tc.strategy, model, head, tc, tc.lr, tc.head_lr or tc.lr)

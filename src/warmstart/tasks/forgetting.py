@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from warmstart.data.sources import load_documents
-from warmstart.engine.runtime import autocast, device, place
+from warmstart.engine.runtime import autocast, device, place, to_device
 from warmstart.objectives.mlm import mask_tokens
 
 
@@ -57,16 +57,16 @@ def _text_pass(encoder, tokenizer, texts: list[str], max_length: int, bf16: bool
         enc = tokenizer(texts[s:s + 64], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         ids, attn = enc["input_ids"], enc["attention_mask"]
         with autocast(bf16):
-            hidden = encoder(input_ids=ids.to(device()), attention_mask=attn.to(device())).last_hidden_state
+            hidden = encoder(input_ids=to_device(ids), attention_mask=to_device(attn)).last_hidden_state
         mask = attn.unsqueeze(-1).to(device(), hidden.dtype)
         feats.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu())
         if mlm is not None:
             masked, labels = mask_tokens(ids, special, tokenizer.mask_token_id, len(tokenizer), generator=gen)
             with autocast(bf16):
-                h = encoder(input_ids=masked.to(device()), attention_mask=attn.to(device())).last_hidden_state
-                where = labels.to(device()) != -100
+                h = encoder(input_ids=to_device(masked), attention_mask=to_device(attn)).last_hidden_state
+                where = to_device(labels) != -100
                 logits = mlm.cls.predictions(h[where]).float()
-            loss_sum += float(F.cross_entropy(logits, labels.to(device())[where], reduction="sum"))
+            loss_sum += float(F.cross_entropy(logits, to_device(labels)[where], reduction="sum"))
             count += int(where.sum())
     return torch.cat(feats), (loss_sum / max(1, count) if mlm is not None else None)
 

@@ -21,7 +21,7 @@ from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.sample import check_classes, class_counts, per_class_split
 from warmstart.data.vision import augment, channel_stats, eval_transform
-from warmstart.engine.runtime import device, place, set_threads, use_bf16
+from warmstart.engine.runtime import place, set_threads, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_model_config, load_pretrained
 from warmstart.models.images import (
@@ -121,7 +121,7 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
         return encode_images(model.base_model, images, size, mean, std, bf16)
 
     def to_input(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(device())
+        x = to_device(x)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     def predict(images: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, device, place, use_bf16
+from warmstart.engine.runtime import autocast, place, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 from warmstart.tasks.classification import encode, make_batches
@@ -169,7 +169,7 @@ def score_candidates(model, tokenizer, contexts: list, candidates: list[list[str
     scores = []
     for b in make_batches(encode(tokenizer, table, max_length), None, batch_size, tokenizer.pad_token_id):
         with autocast(bf16):
-            scores.append(model(**{k: v.to(device()) for k, v in b.items()}).logits.float()[:, 0].cpu())
+            scores.append(model(**to_device(b)).logits.float()[:, 0].cpu())
         if progress:
             progress(len(b["input_ids"]))
     flat = torch.cat(scores).numpy()
@@ -196,7 +196,7 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, splits["validation"], cfg.data.candidates - 1, fixed), strict=True)]
     test_cands = [[e.reply, *n] for e, n in zip(test, sample_negatives(test, test, cfg.data.candidates - 1, fixed), strict=True)]
     sep = tokenizer.sep_token
-    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1).to(device())
+    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1)
     from_nsp = cfg.init != "scratch" and nsp_head_start(model, cfg.init)
     pad_id = tokenizer.pad_token_id
     group = 1 + tc.negatives

@@ -221,7 +221,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_words=int(np.median(refs)) if refs else 100))
     budget = cfg.data.max_words
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=2,
-                        id2label={0: "out", 1: "in_summary"}, label2id={"out": 0, "in_summary": 1}).to(device())
+                        id2label={0: "out", 1: "in_summary"}, label2id={"out": 0, "in_summary": 1})
     table = sentence_table(train)
     enc, y = encode(tokenizer, table, tc.max_length), table["label"].to_numpy()
     pad_id = tokenizer.pad_token_id

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
 from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, device, place, use_bf16
+from warmstart.engine.runtime import autocast, place, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 from warmstart.tasks.finetune import (
@@ -198,7 +198,7 @@ def per_word(forward, tokenizer, sentences: list[list[str]], max_length: int, bf
     ids, firsts, _ = encode(tokenizer, sentences, max_length)
     for s in range(0, len(ids), batch_size):
         rows = range(s, min(s + batch_size, len(ids)))
-        batch = {k: v.to(device()) for k, v in make_batch(ids, rows, tokenizer.pad_token_id).items()}
+        batch = to_device(make_batch(ids, rows, tokenizer.pad_token_id))
         with autocast(bf16):
             out = forward(batch).float().cpu()
         for j, i in enumerate(rows):
@@ -238,7 +238,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     names = sorted(tags)
     index = {t: i for i, t in enumerate(names)}
     model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
-                        id2label=dict(enumerate(names)), label2id=index).to(device())
+                        id2label=dict(enumerate(names)), label2id=index)
     ids, _, labels = encode(tokenizer, [w for w, _ in train], tc.max_length, [[index[t] for t in ts] for _, ts in train])
     pad_id = tokenizer.pad_token_id
     metric = "entity_f1" if bio else "token_accuracy"

@@ -1,0 +1,120 @@
+"""One home for device and precision (issue 23.1): WARMSTART_DEVICE overrides detection, and every entry point
+hands every model it runs to the one placement function, so a GPU can never meet a model left on the CPU.
+
+The check works on a CPU-only machine: `place()` records the weights it placed, and a global forward hook
+records any weight that runs without having been placed, whichever command runs it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+import warmstart
+from warmstart.engine.runtime import DEVICE_ENV, device, track_placement, was_placed
+from warmstart.errors import WarmstartError
+
+
+@pytest.fixture
+def unplaced():
+    """Names of modules whose weights ran without having gone through `place()`."""
+    track_placement(True)
+    found: list[str] = []
+
+    def hook(module, args):
+        for name, p in module.named_parameters(recurse=False):
+            if not was_placed(p):
+                found.append(f"{type(module).__name__}.{name}")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    yield found
+    handle.remove()
+    track_placement(False)
+
+
+def test_the_device_override(monkeypatch):
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert device() == torch.device("cpu")
+    monkeypatch.setenv(DEVICE_ENV, "tpu")
+    with pytest.raises(WarmstartError, match="WARMSTART_DEVICE=tpu: use cpu, cuda or cuda:N"):
+        device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv(DEVICE_ENV, "cuda:0")
+        with pytest.raises(WarmstartError, match="no CUDA device"):
+            device()
+
+
+def test_more_processes_than_gpus_is_one_line_before_any_work(monkeypatch):
+    from warmstart.engine.distributed import cluster
+
+    if torch.cuda.is_available():
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", str(torch.cuda.device_count() + 1))
+    else:  # a stand-in for a machine with one GPU fewer than processes: a CUDA device that is not there
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    with pytest.raises(WarmstartError, match="processes on this machine but .* GPU"):
+        cluster("ddp")
+
+
+def test_every_text_entry_point_places_what_it_runs(pretrained, corpus_file, sentiment_csv, tmp_path, unplaced):
+    from tests.tasks.test_response_selection import write_dialogue
+    from tests.tasks.test_summarization import write_documents
+    from tests.tasks.test_token_classification import write_ner_folder
+
+    common = {"corpus": {"sources": [str(corpus_file)], "cache_dir": str(tmp_path / "cache")},
+              "tokenizer": {"from_checkpoint": str(pretrained)},
+              "model": {"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64, "max_seq_len": 32},
+              "train": {"batch_size": 8, "max_steps": 2, "precision": "fp32", "eval_every": 1}}
+    warmstart.pretrain(output_dir=str(tmp_path / "mlm"), **common)
+    warmstart.pretrain(output_dir=str(tmp_path / "electra"), objective={"name": "electra", "nsp": False}, **common)
+    ft = {"init": str(pretrained), "train": {"max_steps": 2, "precision": "fp32", "eval_every": 1, "max_length": 32}}
+    for strategy in ("full", "lp_ft", "lora"):
+        run = warmstart.finetune(output_dir=str(tmp_path / f"ft-{strategy}"), data={"path": str(sentiment_csv)},
+                                 forgetting={"texts": [str(corpus_file)], "samples": 8},
+                                 **{**ft, "train": {**ft["train"], "strategy": strategy}})
+    pd.DataFrame({"text": ["good film"]}).to_csv(tmp_path / "rows.csv", index=False)
+    warmstart.predict(run.output_dir, tmp_path / "rows.csv")
+    write_ner_folder(tmp_path / "ner")
+    write_documents(tmp_path / "docs.jsonl", 30, 0)
+    write_dialogue(tmp_path / "dialogue.jsonl")
+    for task, data in (("token_classification", tmp_path / "ner"), ("summarization", tmp_path / "docs.jsonl"),
+                       ("response_selection", tmp_path / "dialogue.jsonl")):
+        run = warmstart.finetune(task=task, output_dir=str(tmp_path / task), data={"path": str(data), "candidates": 4},
+                                 **{**ft, "train": {**ft["train"], "negatives": 3}})
+        assert run.metrics["scored_split"] == "test"
+    warmstart.predict(tmp_path / "token_classification", tmp_path / "ner" / "test.conll", tmp_path / "tags.jsonl")
+    (tmp_path / "t.yaml").write_text(json.dumps({"data": {"path": str(sentiment_csv)}, "train": {"precision": "fp32"}}))
+    warmstart.rank(str(tmp_path / "t.yaml"), [pretrained, tmp_path / "mlm"], output=tmp_path / "r.csv")
+    assert not unplaced, sorted(set(unplaced))
+
+
+def test_every_image_entry_point_places_what_it_runs(shapes_idx, tmp_path, unplaced):
+    data = {"sources": [str(shapes_idx / "train-images-idx3-ubyte.gz")]}
+    model = {"image_size": 16, "widths": [8, 16], "depths": [1, 1]}
+    train = {"batch_size": 16, "max_steps": 2, "precision": "fp32", "eval_every": 1}
+    pre = warmstart.pretrain(output_dir=str(tmp_path / "simclr"), data=data, model=model, train=train,
+                             objective={"name": "simclr", "projection_dim": 8})
+    warmstart.pretrain(output_dir=str(tmp_path / "ae"), data=data, model=model, train=train,
+                       objective={"name": "autoencoder"})
+    run = warmstart.finetune(task="image_classification", init=str(pre.output_dir), output_dir=str(tmp_path / "ft"),
+                             data={**data, "test_sources": [str(shapes_idx / "t10k-images-idx3-ubyte.gz")],
+                                   "labels": 30, "validation_per_class": 5},
+                             train={"max_steps": 2, "precision": "fp32", "strategy": "lp_ft", "batch_size": 10},
+                             forgetting={"measure": True, "memory": 20, "queries": 10})
+    warmstart.predict(run.output_dir, shapes_idx / "t10k-images-idx3-ubyte.gz", tmp_path / "p.csv")
+    assert not unplaced, sorted(set(unplaced))
+
+
+def test_the_check_sees_a_model_that_was_not_placed(unplaced):
+    from warmstart.engine.runtime import place
+
+    placed, stray = place(torch.nn.Linear(2, 2)), torch.nn.Linear(2, 2)
+    placed(torch.zeros(1, 2))
+    assert not unplaced
+    stray(torch.zeros(1, 2))
+    assert unplaced == ["Linear.weight", "Linear.bias"]
