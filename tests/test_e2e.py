@@ -67,8 +67,11 @@ def _finetune(sentiment_csv, out, init, *overrides):
 def test_finetune_full_round_trips_through_transformers(pretrained, sentiment_csv, tmp_path):
     out = tmp_path / "ft"
     metrics = _finetune(sentiment_csv, out, pretrained, "data.labels=40", "train.lr=1e-3")
-    assert metrics["train_labels"] == 40 and metrics["test_size"] == 40
-    assert 0 <= metrics["accuracy"] <= 1 and metrics["steps"] == 9
+    assert metrics["train_labels"] == 40 and metrics["test_size"] == 40 and metrics["validation_labels"] == 0
+    assert metrics["held_out_labels"] == 8  # chosen inside the 40: 32 to train, 8 to choose when to stop
+    assert metrics["selection_steps"] == 6  # 3 epochs of 32 at batch 16
+    assert metrics["refit_steps"] == round(metrics["best_step"] * 40 / 32) == metrics["steps"]  # then all 40
+    assert 0 <= metrics["accuracy"] <= 1
     preds = pd.read_csv(out / "predictions.csv")
     assert len(preds) == 40 and set(preds["prediction"]) <= {0, 1}
     # Plain transformers reproduces warmstart's test-split probabilities.
@@ -99,10 +102,9 @@ def test_lp_ft_starts_from_the_probe_and_never_ends_below_it_on_validation(pretr
     probe = _finetune(sentiment_csv, tmp_path / "lp", pretrained, "train.strategy=linear_probe", "train.pooling=mean")
     lpft = _finetune(sentiment_csv, tmp_path / "lpft", pretrained, "train.strategy=lp_ft", "train.pooling=mean",
                      "train.max_steps=20", "train.eval_every=5")
-    assert lpft["probe_val_accuracy"] == probe["val_accuracy"] and lpft["probe_C"] == probe["probe_C"]
-    assert lpft["val_accuracy"] >= lpft["probe_val_accuracy"]
-    if lpft["best_step"] == 0:  # fine-tuning never beat the probe: the probed model is what was kept
-        assert lpft["accuracy"] == probe["accuracy"]
+    assert lpft["val_accuracy"] >= lpft["probe_val_accuracy"]  # on the held-out share of the labels
+    if lpft["best_step"] == 0:  # fine-tuning never beat the probe: the refit is the probe on all N, as probe's run
+        assert lpft["accuracy"] == probe["accuracy"] and lpft["refit_steps"] == 0
 
 
 def test_scratch_uses_the_same_architecture_and_tokenizer(pretrained, sentiment_csv, tmp_path):

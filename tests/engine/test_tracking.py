@@ -29,9 +29,11 @@ def test_finetune_reports_its_curves_to_tensorboard_inside_its_folder(pretrained
 
     out = tmp_path / "runs" / "ft"
     assert _finetune(pretrained, sentiment_csv, out, "tensorboard") == 0
-    events = EventAccumulator(str(out / "tracking" / "ft")).Reload()
+    events = EventAccumulator(str(out / "tracking" / "ft-select")).Reload()  # the selection phase
     assert {"loss", "lr", "val_accuracy"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("val_accuracy")] == [4, 8]
+    refit = EventAccumulator(str(out / "tracking" / "ft-refit")).Reload()  # then all N labels, nothing to choose
+    assert "loss" in refit.Tags()["scalars"] and "val_accuracy" not in refit.Tags()["scalars"]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ft"]  # nothing left beside the run
 
 
@@ -41,7 +43,7 @@ def test_wandb_offline_writes_its_run_inside_the_run_folder(pretrained, sentimen
     out = tmp_path / "ft"
     assert _finetune(pretrained, sentiment_csv, out, "wandb") == 0
     runs = list((out / "tracking" / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+    assert len(runs) == 2 and all(any(r.rglob("*.wandb")) for r in runs)  # the selection phase and the refit
 
 
 def test_mlflow_writes_a_local_store_inside_the_run_folder(pretrained, corpus_file, tmp_path, monkeypatch):

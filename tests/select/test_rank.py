@@ -64,7 +64,8 @@ def test_rank_token_task_scores_one_feature_per_word(pretrained, random_twin, tm
     recipe.write_text(f"task: token_classification\ndata:\n  path: {data}\ntrain:\n  max_length: 32\n"
                       "  precision: fp32\n")
     cfg = load_config(FinetuneConfig, str(recipe))
-    (train, val), (y_train, y_val), metric, name = _word_data(*labelled_sample(cfg)[:2])
+    sample = labelled_sample(cfg)
+    (train, val), (y_train, y_val), metric, name = _word_data(sample.train, sample.validation)
     assert name == "entity_f1" and metric(y_val, y_val) == 1.0 and metric(y_val, 0 * y_val) < 1.0
     assert len(y_train) == sum(len(s) for s in train) and len(y_val) == sum(len(s) for s in val)
     from transformers import AutoModel, AutoTokenizer

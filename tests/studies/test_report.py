@@ -20,10 +20,10 @@ def test_summary_table_and_verdicts(tmp_path):
     table = markdown_table(summary)
     assert "| warmstart pretrained | 70.0 ± 2.0 | 70.0 ± 2.0 |" in table
     assert table.splitlines()[0] == "| initialisation | 100 labels | 500 labels |"
-    verdicts = _verdicts(summary)
-    assert verdicts[0].startswith("100 labels: pretrained beats scratch (+12.0 points; seed spread 2.0)")
-    assert "+9.0 vs TF-IDF" in verdicts[0]
-    assert verdicts[1].startswith("500 labels: pretrained beats scratch (+7.0 points")
+    verdicts = _verdicts(_results())
+    assert verdicts[0].startswith("pretrained − scratch at 100 labels: +12.0 points (95% interval +7.0 to +17.0): better")
+    assert "pretrained − TF-IDF + LR at 100 labels: +9.0 points" in verdicts[0]
+    assert verdicts[1].startswith("pretrained − scratch at 500 labels: +7.0 points")
     png = label_efficiency_plot(summary, tmp_path / "plot.png", title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
@@ -72,3 +72,30 @@ def test_report_names_a_missing_table(tmp_path):
     from warmstart.cli import main
 
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_verdicts_say_what_the_seeds_can_carry():
+    from warmstart.studies.efficiency import curve, describe_gap, gap, verdict
+
+    def table(a, b):
+        return pd.DataFrame([{"task": "t", "init": i, "strategy": "s", "labels": 10, "seed": k, "score": v}
+                             for i, xs in (("a", a), ("b", b)) for k, v in enumerate(xs)])
+
+    two = gap(table([0.6, 0.9], [0.5, 0.55]), "t", "a", "b", 10)  # 2 seeds: a t interval of +-12.7 std
+    assert verdict(two) == "too few seeds to tell (2 and 2)"
+    assert describe_gap("a", "b", 10, two) == "a − b at 10 labels: +22.5 points: too few seeds to tell (2 and 2)"
+    assert verdict(gap(table([0.6, 0.62, 0.61], [0.5, 0.52, 0.51]), "t", "a", "b", 10)) == "better"
+    assert verdict(gap(table([0.5, 0.52, 0.51], [0.6, 0.62, 0.61]), "t", "a", "b", 10)) == "worse"
+    assert verdict(gap(table([0.5, 0.6, 0.55], [0.52, 0.58, 0.56]), "t", "a", "b", 10)) == "no clear difference"
+    wide = curve(table([0.05, 0.95], [0.5, 0.5]), "t")  # a band from -450% to +550% is clipped to [0, 100]
+    assert wide["low"].min() >= 0 and wide["high"].max() <= 100
+
+
+def test_the_report_opens_with_how_the_labels_were_counted(tmp_path):
+    from warmstart.studies.report import protocol
+
+    results = pd.DataFrame({"protocol": ["100 labels: 80 to train, 20 held out to choose, then trained again on all "
+                                         "100"], "validation_labels": [0]})
+    assert protocol(results).startswith("Labels: N labels means N labelled examples in all")
+    assert "explicit dev set" in protocol(results.assign(validation_labels=[500]))
+    assert "was not recorded" in protocol(pd.DataFrame({"score": [0.5]}))

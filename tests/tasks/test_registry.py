@@ -29,7 +29,8 @@ def _toy_run(cfg) -> dict:
     from warmstart.data.text import load_tokenizer
     from warmstart.tasks.finetune import build_model, scored, write_run
 
-    train, _, test = _toy_sample(cfg)
+    sample = _toy_sample(cfg)
+    train, test = sample.labelled, sample.test
     majority = int(train["label"].mode()[0])
     model = build_model(AutoModelForSequenceClassification, cfg, num_labels=2)
     model.config.toy_majority = majority

@@ -22,9 +22,10 @@ class LabelledDataConfig:
     split_column: str | None = knob("split", "column with train / validation / test; a seeded split if absent")
     validation_size: float = knob(0.1, "seeded split: fraction for validation", ge=0, lt=1)
     test_size: float = knob(0.1, "seeded split: fraction for test", ge=0, lt=1)
-    labels: int | None = knob(None, "a seeded sample of this many training examples (stratified for "
-                                    "classification)", ge=1)
-    validation_labels: int | None = knob(None, "cap the validation split at this many examples", ge=1)
+    labels: int | None = knob(None, "the labelled budget: a seeded sample of this many training examples "
+                                    "(stratified for classification); selection happens inside them", ge=1)
+    validation_labels: int | None = knob(None, "an explicit dev set of this many labels beyond the N (from the "
+                                               "validation split, else the rest of train); reported", ge=1)
     tokens_column: str = knob("tokens", "token_classification: the list-of-words column (JSONL / HF)")
     tags_column: str = knob("tags", "token_classification: the list-of-tags column (JSONL / HF)")
     aspect: str = knob("all", "summarization: the ACLSum aspect to summarise (`all` joins them)")
@@ -60,6 +61,9 @@ class FinetuneTrainConfig(StrategySections):
     seed: int = knob(0, "seed of the labelled sample, the head and the data order", ge=0)
     save_model: bool = knob(True, "write the fine-tuned checkpoint into the run folder")
     save_every_minutes: float = knob(10.0, "minutes between resumable states (finetune --resume)", gt=0)
+    holdout: float = knob(0.2, "without a dev set: the share of the N labels held out to choose when to stop "
+                               "(and LP-FT's keep-or-replace)", gt=0, lt=1)
+    refit: bool = knob(True, "after choosing, train again on all N labels for the chosen number of epochs")
     report_to: str | None = knob(None, "also send the run's curves to this tracker", choices=TRACKERS)
 
 

@@ -43,7 +43,8 @@ class ImageDataConfig:
     labels: int | None = knob(None, "fine-tuning: a seeded, class-balanced sample of this many training images "
                                     "in all (as text's data.labels)", ge=1)
     labels_per_class: int | None = knob(None, "deprecated alias: data.labels = labels_per_class x classes", ge=1)
-    validation_per_class: int = knob(10, "fine-tuning: held out from train for early stopping", ge=0)
+    validation_per_class: int | None = knob(None, "fine-tuning: an explicit dev set of this many images per class "
+                                                  "beyond the labels (default: choose inside them)", ge=1)
 
 
     def check(self) -> None:

@@ -1,6 +1,11 @@
 """The labelled sample: which labelled examples a run may learn from. One function per modality, used by every
 task, by `rank` and by the baselines, so that every initialisation and every baseline sees the same labels.
 
+"N labels" means N labelled examples in all (the honest protocol; SetFit's paper and most few-shot work use no
+validation set beyond the N): a run draws its N, holds a share of them out to choose (when to stop, LP-FT's
+keep-or-replace), and then trains again on all N for the chosen length (`Sample`). An explicit dev set
+(`data.validation_labels: M`) is the user's choice, counted and reported as "N train + M validation".
+
 - text (`draw`): a seeded sample of n items; stratified by class (scikit-learn's `train_test_split`) when the
   items have one class each, uniform otherwise (sentences of a tagging task, documents, conversations).
 - images (`per_class_split`): seeded and class-balanced, with a held-out share per class for validation.
@@ -9,10 +14,64 @@ A sample with a single class cannot train a classifier: both refuse it in one li
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 
 from warmstart.errors import WarmstartError
+
+
+@dataclass
+class Sample:
+    """A run's labels, honestly counted. `labelled`: the N labels; `train` / `validation`: what the selection
+    phase trains on and chooses with (a held-out share of the N, or the explicit dev set); `test`: the test split,
+    never the run's labels; `refit`: train again on all of `labelled` once chosen; `extra`: labels of an explicit
+    dev set beyond the N (0 by default)."""
+
+    labelled: Any
+    train: Any
+    validation: Any
+    test: Any
+    refit: bool = False
+    extra: int = 0
+
+    def __iter__(self):  # train, validation, test = sample
+        return iter((self.train, self.validation, self.test))
+
+    def counts(self) -> dict:
+        """What metrics.json says about the labels used."""
+        n, held = len(self.labelled), len(self.validation) if not self.extra else 0
+        if self.extra:
+            protocol = f"{n} train + {self.extra} validation labels (an explicit dev set)"
+        elif not len(self.validation):
+            protocol = f"{n} labels, nothing held out to choose with"
+        else:
+            protocol = (f"{n} labels: {n - held} to train, {held} held out to choose"
+                        + (f", then trained again on all {n}" if self.refit else ""))
+        return {"train_labels": n, "validation_labels": self.extra, "held_out_labels": held, "protocol": protocol}
+
+
+def holdout(n_items: int, fraction: float, seed: int, classes: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) indices of a labelled sample: a seeded `fraction` held out for choosing, stratified by
+    class (at least one of each class, when every class has two) so the held-out share can say something about
+    every class. Fewer than 2 items: nothing held out."""
+    if n_items < 2:
+        return np.arange(n_items), np.arange(0)
+    held = max(1, int(round(fraction * n_items)))
+    if classes is not None:
+        classes = np.asarray(classes)
+        values, counts = np.unique(classes, return_counts=True)
+        if counts.min() >= 2 and n_items - max(held, len(values)) >= len(values):
+            from sklearn.model_selection import train_test_split
+
+            kept, out = train_test_split(np.arange(n_items), test_size=max(held, len(values)), random_state=seed,
+                                         stratify=classes)
+            return np.sort(kept), np.sort(out)
+    order = np.random.default_rng([seed, 7]).permutation(n_items)
+    return np.sort(order[held:]), np.sort(order[:held])
 
 
 def draw(n_items: int, n: int | None, seed: int, classes: np.ndarray | None = None, where: str = "data.labels"

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 CONFIDENCE = 0.95
+MIN_SEEDS = 3  # below this, an interval over seeds is not a basis for a verdict
 
 
 def curve(results: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -25,8 +26,9 @@ def curve(results: pd.DataFrame, task: str) -> pd.DataFrame:
         mean, n = float(x.mean()), len(x)
         std = float(x.std(ddof=1)) if n > 1 else 0.0
         half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
+        # a band never leaves what the metric can be (two seeds give t = 12.7: 40% to 110% is not a finding)
         rows.append({"init": init, "strategy": strategy, "labels": int(labels), "mean": mean, "std": std, "n": n,
-                     "low": mean - half, "high": mean + half})
+                     "low": max(0.0, mean - half), "high": min(100.0, mean + half)})
     return pd.DataFrame(rows, columns=["init", "strategy", "labels", "mean", "std", "n", "low", "high"])
 
 
@@ -37,16 +39,35 @@ def gap(results: pd.DataFrame, task: str, a: str, b: str, labels: int) -> dict |
     x, y = (100 * df[df["init"] == i]["score"].to_numpy(float) for i in (a, b))
     if not len(x) or not len(y):
         return None
-    diff = float(x.mean() - y.mean())
+    diff, seeds = float(x.mean() - y.mean()), (len(x), len(y))
     if len(x) < 2 or len(y) < 2:
-        return {"gap": diff, "low": float("nan"), "high": float("nan")}
+        return {"gap": diff, "low": float("nan"), "high": float("nan"), "seeds": seeds}
     vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
     se = math.sqrt(vx + vy)
     if se == 0:
-        return {"gap": diff, "low": diff, "high": diff}
+        return {"gap": diff, "low": diff, "high": diff, "seeds": seeds}
     dof = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se)
-    return {"gap": diff, "low": diff - half, "high": diff + half}
+    return {"gap": diff, "low": max(-100.0, diff - half), "high": min(100.0, diff + half), "seeds": seeds}
+
+
+def verdict(g: dict) -> str:
+    """What a gap's interval can carry, in words: better, worse, no clear difference, or too few seeds."""
+    if min(g["seeds"]) < MIN_SEEDS or math.isnan(g["low"]):
+        return f"too few seeds to tell ({g['seeds'][0]} and {g['seeds'][1]})"
+    if g["low"] > 0:
+        return "better"
+    if g["high"] < 0:
+        return "worse"
+    return "no clear difference"
+
+
+def describe_gap(a: str, b: str, labels: int, g: dict) -> str:
+    """One sentence: the gap, its interval when the seeds can carry one, and the verdict."""
+    words = verdict(g)
+    interval = "" if words.startswith("too few") else \
+        f" ({CONFIDENCE:.0%} interval {g['low']:+.1f} to {g['high']:+.1f})"
+    return f"{a} − {b} at {labels} labels: {g['gap']:+.1f} points{interval}: {words}"
 
 
 def crossing(label_counts: np.ndarray, means: np.ndarray, target: float) -> float:

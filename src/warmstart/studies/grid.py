@@ -27,10 +27,11 @@ from warmstart.engine.checkpoint import RESUME_DIR, TRAINING_STATE, atomic_folde
 from warmstart.engine.outputs import claim, file_hash, recorded_inputs, write_marker
 from warmstart.errors import WarmstartError
 from warmstart.models.common import minilm_folder
-from warmstart.tasks.finetune import finetune_inputs
 from warmstart.tasks.registry import Task, get, run_task, task_of
+from warmstart.tasks.resume import finetune_inputs
 
-RESULT_COLUMNS = ["task", "init", "strategy", "labels", "seed", "metric", "score", "seconds", "cell", "overrides"]
+RESULT_COLUMNS = ["task", "init", "strategy", "labels", "seed", "metric", "score", "seconds", "validation_labels",
+                  "protocol", "cell", "overrides"]
 
 
 def _data_inputs(cfg) -> dict:
@@ -211,6 +212,7 @@ def result_row(cell: Cell, metrics: dict) -> dict:
                              f"compares test scores: give task '{cell.task}' data with test rows")
     return {"task": cell.task, "init": cell.init, "strategy": cell.strategy, "labels": cell.labels, "seed": cell.seed,
             "metric": metric, "score": metrics[metric], "seconds": metrics.get("seconds"),
+            "validation_labels": metrics.get("validation_labels", 0), "protocol": metrics.get("protocol"),
             "cell": str(cell.folder), "overrides": " ".join(cell.overrides)}
 
 

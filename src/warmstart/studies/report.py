@@ -176,10 +176,24 @@ def _table_html(points: pd.DataFrame) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+def protocol(results: pd.DataFrame) -> str:
+    """The report's first line: how the labels were counted (the `protocol` and `validation_labels` columns)."""
+    if "protocol" not in results.columns or results["protocol"].dropna().empty:
+        return ("Labels: how they were counted was not recorded (a task that does not report it, or a study run "
+                "before warmstart 0.2, when runs could also use a separate validation set for early stopping).")
+    extra = results["validation_labels"].fillna(0) if "validation_labels" in results else pd.Series([0])
+    if (extra > 0).any():
+        return (f"Labels: N train labels plus an explicit dev set of up to {int(extra.max())} labels (the recipe's "
+                "data.validation_labels) for choosing; both are counted. E.g. " + str(results["protocol"].dropna().iloc[0]) + ".")
+    return ("Labels: N labels means N labelled examples in all: each run held a share of its N out to choose when "
+            "to stop (and LP-FT's keep-or-replace), then trained again on all N; probes and baselines chose their C "
+            "by cross-validation inside the N. E.g. " + str(results["protocol"].dropna().iloc[0]) + ".")
+
+
 def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Path:
     """RUN_DIR/report.html from RUN_DIR/results.csv (a study's table): one self-contained page per study."""
     from warmstart.errors import WarmstartError
-    from warmstart.studies.efficiency import curve, describe_saved, gap, labels_saved
+    from warmstart.studies.efficiency import MIN_SEEDS, curve, describe_gap, describe_saved, gap, labels_saved
 
     root = Path(run_dir)
     path = root / "results.csv"
@@ -195,9 +209,10 @@ def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Pat
         if not pd.api.types.is_numeric_dtype(results[column]):
             raise WarmstartError(f"{path}: column '{column}' holds non-numbers (e.g. {results[column].iloc[0]!r}); "
                                  "is it a study's results.csv?")
-    parts = [f"<h1>Did pretraining help? {_esc(root.name)}</h1>",
+    parts = [f"<h1>Did pretraining help? {_esc(root.name)}</h1>", f"<p class='protocol'>{_esc(protocol(results))}</p>",
              f"<p class='note'>{len(results)} runs from {_esc(path)}; scores are test-set means over seeds (%), "
-             "± the standard deviation; bands and intervals are 95%.</p>"]
+             "± the standard deviation; bands and intervals are 95%, clipped to what the metric can be; with fewer "
+             f"than {MIN_SEEDS} seeds a difference is reported as too few seeds to tell.</p>"]
     for task, rows in results.groupby("task", sort=False):
         metric = rows["metric"].iloc[0]
         points = curve(results, task)
@@ -209,8 +224,7 @@ def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Pat
             for other in ["scratch", *[b for b in BASELINES if b in set(rows["init"])]]:
                 g = gap(results, task, init, other, at)
                 if g:
-                    findings.append(f"{init} − {BASELINES.get(other, other)} at {at} labels: {g['gap']:+.1f} points "
-                                    f"(95% interval {g['low']:+.1f} to {g['high']:+.1f})")
+                    findings.append(describe_gap(init, BASELINES.get(other, other), at, g))
             saved = labels_saved(results, task, init, at)
             if saved:
                 findings.append(describe_saved(init, at, saved))
@@ -218,8 +232,7 @@ def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Pat
             for n in sorted(rows["labels"].unique()):
                 g = gap(results, task, a, b, int(n))
                 if g:
-                    findings.append(f"{a} − {b} at {n} labels: {g['gap']:+.1f} points (95% interval {g['low']:+.1f} "
-                                    f"to {g['high']:+.1f})")
+                    findings.append(describe_gap(a, b, int(n), g))
         parts.append("<ul>" + "".join(f"<li>{_esc(f)}</li>" for f in findings) + "</ul>")
         if rows.loc[~rows["init"].isin(BASELINES), "strategy"].nunique() > 1:
             table = points[points["strategy"] != "-"].pivot_table(index=["init", "labels"], columns="strategy",

@@ -23,11 +23,11 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
-from warmstart.data.sample import check_classes, draw
+from warmstart.data.sample import Sample, check_classes, draw, holdout
 from warmstart.data.sources import read_table
 from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
-from warmstart.models.probe import fit_logistic
+from warmstart.models.probe import fit_logistic, fit_logistic_cv
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -38,6 +38,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
+from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
 SPLITS = ("train", "validation", "test")
@@ -89,23 +90,7 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
     index = {n: i for i, n in enumerate(names)}
     for name in SPLITS:
         splits[name] = splits[name].assign(label=splits[name]["label"].map(index)).reset_index(drop=True)
-    if splits["validation"].empty:  # carve a validation split out of train for early stopping
-        n_val = max(1, len(splits["train"]) // 10)
-        if len(splits["train"]) - n_val >= len(names):
-            splits["train"], splits["validation"] = _stratified_take(splits["train"], n_val, seed, rest_too=True)
-        else:  # too few rows to spare any: early stopping watches the training rows
-            splits["validation"] = splits["train"]
-    return splits, names
-
-
-def _stratified_take(df: pd.DataFrame, n: int | float, seed: int, rest_too: bool = False):
-    if isinstance(n, int) and n >= len(df):
-        return (df, df.iloc[:0]) if rest_too else df
-    counts = df["label"].value_counts()
-    stratify = df["label"] if counts.min() >= 2 and (not isinstance(n, int) or n >= len(counts)) else None
-    take, rest = train_test_split(df, train_size=n, random_state=seed, stratify=stratify)
-    take, rest = take.reset_index(drop=True), rest.reset_index(drop=True)
-    return (rest, take) if rest_too else take
+    return splits, names  # no validation split is carved: the labelled sample chooses inside its own N
 
 
 def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.labels") -> pd.DataFrame:
@@ -113,18 +98,28 @@ def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.lab
     return df.iloc[draw(len(df), n, seed, df["label"].to_numpy(), where)].reset_index(drop=True)
 
 
-def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig) -> tuple[pd.DataFrame, ...]:
-    """The labelled sample of `splits`: the seeded training sample (at least two classes), the capped
-    validation split, the test split."""
-    seed = cfg.train.seed
-    train = subsample(splits["train"], cfg.data.labels, seed)
-    check_classes(train["label"])
-    return train, subsample(splits["validation"], cfg.data.validation_labels, seed, "data.validation_labels"), \
-        splits["test"]
+def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig) -> Sample:
+    """The labelled sample of `splits` (data/sample.py): the N labels (at least two classes), a stratified share of
+    them held out to choose with and a refit on all N; or, when the user asks for one, an explicit dev set of
+    `data.validation_labels` rows from the validation split (else from the training rows beyond the N)."""
+    seed, tc = cfg.train.seed, cfg.train
+    labelled = subsample(splits["train"], cfg.data.labels, seed)
+    check_classes(labelled["label"])
+    if cfg.data.validation_labels:
+        pool = splits["validation"]
+        if pool.empty:  # the training rows the N did not take: extra labels, the user's explicit choice
+            taken = set(zip(labelled["text"], labelled["label"], strict=True))
+            pool = splits["train"][[(x, y) not in taken for x, y in zip(splits["train"]["text"],
+                                                                       splits["train"]["label"], strict=True)]]
+        dev = subsample(pool.reset_index(drop=True), cfg.data.validation_labels, seed, "data.validation_labels")
+        return Sample(labelled, labelled, dev, splits["test"], refit=False, extra=len(dev))
+    kept, held = holdout(len(labelled), tc.holdout, seed, labelled["label"].to_numpy())
+    return Sample(labelled, labelled.iloc[kept].reset_index(drop=True), labelled.iloc[held].reset_index(drop=True),
+                  splits["test"], refit=tc.refit)
 
 
-def labelled_sample(cfg: FinetuneConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The (train, validation, test) rows that this task's runs, rank and the TF-IDF baseline all see."""
+def labelled_sample(cfg: FinetuneConfig) -> Sample:
+    """The labelled sample that this task's runs, rank and the TF-IDF baseline all see."""
     return sample_splits(load_splits(cfg.data, cfg.train.seed)[0], cfg)
 
 
@@ -209,9 +204,9 @@ def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray
 
 
 def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool,
-               start_accuracy: float = float("-inf")) -> dict:
-    """Fine-tune every weight with early stopping on validation accuracy (LP-FT's probed head stays the best
-    candidate until fine-tuning beats it)."""
+               start_accuracy: float = float("-inf"), steps: int | None = None, phase: str = "select") -> dict:
+    """Fine-tune with the strategy, early stopping on validation accuracy (LP-FT's probed head stays the best
+    candidate until fine-tuning beats it); without validation (`val_b` None, the refit), `steps` steps."""
     tc = cfg.train
 
     def step_fn(batch):
@@ -224,8 +219,8 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
 
     batches = shuffled_epochs(len(y_train), tc.batch_size, tc.seed,
                               lambda rows: make_batches(train_enc, y_train, len(rows), pad_id, rows)[0])
-    return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(y_train), model.classifier, bf16,
-               "val_accuracy", start_accuracy)
+    return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val_b is not None else None,
+               len(y_train), model.classifier, bf16, "val_accuracy", start_accuracy, steps=steps, phase=phase)
 
 
 def run_finetune(cfg: FinetuneConfig) -> dict:
@@ -235,24 +230,32 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits, names = load_splits(cfg.data, tc.seed)
-    train, val, test = sample_splits(splits, cfg)
+    sample = sample_splits(splits, cfg)
     id2label = {i: str(n) for i, n in enumerate(names)}
-    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=len(names), id2label=id2label,
-                        label2id={v: k for k, v in id2label.items()})
     pad = tokenizer.pad_token_id
-    enc = {name: encode(tokenizer, df, tc.max_length) for name, df in (("train", train), ("validation", val),
-                                                                       ("test", test))}
-    y = {"train": train["label"].to_numpy(), "validation": val["label"].to_numpy(), "test": test["label"].to_numpy()}
-    val_b = make_batches(enc["validation"], None, 64, pad)
     Path(cfg.output_dir).parent.mkdir(parents=True, exist_ok=True)
 
-    def probe() -> dict:  # logistic regression on frozen features, C chosen on validation
-        train_b = make_batches(enc["train"], None, 64, pad)
-        return fit_logistic(features(model, train_b, tc.pooling, bf16), y["train"],
-                            features(model, val_b, tc.pooling, bf16), y["validation"], tc.seed)
+    def train_once(train: pd.DataFrame, val: pd.DataFrame | None, steps: int | None, phase: str):
+        """A fresh model fitted on `train`, choosing on `val` (or, without, for `steps` steps)."""
+        model = build_model(AutoModelForSequenceClassification, cfg, num_labels=len(names), id2label=id2label,
+                            label2id={v: k for k, v in id2label.items()})
+        enc, y_train = encode(tokenizer, train, tc.max_length), train["label"].to_numpy()
+        val_b = make_batches(encode(tokenizer, val, tc.max_length), None, 64, pad) if val is not None else None
+        y_val = val["label"].to_numpy() if val is not None else None
 
-    fitted = probe_then_finetune(tc.strategy, model.classifier, probe, lambda start: train_full(
-        model, cfg, enc["train"], y["train"], val_b, y["validation"], pad, bf16, start))
+        def probe() -> dict:  # logistic regression on frozen features; C on validation, or cross-validated
+            x = features(model, make_batches(enc, None, 64, pad), tc.pooling, bf16)
+            if val is None:
+                return fit_logistic_cv(x, y_train, tc.seed)
+            return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed)
+
+        return model, probe_then_finetune(tc.strategy, model.classifier, probe, lambda start: train_full(
+            model, cfg, enc, y_train, val_b, y_val, pad, bf16, start, steps, phase), steps)
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
+    test = sample.test
+    enc = {"test": encode(tokenizer, test, tc.max_length)}
+    y = {"test": test["label"].to_numpy()}
     tested, files = {}, {}
     if len(test):
         probs = predict_batches(model, make_batches(enc["test"], None, 64, pad), tc.pooling, bf16)
@@ -263,8 +266,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
                                     "prediction": [names[i] for i in pred],
                                     **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})
         files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
-    metrics = scored({**tested, "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
-                      "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
+    metrics = scored({**tested, "test_size": len(test), "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
                       **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}, len(test) > 0)
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics

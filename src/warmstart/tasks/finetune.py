@@ -14,25 +14,20 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import yaml
 
 from warmstart.config import CONFIG_FILENAME, FinetuneConfig
-from warmstart.data.sample import draw
+from warmstart.data.sample import Sample, draw, holdout
 from warmstart.engine.checkpoint import (
     TRAINING_STATE,
     atomic_folder,
     keep_log_until,
-    load_training_state,
-    rng_state,
     save_hf,
-    set_rng_state,
 )
 from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
 from warmstart.engine.outputs import write_marker
@@ -40,6 +35,14 @@ from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_model_config, load_pretrained
+from warmstart.tasks.resume import (
+    CURRENT_RUN,
+    RESUME,
+    finetune_inputs,
+    load_resumable,
+    phase_folder,
+    save_resumable,
+)
 from warmstart.tasks.strategies import (
     head_name,
     hold_frozen_norm_statistics,
@@ -113,12 +116,21 @@ def start_run(cfg: FinetuneConfig):
     return t0, use_bf16(cfg.train.precision), load_tokenizer(folder)
 
 
-def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> tuple[list, list, list]:
+def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> Sample:
     """The labelled sample of a task whose items have no single class (sentences to tag, documents,
-    conversations): the seeded training sample (`data.labels`), the capped validation split, the test split."""
-    seed = cfg.train.seed
-    return (take(splits["train"], cfg.data.labels, seed), take(splits["validation"], cfg.data.validation_labels, seed),
-            splits["test"])
+    conversations): the N items (`data.labels`), a share of them held out to choose with and a refit on all N;
+    or an explicit dev set of `data.validation_labels` items (the validation split, else train beyond the N)."""
+    seed, tc = cfg.train.seed, cfg.train
+    train = splits["train"]
+    chosen = draw(len(train), cfg.data.labels, seed)
+    labelled = [train[i] for i in chosen]
+    if cfg.data.validation_labels:
+        pool = splits.get("validation") or [train[i] for i in sorted(set(range(len(train))) - set(chosen.tolist()))]
+        dev = take(pool, cfg.data.validation_labels, seed)
+        return Sample(labelled, labelled, dev, splits.get("test", []), refit=False, extra=len(dev))
+    kept, held = holdout(len(labelled), tc.holdout, seed)
+    return Sample(labelled, [labelled[i] for i in kept], [labelled[i] for i in held], splits.get("test", []),
+                  refit=tc.refit)
 
 
 def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
@@ -156,9 +168,9 @@ def shuffled_epochs(n: int, batch_size: int, seed: int, make_batch: Callable[[np
         epoch += 1
 
 
-def log_path(out: Path) -> Path:
-    """The training log lives beside the output folder until the folder is swapped in atomically."""
-    return staging(out, "log.jsonl")
+def log_path(out: Path, phase: str = "select") -> Path:
+    """A phase's training log lives beside the output folder until the folder is swapped in atomically."""
+    return staging(out, "log.jsonl" if phase == "select" else f"{phase}-log.jsonl")
 
 
 def staging(out: Path, name: str) -> Path:
@@ -166,58 +178,11 @@ def staging(out: Path, name: str) -> Path:
     return out.parent / f".{out.name}.{name}"
 
 
-@dataclass
-class RunContext:
-    """The fine-tuning run `run_task` is running: its config (saved with resumable state) and whether it resumes.
-    `fit` reads it, so that no task's runner has to pass `--resume` along."""
-
-    cfg: Any
-    resume: bool = False
-
-
-CURRENT_RUN: ContextVar[RunContext | None] = ContextVar("warmstart_run", default=None)
-RESUME = "resume"  # staging(out, RESUME): a fine-tuning run's resumable state, beside its folder
-# what may change between a fine-tuning run and its --resume: its budget, saving and tracking
-RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_epochs", "train.max_minutes",
-                     "train.save_every_minutes", "train.report_to"}
-
-
-def _save_resumable(folder: Path, model, optimizer, best: dict, state: LoopState, calls: int,
-                    generators: tuple[torch.Generator, ...], ctx: RunContext | None) -> None:
-    """Everything `fit` needs to continue exactly: the weights now and the best so far, the optimizer, the loop's
-    position, every RNG (the global ones: dropout; `generators`: e.g. image augmentation), the step counter."""
-    from safetensors.torch import save_file
-
-    def write(tmp: Path) -> None:
-        save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
-        save_file({k: v.detach().clone().contiguous() for k, v in best["state"].items()}, tmp / "best.safetensors")
-        torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(), "calls": calls,
-                    "generators": [g.get_state() for g in generators],
-                    "best": {k: best[k] for k in ("score", "step", "bad")}}, tmp / TRAINING_STATE)
-        if ctx is not None:
-            (tmp / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(ctx.cfg), sort_keys=False), encoding="utf-8")
-            write_marker(tmp, "finetune", {k: v for k, v in finetune_inputs(ctx.cfg).items() if k.startswith("data.")})
-    atomic_folder(folder, write)
-
-
-def _load_resumable(folder: Path, model, optimizer, best: dict, generators: tuple[torch.Generator, ...]
-                    ) -> tuple[LoopState, int]:
-    from safetensors.torch import load_file
-
-    saved = load_training_state(folder)
-    model.load_state_dict(load_file(folder / "model.safetensors"))
-    best.update(saved["best"], state=load_file(folder / "best.safetensors"))
-    optimizer.load_state_dict(saved["optimizer"])
-    set_rng_state(saved["rng"])
-    for g, s in zip(generators, saved["generators"], strict=True):
-        g.set_state(s)
-    return LoopState(**saved["loop"]), int(saved["calls"])
-
-
 def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn: Callable[[dict], dict],
-        evaluate: Callable[[], float], num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
+        evaluate: Callable[[], float] | None, num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
         start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None, unit: str = "tokens",
-        steps_per_epoch: int | None = None, generators: tuple[torch.Generator, ...] = ()) -> dict:
+        steps_per_epoch: int | None = None, generators: tuple[torch.Generator, ...] = (), steps: int | None = None,
+        phase: str = "select") -> dict:
     """Fine-tune with `tc.strategy` (strategies.py: which weights train, at which rates, with what penalty),
     evaluating every `eval_every` steps (default: once per epoch) and stopping after `patience` evaluations
     without a better validation score; the best weights are loaded at the end (LoRA: merged).
@@ -227,9 +192,11 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     come in (LP-FT's probed head); they stay the best candidate until fine-tuning beats them, so fine-tuning
     never ends worse on validation. Every `save_every_minutes` the run's state is saved beside `out`; under
     `--resume` (see RunContext) it continues from there, the batches fast-forwarded to the saved position.
-    `generators`: the step's own RNGs (image augmentation), saved and restored with the rest."""
+    `generators`: the step's own RNGs (image augmentation), saved and restored with the rest.
+    `evaluate=None` (the refit phase: nothing left to choose with): train `steps` steps and keep the last
+    weights. `phase` names the phase's resumable state and log (select, refit)."""
     steps_per_epoch = steps_per_epoch or max(1, int(np.ceil(num_train / tc.batch_size)))
-    max_steps = tc.max_steps or tc.max_epochs * steps_per_epoch
+    max_steps = steps if steps is not None else tc.max_steps or tc.max_epochs * steps_per_epoch
     peft_model = None
     if tc.strategy == "lora":  # PEFT swaps the head's top module for a wrapper holding its trainable copy
         top = head_name(model, head).split(".")[0]
@@ -270,11 +237,11 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         return {metric: round(score, 4)}, best["bad"] >= tc.patience
 
     ctx = CURRENT_RUN.get()
-    resume_dir = staging(out, RESUME) if out is not None else None
+    resume_dir = phase_folder(out, phase) if out is not None else None
     state = LoopState()
-    path = log_path(out) if out is not None else None
-    if ctx is not None and ctx.resume and resume_dir is not None:
-        state, calls = _load_resumable(resume_dir, model, optimizer, best, generators)
+    path = log_path(out, phase) if out is not None else None
+    if ctx is not None and ctx.resume and resume_dir is not None and (resume_dir / TRAINING_STATE).is_file():
+        state, calls = load_resumable(resume_dir, model, optimizer, best, generators)
         batches = itertools.dropwhile(lambda b: (b[0], b[1]) < (state.epoch, state.index), batches)
         keep_log_until(path, state.step)
         print(f"warmstart finetune: resumed at step {state.step} (best {metric} {best['score']:.4f} at step "
@@ -284,19 +251,22 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
 
     def save_fn(state: LoopState) -> None:
-        _save_resumable(resume_dir, model, optimizer, best, state, calls, generators, ctx)
+        save_resumable(resume_dir, model, optimizer, best, state, calls, generators, ctx)
 
     eval_every = tc.eval_every or steps_per_epoch
     settings = LoopSettings(warmup_fraction=tc.warmup_fraction, bf16=bf16, log_every=eval_every,
-                            eval_every=eval_every, desc="finetune", unit=unit,
+                            eval_every=eval_every if evaluate else None, desc=f"finetune ({phase})", unit=unit,
                             save_every_minutes=tc.save_every_minutes if resume_dir is not None else None,
-                            tracking=tracking_for(tc.report_to, staging(out, TRACKING), out.name) if out is not None
-                            else None)
-    budget = Budget(max_steps=max_steps, max_minutes=getattr(tc, "max_minutes", None))
+                            tracking=tracking_for(tc.report_to, staging(out, TRACKING), f"{out.name}-{phase}")
+                            if out is not None else None)
+    budget = Budget(max_steps=max(1, max_steps), max_minutes=getattr(tc, "max_minutes", None))
     state = train_loop(model, optimizer, batches, step_fn, budget, settings, state,
-                       tokens_fn=tokens_fn or (lambda b: int(b["attention_mask"].sum())), eval_fn=eval_fn,
-                       save_fn=save_fn if resume_dir is not None else None, log_path=path)
-    if state.step % eval_every:
+                       tokens_fn=tokens_fn or (lambda b: int(b["attention_mask"].sum())),
+                       eval_fn=eval_fn if evaluate else None, save_fn=save_fn if resume_dir is not None else None,
+                       log_path=path)
+    if evaluate is None:  # nothing to choose with: the last weights are the result
+        best.update(state=model.state_dict(), step=state.step, score=float("nan"))
+    elif state.step % eval_every:
         eval_fn(state)
     model.load_state_dict(best["state"])
     trainable = trainable_parameters(model)  # at the end: gradual unfreezing has turned its blocks on by then
@@ -304,8 +274,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     if peft_model is not None:  # merged into a standard checkpoint; write_run saves the adapter beside it
         _, adapter, config = unwrap_lora(peft_model)
         model.warmstart_adapter = (adapter, config)
-    return {metric: round(best["score"], 4), "best_step": best["step"], "steps": state.step,
-            "strategy": tc.strategy, "trainable_parameters": trainable}
+    chosen = {metric: round(best["score"], 4), "best_step": best["step"]} if evaluate else {}
+    return {**chosen, "steps": state.step, "strategy": tc.strategy, "trainable_parameters": trainable}
 
 
 def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dict:
@@ -332,15 +302,6 @@ def scored(metrics: dict, has_test: bool) -> dict:
     return {**metrics, "scored_split": "none", "warning": NO_TEST}
 
 
-def finetune_inputs(cfg) -> dict[str, Any]:
-    """What a fine-tuning run reads from disk (text or images), which its output folder must not overlap and
-    whose content hashes its marker records."""
-    return {"init": None if cfg.init == "scratch" else cfg.init, "tokenizer": getattr(cfg, "tokenizer", None),
-            "architecture": getattr(cfg, "architecture", None), "data.path": getattr(cfg.data, "path", None),
-            **{f"data.sources[{i}]": s for i, s in enumerate(getattr(cfg.data, "sources", []))},
-            **{f"data.test_sources[{i}]": s for i, s in enumerate(getattr(cfg.data, "test_sources", []))}}
-
-
 def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:
     """Publish the run folder atomically (`cfg`: a text or image fine-tuning config): checkpoint (unless
     save_model is off; a LoRA run's adapter beside it), resolved config, metrics,
@@ -358,15 +319,16 @@ def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[P
         write_marker(folder, "finetune", {k: v for k, v in finetune_inputs(cfg).items() if k.startswith("data.")})
         for name, writer in files.items():
             writer(folder / name)
-        log = log_path(out)
-        if log.exists():
-            log.replace(folder / "training_log.jsonl")
+        for phase, name in (("select", "training_log.jsonl"), ("refit", "training_log_refit.jsonl")):
+            if log_path(out, phase).exists():
+                log_path(out, phase).replace(folder / name)
         tracked = staging(out, TRACKING)
         if tracked.exists():  # the tracker's files join the run folder (engine/tracking.py)
             shutil.move(str(tracked), folder / TRACKING)
 
     atomic_folder(out, write)
-    shutil.rmtree(staging(out, RESUME), ignore_errors=True)  # published: nothing left to resume
+    for stale in out.parent.glob(f".{out.name}.{RESUME}*"):  # published: nothing left to resume
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 
 def elapsed(t0: float) -> float:

@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
-from warmstart.data.sample import check_classes, class_counts, per_class_split
+from warmstart.data.sample import Sample, check_classes, class_counts, holdout, per_class_split
 from warmstart.data.vision import augment, channel_stats, eval_transform
 from warmstart.engine.runtime import place, set_threads, to_device, use_bf16
 from warmstart.errors import WarmstartError
@@ -32,9 +32,10 @@ from warmstart.models.images import (
     preprocessor_config,
     read_preprocessor,
 )
-from warmstart.models.probe import fit_logistic, knn_accuracy
+from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_accuracy
 from warmstart.models.tiny_conv import use_tiny_map_convs
-from warmstart.tasks.finetune import fit, write_run
+from warmstart.tasks.finetune import fit, scored, write_run
+from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
 # fine-tuning views: a mild crop and a flip, no colour change (the label must survive the augmentation)
@@ -51,25 +52,29 @@ def image_counts(dc, n_classes: int) -> list[int | None]:
     return class_counts(dc.labels, n_classes)
 
 
-def labelled_sample(cfg: ImageFinetuneConfig) -> tuple[ImageSet, ImageSet, ImageSet]:
-    """The (train, validation, test) images that this task's runs, rank and the pixel baseline all see:
-    `validation_per_class` of each class held out, then the class-balanced training sample (data/sample.py);
-    the test images are `data.test_sources` (or, without them, the validation images)."""
-    dc = cfg.data
+def labelled_sample(cfg: ImageFinetuneConfig) -> Sample:
+    """The labelled images that this task's runs, rank and the pixel baseline all see (data/sample.py): N images,
+    class-balanced; a share of them held out to choose with and a refit on all N, or, when asked for, an
+    explicit dev set of `validation_per_class` images per class beyond the N. The test images are
+    `data.test_sources` (none without them: such a run reports no test score)."""
+    dc, seed = cfg.data, cfg.train.seed
     data = load_images(dc.sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, dc.split)
     if data.labels is None:
         raise WarmstartError(f"{dc.sources[0]}: no labels (use class subfolders, an IDX labels file, or a label "
                              "column); fine-tuning needs them")
     classes = int(data.labels.unique().numel())
-    tr, va = per_class_split(data.labels, image_counts(dc, classes), dc.validation_per_class, cfg.train.seed)
+    tr, va = per_class_split(data.labels, image_counts(dc, classes), dc.validation_per_class or 0, seed)
     check_classes(data.labels[tr].numpy())
     test = load_images(dc.test_sources, dc.load_size, dc.strict, dc.image_column, dc.label_column, "test") \
-        if dc.test_sources else data.subset(va)
-    if test.labels is None:
+        if dc.test_sources else data.subset(torch.arange(0))
+    if dc.test_sources and test.labels is None:
         raise WarmstartError(f"{dc.test_sources[0]}: the test images have no labels")
-    train, val = data.subset(tr), data.subset(va)
-    train.whole = data
-    return train, val, test
+    labelled = data.subset(tr)
+    labelled.whole = data
+    if dc.validation_per_class:
+        return Sample(labelled, labelled, data.subset(va), test, refit=False, extra=len(va))
+    kept, held = holdout(len(labelled), cfg.train.holdout, seed, labelled.labels.numpy())
+    return Sample(labelled, labelled.subset(kept), labelled.subset(held), test, refit=cfg.train.refit)
 
 
 def build_image_classifier(cfg: ImageFinetuneConfig, channels: int, names: list[str], seed: int):
@@ -102,56 +107,72 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     tc = cfg.train
     set_threads(None)
     bf16 = use_bf16(tc.precision)
-    train, val, test = labelled_sample(cfg)
-    data = train.whole
+    sample = labelled_sample(cfg)
+    test, data = sample.test, sample.labelled.whole
     n_classes = int(data.labels.max()) + 1
     names = data.class_names or [str(i) for i in range(n_classes)]
-    if int(test.labels.max()) >= n_classes:
+    if len(test) and int(test.labels.max()) >= n_classes:
         raise WarmstartError(f"{cfg.data.test_sources[0]}: label {int(test.labels.max())} never appears in the "
                              "training data")
-    model = build_image_classifier(cfg, data.images.shape[1], names, tc.seed)
-    use_tiny_map_convs(model)
     known = read_preprocessor(cfg.init if cfg.init != "scratch" else (cfg.architecture or ""))
     size, mean, std = known if known else (cfg.model.image_size, *channel_stats(data.images))
-    channels_last = model.config.model_type == "resnet"
-    place(model, channels_last)
-    head = linear_head(model)
 
-    def features(images: torch.Tensor) -> torch.Tensor:
-        return encode_images(model.base_model, images, size, mean, std, bf16)
+    def train_once(train: ImageSet, val: ImageSet | None, steps: int | None, phase: str):
+        model = build_image_classifier(cfg, data.images.shape[1], names, tc.seed)
+        use_tiny_map_convs(model)
+        channels_last = model.config.model_type == "resnet"
+        place(model, channels_last)
 
-    def to_input(x: torch.Tensor) -> torch.Tensor:
-        x = to_device(x)
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        def features(images: torch.Tensor) -> np.ndarray:
+            return encode_images(model.base_model, images, size, mean, std, bf16).numpy()
+
+        def to_input(x: torch.Tensor) -> torch.Tensor:
+            x = to_device(x)
+            return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+        def predict(images: torch.Tensor) -> torch.Tensor:
+            return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16),
+                             -1)
+
+        def probe() -> dict:  # logistic regression on frozen features; C on validation, or cross-validated
+            if val is None:
+                return fit_logistic_cv(features(train.images), train.labels.numpy(), tc.seed)
+            return fit_logistic(features(train.images), train.labels.numpy(), features(val.images),
+                                val.labels.numpy(), tc.seed)
+
+        return model, probe_then_finetune(tc.strategy, linear_head(model), probe, lambda start: train_full(
+            model, cfg, train, val, size, mean, std, bf16, predict, to_input, start, steps, phase), steps)
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
 
     def predict(images: torch.Tensor) -> torch.Tensor:
         return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16), -1)
 
-    def probe() -> dict:  # logistic regression on frozen features, C chosen on validation
-        return fit_logistic(features(train.images).numpy(), train.labels.numpy(), features(val.images).numpy(),
-                            val.labels.numpy(), tc.seed)
+    def features(images: torch.Tensor) -> torch.Tensor:
+        return encode_images(model.base_model, images, size, mean, std, bf16)
 
-    fitted = probe_then_finetune(tc.strategy, head, probe, lambda start: train_full(
-        model, cfg, train, val, size, mean, std, bf16, predict, to_input, start))
-    probs = predict(test.images)
-    pred = probs.argmax(1).numpy()
-    y = test.labels.numpy()
-    metrics = {"accuracy": round(float(accuracy_score(y, pred)), 4),
-               "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
-               "test_size": len(test), "train_labels": len(train), "validation_size": len(val),
-               "strategy": tc.strategy, "init": cfg.init, "seed": tc.seed, **fitted}
-    if tc.strategy == "linear_probe":  # the same frozen features, read by a kNN classifier
-        metrics["knn_accuracy"] = round(knn_accuracy(features(train.images), train.labels, features(test.images),
-                                                     test.labels, k=min(20, len(train))), 4)
-    if cfg.forgetting.measure and cfg.init != "scratch":
+    tested, files = {}, {}
+    if len(test):
+        probs = predict(test.images)
+        pred, y = probs.argmax(1).numpy(), test.labels.numpy()
+        tested = {"accuracy": round(float(accuracy_score(y, pred)), 4),
+                  "macro_f1": round(float(f1_score(y, pred, average="macro")), 4)}
+        predictions = pd.DataFrame({"index": np.arange(len(y)), "label": [names[i] for i in y],
+                                    "prediction": [names[i] for i in pred],
+                                    **{f"prob_{n}": probs[:, i].numpy() for i, n in enumerate(names)}})
+        files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
+        if tc.strategy == "linear_probe":  # the same frozen features, read by a kNN classifier
+            labelled = sample.labelled
+            tested["knn_accuracy"] = round(knn_accuracy(features(labelled.images), labelled.labels,
+                                                        features(test.images), test.labels,
+                                                        k=min(20, len(labelled))), 4)
+    metrics = {**tested, "test_size": len(test), "strategy": tc.strategy, "init": cfg.init, "seed": tc.seed, **fitted}
+    if cfg.forgetting.measure and cfg.init != "scratch" and len(test):
         metrics.update(measure_forgetting(cfg, model, data, test, size, mean, std, bf16))
-    metrics["seconds"] = round(time.perf_counter() - t0, 1)
-    predictions = pd.DataFrame({"index": np.arange(len(y)), "label": [names[i] for i in y],
-                                "prediction": [names[i] for i in pred],
-                                **{f"prob_{n}": probs[:, i].numpy() for i, n in enumerate(names)}})
+    metrics = scored({**metrics, "seconds": round(time.perf_counter() - t0, 1)}, len(test) > 0)
     write_run(cfg, model, None, metrics, {
         PREPROCESSOR_FILE: lambda p: p.write_text(json.dumps(preprocessor_config(size, mean, std), indent=2)),
-        "predictions.csv": lambda p: predictions.to_csv(p, index=False)})
+        **files})
     return metrics
 
 
@@ -174,13 +195,15 @@ def measure_forgetting(cfg: ImageFinetuneConfig, model, data: ImageSet, test: Im
                             (queries.images, queries.labels))
 
 
-def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, size: int, mean, std, bf16: bool,
-               predict, to_input, start_accuracy: float = float("-inf")) -> dict:
-    """Every weight trains (the shared early-stopping fit, as for text); lightly augmented training images."""
+def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet | None, size: int, mean, std,
+               bf16: bool, predict, to_input, start_accuracy: float = float("-inf"), steps: int | None = None,
+               phase: str = "select") -> dict:
+    """Every weight trains (the shared early-stopping fit, as for text); lightly augmented training images;
+    without validation (the refit), `steps` steps."""
     tc = cfg.train
     batch_size = min(tc.batch_size, len(train))
     gen = torch.Generator().manual_seed(tc.seed)
-    y_val = val.labels.numpy()
+    y_val = val.labels.numpy() if val is not None else None
 
     def batches():
         for epoch, i, b in image_batches(torch.arange(len(train)), batch_size, tc.seed):
@@ -197,9 +220,10 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet, 
     def evaluate() -> float:
         return float(accuracy_score(y_val, predict(val.images).argmax(1).numpy()))
 
-    return fit(model, tc, Path(cfg.output_dir), batches(), step_fn, evaluate, len(train), linear_head(model), bf16, "val_accuracy",
-               start_accuracy, tokens_fn=lambda b: len(b["images"]), unit="images",
-               steps_per_epoch=max(1, len(train) // batch_size), generators=(gen,))
+    return fit(model, tc, Path(cfg.output_dir), batches(), step_fn, evaluate if val is not None else None, len(train),
+               linear_head(model), bf16, "val_accuracy", start_accuracy, tokens_fn=lambda b: len(b["images"]),
+               unit="images", steps_per_epoch=max(1, len(train) // batch_size), generators=(gen,), steps=steps,
+               phase=phase)
 
 
 def predict_file(folder: Path, cfg: ImageFinetuneConfig, request) -> pd.DataFrame:

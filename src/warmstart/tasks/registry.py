@@ -24,17 +24,10 @@ from warmstart.config import (
     peek,
     validate,
 )
-from warmstart.engine.checkpoint import TRAINING_STATE, check_resumable, require_weights
+from warmstart.engine.checkpoint import check_resumable, require_weights
 from warmstart.engine.outputs import claim, file_hash, recorded_inputs
 from warmstart.errors import WarmstartError
-from warmstart.tasks.finetune import (
-    CURRENT_RUN,
-    RESUMABLE_CHANGES,
-    RESUME,
-    RunContext,
-    finetune_inputs,
-    staging,
-)
+from warmstart.tasks.resume import CURRENT_RUN, RESUMABLE_CHANGES, RunContext, finetune_inputs, saved_states
 
 Ref = str | Callable[..., Any]
 
@@ -131,19 +124,20 @@ def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
         if folder and folder != "scratch":
             require_weights(folder, cfg.trust_pickled_weights)
     with claim(cfg.output_dir, "finetune", finetune_inputs(cfg), overwrite) as owned:
-        state = staging(owned.folder, RESUME)
+        states = saved_states(owned.folder)
         if resume:
-            if not (state / TRAINING_STATE).is_file():
-                raise WarmstartError(f"{cfg.output_dir}: nothing to resume (no saved state at {state}); run without "
+            if not states:
+                raise WarmstartError(f"{cfg.output_dir}: nothing to resume (no state saved beside it); run without "
                                      "--resume")
-            check_resumable(cfg, state, RESUMABLE_CHANGES)
-            recorded = recorded_inputs(state)
+            check_resumable(cfg, states[0], RESUMABLE_CHANGES)
+            recorded = recorded_inputs(states[0])
             changed = [k for k, v in finetune_inputs(cfg).items() if k in recorded and recorded[k] != file_hash(v)]
             if changed:
                 raise WarmstartError(f"--resume: {changed[0]} changed since the run started; resume with the same data, "
                                      "or start without --resume")
-        else:
-            shutil.rmtree(state, ignore_errors=True)  # a new run: a stopped run's state here is not ours to continue
+        else:  # a new run: a stopped run's state here is not ours to continue
+            for stale in states:
+                shutil.rmtree(stale, ignore_errors=True)
         token = CURRENT_RUN.set(RunContext(cfg, resume))
         try:
             return task.resolve("run")(cfg)

@@ -43,6 +43,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
+from warmstart.tasks.protocol import select_then_refit
 
 QUOTES = ('"', "“", "‘", "'")
 
@@ -107,9 +108,7 @@ def load_dialogue_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[E
                                group=lambda c: c[0].strip().lower())
     else:
         raise WarmstartError(f"{path}: not found; data.path is a JSONL file of conversations, a text, or a folder")
-    if not convs.get("validation"):
-        carved = split_examples(convs["train"], seed, 0.1, 0.0, group=lambda c: c[0].strip().lower())
-        convs["train"], convs["validation"] = carved["train"], carved["validation"]
+    convs.setdefault("validation", [])  # none carved: the labelled sample chooses inside its own N
     convs.setdefault("test", [])
     return {name: examples_of(c, cfg.context_turns) for name, c in convs.items()}
 
@@ -191,35 +190,45 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits = load_dialogue_splits(cfg.data, tc.seed)
-    train, val, test = few_labels(splits, cfg)
+    sample = few_labels(splits, cfg)
+    train, val, test = sample.labelled, sample.validation, sample.test
     fixed = np.random.default_rng(tc.seed + 1)  # evaluation candidates: the same for every model compared
-    val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, splits["validation"], cfg.data.candidates - 1, fixed), strict=True)]
+    # the held-out contexts' wrong candidates come from the run's own labelled conversations
+    val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, sample.labelled, cfg.data.candidates - 1,
+                                                                      fixed), strict=True)]
     test_cands = [[e.reply, *n] for e, n in zip(test, sample_negatives(test, test, cfg.data.candidates - 1, fixed), strict=True)]
     sep = tokenizer.sep_token
-    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1)
-    from_nsp = cfg.init != "scratch" and nsp_head_start(model, cfg.init)
     pad_id = tokenizer.pad_token_id
     group = 1 + tc.negatives
-    rng = np.random.default_rng(tc.seed)
+    from_nsp = False
 
-    def make_batch(rows) -> dict:
-        exs = [train[i] for i in rows]
-        cands = [[e.reply, *n] for e, n in zip(exs, sample_negatives(exs, splits["train"], tc.negatives, rng), strict=True)]
-        enc = encode(tokenizer, pair_table([join_turns(e.context, sep) for e in exs], cands), tc.max_length)
-        return make_batches(enc, None, len(exs) * group, pad_id)[0]
+    def train_once(items: list, held: list | None, steps: int | None, phase: str):
+        nonlocal from_nsp
+        model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1)
+        from_nsp = cfg.init != "scratch" and nsp_head_start(model, cfg.init)
+        rng = np.random.default_rng(tc.seed)
 
-    def step_fn(batch):
-        scores = model(**batch).logits.float().view(-1, group)  # (B, 1 + negatives), the true reply first
-        target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
-        return {"loss": F.cross_entropy(scores, target), "acc": (scores.argmax(1) == 0).float().mean()}
+        def make_batch(rows) -> dict:
+            exs = [items[i] for i in rows]
+            cands = [[e.reply, *n] for e, n in zip(exs, sample_negatives(exs, splits["train"], tc.negatives, rng),
+                                                   strict=True)]
+            enc = encode(tokenizer, pair_table([join_turns(e.context, sep) for e in exs], cands), tc.max_length)
+            return make_batches(enc, None, len(exs) * group, pad_id)[0]
 
-    def evaluate() -> float:
-        s = score_candidates(model, tokenizer, [e.context for e in val], val_cands, tc.max_length, bf16)
-        return ranking_metrics(s)["mrr"]
+        def step_fn(batch):
+            scores = model(**batch).logits.float().view(-1, group)  # (B, 1 + negatives), the true reply first
+            target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
+            return {"loss": F.cross_entropy(scores, target), "acc": (scores.argmax(1) == 0).float().mean()}
 
-    batches = shuffled_epochs(len(train), tc.batch_size, tc.seed, make_batch)
-    fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(train), model.classifier, bf16,
-                 "val_mrr")
+        def evaluate() -> float:
+            s = score_candidates(model, tokenizer, [e.context for e in held], val_cands, tc.max_length, bf16)
+            return ranking_metrics(s)["mrr"]
+
+        batches = shuffled_epochs(len(items), tc.batch_size, tc.seed, make_batch)
+        return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if held else None, len(items),
+                          model.classifier, bf16, "val_mrr", steps=steps, phase=phase)
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
     if not test:
         metrics = scored({"task": "response_selection", "test_contexts": 0, "train_contexts": len(train),
                           "validation_contexts": len(val), "init": cfg.init, "seed": tc.seed, **fitted,
@@ -263,6 +272,6 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
                          "best": [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]})
 
 
-def labelled_sample(cfg: FinetuneConfig) -> tuple[list, list, list]:
+def labelled_sample(cfg: FinetuneConfig):
     """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
     return few_labels(load_dialogue_splits(cfg.data, cfg.train.seed), cfg)

@@ -107,10 +107,11 @@ PROBE_FIRST = ("linear_probe", "lp_ft")  # strategies that fit the head in close
 
 
 def probe_then_finetune(strategy: str, head: torch.nn.Module, probe: Callable[[], dict],
-                        finetune: Callable[[float], dict]) -> dict:
+                        finetune: Callable[[float], dict], steps: int | None = None) -> dict:
     """Run `strategy` given a task's two halves. `probe() -> fit_logistic's result` on the frozen encoder's
-    features; `finetune(start_score) -> fit's result` (tasks/finetune.py), where the weights it starts from stay
-    the best candidate until fine-tuning beats `start_score` on validation.
+    features (C chosen on validation, or by cross-validation when there is none); `finetune(start_score) ->
+    fit's result` (tasks/finetune.py), where the weights it starts from stay the best candidate until
+    fine-tuning beats `start_score` on validation. `steps=0`: the refit of a run whose selection kept the probe.
 
     linear_probe: the closed-form head alone; lp_ft: that head, then fine-tuning from it (Kumar et al., 2022,
     "Fine-Tuning can Distort Pretrained Features"), so a fresh head's random gradients never reach the encoder;
@@ -119,12 +120,12 @@ def probe_then_finetune(strategy: str, head: torch.nn.Module, probe: Callable[[]
         return finetune(float("-inf"))
     fit = probe()
     set_linear_head(head, fit["weight"], fit["bias"])
-    score = round(float(fit["val_accuracy"]), 4)
+    score = None if fit["val_accuracy"] is None else round(float(fit["val_accuracy"]), 4)
     probed = {"probe_val_accuracy": score, "probe_C": fit["C"],
               "trainable_parameters": sum(p.numel() for p in head.parameters())}
-    if strategy == "linear_probe":
+    if strategy == "linear_probe" or steps == 0:
         return {**probed, "val_accuracy": score}
-    return {**probed, **finetune(score)}
+    return {**probed, **finetune(float("-inf") if score is None else score)}
 
 
 def set_linear_head(head: torch.nn.Module, weight, bias) -> None:

@@ -43,6 +43,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
+from warmstart.tasks.protocol import select_then_refit
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -109,9 +110,7 @@ def load_document_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[D
         splits = split_examples(read_documents(path, cfg.aspect), seed, cfg.validation_size, cfg.test_size)
     else:
         raise WarmstartError(f"{path}: not found; data.path is a JSONL file of documents or a folder of them")
-    if not splits.get("validation"):
-        carved = split_examples(splits["train"], seed, 0.1, 0.0)
-        splits["train"], splits["validation"] = carved["train"], carved["validation"]
+    splits.setdefault("validation", [])  # none carved: the labelled sample chooses inside its own N
     splits.setdefault("test", [])
     for name, docs in splits.items():
         for d in docs:
@@ -215,30 +214,37 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits = load_document_splits(cfg.data, tc.seed)
-    train, val, test = few_labels(splits, cfg)
+    sample = few_labels(splits, cfg)
+    train, test = sample.labelled, sample.test
     if cfg.data.max_words is None:  # resolved once and saved with the run, so predict uses the same budget
         refs = [len(d.summary.split()) for d in train if d.summary]
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_words=int(np.median(refs)) if refs else 100))
     budget = cfg.data.max_words
-    model = build_model(AutoModelForSequenceClassification, cfg, num_labels=2,
-                        id2label={0: "out", 1: "in_summary"}, label2id={"out": 0, "in_summary": 1})
-    table = sentence_table(train)
-    enc, y = encode(tokenizer, table, tc.max_length), table["label"].to_numpy()
     pad_id = tokenizer.pad_token_id
-    # positives are a minority (about 1 in 4 on ACLSum): weight them up so the scorer does not learn "never"
-    weight = torch.tensor([1.0, float((y == 0).sum() / max(1, (y == 1).sum()))], device=device())
 
-    def step_fn(batch):
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        return {"loss": F.cross_entropy(logits.float(), batch["labels"], weight=weight)}
+    def train_once(docs: list, val: list | None, steps: int | None, phase: str):
+        model = build_model(AutoModelForSequenceClassification, cfg, num_labels=2,
+                            id2label={0: "out", 1: "in_summary"}, label2id={"out": 0, "in_summary": 1})
+        table = sentence_table(docs)
+        enc, y = encode(tokenizer, table, tc.max_length), table["label"].to_numpy()
+        # positives are a minority (about 1 in 4 on ACLSum): weight them up so the scorer does not learn "never"
+        weight = torch.tensor([1.0, float((y == 0).sum() / max(1, (y == 1).sum()))], device=device())
 
-    def evaluate() -> float:
-        out = summarise(model, tokenizer, val, tc.max_length, budget, bf16)
-        return float(np.mean(list(rouge(out["summary"].tolist(), [d.summary for d in val]).values())))
+        def step_fn(batch):
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+            return {"loss": F.cross_entropy(logits.float(), batch["labels"], weight=weight)}
 
-    batches = shuffled_epochs(len(y), tc.batch_size, tc.seed, lambda rows: make_batches(enc, y, len(rows), pad_id, rows)[0])
-    fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(y), model.classifier, bf16,
-                 "val_rouge_mean")
+        def evaluate() -> float:
+            out = summarise(model, tokenizer, val, tc.max_length, budget, bf16)
+            return float(np.mean(list(rouge(out["summary"].tolist(), [d.summary for d in val]).values())))
+
+        batches = shuffled_epochs(len(y), tc.batch_size, tc.seed,
+                                  lambda rows: make_batches(enc, y, len(rows), pad_id, rows)[0])
+        return model, {**fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val else None, len(y),
+                             model.classifier, bf16, "val_rouge_mean", steps=steps, phase=phase),
+                       "train_sentences": len(y)}
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
     if not test:
         metrics = scored({"task": "summarization", "max_words": budget, "test_documents": 0,
                           "train_documents": len(train), "init": cfg.init, "seed": tc.seed, **fitted,
@@ -256,7 +262,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
                **{f"lead_{k}": v for k, v in rouge(lead, refs).items()},
                **{f"oracle_{k}": v for k, v in rouge(oracle, refs).items()},
                "task": "summarization", "max_words": budget, "test_documents": len(test),
-               "train_documents": len(train), "train_sentences": len(y), "init": cfg.init, "seed": tc.seed,
+               "train_documents": len(train), "init": cfg.init, "seed": tc.seed,
                **fitted, **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}
     out["reference"] = refs
     metrics = scored(metrics, True)
@@ -277,6 +283,6 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
                      use_bf16(cfg.train.precision))
 
 
-def labelled_sample(cfg: FinetuneConfig) -> tuple[list, list, list]:
+def labelled_sample(cfg: FinetuneConfig):
     """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
     return few_labels(load_document_splits(cfg.data, cfg.train.seed), cfg)

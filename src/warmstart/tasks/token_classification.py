@@ -36,6 +36,7 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
+from warmstart.tasks.protocol import select_then_refit
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
@@ -122,9 +123,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
                                     cfg.test_size)
     if not splits.get("train"):
         raise WarmstartError(f"{cfg.path}: no training sentences")
-    if not splits.get("validation"):
-        carved = split_examples(splits["train"], seed, 0.1, 0.0)
-        splits["train"], splits["validation"] = carved["train"], carved["validation"]
+    splits.setdefault("validation", [])  # none carved: the labelled sample chooses inside its own N
     splits.setdefault("test", [])
     return splits
 
@@ -228,7 +227,8 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits = load_token_splits(cfg.data, tc.seed)
-    train, val, test = few_labels(splits, cfg)
+    sample = few_labels(splits, cfg)
+    test = sample.test
     # the tag inventory is the schema (every tag of every split), so a type absent from a small training
     # sample is still a class; BIO schemes get both B- and I- of every type
     tags = {t for part in splits.values() for _, ts in part for t in ts}
@@ -237,31 +237,36 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
         tags |= {p + t[2:] for t in tags if t != "O" for p in ("B-", "I-")}
     names = sorted(tags)
     index = {t: i for i, t in enumerate(names)}
-    model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
-                        id2label=dict(enumerate(names)), label2id=index)
-    ids, _, labels = encode(tokenizer, [w for w, _ in train], tc.max_length, [[index[t] for t in ts] for _, ts in train])
     pad_id = tokenizer.pad_token_id
     metric = "entity_f1" if bio else "token_accuracy"
 
-    def step_fn(batch):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return {"loss": F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)}
+    def train_once(train: list, val: list | None, steps: int | None, phase: str):
+        model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
+                            id2label=dict(enumerate(names)), label2id=index)
+        ids, _, labels = encode(tokenizer, [w for w, _ in train], tc.max_length,
+                                [[index[t] for t in ts] for _, ts in train])
 
-    def evaluate() -> float:
-        pred = predict_tags(model, tokenizer, [w for w, _ in val], tc.max_length, bf16)
-        return tagging_metrics([ts for _, ts in val], pred, bio)[metric]
+        def step_fn(batch):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            return {"loss": F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(),
+                                            ignore_index=IGNORE)}
 
-    batches = shuffled_epochs(len(ids), tc.batch_size, tc.seed, lambda rows: make_batch(ids, rows, pad_id, labels))
-    fitted = fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate, len(ids), model.classifier, bf16,
-                 f"val_{metric}")
+        def evaluate() -> float:
+            pred = predict_tags(model, tokenizer, [w for w, _ in val], tc.max_length, bf16)
+            return tagging_metrics([ts for _, ts in val], pred, bio)[metric]
+
+        batches = shuffled_epochs(len(ids), tc.batch_size, tc.seed, lambda rows: make_batch(ids, rows, pad_id, labels))
+        return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val else None, len(ids),
+                          model.classifier, bf16, f"val_{metric}", steps=steps, phase=phase)
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
     tested, files = {}, {}
     if test:
         pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
         tested = tagging_metrics([ts for _, ts in test], pred, bio)
         predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
         files["predictions.jsonl"] = lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)
-    metrics = scored({**tested, "task": "token_classification", "test_sentences": len(test),
-                      "train_sentences": len(train), "validation_sentences": len(val), "init": cfg.init,
+    metrics = scored({**tested, "task": "token_classification", "test_sentences": len(test), "init": cfg.init,
                       "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16),
                       "seconds": elapsed(t0)}, len(test) > 0)
     write_run(cfg, model, tokenizer, metrics, files)
@@ -309,6 +314,6 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     return pd.DataFrame({"tokens": sentences, "prediction": tags})
 
 
-def labelled_sample(cfg: FinetuneConfig) -> tuple[list, list, list]:
+def labelled_sample(cfg: FinetuneConfig):
     """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
     return few_labels(load_token_splits(cfg.data, cfg.train.seed), cfg)

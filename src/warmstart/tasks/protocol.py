@@ -1,0 +1,51 @@
+"""The honest few-label protocol, for every task: "N labels" means N labelled examples in all.
+
+Phase 1 (select) trains on the N minus a held-out share and chooses on that share: when to stop, and for
+LP-FT whether fine-tuning beat the probe. Phase 2 (refit) trains a fresh model on all N for the chosen number
+of epochs, with nothing left to choose with (a probe chooses its C by cross-validation inside the N). With an
+explicit dev set (`data.validation_labels`) phase 1 chooses on it and there is no refit: that is the user's
+choice, reported as "N train + M validation". Each task supplies `train_once(train, validation, steps, phase)`,
+which builds a fresh model and fits it (tasks/finetune.fit does the loop); this module decides the phases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from warmstart.data.sample import Sample
+from warmstart.tasks.resume import CURRENT_RUN, load_selection, save_selection
+
+TrainOnce = Callable[[Any, Any, "int | None", str], tuple[Any, dict]]  # -> (model, fitted)
+
+
+def refit_steps(fitted: dict, n_selected_on: int, n_all: int) -> int:
+    """The refit's length: the chosen epochs over all N. 0 when nothing beat the starting point (LP-FT's probe
+    kept), so the refit is the probe alone; the probe-only strategy has no steps to choose."""
+    best = int(fitted.get("best_step") or 0)
+    return 0 if best == 0 else max(1, round(best * n_all / max(1, n_selected_on)))
+
+
+def select_then_refit(sample: Sample, strategy: str, train_once: TrainOnce, out: Path | None) -> tuple[Any, dict]:
+    """Run the protocol's phases with a task's `train_once`. -> (the final model, its metrics: the selection's
+    choices (val_*, best_step), the refit's length, and how the labels were used)"""
+    counts = sample.counts()
+    held = len(sample.validation) > 0
+    if strategy == "linear_probe" and not sample.extra:  # nothing to stop: cross-validate C on all N, one fit
+        model, fitted = train_once(sample.labelled, None, 0, "refit")
+        return model, {**fitted, **counts, "protocol": f"{len(sample.labelled)} labels, the probe's C by "
+                       "cross-validation inside them"}
+    ctx = CURRENT_RUN.get()
+    fitted = load_selection(out) if out is not None and ctx is not None and ctx.resume else None
+    model = None
+    if fitted is None:
+        model, fitted = train_once(sample.train, sample.validation if held else None, None, "select")
+        if out is not None and sample.refit and held:
+            save_selection(out, fitted, ctx)
+    if not (sample.refit and held):
+        return model, {**fitted, **counts}
+    steps = refit_steps(fitted, len(sample.train), len(sample.labelled))
+    model, refitted = train_once(sample.labelled, None, steps, "refit")
+    chosen = {k: v for k, v in fitted.items() if k.startswith("val_") or k.startswith("probe_") or k == "best_step"}
+    return model, {**refitted, **chosen, "selection_steps": fitted.get("steps"), "refit_steps": steps, **counts}

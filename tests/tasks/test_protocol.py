@@ -1,0 +1,114 @@
+"""'N labels' means N labels (issue 20): with `data.labels: N` and no dev set, no row outside the N reaches
+training or model selection, for every strategy and for images; the selection happens inside the N and the final
+model is trained again on all of them; an explicit dev set is the user's choice and reported as such."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import warmstart.tasks.classification as classification
+import warmstart.tasks.image_classification as image_classification
+from warmstart.config import STRATEGIES, load_config
+from warmstart.data.sample import holdout
+from warmstart.tasks import protocol
+from warmstart.tasks.registry import get, run_task
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Every set a run trains or chooses on, and every text it tokenises."""
+    seen = {"phases": [], "texts": set()}
+    real_select, real_encode = protocol.select_then_refit, classification.encode
+
+    def select(sample, strategy, train_once, out):
+        def recording(train, val, steps, phase):
+            seen["phases"].append((phase, train, val))
+            return train_once(train, val, steps, phase)
+        seen["sample"] = sample
+        return real_select(sample, strategy, recording, out)
+
+    def encode(tokenizer, df, max_length):
+        seen["texts"] |= set(df["text"])
+        return real_encode(tokenizer, df, max_length)
+
+    for module in (classification, image_classification):
+        monkeypatch.setattr(module, "select_then_refit", select)
+    monkeypatch.setattr(classification, "encode", encode)
+    return seen
+
+
+def _table(path) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [{"text": f"row{i} {'good great' if i % 2 else 'bad dull'} film {rng.integers(1000)}", "label": i % 2,
+             "split": s} for s, n in (("train", 120), ("validation", 40), ("test", 30)) for i in range(n)]
+    rows = [{**r, "text": f"{r['split']}-{k} {r['text']}"} for k, r in enumerate(rows)]
+    df = pd.DataFrame(rows)
+    df.to_csv(path, index=False)
+    return df
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_no_row_outside_the_n_labels_reaches_training_or_selection(pretrained, tmp_path, spy, strategy):
+    table = _table(tmp_path / "t.csv")
+    cfg = load_config(get("classification").config, None, [
+        f"init={pretrained}", f"data.path={tmp_path / 't.csv'}", f"output_dir={tmp_path / 'run'}", "data.labels=20",
+        f"train.strategy={strategy}", "train.max_steps=4", "train.eval_every=2", "train.batch_size=8",
+        "train.precision=fp32", "train.lora.r=2"])
+    metrics = run_task(cfg)
+    n = set(spy["sample"].labelled["text"])
+    assert len(n) == 20 and n <= set(table.query("split == 'train'")["text"])
+    test = set(table.query("split == 'test'")["text"])
+    assert spy["texts"] <= n | test, "a row outside the N labels (and the test split) was tokenised"
+    for phase, train, val in spy["phases"]:
+        used = set(train["text"]) | (set(val["text"]) if val is not None else set())
+        assert used <= n, phase
+        if val is not None:
+            assert not set(train["text"]) & set(val["text"])  # chosen on rows it did not train on
+    assert spy["phases"][-1][0] == "refit" and set(spy["phases"][-1][1]["text"]) == n  # the final model: all N
+    assert (metrics["train_labels"], metrics["validation_labels"]) == (20, 0)
+    assert metrics["protocol"].startswith("20 labels")
+
+
+def test_an_explicit_dev_set_is_reported_and_not_refitted(pretrained, tmp_path, spy):
+    table = _table(tmp_path / "t.csv")
+    cfg = load_config(get("classification").config, None, [
+        f"init={pretrained}", f"data.path={tmp_path / 't.csv'}", f"output_dir={tmp_path / 'run'}", "data.labels=20",
+        "data.validation_labels=10", "train.max_steps=4", "train.eval_every=2", "train.precision=fp32"])
+    metrics = run_task(cfg)
+    dev = set(spy["phases"][0][2]["text"])
+    assert len(dev) == 10 and dev <= set(table.query("split == 'validation'")["text"])
+    assert [p for p, _, _ in spy["phases"]] == ["select"]
+    assert (metrics["train_labels"], metrics["validation_labels"]) == (20, 10)
+    assert metrics["protocol"] == "20 train + 10 validation labels (an explicit dev set)"
+
+
+def test_images_choose_inside_their_labels(shapes_idx, tmp_path, spy):
+    from warmstart.data.images import load_images
+
+    data = load_images([str(shapes_idx / "train-images-idx3-ubyte.gz")])
+    cfg = load_config(get("image_classification").config, None, [
+        "init=scratch", f"data.sources=[{shapes_idx / 'train-images-idx3-ubyte.gz'}]",
+        f"data.test_sources=[{shapes_idx / 't10k-images-idx3-ubyte.gz'}]", f"output_dir={tmp_path / 'run'}",
+        "data.labels_per_class=6", "model.image_size=16", "model.widths=[8]", "model.depths=[1]",
+        "train.strategy=lp_ft", "train.max_steps=4", "train.eval_every=2", "train.batch_size=6", "train.precision=fp32"])
+    metrics = run_task(cfg)
+
+    def keys(images: torch.Tensor) -> set[bytes]:
+        return {bytes(x.numpy().tobytes()) for x in images}
+
+    n = keys(spy["sample"].labelled.images)
+    assert len(n) == 18 and n <= keys(data.images)
+    for phase, train, val in spy["phases"]:
+        assert keys(train.images) | (keys(val.images) if val is not None else set()) <= n, phase
+    assert keys(spy["phases"][-1][1].images) == n and metrics["train_labels"] == 18
+
+
+def test_the_held_out_share_is_stratified_and_inside_the_sample():
+    classes = np.array([0] * 12 + [1] * 8)
+    kept, held = holdout(20, 0.2, 0, classes)
+    assert len(held) == 4 and not set(kept) & set(held) and set(kept) | set(held) == set(range(20))
+    assert set(classes[held]) == {0, 1}
+    assert holdout(1, 0.2, 0)[1].size == 0  # one label: nothing to hold out
