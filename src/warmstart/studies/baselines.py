@@ -99,45 +99,54 @@ def _texts(df) -> list[str]:
     return (df["text"] + " " + df["text_pair"]).tolist() if "text_pair" in df else df["text"].tolist()
 
 
-def tfidf_baseline(cfg) -> dict:
-    """TF-IDF + LR on the text classification task's labelled sample (its runs' very labels): C by
-    cross-validation inside the N, or on the explicit dev set when the recipe gives one."""
+def _on_the_sample(cfg, on_dev, cross_validated) -> dict:
+    """A classic model on the task's labelled sample (its runs' very labels): `cross_validated(sample)` chooses C
+    inside the N; `on_dev(sample)` on the explicit dev set when the recipe gives one."""
     from warmstart.tasks.registry import get
 
     sample = get(cfg.task).resolve("sample")(cfg)
-    n, test = sample.labelled, sample.test
-    if not len(test):
+    if not len(sample.test):
         return {"scored_split": "none", **sample.counts()}
     if sample.extra:
-        dev = sample.validation
-        out = tfidf_logreg(_texts(n), n["label"].to_numpy(), _texts(dev), dev["label"].to_numpy(), _texts(test),
-                           test["label"].to_numpy(), cfg.train.seed)
-    else:
-        out = tfidf_logreg_cv(_texts(n), n["label"].to_numpy(), _texts(test), test["label"].to_numpy(), cfg.train.seed)
-    return {**out, **sample.counts()}
+        return {**on_dev(sample), **sample.counts()}
+    n = len(sample.labelled)
+    return {**cross_validated(sample), **sample.counts(), "held_out_labels": 0,
+            "protocol": f"{n} labels, C by cross-validation inside them, then one fit on all {n}"}
+
+
+def tfidf_baseline(cfg) -> dict:
+    """TF-IDF + LR on the text classification task's labelled sample."""
+    seed = cfg.train.seed
+
+    def on_dev(s) -> dict:
+        return tfidf_logreg(_texts(s.labelled), s.labelled["label"].to_numpy(), _texts(s.validation),
+                            s.validation["label"].to_numpy(), _texts(s.test), s.test["label"].to_numpy(), seed)
+
+    def cross_validated(s) -> dict:
+        return tfidf_logreg_cv(_texts(s.labelled), s.labelled["label"].to_numpy(), _texts(s.test),
+                               s.test["label"].to_numpy(), seed)
+
+    return _on_the_sample(cfg, on_dev, cross_validated)
 
 
 def pixels_baseline(cfg) -> dict:
-    """LR on raw pixels on the image task's labelled sample (its runs' very images), C chosen as for text."""
+    """LR on raw pixels on the image task's labelled sample, C chosen as for text."""
     from warmstart.models.probe import fit_logistic_cv
-    from warmstart.tasks.registry import get
 
-    sample = get(cfg.task).resolve("sample")(cfg)
-    n, test = sample.labelled, sample.test
-    if not len(test):
-        return {"scored_split": "none", **sample.counts()}
-    if sample.extra:
-        dev = sample.validation
-        out = pixels_logreg(n.images.numpy(), n.labels.numpy(), dev.images.numpy(), dev.labels.numpy(),
-                            test.images.numpy(), test.labels.numpy(), cfg.train.seed)
-    else:
-        flat = [np.asarray(x.images.numpy(), dtype=np.float32).reshape(len(x), -1) / 255.0 for x in (n, test)]
-        fit = fit_logistic_cv(flat[0], n.labels.numpy(), cfg.train.seed, cs=(0.001, 0.01, 0.1, 1.0))
-        pred = fit["classes"][(flat[1] @ fit["weight"].T + fit["bias"]).argmax(1)]
-        y = test.labels.numpy()
-        out = {"accuracy": round(float(accuracy_score(y, pred)), 4),
-               "macro_f1": round(float(f1_score(y, pred, average="macro")), 4), "C": fit["C"]}
-    return {**out, **sample.counts()}
+    seed = cfg.train.seed
+
+    def on_dev(s) -> dict:
+        return pixels_logreg(s.labelled.images.numpy(), s.labelled.labels.numpy(), s.validation.images.numpy(),
+                             s.validation.labels.numpy(), s.test.images.numpy(), s.test.labels.numpy(), seed)
+
+    def cross_validated(s) -> dict:
+        flat = [np.asarray(x.images.numpy(), dtype=np.float32).reshape(len(x), -1) / 255.0 for x in (s.labelled, s.test)]
+        fit = fit_logistic_cv(flat[0], s.labelled.labels.numpy(), seed, cs=(0.001, 0.01, 0.1, 1.0))
+        pred, y = fit["classes"][(flat[1] @ fit["weight"].T + fit["bias"]).argmax(1)], s.test.labels.numpy()
+        return {"accuracy": round(float(accuracy_score(y, pred)), 4),
+                "macro_f1": round(float(f1_score(y, pred, average="macro")), 4), "C": fit["C"]}
+
+    return _on_the_sample(cfg, on_dev, cross_validated)
 
 
 BASELINES = {"tfidf_logreg": tfidf_baseline, "pixels_logreg": pixels_baseline}
