@@ -38,19 +38,34 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def file_hash(path: str | Path) -> str | None:
-    """sha256 of a file, or of a folder's files (names and contents, sorted); None for what is not on disk
-    (a hub id, 'scratch')."""
-    p = Path(path)
-    if not p.exists():
-        return None
-    h = hashlib.sha256()
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-    for f in files:
-        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
+_HASHES: dict[tuple, str] = {}  # (file, size, mtime) -> sha256: a study hashes the same data for every cell
+
+
+def _sha256(f: Path) -> str:
+    stat = f.stat()
+    key = (str(f.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
         with open(f, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def file_hash(path: str | Path) -> str | None:
+    """sha256 of a file, or of a folder's files (names and contents, sorted); None for what is not on disk
+    (a hub id, 'scratch'). A file unchanged since this process last read it (same size and mtime) is not read
+    again."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    if p.is_file():
+        return _sha256(p)
+    h = hashlib.sha256()
+    for f in sorted(f for f in p.rglob("*") if f.is_file()):
+        h.update(str(f.relative_to(p)).encode())
+        h.update(_sha256(f).encode())
     return h.hexdigest()
 
 
