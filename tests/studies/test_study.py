@@ -142,3 +142,35 @@ def test_the_shipped_studies_load_and_plan_their_whole_grid(monkeypatch):
         if cells is not None:
             assert len(planned) == cells
         assert {c.init for c in planned} >= set(cfg.inits)
+
+
+@pytest.mark.parametrize("baselines, want", [
+    ([], ["tfidf_logreg"]),                       # the task's classic one by default
+    (["tfidf", "setfit"], ["tfidf_logreg", "setfit"]),
+    (["setfit", "setfit"], ["setfit"]),
+])
+def test_a_study_fits_the_baselines_it_names_beside_every_cell(sentiment_csv, tmp_path, baselines, want):
+    from warmstart.config import TaskSpec
+    from warmstart.studies.grid import plan_cells
+
+    (tmp_path / "r.yaml").write_text(f"data: {{path: {sentiment_csv}}}\n", encoding="utf-8")
+    spec = TaskSpec(recipe=str(tmp_path / "r.yaml"), labels=[10], baselines=baselines)
+    cfg = StudyConfig(output_dir=str(tmp_path / "study"), tasks={"rt": spec}, inits=["/ckpt"], seeds=2)
+    cells = [c for c in plan_cells(cfg, {"/ckpt": "/ckpt"}) if c.baseline]
+    assert [c.baseline for c in cells] == want * 2
+    folders = {c.baseline: c.folder.name for c in cells if c.seed == 1}
+    assert folders.get("tfidf_logreg", "baseline-10-seed1") == "baseline-10-seed1"  # an earlier study's folder
+    assert folders.get("setfit", "setfit-10-seed1") == "setfit-10-seed1"
+
+
+def test_a_baseline_that_does_not_fit_the_task_is_refused_before_work(tmp_path):
+    from warmstart.config import TaskSpec, validate
+    from warmstart.studies.grid import baselines_of
+    from warmstart.tasks.registry import get
+
+    with pytest.raises(WarmstartError, match="baseline 'setfit' does not apply to task image_classification"):
+        baselines_of(TaskSpec(recipe="r", labels=[10], baselines=["setfit"]), get("image_classification"))
+    with pytest.raises(WarmstartError, match="unknown value; use tfidf"):
+        validate(StudyConfig(tasks={"t": TaskSpec(recipe="r", labels=[1], baselines=["bert"])}))
+    assert baselines_of(TaskSpec(recipe="r", labels=[1], baseline=False, baselines=["setfit"]),
+                        get("classification")) == []

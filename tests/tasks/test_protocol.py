@@ -56,7 +56,7 @@ def test_no_row_outside_the_n_labels_reaches_training_or_selection(pretrained, t
     cfg = load_config(get("classification").config, None, [
         f"init={pretrained}", f"data.path={tmp_path / 't.csv'}", f"output_dir={tmp_path / 'run'}", "data.labels=20",
         f"train.strategy={strategy}", "train.max_steps=4", "train.eval_every=2", "train.batch_size=8",
-        "train.precision=fp32", "train.lora.r=2"])
+        "train.precision=fp32", "train.lora.r=2", "train.pooling=mean", "train.setfit.num_iterations=1"])
     metrics = run_task(cfg)
     n = set(spy["sample"].labelled["text"])
     assert len(n) == 20 and n <= set(table.query("split == 'train'")["text"])

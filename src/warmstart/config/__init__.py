@@ -46,11 +46,13 @@ from warmstart.config.schema import knob, plain_name, validate
 from warmstart.config.strategies import (
     SGD_STRATEGIES,
     STRATEGIES,
+    TEXT_ONLY,
     FreezeConfig,
     GradualUnfreezeConfig,
     L2spConfig,
     LlrdConfig,
     LoraConfig,
+    SetFitConfig,
     StrategySections,
 )
 from warmstart.config.study import PretrainSpec, StudyConfig, TaskSpec
@@ -60,8 +62,8 @@ __all__ = [
     "FreezeConfig", "GradualUnfreezeConfig", "IMAGE_OBJECTIVES", "ImageDataConfig", "ImageFinetuneConfig",
     "ImageFinetuneTrainConfig", "ImageForgettingConfig", "ImageModelConfig", "ImageObjectiveConfig",
     "ImagePretrainConfig", "L2spConfig", "LabelledDataConfig", "LlrdConfig", "LoraConfig", "ModelConfig",
-    "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
+    "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "SetFitConfig", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
     "TokenizerConfig", "TrainConfig", "finished_with", "from_dict", "load_config", "save_config",
-    "ImageTrainConfig", "TextTrainConfig", "STRATEGIES", "SGD_STRATEGIES", "knob", "peek", "plain_name", "read_saved",
+    "ImageTrainConfig", "TextTrainConfig", "STRATEGIES", "SGD_STRATEGIES", "TEXT_ONLY", "knob", "peek", "plain_name", "read_saved",
     "validate", "recipe_path",
 ]

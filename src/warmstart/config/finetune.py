@@ -24,6 +24,8 @@ class LabelledDataConfig:
     test_size: float = knob(0.1, "seeded split: fraction for test", ge=0, lt=1)
     labels: int | None = knob(None, "the labelled budget: a seeded sample of this many training examples "
                                     "(stratified for classification); selection happens inside them", ge=1)
+    balanced: bool = knob(False, "classification: draw the N labels evenly over the classes (SetFit's 'N per "
+                                 "class') instead of in the training split's proportions")
     validation_labels: int | None = knob(None, "an explicit dev set of this many labels beyond the N (from the "
                                                "validation split, else the rest of train); reported", ge=1)
     tokens_column: str = knob("tokens", "token_classification: the list-of-words column (JSONL / HF)")
@@ -75,6 +77,11 @@ class TextTrainConfig(FinetuneTrainConfig):
     max_length: int = knob(128, "tokens per input, special tokens included", ge=4)
     dropout: float = knob(0.1, "dropout in the encoder while fine-tuning", ge=0, lt=1)
     negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
+
+    def check(self) -> None:
+        if self.strategy == "setfit" and self.pooling != "mean":
+            raise WarmstartError("train.strategy=setfit trains mean-pooled sentence embeddings (as SetFit does); "
+                                 "set train.pooling=mean")
 
 
 @dataclass

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from warmstart.config.schema import knob
 
-STRATEGIES = ("full", "linear_probe", "lp_ft", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora")
+STRATEGIES = ("full", "linear_probe", "lp_ft", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora", "setfit")
+TEXT_ONLY = ("setfit",)  # strategies that need sentences (contrastive pairs of texts)
 SGD_STRATEGIES = ("full", "freeze", "gradual_unfreeze", "llrd", "l2sp", "lora")  # no closed-form head needed
 
 
@@ -42,6 +43,18 @@ class LoraConfig:
 
 
 @dataclass
+class SetFitConfig:
+    """SetFit's settings (Tunstall et al., 2022; setfit 1.2.0's defaults and its paper's 20 pair iterations)."""
+
+    num_iterations: int = knob(20, "pairs per labelled example and per kind (same class, other class): "
+                                   "2 * num_iterations * N pairs an epoch", ge=1)
+    epochs: int = knob(1, "epochs over the pairs", ge=1)
+    lr: float = knob(2e-5, "the body's learning rate during pair training", gt=0)
+    batch_size: int = knob(16, "pairs per step", ge=1)
+    max_steps: int | None = knob(None, "cap on pair-training steps (a budget for large N)", ge=1)
+
+
+@dataclass
 class StrategySections:
     """The strategy sections of a fine-tuning `train` config (text and images alike)."""
 
@@ -51,3 +64,5 @@ class StrategySections:
     llrd: LlrdConfig = knob(help="strategy llrd (layer-wise learning-rate decay)", factory=LlrdConfig)
     l2sp: L2spConfig = knob(help="strategy l2sp (pull towards the pretrained weights)", factory=L2spConfig)
     lora: LoraConfig = knob(help="strategy lora (PEFT)", factory=LoraConfig)
+    setfit: SetFitConfig = knob(help="strategy setfit (contrastive pairs, then a logistic head)",
+                                factory=SetFitConfig)

@@ -95,6 +95,20 @@ def draw(n_items: int, n: int | None, seed: int, classes: np.ndarray | None = No
     return np.asarray(taken)
 
 
+def draw_balanced(classes: np.ndarray, n: int | None, seed: int, where: str = "data.labels") -> np.ndarray:
+    """Indices of a seeded sample of `n` items spread evenly over the classes (SetFit's "N per class" protocol;
+    the first classes, in sorted order, get one more when it does not divide), sorted. A class with fewer items
+    than its share gives all it has."""
+    classes = np.asarray(classes)
+    if n is None or n >= len(classes):
+        return np.arange(len(classes))
+    values = np.unique(classes)
+    rng = np.random.default_rng([seed, 11])
+    taken = [rng.permutation(np.flatnonzero(classes == v))[:k]
+             for v, k in zip(values, class_counts(n, len(values), where), strict=True)]
+    return np.sort(np.concatenate(taken))
+
+
 def check_classes(classes, where: str = "data.labels") -> None:
     """A classifier needs two classes to learn from: one line when the sample has fewer."""
     found = np.unique(np.asarray(classes))

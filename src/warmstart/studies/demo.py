@@ -122,9 +122,9 @@ def finetune_cell(out: Path, init: str, tokenizer: str, labels: int, seed: int,
 
 def tfidf_cell(labels: int, seed: int) -> dict:
     """The classic baseline on exactly the labels (and validation rows) that a fine-tuning run sees."""
-    from warmstart.studies.baselines import classic_baseline
+    from warmstart.studies.baselines import run_baseline
 
-    m = classic_baseline(_finetune_config(Path("."), "scratch", "", labels, seed))
+    m = run_baseline(_finetune_config(Path("."), "scratch", "", labels, seed))
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": m["seconds"]}
 
 

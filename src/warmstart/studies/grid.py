@@ -143,11 +143,28 @@ def plan_cells(cfg: StudyConfig, inits: dict[str, str]) -> list[Cell]:
                                                      "scratch_like")
                             overrides.append(f"{task.scratch_key}={scratch_source}")
                         cells.append(Cell(name, init, strategy, labels, seed, overrides, folder, task))
-                if spec.baseline and task.baseline:
-                    folder = root / name / f"baseline-{labels}-seed{seed}"
+                for baseline in baselines_of(spec, task):
+                    # the task's classic baseline keeps its earlier folder name, so a study made before reuses it
+                    stem = "baseline" if baseline == task.baseline else baseline
+                    folder = root / name / f"{stem}-{labels}-seed{seed}"
                     overrides = [*spec.overrides, f"{task.count_key}={labels}", f"train.seed={seed}", f"output_dir={folder}"]
-                    cells.append(Cell(name, task.baseline, "-", labels, seed, overrides, folder, task, task.baseline))
+                    cells.append(Cell(name, baseline, "-", labels, seed, overrides, folder, task, baseline))
     return cells
+
+
+def baselines_of(spec: TaskSpec, task: Task) -> list[str]:
+    """The baselines a study fits beside a task's cells (their canonical names), checked against the task."""
+    from warmstart.studies.baselines import ALIASES, BASELINES
+
+    if not spec.baseline or not task.baseline:
+        return []
+    names = [ALIASES.get(b, b) for b in spec.baselines] or [task.baseline]
+    for b in names:
+        if b not in task.baselines:
+            raise WarmstartError(f"tasks: baseline '{b}' does not apply to task {task.name}; use "
+                                 f"{', '.join(task.baselines)}")
+    assert all(b in BASELINES for b in names)
+    return list(dict.fromkeys(names))
 
 
 def _slug(name: str) -> str:
@@ -168,10 +185,10 @@ def run_cell(cell: Cell, spec: TaskSpec) -> dict:
               "since it ran; running it again")
     if cell.baseline is None:
         return run_task(fcfg)
-    from warmstart.studies.baselines import classic_baseline
+    from warmstart.studies.baselines import run_baseline
 
     with claim(cell.folder, "baseline", finetune_inputs(fcfg)):
-        metrics = classic_baseline(fcfg, cell.baseline)
+        metrics = run_baseline(fcfg, cell.baseline)
 
         def write(folder: Path) -> None:  # published like a fine-tuning run, so that resuming treats both alike
             (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
@@ -233,8 +250,8 @@ def run_study(cfg: StudyConfig, overwrite: bool = False) -> pd.DataFrame:
 
     t0 = time.perf_counter()
     validate(cfg)
-    for spec in cfg.tasks.values():  # every recipe names a known task before hours of work start
-        get(task_of(spec.recipe, spec.overrides).name)
+    for spec in cfg.tasks.values():  # every recipe names a known task, every baseline fits it, before hours of work
+        baselines_of(spec, get(task_of(spec.recipe, spec.overrides).name))
     resolve_inits(cfg, {name: Path(cfg.output_dir) / "pretrained" / name for name in cfg.pretrain})
     with claim(cfg.output_dir, "study", overwrite=overwrite) as owned:
         owned.mark()

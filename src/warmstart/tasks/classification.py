@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
-from warmstart.data.sample import Sample, check_classes, draw, holdout
+from warmstart.data.sample import Sample, check_classes, draw, draw_balanced, holdout
 from warmstart.data.sources import read_table
 from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
@@ -93,9 +93,13 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
     return splits, names  # no validation split is carved: the labelled sample chooses inside its own N
 
 
-def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.labels") -> pd.DataFrame:
-    """A stratified, seeded sample of `n` rows (all rows if n is None or larger): data/sample.py's `draw`."""
-    return df.iloc[draw(len(df), n, seed, df["label"].to_numpy(), where)].reset_index(drop=True)
+def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.labels", balanced: bool = False
+              ) -> pd.DataFrame:
+    """A stratified (or, `balanced`, evenly spread over the classes), seeded sample of `n` rows (all rows if n is
+    None or larger): data/sample.py's `draw` / `draw_balanced`."""
+    y = df["label"].to_numpy()
+    rows = draw_balanced(y, n, seed, where) if balanced else draw(len(df), n, seed, y, where)
+    return df.iloc[rows].reset_index(drop=True)
 
 
 def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig) -> Sample:
@@ -103,7 +107,7 @@ def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig) -> Sampl
     them held out to choose with and a refit on all N; or, when the user asks for one, an explicit dev set of
     `data.validation_labels` rows from the validation split (else from the training rows beyond the N)."""
     seed, tc = cfg.train.seed, cfg.train
-    labelled = subsample(splits["train"], cfg.data.labels, seed)
+    labelled = subsample(splits["train"], cfg.data.labels, seed, balanced=cfg.data.balanced)
     check_classes(labelled["label"])
     if cfg.data.validation_labels:
         pool = splits["validation"]
@@ -223,6 +227,38 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
                len(y_train), model.classifier, bf16, "val_accuracy", start_accuracy, steps=steps, phase=phase)
 
 
+def train_setfit(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, pad_id: int, bf16: bool,
+                 phase: str) -> dict:
+    """SetFit's body training on any encoder (Tunstall et al., 2022): contrastive pairs of the labelled rows
+    (objectives/setfit.py), their mean-pooled embeddings regressed to cos 1 (same class) / 0, every encoder weight
+    training, through the one loop (resumable, budgeted, bf16 where measured faster); the caller then fits the
+    head on the trained features. The setfit library's trainer is not used here: it neither resumes nor runs in
+    bf16 on a CPU, and it draws its pairs with a fixed seed. -> fit's result + the pairs' count"""
+    import dataclasses
+
+    from warmstart.objectives.setfit import contrastive_pairs, cosine_similarity_loss
+
+    s = cfg.train.setfit
+    pairs = contrastive_pairs(y_train, s.num_iterations, cfg.train.seed)  # (P, 3): i, j, same class?
+
+    def make(rows: np.ndarray) -> dict:  # one padded batch: the pairs' first sentences, then their second ones
+        p = pairs[rows]
+        batch = make_batches(train_enc, None, 2 * len(p), pad_id, np.concatenate([p[:, 0], p[:, 1]]))[0]
+        return {**batch, "labels": torch.as_tensor(p[:, 2], dtype=torch.float32)}
+
+    def loss_fn(batch: dict) -> dict:
+        u, v = pooled(model, batch, "mean").chunk(2)  # (B, H) each
+        return {"loss": cosine_similarity_loss(u, v, batch["labels"])}
+
+    per_epoch = max(1, -(-len(pairs) // s.batch_size))
+    steps = min(per_epoch * s.epochs, s.max_steps or per_epoch * s.epochs)
+    tc = dataclasses.replace(cfg.train, lr=s.lr, head_lr=s.lr, batch_size=s.batch_size, eval_every=min(20, steps))
+    batches = shuffled_epochs(len(pairs), s.batch_size, cfg.train.seed, make)
+    out = fit(model, tc, Path(cfg.output_dir), batches, loss_fn, None, len(pairs), model.classifier, bf16,
+              "val_accuracy", steps_per_epoch=per_epoch, steps=steps, phase=phase)
+    return {**out, "setfit_pairs": int(min(len(pairs) * s.epochs, steps * s.batch_size))}
+
+
 def run_finetune(cfg: FinetuneConfig) -> dict:
     """Fine-tune, evaluate on the test split, write metrics.json / predictions.csv / the checkpoint."""
     from transformers import AutoModelForSequenceClassification
@@ -249,8 +285,12 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
                 return fit_logistic_cv(x, y_train, tc.seed)
             return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed)
 
-        return model, probe_then_finetune(tc.strategy, model.classifier, probe, lambda start: train_full(
-            model, cfg, enc, y_train, val_b, y_val, pad, bf16, start, steps, phase), steps)
+        def finetune(start: float) -> dict:
+            if tc.strategy == "setfit":
+                return train_setfit(model, cfg, enc, y_train, pad, bf16, phase)
+            return train_full(model, cfg, enc, y_train, val_b, y_val, pad, bf16, start, steps, phase)
+
+        return model, probe_then_finetune(tc.strategy, model.classifier, probe, finetune, steps)
 
     model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
     test = sample.test

@@ -17,6 +17,10 @@ from typing import Any
 from warmstart.data.sample import Sample
 from warmstart.tasks.resume import CURRENT_RUN, load_selection, save_selection
 
+# strategies with nothing to stop early: one fit on all N, the head's C chosen by cross-validation inside them
+ONE_FIT = {"linear_probe": "the probe's C by cross-validation inside them",
+           "setfit": "SetFit's pairs drawn from them for a fixed number of steps, the head's C by cross-validation "
+                     "inside them"}
 TrainOnce = Callable[[Any, Any, "int | None", str], tuple[Any, dict]]  # -> (model, fitted)
 
 
@@ -32,10 +36,10 @@ def select_then_refit(sample: Sample, strategy: str, train_once: TrainOnce, out:
     choices (val_*, best_step), the refit's length, and how the labels were used)"""
     counts = sample.counts()
     held = len(sample.validation) > 0
-    if strategy == "linear_probe" and not sample.extra:  # nothing to stop: cross-validate C on all N, one fit
+    if strategy in ONE_FIT and not sample.extra:  # nothing to stop: cross-validate C on all N, one fit
         model, fitted = train_once(sample.labelled, None, 0, "refit")
-        return model, {**fitted, **counts, "protocol": f"{len(sample.labelled)} labels, the probe's C by "
-                       "cross-validation inside them"}
+        return model, {**fitted, **counts, "held_out_labels": 0,  # nothing was held out: one fit on all N
+                       "protocol": f"{len(sample.labelled)} labels, {ONE_FIT[strategy]}"}
     ctx = CURRENT_RUN.get()
     fitted = load_selection(out) if out is not None and ctx is not None and ctx.resume else None
     model = None

@@ -18,6 +18,7 @@ from typing import Any
 from warmstart.config import (
     SGD_STRATEGIES,
     STRATEGIES,
+    TEXT_ONLY,
     FinetuneConfig,
     ImageFinetuneConfig,
     load_config,
@@ -56,7 +57,8 @@ class Task:
     strategies: tuple[str, ...] = SGD_STRATEGIES
     config: type = FinetuneConfig
     rank_features: str | None = None  # what `rank` reads: sentences | words | images (None: not rankable)
-    baseline: str | None = None  # the classic no-pretraining model (study/baselines.py): tfidf_logreg | ...
+    baseline: str | None = None  # the classic no-pretraining model (studies/baselines.py): tfidf_logreg | ...
+    baselines: tuple[str, ...] = ()  # every baseline a study may fit beside it (the classic one included)
     count_key: str = "data.labels"  # the knob a study sets to a label count
     scratch_key: str = "tokenizer"  # the key that gives a scratch model its architecture
     description: str = ""
@@ -149,6 +151,7 @@ for _task in (
     Task("classification", "warmstart.tasks.classification:run_finetune",
          "warmstart.tasks.classification:predict_file", "warmstart.tasks.classification:labelled_sample",
          strategies=STRATEGIES, rank_features="sentences", baseline="tfidf_logreg",
+         baselines=("tfidf_logreg", "setfit"),
          description="sequence classification (sentiment, topics, sentence pairs)"),
     Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
          "warmstart.tasks.token_classification:predict_file", "warmstart.tasks.token_classification:labelled_sample",
@@ -161,7 +164,8 @@ for _task in (
          metrics=("recall_at_1",), description="dialogue response selection (cross-encoder, recall@1 of N)"),
     Task("image_classification", "warmstart.tasks.image_classification:run_image_finetune",
          "warmstart.tasks.image_classification:predict_file", "warmstart.tasks.image_classification:labelled_sample",
-         strategies=STRATEGIES, config=ImageFinetuneConfig, rank_features="images", baseline="pixels_logreg",
+         strategies=tuple(s for s in STRATEGIES if s not in TEXT_ONLY), config=ImageFinetuneConfig, rank_features="images", baseline="pixels_logreg",
+         baselines=("pixels_logreg",),
          scratch_key="architecture",
          description="image classification (ResNet / ViT encoders)"),
 ):

@@ -16,6 +16,8 @@ the task head is apart.
   l2sp              a penalty alpha/2 * ||w - w_pretrained||^2 on the encoder (Li et al., 2018)
   lora              low-rank adapters through PEFT, the head trainable; merged into a standard checkpoint at
                     the end, the adapter saved beside it in `adapter/`
+  setfit            text: contrastive pairs of the N labels train every encoder weight on mean-pooled
+                    embeddings, then the head is fitted in closed form (Tunstall et al., 2022; classification)
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def plan(strategy: str, model: torch.nn.Module, head: torch.nn.Module, sections:
     """The strategy's plan. It changes nothing yet: build the optimizer over every weight with `param_lrs`,
     then freeze `frozen` and call `before_step(0)` (gradual unfreezing turns blocks on later)."""
     head_ids = {id(p): head_lr for p in head.parameters() if p.requires_grad}
-    if strategy in ("full", "lp_ft", "lora"):  # lora: PEFT sets requires_grad itself (see wrap_lora)
+    if strategy in ("full", "lp_ft", "lora", "setfit"):  # lora: PEFT sets requires_grad itself (see wrap_lora)
         return Plan(head_ids)
     stack = layer_stack(model, head)
     if strategy == "freeze":
@@ -104,25 +106,30 @@ def plan(strategy: str, model: torch.nn.Module, head: torch.nn.Module, sections:
 
 
 PROBE_FIRST = ("linear_probe", "lp_ft")  # strategies that fit the head in closed form on frozen features first
+PROBE_LAST = ("setfit",)  # strategies that train the body without the head, then fit the head in closed form
 
 
 def probe_then_finetune(strategy: str, head: torch.nn.Module, probe: Callable[[], dict],
                         finetune: Callable[[float], dict], steps: int | None = None) -> dict:
-    """Run `strategy` given a task's two halves. `probe() -> fit_logistic's result` on the frozen encoder's
-    features (C chosen on validation, or by cross-validation when there is none); `finetune(start_score) ->
+    """Run `strategy` given a task's two halves. `probe() -> fit_logistic's result` on the encoder's features as
+    they are (C chosen on validation, or by cross-validation when there is none); `finetune(start_score) ->
     fit's result` (tasks/finetune.py), where the weights it starts from stay the best candidate until
     fine-tuning beats `start_score` on validation. `steps=0`: the refit of a run whose selection kept the probe.
 
     linear_probe: the closed-form head alone; lp_ft: that head, then fine-tuning from it (Kumar et al., 2022,
     "Fine-Tuning can Distort Pretrained Features"), so a fresh head's random gradients never reach the encoder;
-    every other strategy: fine-tuning alone. -> the metrics of what was kept"""
-    if strategy not in PROBE_FIRST:
+    setfit: `finetune` trains the body on contrastive pairs first, then the head is fitted on its features
+    (Tunstall et al., 2022); every other strategy: fine-tuning alone. -> the metrics of what was kept"""
+    if strategy not in PROBE_FIRST + PROBE_LAST:
         return finetune(float("-inf"))
+    trained = finetune(float("-inf")) if strategy in PROBE_LAST else {}
     fit = probe()
     set_linear_head(head, fit["weight"], fit["bias"])
     score = None if fit["val_accuracy"] is None else round(float(fit["val_accuracy"]), 4)
     probed = {"probe_val_accuracy": score, "probe_C": fit["C"],
               "trainable_parameters": sum(p.numel() for p in head.parameters())}
+    if strategy in PROBE_LAST:
+        return {**trained, "probe_val_accuracy": score, "probe_C": fit["C"], "val_accuracy": score}
     if strategy == "linear_probe" or steps == 0:
         return {**probed, "val_accuracy": score}
     return {**probed, **finetune(float("-inf") if score is None else score)}

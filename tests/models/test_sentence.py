@@ -1,0 +1,29 @@
+"""models/sentence.py: setfit imports without `evaluate`, whose stand-in refuses; one SetFit version everywhere."""
+
+import sys
+
+import pytest
+
+from warmstart.errors import WarmstartError
+
+
+def test_setfit_imports_without_evaluate_and_its_load_refuses(monkeypatch):
+    from warmstart.models.sentence import import_setfit
+
+    if "evaluate" in sys.modules and not getattr(sys.modules["evaluate"], "__warmstart_stand_in__", False):
+        pytest.skip("the real evaluate is installed here")
+    import_setfit()
+    with pytest.raises(WarmstartError, match="fetches metric scripts from the hub"):
+        sys.modules["evaluate"].load("accuracy")
+
+
+def test_the_setfit_pin_is_one_version():
+    """models/sentence.SETFIT_VERSION, the pyproject extra and the Makefile's --no-deps install agree."""
+    from pathlib import Path
+
+    from warmstart.models.sentence import SETFIT_VERSION
+
+    root = Path(__file__).parents[2]
+    pin = f"setfit=={SETFIT_VERSION}"
+    for name in ("pyproject.toml", "Makefile"):
+        assert f'"{pin}"' in (root / name).read_text(encoding="utf-8"), name
