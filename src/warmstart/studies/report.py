@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-ORDER = ["pretrained", "scratch", "tfidf_logreg"]
+ORDER = ["pretrained", "scratch", "tfidf_logreg", "setfit"]
 NAMES = {"pretrained": "warmstart pretrained", "scratch": "scratch (same architecture)",
-         "tfidf_logreg": "TF-IDF + logistic regression"}
+         "tfidf_logreg": "TF-IDF + logistic regression", "setfit": "SetFit on MiniLM (public, 22M parameters)"}
 
 
 def summarise(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
