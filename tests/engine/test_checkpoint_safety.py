@@ -137,5 +137,5 @@ def test_every_from_pretrained_in_the_package_passes_trust_remote_code_false():
               if not any(k.arg == "trust_remote_code" and isinstance(k.value, ast.Constant) and k.value.value is False
                          for k in call.keywords)]
     assert not unsafe, f"pass trust_remote_code=False (or go through models.common.load_pretrained): {unsafe}"
-    # and they live in the two loaders, so that the checks before them cannot be skipped
-    assert {where for where, _, _ in calls} <= {"models/common.py", "data/text.py"}
+    # and they live in the loaders, so that the checks before them cannot be skipped
+    assert {where for where, _, _ in calls} <= {"models/common.py", "data/text.py", "models/sentence.py"}

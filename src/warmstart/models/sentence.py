@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 from warmstart.errors import WarmstartError
@@ -39,3 +40,13 @@ def import_setfit() -> types.ModuleType:
     if "evaluate" not in sys.modules and importlib.util.find_spec("evaluate") is None:
         sys.modules["evaluate"] = _evaluate_stand_in()
     return importlib.import_module("setfit")
+
+
+def load_setfit_model(folder: str | Path) -> Any:
+    """`setfit.SetFitModel` over a local sentence-transformers (or plain HF encoder) folder, checked as every
+    checkpoint warmstart reads (engine/checkpoint.require_weights: safetensors only, no checkpoint code), offline."""
+    from warmstart.engine.checkpoint import require_weights
+
+    setfit = import_setfit()
+    checked = require_weights(folder)
+    return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False)

@@ -163,13 +163,13 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
 
     from warmstart.engine.runtime import set_threads
     from warmstart.models.common import minilm_folder
-    from warmstart.models.sentence import import_setfit
+    from warmstart.models.sentence import import_setfit, load_setfit_model
 
     setfit = import_setfit()
     from datasets import Dataset
 
     set_threads(None)
-    model = setfit.SetFitModel.from_pretrained(str(body or minilm_folder()), local_files_only=True)
+    model = load_setfit_model(body or minilm_folder())
     with tempfile.TemporaryDirectory(prefix="warmstart-setfit-") as scratch:  # the library's own checkpoints
         args = setfit.TrainingArguments(
             output_dir=scratch, batch_size=settings.batch_size, num_epochs=settings.epochs,

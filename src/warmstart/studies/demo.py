@@ -100,7 +100,9 @@ def _demo(root: Path, pretrain_minutes: float | None, label_counts: list[int] | 
         f"mean ± std test accuracy (%) over {seeds} seeds; the majority class is 57.8%.",
         *([f"SetFit: the setfit library on the public MiniLM (sentence-transformers all-MiniLM-L6-v2), its paper's "
            f"20 pair iterations and one epoch, capped at {plan['setfit_max_steps']} steps of 16 pairs so that the "
-           "demo fits in its time; the same labels, no validation set."] if no_setfit is None else []), "",
+           "demo fits in its time; the same labels, no validation set. The cap costs SetFit accuracy from about "
+           "100 labels on (benchmarks/few_label.py measures it): this row understates SetFit."]
+          if no_setfit is None else []), "",
         table, "", *[f"- {v}" for v in verdicts], "",
         "![label efficiency](label_efficiency.png)", "",
         f"Demo wall time: {wall / 60:.1f} min. Results per run: `results.csv`; checkpoints: `pretrained/`, "
