@@ -27,3 +27,15 @@ def test_the_setfit_pin_is_one_version():
     pin = f"setfit=={SETFIT_VERSION}"
     for name in ("pyproject.toml", "Makefile"):
         assert f'"{pin}"' in (root / name).read_text(encoding="utf-8"), name
+
+
+def test_a_pickled_setfit_head_is_refused_before_setfit_sees_it(pretrained, tmp_path):
+    import shutil
+
+    from warmstart.models.sentence import load_setfit_model
+
+    folder = tmp_path / "body"
+    shutil.copytree(pretrained, folder)
+    (folder / "model_head.pkl").write_bytes(b"not to be unpickled")
+    with pytest.raises(WarmstartError, match="pickled SetFit head"):
+        load_setfit_model(folder)

@@ -44,9 +44,13 @@ def import_setfit() -> types.ModuleType:
 
 def load_setfit_model(folder: str | Path) -> Any:
     """`setfit.SetFitModel` over a local sentence-transformers (or plain HF encoder) folder, checked as every
-    checkpoint warmstart reads (engine/checkpoint.require_weights: safetensors only, no checkpoint code), offline."""
+    checkpoint warmstart reads (engine/checkpoint.require_weights: safetensors only, no checkpoint code, no pickled
+    head), offline; the head is always a fresh one."""
     from warmstart.engine.checkpoint import require_weights
 
     setfit = import_setfit()
     checked = require_weights(folder)
+    if (checked / "model_head.pkl").exists():  # setfit would unpickle it (joblib): code that runs on load
+        raise WarmstartError(f"{checked}: holds a pickled SetFit head (model_head.pkl), which warmstart does not "
+                             "load; give the sentence-transformers body without it")
     return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False)
