@@ -217,7 +217,7 @@ def run_baseline(cfg, name: str | None = None) -> dict:
 
     name = ALIASES.get(name, name) if name else get(cfg.task).baseline
     if name not in BASELINES:
-        raise WarmstartError(f"baseline: unknown classic baseline {name!r}; use {', '.join(BASELINES)}")
+        raise WarmstartError(f"baseline: unknown baseline {name!r}; use {', '.join(BASELINES)}")
     t0 = time.perf_counter()
     return {**BASELINES[name](cfg), "baseline": name, "seed": cfg.train.seed,
             "seconds": round(time.perf_counter() - t0, 1)}
