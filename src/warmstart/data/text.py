@@ -64,6 +64,28 @@ def load_tokenizer(path: str):
         raise WarmstartError(f"{path}: cannot load its tokenizer ({first})") from None
 
 
+WORD_MARKS = {"##": "continues", "\u2581": "starts", "\u0120": "starts"}  # WordPiece, SentencePiece, byte-level BPE
+
+
+def word_continuation(tokenizer) -> torch.Tensor:
+    """(V,) bool, True for a piece that continues the word before it, by the tokenizer's own convention:
+    WordPiece marks continuations ("##ing"); SentencePiece ("\u2581the") and byte-level BPE ("\u0120the") mark word
+    starts, so there an unmarked piece continues (punctuation included: it is masked with its word). Special
+    tokens never continue. For whole-word masking (objectives/mlm.mask_tokens)."""
+    vocab = tokenizer.get_vocab()
+    counts = {mark: sum(t.startswith(mark) for t in vocab) for mark in WORD_MARKS}
+    mark = max(counts, key=counts.get)
+    if counts[mark] == 0:
+        raise WarmstartError("objective.whole_word_mask: the tokenizer marks no word boundaries (neither WordPiece "
+                             "'##', SentencePiece '\u2581' nor byte-level BPE '\u0120'); set whole_word_mask=false")
+    flags = torch.zeros(len(tokenizer), dtype=torch.bool)
+    special = set(tokenizer.all_special_ids)
+    for token, i in vocab.items():
+        if i < len(flags) and i not in special:
+            flags[i] = token.startswith(mark) if WORD_MARKS[mark] == "continues" else not token.startswith(mark)
+    return flags
+
+
 # ---------------------------------------------------------------- token cache
 @dataclass
 class TokenCorpus:

@@ -1,9 +1,14 @@
-"""Backbone builders: standard `transformers` BERT classes, sized by config or loaded from a folder."""
+"""Backbone builders: standard `transformers` BERT classes, sized by config or loaded from a folder; any
+`AutoModelForMaskedLM` folder (RoBERTa, DeBERTa-v2/v3, DistilBERT, ModernBERT, an ELECTRA generator) for
+continued pretraining, with its own MLM head found for the sparse loss."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from transformers import (
+    AutoModelForMaskedLM,
     BertConfig,
     BertForPreTraining,
     ElectraConfig,
@@ -12,7 +17,7 @@ from transformers import (
 )
 
 from warmstart.config import ModelConfig
-from warmstart.models.common import load_pretrained
+from warmstart.models.common import load_model_config, load_pretrained
 
 
 def bert_config(cfg: ModelConfig, tokenizer) -> BertConfig:
@@ -29,18 +34,46 @@ def bert_config(cfg: ModelConfig, tokenizer) -> BertConfig:
     )
 
 
-def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> BertForPreTraining:
-    """A fresh BERT with MLM + NSP heads, or one continued from `cfg.init` (any HF BERT folder).
+def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> torch.nn.Module:
+    """A fresh BERT with MLM + NSP heads, or one continued from `cfg.init`: a BERT folder as
+    `BertForPreTraining` (NSP possible), any other family as its `AutoModelForMaskedLM` class (MLM only).
 
     A folder without pretraining heads (e.g. MiniLM, a plain `BertModel`) gets freshly initialised heads.
     """
     torch.manual_seed(seed)
     if cfg.init:
-        model = load_pretrained(BertForPreTraining, cfg.init, cfg.trust_pickled_weights, attn_implementation="sdpa")
+        family = load_model_config(cfg.init, cfg.trust_pickled_weights).model_type
+        if family == "bert":
+            model = load_pretrained(BertForPreTraining, cfg.init, cfg.trust_pickled_weights, attn_implementation="sdpa")
+        else:  # transformers picks SDPA where the family has it (DeBERTa does not, and refuses being asked)
+            model = load_pretrained(AutoModelForMaskedLM, cfg.init, cfg.trust_pickled_weights)
         if model.config.vocab_size != len(tokenizer):
             model.resize_token_embeddings(len(tokenizer))
         return model
     return BertForPreTraining(bert_config(cfg, tokenizer))
+
+
+def mlm_head(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The model's own MLM head as a function (M, H) hidden states -> (M, V) logits, so the loss runs the head
+    on masked positions only (objectives/mlm.masked_lm_loss); None for a family not listed here, which then
+    takes the model's dense forward (same loss, more compute). What each family's `ForMaskedLM.forward` does
+    after its encoder, in transformers 5; tests/models/test_masked_lm.py checks each against that forward."""
+    kind = model.config.model_type
+    if kind == "bert":  # BertForPreTraining and BertForMaskedLM alike
+        return model.cls.predictions
+    if kind in ("roberta", "xlm-roberta", "camembert", "data2vec-text"):
+        return model.lm_head
+    if kind == "deberta-v2":
+        if getattr(model.config, "legacy", True):
+            return model.cls
+        return lambda h: model.lm_predictions(h, model.deberta.embeddings.word_embeddings)
+    if kind == "distilbert":
+        return lambda h: model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
+    if kind == "modernbert":
+        return lambda h: model.decoder(model.head(h))
+    if kind == "electra":
+        return lambda h: model.generator_lm_head(model.generator_predictions(h))
+    return None
 
 
 def build_electra(cfg: ModelConfig, tokenizer, seed: int, generator_size: float = 0.25

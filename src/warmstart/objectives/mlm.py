@@ -8,6 +8,8 @@ Python), supports whole-word masking on packed blocks, and returns what the spar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +28,8 @@ def mask_tokens(
     Args:
         input_ids: (B, T) token ids.
         special_ids: (K,) ids never masked ([CLS], [SEP], [PAD], ...).
-        word_continuation: optional (V,) bool, True for "##" pieces: whole words are masked together.
+        word_continuation: optional (V,) bool, True for pieces that continue a word (data/text.word_continuation:
+            WordPiece "##", or no SentencePiece "▁" / byte-level "Ġ"): whole words are masked together.
     Returns:
         (masked_ids (B, T), labels (B, T)) with labels = original id at chosen positions, -100 elsewhere.
     """
@@ -34,8 +37,10 @@ def mask_tokens(
     if word_continuation is None:
         chosen = torch.rand(input_ids.shape, generator=generator) < probability
     else:
-        # One draw per word, shared by its pieces: a word starts at every non-"##" token.
+        # One draw per word, shared by its pieces: a word starts at every piece that does not continue one, and
+        # after every special token (a byte-level BPE's first word has no "Ġ", yet joins nothing before it).
         starts = ~word_continuation[input_ids]
+        starts[:, 1:] |= ~maskable[:, :-1]
         word_index = torch.cumsum(starts.long(), dim=1) - 1
         word_draw = torch.rand(input_ids.shape, generator=generator) < probability
         chosen = torch.gather(word_draw, 1, word_index.clamp(min=0))
@@ -78,3 +83,25 @@ def mlm_nsp_loss(model, batch: dict[str, torch.Tensor], labels: torch.Tensor, sp
         loss = loss + out["nsp_loss"]
     out["loss"] = loss
     return out
+
+
+def masked_lm_loss(model, head: Callable[[torch.Tensor], torch.Tensor] | None, batch: dict[str, torch.Tensor],
+                   labels: torch.Tensor, sparse: bool = True) -> dict:
+    """MLM loss of any `AutoModelForMaskedLM` (RoBERTa, DeBERTa, DistilBERT, ModernBERT, ...) on a masked batch.
+
+    `head`: the model's MLM head as (M, H) -> (M, V) (models/text.mlm_head); with `sparse` it runs on the masked
+    positions only, as in `mlm_nsp_loss`. Without a head, or dense, the model's own forward gives the logits.
+    batch: input_ids (B, T) (masked), optional attention_mask (B, T); labels (B, T), -100 where not masked.
+    Returns scalar tensors: loss, mlm_loss, mlm_acc.
+    """
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask") if k in batch}  # no token types: not every
+    if sparse and head is not None:                                                 # family has them
+        hidden = model.base_model(**inputs)[0]  # (B, T, H)
+        where = labels != -100
+        logits, targets = head(hidden[where]), labels[where]  # (M, V), (M,)
+    else:
+        logits, targets = model(**inputs).logits.flatten(0, 1), labels.flatten()  # (B*T, V)
+    mlm_loss = F.cross_entropy(logits.float(), targets, ignore_index=-100)
+    keep = targets != -100
+    return {"loss": mlm_loss, "mlm_loss": mlm_loss,
+            "mlm_acc": (logits.argmax(-1)[keep] == targets[keep]).float().mean()}

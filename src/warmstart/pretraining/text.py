@@ -22,6 +22,7 @@ from warmstart.data.text import (
     load_tokenizer,
     split_documents_for_validation,
     train_tokenizer,
+    word_continuation,
 )
 from warmstart.engine.checkpoint import atomic_folder, save_hf
 from warmstart.engine.distributed import Cluster, barrier, full_state_dict
@@ -29,10 +30,10 @@ from warmstart.engine.loop import LoopState
 from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.common import describe
-from warmstart.models.text import build_electra, build_pretraining_model
+from warmstart.models.text import build_electra, build_pretraining_model, mlm_head
 from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
 from warmstart.objectives.electra import electra_loss
-from warmstart.objectives.mlm import mask_tokens, mlm_nsp_loss
+from warmstart.objectives.mlm import mask_tokens, masked_lm_loss, mlm_nsp_loss
 from warmstart.pretraining.run import run
 
 
@@ -43,11 +44,7 @@ class Masker:
         self.special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
         self.mask_id, self.vocab_size, self.probability = tokenizer.mask_token_id, len(tokenizer), probability
         self.generator = torch.Generator().manual_seed(seed)
-        self.continuation = None
-        if whole_word:
-            vocab = tokenizer.get_vocab()
-            self.continuation = torch.zeros(len(tokenizer), dtype=torch.bool)
-            self.continuation[[i for t, i in vocab.items() if t.startswith("##")]] = True
+        self.continuation = word_continuation(tokenizer) if whole_word else None
 
     def __call__(self, input_ids: torch.Tensor, generator: torch.Generator | None = None):
         return mask_tokens(input_ids.cpu(), self.special, self.mask_id, self.vocab_size, self.probability,
@@ -142,6 +139,12 @@ class TextPretraining:
             self.model = torch.nn.ModuleDict({"discriminator": self.encoder, "generator": self.generator})
         else:
             self.encoder = self.model = build_pretraining_model(cfg.model, tokenizer, tc.seed)
+        # any family but BERT continues as its AutoModelForMaskedLM: MLM alone, through its own head
+        self.masked_lm = not self.electra and self.encoder.config.model_type != "bert"
+        self.head = mlm_head(self.encoder) if self.masked_lm else None
+        if self.masked_lm and nsp:
+            raise WarmstartError(f"model.init={cfg.model.init}: a {self.encoder.config.model_type} model has no "
+                                 "next-sentence head; set objective.nsp=false")
         self.setup_seconds = 0.0
         if not resume and cfg.model.embedding_init != "random":
             self.setup_seconds = init_word_embeddings(self.encoder, cfg.model.embedding_init, corpus, train_ids, tc.seed)
@@ -166,6 +169,9 @@ class TextPretraining:
             return electra_loss(self.encoder, self.generator, batch["input_ids"], masked, labels,
                                 self.cfg.objective.rtd_weight, draws, batch.get("attention_mask"),
                                 batch.get("token_type_ids"))
+        if self.masked_lm:
+            return masked_lm_loss(self.encoder, self.head, {**batch, "input_ids": masked}, labels,
+                                  self.cfg.objective.sparse_prediction)
         return mlm_nsp_loss(self.encoder, {**batch, "input_ids": masked}, labels, self.cfg.objective.sparse_prediction)
 
     def batches(self, state: LoopState):
