@@ -78,13 +78,17 @@ def _metrics(folder: Path) -> dict:
 
 
 def pretrain(config: Any = None, *, resume: bool = False, overwrite: bool = False, overrides: list[str] = (),
-             **kwargs: Any) -> Result:
-    """Pretrain an encoder (text: MLM/NSP, ELECTRA; images: SimCLR, autoencoder) into a standard HF folder."""
+             allow_download: bool = False, **kwargs: Any) -> Result:
+    """Pretrain an encoder (text: MLM/NSP, ELECTRA; images: SimCLR, autoencoder) into a standard HF folder.
+    `model.init` may be a hub id (`org/name`): its cached copy, downloaded only with `allow_download`."""
     from warmstart.config import recipe_path
+    from warmstart.models.hub import downloads, resolve_config_checkpoints
     from warmstart.pretraining.recipes import load_pretrain_config, run_pretraining
 
     source = config if dataclasses.is_dataclass(config) else recipe_path(config, "pretrain")
     cfg = load_pretrain_config(source, overrides, values_of(kwargs))
+    with downloads(allow_download):
+        resolve_config_checkpoints(cfg)
     out = run_pretraining(cfg, resume=resume, overwrite=overwrite)
     return Result(Path(out), _metrics(Path(out)), cfg)
 
@@ -102,12 +106,16 @@ def load_finetune_config(config: Any = None, overrides: list[str] = (), **kwargs
 
 
 def finetune(config: Any = None, *, resume: bool = False, overwrite: bool = False, overrides: list[str] = (),
-             **kwargs: Any) -> Result:
+             allow_download: bool = False, **kwargs: Any) -> Result:
     """Fine-tune a checkpoint (or scratch) on a task; returns the test metrics and the run folder. `resume`:
-    continue a stopped run from the state it saved every `train.save_every_minutes`."""
+    continue a stopped run from the state it saved every `train.save_every_minutes`. `model.init` may be a hub
+    id, downloaded only with `allow_download`."""
+    from warmstart.models.hub import downloads, resolve_config_checkpoints
     from warmstart.tasks.registry import run_task
 
     _, cfg = load_finetune_config(config, overrides, **kwargs)
+    with downloads(allow_download):
+        resolve_config_checkpoints(cfg)
     metrics = run_task(cfg, overwrite=overwrite, resume=resume)
     return Result(Path(cfg.output_dir), metrics, cfg)
 
@@ -128,24 +136,32 @@ def predict(checkpoint: str | Path, input: str | Path, output: str | Path | None
 
 
 def rank(task: Any, candidates: list[str | Path], *, output: str | Path | None = None,
-         scores: list[str] | None = None, overrides: list[str] = (), **kwargs: Any) -> TableResult:
-    """Score candidate checkpoints for a task from frozen features, before fine-tuning any (select/rank.py)."""
+         scores: list[str] | None = None, overrides: list[str] = (), allow_download: bool = False,
+         **kwargs: Any) -> TableResult:
+    """Score candidate checkpoints (folders, or hub ids downloaded only with `allow_download`) for a task from
+    frozen features, before fine-tuning any (select/rank.py)."""
+    from warmstart.models.hub import resolve_checkpoint
     from warmstart.select.rank import rank_candidates
 
     _, cfg = load_finetune_config(task, overrides, **kwargs)
     out = Path(output) if output else Path("rank.csv")
-    table = rank_candidates(cfg, [str(c) for c in candidates], out, scores)
+    folders = [resolve_checkpoint(str(c), allow_download, "--candidates") for c in candidates]
+    table = rank_candidates(cfg, folders, out, scores)
     return TableResult(table, out)
 
 
-def study(config: Any, *, overwrite: bool = False, overrides: list[str] = (), **kwargs: Any) -> TableResult:
-    """Run a resumable study grid with its baselines; returns results.csv as a table and the report page."""
+def study(config: Any, *, overwrite: bool = False, overrides: list[str] = (), allow_download: bool = False,
+          **kwargs: Any) -> TableResult:
+    """Run a resumable study grid with its baselines; returns results.csv as a table and the report page.
+    `inits` may name hub ids, downloaded only with `allow_download`."""
     from warmstart.config import StudyConfig, load_config, recipe_path
+    from warmstart.models.hub import downloads
     from warmstart.studies.grid import run_study
 
     source = config if dataclasses.is_dataclass(config) else recipe_path(config, "study")
     cfg = load_config(StudyConfig, source, list(overrides), values_of(kwargs))
-    table = run_study(cfg, overwrite=overwrite)
+    with downloads(allow_download):
+        table = run_study(cfg, overwrite=overwrite)
     root = Path(cfg.output_dir)
     return TableResult(table, root / "results.csv", root / "report.html")
 

@@ -30,6 +30,9 @@ def _recipe_args(s: argparse.ArgumentParser, what: str, required: bool = False) 
     s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. train.max_minutes=5")
     s.add_argument("--print-config", action="store_true",
                    help="print every key with its value, help and accepted range, and exit")
+    s.add_argument("--allow-download", action="store_true",
+                   help="a checkpoint given as a hub id (org/name) may be downloaded into the Hugging Face cache "
+                        "(otherwise only a cached copy is used); also WARMSTART_ALLOW_DOWNLOAD=1")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         config = args.config
         if config and "=" in config and not os.path.exists(config):  # no recipe, only overrides
             args.overrides, args.config = [config, *args.overrides], None
+        if args.allow_download:  # one switch for everything this command runs (models/hub.py reads it)
+            os.environ["WARMSTART_ALLOW_DOWNLOAD"] = "1"
         if getattr(args, "report_to", None):
             args.overrides = [*args.overrides, f"{'' if args.command == 'study' else 'train.'}report_to={args.report_to}"]
     try:

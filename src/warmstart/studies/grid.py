@@ -27,6 +27,7 @@ from warmstart.engine.checkpoint import RESUME_DIR, TRAINING_STATE, atomic_folde
 from warmstart.engine.outputs import claim, file_hash, recorded_inputs, write_marker
 from warmstart.errors import WarmstartError
 from warmstart.models.common import minilm_folder
+from warmstart.models.hub import HUB_ID, resolve_checkpoint
 from warmstart.tasks.registry import Task, get, run_task, task_of
 from warmstart.tasks.resume import finetune_inputs
 
@@ -83,6 +84,8 @@ def resolve_inits(cfg: StudyConfig, pretrained: dict[str, Path]) -> dict[str, st
             out[init] = str(minilm_folder())
         elif (Path(init) / "config.json").is_file():
             out[init] = init
+        elif HUB_ID.match(init):  # its cached snapshot; downloaded only where the user allowed it
+            out[init] = resolve_checkpoint(init, where="inits")
         else:
             raise WarmstartError(f"inits: '{init}' is neither scratch, minilm, a pretrain entry "
                                  f"({', '.join(pretrained) or 'none'}) nor a checkpoint folder with a config.json")
