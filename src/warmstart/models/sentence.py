@@ -1,4 +1,5 @@
-"""The sentence-transformers side: the setfit library (the rival every few-label text comparison carries).
+"""The sentence-transformers side: the setfit library (the rival every few-label text comparison carries), and
+the sentence encoder that TSDAE / SimCSE adapt (a SentenceTransformer over any HF encoder folder).
 
 setfit 1.2.0 imports `evaluate` when it loads (only its `Trainer.evaluate` uses it, to fetch a metric script
 from the hub). This project does not install `evaluate` (a hub fetch at run time), so setfit is installed
@@ -54,3 +55,63 @@ def load_setfit_model(folder: str | Path) -> Any:
         raise WarmstartError(f"{checked}: holds a pickled SetFit head (model_head.pkl), which warmstart does not "
                              "load; give the sentence-transformers body without it")
     return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False)
+
+
+# ---------------------------------------------------------------- adapting a sentence encoder (TSDAE, SimCSE)
+def load_sentence_encoder(folder: str | Path, pooling: str = "mean", max_seq_len: int = 128,
+                          trust_pickled: bool = False) -> Any:
+    """A `SentenceTransformer` of two modules, the folder's encoder (any HF encoder, checked as every checkpoint:
+    engine/checkpoint.require_weights, no checkpoint code) and a `pooling` (mean | cls) layer, on the CPU (the
+    caller places it). Its `transformers_model` is the encoder that is written back as an HF folder."""
+    from sentence_transformers import SentenceTransformer, models
+
+    from warmstart.engine.checkpoint import require_weights
+
+    checked = str(require_weights(folder, trust_pickled))
+    no_code = {"trust_remote_code": False}
+    try:
+        body = models.Transformer(checked, max_seq_length=max_seq_len, model_kwargs=dict(no_code),
+                                  config_kwargs=dict(no_code), processor_kwargs=dict(no_code))
+    except (OSError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WarmstartError(f"{checked}: cannot load it as a sentence encoder ({first})") from None
+    dim = body.model.config.hidden_size
+    return SentenceTransformer(modules=[body, models.Pooling(dim, pooling)], device="cpu")
+
+
+def tsdae_loss(encoder: Any) -> Any:
+    """sentence-transformers' `DenoisingAutoEncoderLoss` over `encoder` (load_sentence_encoder), the decoder
+    built from the same folder as its causal-LM class with cross-attention, its weights tied to the encoder's
+    (the paper's setting). A family without a causal-LM class (DeBERTa, DistilBERT) is refused in one line."""
+    from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
+
+    try:
+        return DenoisingAutoEncoderLoss(encoder, tie_encoder_decoder=True)
+    except (ValueError, AssertionError, KeyError) as e:
+        kind = encoder.transformers_model.config.model_type
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WarmstartError(f"objective.name=tsdae: a {kind} encoder cannot be its own decoder ({first}); "
+                             "use objective.name=simcse or mlm") from None
+
+
+def write_sentence_layout(folder: Path, init: str | Path, pooling: str, max_seq_len: int, dim: int) -> None:
+    """What `SentenceTransformer(folder)` reads beside the HF files: the encoder at the root, then pooling, then
+    a Normalize layer when the init had one (MiniLM does): the adapted folder loads both ways."""
+    import json
+
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    source = Path(init) / "modules.json"
+    if source.is_file() and "Normalize" in source.read_text(encoding="utf-8"):
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
+        (folder / "2_Normalize").mkdir(exist_ok=True)
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": dim, "pooling_mode_cls_token": pooling == "cls",
+        "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False}, indent=2), encoding="utf-8")
+    (folder / "modules.json").write_text(json.dumps(modules, indent=2), encoding="utf-8")
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_len,
+                                                                  "do_lower_case": False}, indent=2),
+                                                      encoding="utf-8")

@@ -1,5 +1,5 @@
-"""Which pretraining a recipe is: text (MLM / NSP, ELECTRA) or images (SimCLR, autoencoder), as its
-`objective.name` declares; and running either."""
+"""Which pretraining a recipe is: text (MLM / NSP, ELECTRA), a sentence encoder's adaptation (TSDAE, SimCSE) or
+images (SimCLR, autoencoder), as its `objective.name` declares; and running it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from warmstart.config import IMAGE_OBJECTIVES, ImagePretrainConfig, PretrainConfig, load_config, peek
+from warmstart.config import (
+    IMAGE_OBJECTIVES,
+    SENTENCE_OBJECTIVES,
+    ImagePretrainConfig,
+    PretrainConfig,
+    load_config,
+    peek,
+)
 
 
 def load_pretrain_config(recipe: Any = None, overrides: list[str] = (), values: dict[str, Any] | None = None):
@@ -26,6 +33,10 @@ def run_pretraining(cfg: PretrainConfig | ImagePretrainConfig, resume: bool = Fa
         from warmstart.pretraining.images import run_image_pretrain
 
         return run_image_pretrain(cfg, resume, overwrite)
+    if cfg.objective.name in SENTENCE_OBJECTIVES:
+        from warmstart.pretraining.sentence import run_sentence_adaptation
+
+        return run_sentence_adaptation(cfg, resume, overwrite)
     from warmstart.pretraining.text import run_pretrain
 
     return run_pretrain(cfg, resume, overwrite)

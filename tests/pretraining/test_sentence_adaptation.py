@@ -1,0 +1,71 @@
+"""TSDAE and SimCSE adaptation of a sentence encoder through the one skeleton: the encoder trains, the folder
+loads with AutoModel and SentenceTransformer, a stopped run resumes to the same weights, bad settings are one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoModelForMaskedLM
+
+from tests.conftest import tiny_pretrain_config
+from warmstart.config import PretrainConfig, load_config
+from warmstart.errors import WarmstartError
+from warmstart.pretraining.recipes import run_pretraining
+
+
+def adapt_config(corpus, init, out, *overrides):
+    return tiny_pretrain_config(corpus, out, out.parent / "cache", f"model.init={init}", "objective.nsp=false",
+                                "train.batch_size=8", "train.max_steps=4", "train.lr=1e-3", *overrides)
+
+
+@pytest.mark.parametrize("objective", ["tsdae", "simcse"])
+def test_adaptation_trains_the_encoder_and_loads_both_ways(objective, pretrained, corpus_file, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    out = run_pretraining(adapt_config(corpus_file, pretrained, tmp_path / "out", f"objective.name={objective}"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["sentences"] > 100 and "val_loss" in metrics
+    before, after = AutoModel.from_pretrained(pretrained).state_dict(), AutoModel.from_pretrained(out).state_dict()
+    changed = [k for k in after if not torch.equal(before[k], after[k])]
+    assert any("encoder.layer" in k for k in changed), "the encoder did not train"
+    st = SentenceTransformer(str(out), device="cpu", local_files_only=True)
+    emb = st.encode(["a good film.", "a dull film."], convert_to_tensor=True)
+    assert emb.shape == (2, 32) and torch.isfinite(emb).all()
+    assert not (out / "adaptation_state.safetensors").exists()  # the resumable state stays in checkpoint-last
+    assert (out / "checkpoint-last" / "adaptation_state.safetensors").exists()
+
+
+def test_a_stopped_tsdae_run_resumes_to_the_same_weights(pretrained, corpus_file, tmp_path):
+    flat = ("train.schedule=constant", "train.warmup_fraction=0", "objective.name=tsdae")
+    whole = run_pretraining(adapt_config(corpus_file, pretrained, tmp_path / "whole", "train.max_steps=6", *flat))
+    half = adapt_config(corpus_file, pretrained, tmp_path / "half", "train.max_steps=3", *flat)
+    run_pretraining(half)
+    resumed = run_pretraining(adapt_config(corpus_file, pretrained, tmp_path / "half", "train.max_steps=6", *flat),
+                              resume=True)
+    a, b = load_file(whole / "model.safetensors"), load_file(resumed / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["objective.name=tsdae", "objective.nsp=false"], "set model.init"),
+    (["objective.name=simcse", "model.init=x"], "objective.nsp"),
+    (["objective.name=simcse", "objective.nsp=false", "objective.deletion=1.0"], "objective.deletion"),
+])
+def test_bad_adaptation_settings_are_one_line(overrides, message):
+    with pytest.raises(WarmstartError, match=message):
+        load_config(PretrainConfig, None, overrides)
+
+
+def test_tsdae_refuses_a_family_that_cannot_decode(corpus_file, tmp_path):
+    from tests.models.test_masked_lm import family
+
+    tok, config = family("distilbert")
+    folder = tmp_path / "distilbert"
+    AutoModelForMaskedLM.from_config(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    with pytest.raises(WarmstartError, match="cannot be its own decoder"):
+        run_pretraining(adapt_config(corpus_file, folder, tmp_path / "out", "objective.name=tsdae"))
