@@ -28,7 +28,7 @@ from few_label import cpu_name  # noqa: E402
 
 import warmstart  # noqa: E402
 from warmstart.models.common import minilm_folder  # noqa: E402
-from warmstart.studies.demo import finetune_cell, setfit_cell, tfidf_cell  # noqa: E402
+from warmstart.studies.demo import DATA, finetune_cell, setfit_cell, tfidf_cell  # noqa: E402
 from warmstart.studies.report import markdown_table, summarise  # noqa: E402
 
 SMALL_RATE = ("train.lr=5e-5", "train.head_lr=1e-3")  # MiniLM's usual rates (the demo's 1e-3 would wreck it)
@@ -55,6 +55,16 @@ def adapt(task_dir: Path, objective: str, minutes: float, out: Path) -> Path:
     return out
 
 
+def rank_rows(task: str, encoders: dict[str, str], data: tuple[str, ...], n: int, seed: int, out: Path) -> list:
+    """`warmstart rank` on the same N labels (kNN, the default score, and LogME), one row per encoder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = warmstart.rank(str(DATA / "finetune.yaml"), list(encoders.values()), output=out, scores=["knn", "logme"],
+                           overrides=[*data, f"data.labels={n}", f"train.seed={seed}"]).table
+    names = {v: k for k, v in encoders.items()}
+    return [{"task": task, "seed": seed, "encoder": names[r.candidate], "knn": r.knn, "logme": r.logme}
+            for r in table.itertuples()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["rt", "acl", "chatterbot"])
@@ -68,7 +78,7 @@ def main() -> None:
     root = Path(args.out)
     t0 = time.perf_counter()
     minilm = str(minilm_folder())
-    rows, adapt_minutes = [], {}
+    rows, adapt_minutes, ranks = [], {}, []
     for task in args.tasks:
         task_dir = build(task, root / "data")
         labelled = pd.read_csv(task_dir / "labelled.csv")
@@ -103,6 +113,8 @@ def main() -> None:
                                  "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": m.get("seconds")})
                     print(f"  [{task}] {name:34s} {per_class:3d}/class seed {seed}: {m['accuracy']:.3f}", flush=True)
                     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+                if per_class == args.per_class[0] and len(encoders) > 1:
+                    ranks += rank_rows(task, encoders, data, n, seed, root / "rank" / f"{task}-seed{seed}.csv")
     results = pd.DataFrame(rows)
     parts = [f"Test accuracy (%), mean ± std over {args.seeds} seeds, labels per class drawn evenly, honest protocol; "
              f"adaptation {args.minutes:g} min per objective; {cpu_name()}, {torch.get_num_threads()} threads; "
@@ -112,6 +124,12 @@ def main() -> None:
         order = list(dict.fromkeys(part.init))
         parts.append(f"### {task}\n\n" + markdown_table(summarise(part.drop(columns="task")), order=order)
                      .replace("labels |", "per class |") + "\n")
+    if ranks:
+        scored = pd.DataFrame(ranks).groupby(["task", "encoder"])[["knn", "logme"]].mean().round(3)
+        parts.append(f"`warmstart rank` at {args.per_class[0]} per class (mean over seeds), beside the fine-tuned "
+                     "accuracy above:\n\n| task | encoder | kNN | LogME |\n|---|---|---|---|\n" + "\n".join(
+                         f"| {t} | {e} | {r.knn} | {r.logme} |" for (t, e), r in scored.iterrows()) + "\n")
+        scored.to_csv(root / "rank.csv")
     parts.append("Adaptation wall minutes: " + ", ".join(f"{k} {v:.1f}" for k, v in adapt_minutes.items()) + "\n")
     text = "\n".join(parts)
     (root / "table.md").write_text(text, encoding="utf-8")

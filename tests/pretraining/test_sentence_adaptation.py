@@ -69,3 +69,14 @@ def test_tsdae_refuses_a_family_that_cannot_decode(corpus_file, tmp_path):
     tok.save_pretrained(folder)
     with pytest.raises(WarmstartError, match="cannot be its own decoder"):
         run_pretraining(adapt_config(corpus_file, folder, tmp_path / "out", "objective.name=tsdae"))
+
+
+def test_the_bundled_adapt_recipe_prints_and_refuses_an_empty_corpus(pretrained, tmp_path, capsys):
+    from warmstart.cli import main
+
+    assert main(["pretrain", "adapt", "--print-config"]) == 0
+    assert "tsdae" in capsys.readouterr().out
+    code = main(["pretrain", "adapt", f"output_dir={tmp_path / 'out'}", f"model.init={pretrained}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "corpus.sources is empty" in err and err.count("\n") == 0
+    assert not (tmp_path / "out").exists()  # nothing left behind

@@ -91,13 +91,13 @@ class SentenceAdaptation:
         if cfg.train.compile:
             raise WarmstartError(f"train.compile is not supported for objective.name={cfg.objective.name}")
         self.cfg, self.bf16, obj = cfg, bf16, cfg.objective
+        sentences = corpus_sentences(cfg)  # before the model: a bad corpus is one line, at once
         torch.manual_seed(cfg.train.seed)
         self.encoder = load_sentence_encoder(cfg.model.init, obj.pooling, cfg.model.max_seq_len,
                                              cfg.model.trust_pickled_weights)
         self.tokenizer = self.encoder.tokenizer
         # TSDAE: the loss module holds the encoder and its tied decoder; one optimizer over both
         self.model = tsdae_loss(self.encoder) if obj.name == "tsdae" else self.encoder
-        sentences = corpus_sentences(cfg)
         self.data_key = hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:24]
         train_ids, val_ids = split_documents_for_validation(len(sentences), cfg.corpus.validation_fraction,
                                                             cfg.corpus.max_validation_documents, cfg.train.seed)
