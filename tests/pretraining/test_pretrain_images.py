@@ -122,9 +122,10 @@ def test_two_process_simclr_pretraining(shapes_idx, tmp_path, parallel):
     with fsdp the ResNet's stages are sharded, and the checkpoint is gathered whole."""
     import subprocess
 
-    from test_distributed import _launch
     from test_e2e import _flat
     from transformers import AutoModel
+
+    from tests.engine.test_distributed import _launch
 
     cfg = pretrain_config(shapes_idx, tmp_path / "two", "train.max_steps=4", "train.eval_every=2",
                           f"train.parallel={parallel}")
