@@ -4,7 +4,7 @@ TSDAE (Wang, Reimers & Gurevych, 2021) encodes a sentence with words deleted and
 that one embedding; its loss is sentence-transformers' `DenoisingAutoEncoderLoss` (models/sentence.py), the
 noise is here. SimCSE (Gao, Yao & Chen, 2021) pulls two views of a sentence together against the rest of the
 batch; dropout alone leaves a sentence encoder such as MiniLM nothing to learn (its loss reached 0 within 20
-steps here), so each view also loses a share of its tokens (token cutoff, Shen et al., 2020).
+steps in the measurement behind issue 21), so each view also loses a share of its tokens (token cutoff, Shen et al., 2020).
 """
 
 from __future__ import annotations
