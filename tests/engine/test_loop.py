@@ -24,6 +24,17 @@ def test_budget_is_the_first_limit_reached():
         Budget()
 
 
+@pytest.mark.parametrize("budget, steps_per_epoch, max_steps", [
+    (Budget(max_epochs=1.0), 40, 40),
+    (Budget(max_epochs=0.5), 7, 4),  # rounded up: half an epoch of 7 batches is 4 steps
+    (Budget(max_epochs=3.0, max_steps=50), 40, 50),  # the first limit wins
+    (Budget(max_epochs=1e-6), 40, 1),  # never zero steps
+    (Budget(max_steps=9), 40, 9),  # no epoch budget: unchanged
+])
+def test_an_epoch_budget_becomes_steps(budget, steps_per_epoch, max_steps):
+    assert budget.per_epoch(steps_per_epoch).max_steps == max_steps
+
+
 def test_precision_choice():
     assert use_bf16("bf16") is True and use_bf16("fp32") is False
     assert isinstance(use_bf16("auto"), bool)

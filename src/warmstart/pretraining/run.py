@@ -52,7 +52,8 @@ from warmstart.errors import WarmstartError
 
 LOG = "training_log.jsonl"
 # what may change between a run and its --resume: budgets, logging, saving, threads, the launch
-RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_tokens", "train.max_minutes", "train.log_every",
+RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_tokens", "train.max_minutes", "train.max_epochs",
+                     "train.log_every",
                      "train.eval_every", "train.save_every_minutes", "train.num_threads", "train.report_to",
                      "train.parallel", "train.compile", "corpus.cache_dir"}
 
@@ -112,7 +113,7 @@ def run(cfg: Any, build: Callable[[Any, Cluster, Path, bool, bool], Job], inputs
     t0 = time.perf_counter()
     validate(cfg)  # loaded configs are checked already; one built in Python is checked here
     out, tc = Path(cfg.output_dir), cfg.train
-    budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes)  # fail before any data is read
+    budget = Budget(tc.max_steps, tc.max_tokens, tc.max_minutes, tc.max_epochs)  # fail before any data is read
     if inputs.get("model.init"):  # the checkpoint checked before any folder is made
         require_weights(inputs["model.init"], getattr(cfg.model, "trust_pickled_weights", False))
     group = cluster(tc.parallel)
@@ -141,6 +142,12 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
     out, tc = Path(cfg.output_dir), cfg.train
     bf16 = use_bf16(tc.precision)
     job = build(cfg, group, resume_dir, resume, bf16)
+    if budget.max_epochs is not None:  # the job knows its epoch's length once its data is read
+        per_epoch = getattr(job, "batches_per_epoch", None)
+        if not per_epoch:
+            raise WarmstartError("train.max_epochs: this objective's epoch length is unknown; set train.max_steps, "
+                                 "train.max_tokens or train.max_minutes")
+        budget = budget.per_epoch(per_epoch / tc.grad_accum)
     place(job.model, channels_last=getattr(job, "channels_last", False))
     broadcast_parameters(job.model, group.world)  # before sharding: every process cuts its shard from one tensor
     forward, optimizer, engine = parallelize(job.model, job.objective,

@@ -104,6 +104,7 @@ class SentenceAdaptation:
         self.data = SentenceBatches(sentences, train_ids, self.tokenizer, cfg, cfg.train.seed)
         self.val = SentenceBatches(sentences, val_ids, self.tokenizer, cfg, cfg.train.seed + 1) \
             if len(val_ids) >= 2 else None
+        self.batches_per_epoch = len(self.data)  # train.max_epochs counts these
         self.setup_seconds = 0.0
         if resume:
             load_model(self.model, str(resume_dir / STATE), strict=False)

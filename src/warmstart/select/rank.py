@@ -5,9 +5,11 @@ The task's recipe gives the labelled data (its training sample, `data.labels` or
 its validation split) and, for text, the maximum length. Each candidate (any HF encoder folder: text with a
 tokenizer, or an image encoder with a preprocessor config) encodes both once (mean-pooled last hidden states;
 pooled image features; for token classification, the last hidden state of each word's first piece, one
-example per word, as the tagging head sees it); then LogME and H-score on the training sample, and the
-task's validation metric (accuracy; entity F1 for BIO tagging) of a weighted kNN and of a logistic-regression
-probe fitted on the training sample. The default order and why: see DEFAULT_SCORE.
+example per word, as the tagging head sees it); then LogME and H-score, and the task's metric (accuracy; entity
+F1 for BIO tagging) of a weighted kNN and of a logistic-regression probe. Under the honest protocol (no explicit
+dev set) a classification task is scored over all of its N labels (kNN and probe out of fold: k-fold
+cross-validation); with `data.validation_labels`, or for token tasks, on the held-out rows. The default order
+and why: see DEFAULT_SCORE.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
-from warmstart.models.probe import fit_logistic, knn_predict
+from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_predict
 from warmstart.select.transferability import hscore, logme
 
 SCORES = ("logme", "hscore", "knn", "probe")  # knn, probe: the task's validation metric (see `metric` column)
@@ -136,6 +138,31 @@ def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_va
     return {name: round(float(compute[name]()), 4) for name in scores}
 
 
+def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple[str, ...] = SCORES,
+                          folds: int = 5) -> dict | None:
+    """The scores of one candidate's features over all N labels (x: (N, D), y: (N,) class ids), as the honest
+    protocol has it: kNN's and the probe's accuracy out of fold (stratified k-fold, k = min(`folds`, the smallest
+    class's count)); LogME and H-score on all N. With 16 labels a class, a 20% hold-out scores a candidate on 6
+    to 10 examples; every one of the N scores here. None when a class has a single example (no fold possible)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    k = min(folds, int(np.bincount(np.unique(y, return_inverse=True)[1]).min()))
+    if k < 2:
+        return None
+
+    def knn() -> float:
+        predicted = np.empty_like(y)
+        for kept, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
+            t = [torch.from_numpy(np.array(a)) for a in (x[kept], y[kept], x[held])]
+            predicted[held] = knn_predict(*t, k=min(20, len(kept))).numpy()
+        return _accuracy(y, predicted)
+
+    compute = {"logme": lambda: logme(x, y), "hscore": lambda: hscore(x, y), "knn": knn,
+               "probe": lambda: fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds)["val_accuracy"]}
+    return {name: round(float(compute[name]()), 4) for name in scores}
+
+
 FEATURES = {"sentences": _sentence_data, "words": _word_data, "images": _image_data}
 
 
@@ -163,8 +190,14 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     set_threads(None)
     bf16 = use_bf16(cfg.train.precision)
     t0 = time.perf_counter()
-    train, val, _ = task.resolve("sample")(cfg)
+    sample = task.resolve("sample")(cfg)
+    train, val, _ = sample
     inputs, labels, metric, metric_name = FEATURES[task.rank_features](train, val)
+    # the honest protocol (no explicit dev set): classes are scored by cross-validation over all N labels; token
+    # tasks keep the held-out sentences (their entity F1 is a per-sentence metric)
+    pooled = not getattr(sample, "extra", 0) and task.rank_features != "words"
+    protocol = f"{len(labels[0]) + len(labels[1])} labels, cross-validated" if pooled else \
+        f"{len(labels[0])} labels scored on {len(labels[1])} held out"
     data_seconds = time.perf_counter() - t0
     rows = []
     for candidate in candidates:
@@ -175,7 +208,10 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
         else:
             feats = _text_features(folder, inputs, cfg.train.max_length, bf16, task.rank_features == "words",
                                    cfg.trust_pickled_weights)
-        values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
+        values = score_cross_validated(np.concatenate(feats), np.concatenate(labels), cfg.train.seed, scores) \
+            if pooled else None
+        if values is None:
+            values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
         rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
                      "seconds": round(time.perf_counter() - t1, 1)})
         print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in scores) + f" ({rows[-1]['seconds']} s)")
@@ -183,7 +219,7 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    print(f"warmstart rank: {len(table)} candidates on {len(labels[0])} labelled examples (data {data_seconds:.1f} s), "
+    print(f"warmstart rank: {len(table)} candidates, {protocol} (data {data_seconds:.1f} s), "
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
     return table
