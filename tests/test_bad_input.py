@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -141,7 +142,6 @@ CASES = [
 
 @pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(c[0])[:60] for c in CASES])
 def test_bad_input_is_one_line_and_exit_2(files, argv, message, capsys, monkeypatch):
-    import re
 
     monkeypatch.chdir(files)
     before = sorted(p.name for p in files.iterdir())
@@ -159,10 +159,11 @@ def test_bad_input_is_one_line_and_exit_2(files, argv, message, capsys, monkeypa
 
 def test_argparse_refuses_non_positive_counts(capsys):
     for argv in (["predict", "c", "--input", "x", "--batch-size", "0"], ["demo", "--seeds", "0"],
-                 ["demo", "--labels", "-3"], ["report", "r", "--labels-saved-at", "0"]):
+                 ["demo", "--labels", "-3"], ["report", "r", "--labels-saved-at", "0"],
+                 ["demo", "--adapt-minutes", "0"], ["demo", "--pretrain-minutes", "nan"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
-        assert e.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+        assert e.value.code == 2 and re.search("must be (at least 1|a positive number)", capsys.readouterr().err)
 
 
 def test_predicting_with_a_pretrained_encoder_is_refused(files, capsys, monkeypatch):

@@ -167,9 +167,11 @@ def study(config: Any, *, overwrite: bool = False, overrides: list[str] = (), al
 
 
 def demo(output_dir: str | Path = "runs/demo", pretrain_minutes: float | None = None,
-         labels: list[int] | None = None, seeds: int | None = None, overwrite: bool = False) -> TableResult:
-    """The whole promise on bundled data: pretrain, fine-tune against scratch and TF-IDF, report."""
+         labels: list[int] | None = None, seeds: int | None = None, overwrite: bool = False,
+         adapt_minutes: float | None = None) -> TableResult:
+    """The whole promise on bundled data: pretrain, adapt MiniLM, fine-tune against the rivals, report."""
     from warmstart.studies.demo import run_demo
 
-    table = run_demo(str(output_dir), pretrain_minutes, labels, seeds, overwrite=overwrite)
+    table = run_demo(str(output_dir), pretrain_minutes, labels, seeds, overwrite=overwrite,
+                     adapt_minutes=adapt_minutes)
     return TableResult(table, Path(output_dir) / "results.csv", Path(output_dir) / "report.md")

@@ -24,6 +24,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _recipe_args(s: argparse.ArgumentParser, what: str, required: bool = False) -> None:
     s.add_argument("config", nargs=None if required else "?", metavar="RECIPE",
                    help=f"{what} recipe: a YAML file or a bundled recipe's name (see configs/)")
@@ -82,9 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dir")
     rp.add_argument("--labels-saved-at", type=_positive, default=None,
                     help="the pretrained label count that 'labels saved' is measured at (default the smallest)")
-    d = sub.add_parser("demo", help="pretrain on the bundled corpus, fine-tune on sentiment vs scratch, report")
+    d = sub.add_parser("demo", help="pretrain on the bundled corpus and adapt MiniLM to it, fine-tune on sentiment "
+                                    "against the rivals, report")
     d.add_argument("--output-dir", default="runs/demo")
-    d.add_argument("--pretrain-minutes", type=float, default=None)
+    d.add_argument("--pretrain-minutes", type=_positive_float, default=None)
+    d.add_argument("--adapt-minutes", type=_positive_float, default=None,
+                   help="MiniLM's adaptation budget (default 3; it also stops after one pass over the text)")
     d.add_argument("--labels", type=_positive, nargs="+", default=None)
     d.add_argument("--seeds", type=_positive, default=None)
     d.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
@@ -142,7 +152,8 @@ def _run(args) -> None:
 
         print(f"report: {write_report(args.run_dir, args.labels_saved_at)}")
     elif args.command == "demo":
-        warmstart.demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds, overwrite=args.overwrite)
+        warmstart.demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds, overwrite=args.overwrite,
+                       adapt_minutes=args.adapt_minutes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -180,9 +180,10 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
     return np.asarray(model.predict(list(test_texts), batch_size=64, as_numpy=True))
 
 
-def setfit_baseline(cfg) -> dict:
-    """SetFit on MiniLM (setfit_predict) on the classification task's labelled sample: the same N labels and test
-    split as the task's runs; an explicit dev set, if the recipe has one, is left unused (SetFit has none)."""
+def setfit_baseline(cfg, body: str | None = None) -> dict:
+    """SetFit on MiniLM (setfit_predict; or on `body`, a sentence-transformers folder such as an adapted MiniLM) on
+    the classification task's labelled sample: the same N labels and test split as the task's runs; an explicit
+    dev set, if the recipe has one, is left unused (SetFit has none)."""
     from warmstart.tasks.registry import get
 
     if cfg.data.text_pair_column:
@@ -193,13 +194,13 @@ def setfit_baseline(cfg) -> dict:
         return {"scored_split": "none", **sample.counts()}
     s, n = cfg.train.setfit, len(sample.labelled)
     pred = setfit_predict(sample.labelled["text"].tolist(), sample.labelled["label"].to_numpy(),
-                          sample.test["text"].tolist(), cfg.train.seed, s)
+                          sample.test["text"].tolist(), cfg.train.seed, s, body)
     y = sample.test["label"].to_numpy()
     steps = f", at most {s.max_steps} steps" if s.max_steps else ""
     return {"accuracy": round(float(accuracy_score(y, pred)), 4),
             "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
             **sample.counts(), "validation_labels": 0, "held_out_labels": 0,
-            "protocol": f"{n} labels, SetFit (setfit library, MiniLM): {s.num_iterations} pair iterations, "
+            "protocol": f"{n} labels, SetFit (setfit library, {body or 'MiniLM'}): {s.num_iterations} pair iterations, "
                         f"{s.epochs} epoch(s){steps}, its logistic head; nothing chosen"}
 
 
@@ -207,10 +208,10 @@ BASELINES = {"tfidf_logreg": tfidf_baseline, "pixels_logreg": pixels_baseline, "
 ALIASES = {"tfidf": "tfidf_logreg", "pixels": "pixels_logreg"}
 
 
-def run_baseline(cfg, name: str | None = None) -> dict:
+def run_baseline(cfg, name: str | None = None, body: str | None = None) -> dict:
     """A baseline of a classification recipe (`name`: tfidf_logreg, pixels_logreg, setfit; default the task's
-    classic one, see the task registry) on exactly the labelled sample and test split its fine-tuning runs see.
-    -> accuracy, macro_f1, C, seconds, baseline"""
+    classic one, see the task registry) on exactly the labelled sample and test split its fine-tuning runs see;
+    `body`: setfit's sentence encoder folder instead of MiniLM. -> accuracy, macro_f1, C, seconds, baseline"""
     import time
 
     from warmstart.tasks.registry import get
@@ -218,6 +219,8 @@ def run_baseline(cfg, name: str | None = None) -> dict:
     name = ALIASES.get(name, name) if name else get(cfg.task).baseline
     if name not in BASELINES:
         raise WarmstartError(f"baseline: unknown baseline {name!r}; use {', '.join(BASELINES)}")
+    if body and name != "setfit":
+        raise WarmstartError(f"baseline: a body folder is for setfit, not {name}")
     t0 = time.perf_counter()
-    return {**BASELINES[name](cfg), "baseline": name, "seed": cfg.train.seed,
+    return {**(BASELINES[name](cfg, body) if body else BASELINES[name](cfg)), "baseline": name, "seed": cfg.train.seed,
             "seconds": round(time.perf_counter() - t0, 1)}

@@ -32,13 +32,22 @@ def curve(results: pd.DataFrame, task: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["init", "strategy", "labels", "mean", "std", "n", "low", "high"])
 
 
-def gap(results: pd.DataFrame, task: str, a: str, b: str, labels: int) -> dict | None:
-    """Mean score of init `a` minus init `b` at `labels` (points), with Welch's t interval. None if either is
-    missing."""
+def gap(results: pd.DataFrame, task: str, a: str, b: str, labels: int, paired: bool = False) -> dict | None:
+    """Mean score of init `a` minus init `b` at `labels` (points), with Welch's t interval; `paired`: the t interval
+    of the per-seed differences instead, when both have the same seeds (each seed drew the same labels for both, so
+    the labels' luck cancels). None if either is missing."""
     df = results[(results["task"] == task) & (results["labels"] == labels)]
     x, y = (100 * df[df["init"] == i]["score"].to_numpy(float) for i in (a, b))
     if not len(x) or not len(y):
         return None
+    if paired and "seed" in df and len(x) >= 2:
+        by_seed = [df[df["init"] == i].set_index("seed")["score"] for i in (a, b)]
+        if sorted(by_seed[0].index) == sorted(by_seed[1].index) and by_seed[0].index.is_unique:
+            d = 100 * (by_seed[0] - by_seed[1].reindex(by_seed[0].index)).to_numpy(float)
+            mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+            half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(d) - 1) * se)
+            return {"gap": mean, "low": max(-100.0, mean - half), "high": min(100.0, mean + half),
+                    "seeds": (len(d), len(d)), "paired": True}
     diff, seeds = float(x.mean() - y.mean()), (len(x), len(y))
     if len(x) < 2 or len(y) < 2:
         return {"gap": diff, "low": float("nan"), "high": float("nan"), "seeds": seeds}

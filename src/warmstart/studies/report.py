@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-ORDER = ["pretrained", "scratch", "tfidf_logreg", "setfit"]
+ORDER = ["pretrained", "scratch", "tfidf_logreg", "minilm_probe", "setfit", "setfit_adapted"]
 NAMES = {"pretrained": "warmstart pretrained", "scratch": "scratch (same architecture)",
-         "tfidf_logreg": "TF-IDF + logistic regression", "setfit": "SetFit on MiniLM (public, 22M parameters)"}
+         "tfidf_logreg": "TF-IDF + logistic regression", "setfit": "SetFit on MiniLM (public, 22M parameters)",
+         "minilm_probe": "MiniLM as shipped, linear probe",
+         "setfit_adapted": "SetFit on MiniLM adapted to the movie text (warmstart)"}
 
 
 def summarise(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
