@@ -159,7 +159,9 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
     (config/strategies.SetFitConfig: 20 pair iterations, one epoch, batch 16, body lr 2e-5 unless changed), its
     logistic-regression head as the library fits it. Nothing is chosen: SetFit uses no validation set.
     -> (M,) predicted class ids of `test_texts`"""
+    import logging
     import tempfile
+    import warnings
 
     from warmstart.engine.runtime import set_threads
     from warmstart.models.common import minilm_folder
@@ -167,14 +169,19 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
 
     setfit = import_setfit()
     from datasets import Dataset
+    from datasets.utils.logging import disable_progress_bar
 
     set_threads(None)
+    disable_progress_bar()  # the rows print one line each; the library's bars and CPU notices are noise around it
+    logging.getLogger("setfit").setLevel(logging.WARNING)
     model = load_setfit_model(body or minilm_folder())
-    with tempfile.TemporaryDirectory(prefix="warmstart-setfit-") as scratch:  # the library's own checkpoints
+    with tempfile.TemporaryDirectory(prefix="warmstart-setfit-") as scratch, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pin_memory.*")
         args = setfit.TrainingArguments(
             output_dir=scratch, batch_size=settings.batch_size, num_epochs=settings.epochs,
             num_iterations=settings.num_iterations, body_learning_rate=settings.lr, seed=seed,
-            max_steps=settings.max_steps or -1, report_to="none", save_strategy="no", logging_steps=10 ** 6)
+            max_steps=settings.max_steps or -1, report_to="none", save_strategy="no", logging_steps=10 ** 6,
+            show_progress_bar=False)
         data = Dataset.from_dict({"text": list(train_texts), "label": [int(v) for v in y_train]})
         setfit.Trainer(model=model, args=args, train_dataset=data).train()
     return np.asarray(model.predict(list(test_texts), batch_size=64, as_numpy=True))

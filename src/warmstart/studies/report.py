@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-ORDER = ["pretrained", "scratch", "tfidf_logreg", "minilm_probe", "setfit", "setfit_adapted"]
+ORDER = ["pretrained", "scratch", "tfidf_logreg", "setfit", "minilm_probe", "adapted_probe"]
 NAMES = {"pretrained": "warmstart pretrained", "scratch": "scratch (same architecture)",
          "tfidf_logreg": "TF-IDF + logistic regression", "setfit": "SetFit on MiniLM (public, 22M parameters)",
          "minilm_probe": "MiniLM as shipped, linear probe",
-         "setfit_adapted": "SetFit on MiniLM adapted to the movie text (warmstart)"}
+         "adapted_probe": "MiniLM adapted to the unlabelled text (warmstart), linear probe"}
 
 
 def summarise(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
