@@ -153,3 +153,15 @@ def test_predict_reproduces_the_finetuned_image_classifier(shapes_idx, tmp_path)
     assert list(got["prediction"]) == list(want["prediction"]) and len(got) == 30
     assert np.allclose(got[["prob_0", "prob_1", "prob_2"]], want[["prob_0", "prob_1", "prob_2"]], atol=1e-4)
     assert got["image"].iloc[0].endswith("t10k-images-idx3-ubyte.gz[0]")
+
+
+def test_an_epoch_budget_counts_the_images(shapes_idx, tmp_path):
+    """train.max_epochs=1 on images: as many steps as whole batches in the images read, then the run ends."""
+    import gzip
+
+    with gzip.open(shapes_idx / "train-images-idx3-ubyte.gz", "rb") as f:
+        images = int.from_bytes(f.read(8)[4:8], "big")  # IDX header: magic, then the item count
+    cfg = pretrain_config(shapes_idx, tmp_path / "e", "train.max_steps=10000", "train.max_epochs=1",
+                          "objective.name=autoencoder")
+    out = run_image_pretrain(cfg)
+    assert json.loads((out / "metrics.json").read_text())["steps"] == images // 16

@@ -84,7 +84,7 @@ def test_the_bundled_adapt_recipe_prints_and_refuses_an_empty_corpus(pretrained,
     from warmstart.cli import main
 
     assert main(["pretrain", "adapt", "--print-config"]) == 0
-    assert "tsdae" in capsys.readouterr().out
+    assert "simcse" in capsys.readouterr().out
     code = main(["pretrain", "adapt", f"output_dir={tmp_path / 'out'}", f"model.init={pretrained}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "corpus.sources is empty" in err and err.count("\n") == 0
