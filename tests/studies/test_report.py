@@ -6,7 +6,8 @@ from warmstart.studies.report import label_efficiency_plot, markdown_table, summ
 
 def _results() -> pd.DataFrame:
     rows = []
-    for seed, (p, s, t, f) in enumerate([(0.70, 0.58, 0.60, 0.74), (0.72, 0.58, 0.62, 0.75), (0.68, 0.58, 0.61, 0.76)]):
+    # SetFit moves with the seed as the pretrained row does (the same labels): its gap is paired, 5 points each time
+    for seed, (p, s, t, f) in enumerate([(0.70, 0.58, 0.60, 0.75), (0.72, 0.58, 0.62, 0.77), (0.68, 0.58, 0.61, 0.73)]):
         for init, acc in (("pretrained", p), ("scratch", s), ("tfidf_logreg", t), ("setfit", f)):
             rows.append({"init": init, "labels": 100, "seed": seed, "accuracy": acc})
             rows.append({"init": init, "labels": 500, "seed": seed, "accuracy": acc + 0.05 * (init == "scratch")})
@@ -24,8 +25,9 @@ def test_summary_table_and_verdicts(tmp_path):
     assert verdicts[0].startswith("pretrained − scratch at 100 labels: +12.0 points (95% interval +7.0 to +17.0): better")
     assert "pretrained − TF-IDF + LR at 100 labels: +9.0 points" in verdicts[0]
     assert "pretrained − SetFit on MiniLM at 100 labels: -5.0 points" in verdicts[0] and "worse" in verdicts[0]
-    assert "| SetFit on MiniLM (public, 22M parameters) | 75.0 ± 1.0 |" in table
-    assert verdicts[-1].startswith("Plainly: SetFit on the public MiniLM beats this pretraining at every label")
+    assert "| SetFit on MiniLM (public, 22M parameters) | 75.0 ± 2.0 |" in table
+    assert verdicts[-1].startswith("Plainly: SetFit on the public MiniLM beats warmstart's own short pretraining at "
+                                   "every label count")
     assert verdicts[1].startswith("pretrained − scratch at 500 labels: +7.0 points")
     png = label_efficiency_plot(summary, tmp_path / "plot.png", title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
