@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--pretrain-minutes", type=_positive_float, default=None)
     d.add_argument("--adapt-minutes", type=_positive_float, default=None,
-                   help="MiniLM's adaptation budget (default 3; it also stops after one pass over the text)")
+                   help="MiniLM's adaptation budget (default: demo.yaml's 2; it also stops after one pass over the text)")
     d.add_argument("--labels", type=_positive, nargs="+", default=None)
     d.add_argument("--seeds", type=_positive, default=None)
     d.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")

@@ -34,9 +34,10 @@ class Budget:
 
     def __post_init__(self) -> None:
         if not any((self.max_steps, self.max_tokens, self.max_minutes, self.max_epochs)):
-            raise WarmstartError("no training budget: set train.max_steps, train.max_tokens or train.max_minutes")
+            raise WarmstartError("no training budget: set train.max_steps, train.max_tokens, train.max_minutes or "
+                                 "train.max_epochs")
 
-    def per_epoch(self, steps: int) -> Budget:
+    def per_epoch(self, steps: float) -> Budget:
         """This budget with `max_epochs` as optimizer steps (`steps` per epoch, at least 1 in all)."""
         if self.max_epochs is None:
             return self

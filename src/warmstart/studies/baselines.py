@@ -160,8 +160,6 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
     logistic-regression head as the library fits it. Nothing is chosen: SetFit uses no validation set.
     -> (M,) predicted class ids of `test_texts`"""
     import logging
-    import tempfile
-    import warnings
 
     from warmstart.engine.runtime import set_threads
     from warmstart.models.common import minilm_folder
@@ -169,12 +167,27 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
 
     setfit = import_setfit()
     from datasets import Dataset
-    from datasets.utils.logging import disable_progress_bar
+    from datasets.utils import logging as datasets_logging
 
     set_threads(None)
-    disable_progress_bar()  # the rows print one line each; the library's bars and CPU notices are noise around it
+    # the rows print one line each; the library's bars and notices are noise around it (restored afterwards)
+    bars, level = datasets_logging.is_progress_bar_enabled(), logging.getLogger("setfit").level
+    datasets_logging.disable_progress_bar()
     logging.getLogger("setfit").setLevel(logging.WARNING)
     model = load_setfit_model(body or minilm_folder())
+    try:
+        return _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts, seed, settings)
+    finally:
+        logging.getLogger("setfit").setLevel(level)
+        if bars:
+            datasets_logging.enable_progress_bar()
+
+
+def _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts, seed: int, settings) -> np.ndarray:
+    """The library's Trainer on the labelled texts (its checkpoints in a temporary folder), then its predictions."""
+    import tempfile
+    import warnings
+
     with tempfile.TemporaryDirectory(prefix="warmstart-setfit-") as scratch, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pin_memory.*")
         args = setfit.TrainingArguments(

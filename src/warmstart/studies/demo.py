@@ -239,8 +239,7 @@ SHORT = {"pretrained": "pretrained", "scratch": "scratch", "tfidf_logreg": "TF-I
 
 def _verdicts(results: pd.DataFrame) -> list[str]:
     """Plain sentences per label count: does the adapted MiniLM beat MiniLM as shipped (the same probe) and SetFit,
-    and
-    does warmstart's own pretraining beat scratch, TF-IDF + LR and SetFit, by more than the seeds' 95% interval
+    and does warmstart's own pretraining beat scratch, TF-IDF + LR and SetFit, by more than the seeds' 95% interval
     (paired by seed: every row of a seed saw the same labels; studies/efficiency.py; fewer than 3 seeds: too few
     to tell)? Then what it means, in one line each."""
     from warmstart.studies.efficiency import describe_gap, gap, verdict
