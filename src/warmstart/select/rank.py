@@ -96,6 +96,12 @@ def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, toke
             for t in inputs]
 
 
+def sentence_features(folder: str | Path, texts: list[str], max_length: int, bf16: bool) -> np.ndarray:
+    """-> (N, H) mean-pooled last hidden states of `texts` under the encoder in `folder`: what `rank` scores and
+    what a linear probe with `pooling: mean` is fitted on (warmstart auto computes each candidate's once)."""
+    return _text_features(Path(folder), [pd.DataFrame({"text": list(texts)})], max_length, bf16, False)[0]
+
+
 def _word_features(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool) -> np.ndarray:
     """-> (N_words, H): the last hidden state at each word's first piece; a word truncated away by max_length
     gets zeros (fine-tuning predicts 'O' for it, knowing nothing of it either)."""

@@ -37,6 +37,15 @@ def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: lis
                     seed: int = 0, folds: int = 5) -> dict:
     """The same model with C chosen inside the labels: stratified k-fold cross-validation (the vectoriser fitted
     on each fold's training part), then one fit on all of them; the honest protocol's baseline."""
+    pred, c = tfidf_predict_cv(train_texts, y_train, test_texts, seed, folds)
+    return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
+            "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": c}
+
+
+def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], seed: int = 0,
+                     folds: int = 5) -> tuple[np.ndarray, float]:
+    """tfidf_logreg_cv's model: C by stratified k-fold inside the labels, one fit on all of them.
+    -> ((M,) predicted labels of `test_texts`, the C chosen)"""
     from sklearn.model_selection import StratifiedKFold
 
     y_train = np.asarray(y_train)
@@ -54,9 +63,7 @@ def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: lis
         c = max(C_GRID, key=lambda cc: float(np.mean(scores[cc])))
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(vec.fit_transform(train_texts), y_train)
-    pred = clf.predict(vec.transform(test_texts))
-    return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
-            "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": c}
+    return clf.predict(vec.transform(test_texts)), c
 
 
 def pixels_logreg(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,

@@ -99,6 +99,10 @@ def _axes():
     return plt.subplots(figsize=(6.4, 4.0), dpi=110)
 
 
+# the report's parts that other pages (warmstart auto's verdict) are made of
+figure_html, esc, axes = _figure_html, _esc, _axes
+
+
 def _curve_plot(points: pd.DataFrame, task: str, metric: str) -> str:
     fig, ax = _axes()
     for (init, strategy), s in points.groupby(["init", "strategy"], sort=False):

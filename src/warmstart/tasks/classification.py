@@ -76,6 +76,8 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
         splits = {name: table[split == name].reset_index(drop=True) for name in SPLITS}
         if splits["train"].empty:
             raise WarmstartError(f"{where}: no rows with {cfg.split_column}=train")
+    elif cfg.test_size == 0 and cfg.validation_size == 0:  # every row is a label (warmstart auto's own table)
+        splits = {"train": table, "validation": table.iloc[:0], "test": table.iloc[:0]}
     else:
         rest, test = train_test_split(table, test_size=cfg.test_size, random_state=seed, stratify=table["label"])
         train, val = train_test_split(rest, test_size=cfg.validation_size / (1 - cfg.test_size), random_state=seed,
