@@ -3,6 +3,7 @@
 The Python API (see api.py for keyword overrides and result objects):
 
     import warmstart
+    best = warmstart.auto("labels.csv", unlabelled=["my_texts.txt"], budget="30m", output_dir="runs/auto")
     pre = warmstart.pretrain("bert", output_dir="runs/bert", train={"max_minutes": 5})
     run = warmstart.finetune("sentiment", init=pre.output_dir, data={"labels": 100})
     warmstart.predict(run.output_dir, "reviews.csv").rows
@@ -11,9 +12,11 @@ The Python API (see api.py for keyword overrides and result objects):
 __version__ = "0.2.0"
 
 from warmstart.api import (  # noqa: E402 (the version first: pyproject reads it)
+    AutoResult,
     PredictResult,
     Result,
     TableResult,
+    auto,
     demo,
     finetune,
     predict,
@@ -23,5 +26,5 @@ from warmstart.api import (  # noqa: E402 (the version first: pyproject reads it
 )
 from warmstart.errors import WarmstartError  # noqa: E402
 
-__all__ = ["PredictResult", "Result", "TableResult", "WarmstartError", "__version__", "demo", "finetune", "predict",
+__all__ = ["AutoResult", "PredictResult", "Result", "TableResult", "WarmstartError", "__version__", "auto", "demo", "finetune", "predict",
            "pretrain", "rank", "study"]

@@ -1,4 +1,4 @@
-"""The Python API, the front door: `warmstart.pretrain`, `finetune`, `predict`, `rank`, `study`, `demo`.
+"""The Python API, the front door: `warmstart.auto`, `pretrain`, `finetune`, `predict`, `rank`, `study`, `demo`.
 
 Each takes a recipe (a YAML path, the name of a bundled recipe such as "bert", or a config object) plus
 overrides as keyword arguments, checks everything before any work starts, and returns a result object; errors
@@ -175,3 +175,28 @@ def demo(output_dir: str | Path = "runs/demo", pretrain_minutes: float | None = 
     table = run_demo(str(output_dir), pretrain_minutes, labels, seeds, overwrite=overwrite,
                      adapt_minutes=adapt_minutes)
     return TableResult(table, Path(output_dir) / "results.csv", Path(output_dir) / "report.md")
+
+
+@dataclass
+class AutoResult:
+    """`auto`: the delivered model folder, the report page, and the verdict (auto.json) as a dict."""
+
+    model_dir: Path
+    report: Path
+    verdict: dict
+
+
+def auto(labelled: str | Path, *, unlabelled: list[str | Path] = (), candidates: list[str | Path] = (),
+         budget: str | float = "30m", output_dir: str | Path = "runs/auto", labels: int | None = None,
+         per_class: int | None = None, seed: int = 0, text_column: str = "text", label_column: str = "label",
+         allow_download: bool = False, overwrite: bool = False) -> AutoResult:
+    """From a labelled table (and unlabelled text) to the best model in `budget` ('30m', '1h', or minutes), a
+    verdict and a model folder (autopilot/run.py). Running it again on the same `output_dir` resumes it."""
+    from warmstart.autopilot.run import run_auto
+    from warmstart.models.hub import downloads
+
+    with downloads(allow_download):
+        result = run_auto(str(labelled), [str(u) for u in unlabelled], [str(c) for c in candidates], budget,
+                          str(output_dir), labels, per_class, seed, text_column, label_column, allow_download,
+                          overwrite)
+    return AutoResult(Path(output_dir) / "model", Path(output_dir) / "report.html", result)

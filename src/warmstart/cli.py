@@ -1,4 +1,4 @@
-"""`warmstart pretrain|finetune|predict|rank|study|report|demo`: parse argv, call the Python API (api.py), print.
+"""`warmstart auto|pretrain|finetune|predict|rank|study|report|demo`: parse argv, call the Python API (api.py), print.
 
 Every command takes its recipe (a YAML file, or the name of a bundled recipe) and `section.key=value`
 overrides the same way; `--print-config` shows every key with its value, help and range instead of running.
@@ -89,6 +89,29 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dir")
     rp.add_argument("--labels-saved-at", type=_positive, default=None,
                     help="the pretrained label count that 'labels saved' is measured at (default the smallest)")
+    a = sub.add_parser("auto", help="from a labelled table (and unlabelled text) to the best model in a time "
+                                    "budget, a verdict and a model folder, in one command",
+                       description="Rank the candidate encoders on your labels, adapt the best to your unlabelled "
+                                   "text if that raises its score, choose the strategy by cross-validation inside "
+                                   "the labels, refit the winner on all of them and report against the rivals. "
+                                   "Running it again on the same folder resumes it.")
+    a.add_argument("--labelled", required=True, help="the labelled table (CSV/TSV/JSONL) with text and label "
+                                                      "columns; a `split` column's test rows only score the result")
+    a.add_argument("--unlabelled", nargs="+", default=[], help="unlabelled text files from your domain")
+    a.add_argument("--candidates", nargs="+", default=[], help="encoder folders (or hub ids, with --allow-download) "
+                                                               "to consider beside the installed MiniLM")
+    a.add_argument("--budget", default="30m", help="the time the whole run may take: 15m, 1h, 90s (default 30m)")
+    a.add_argument("--output-dir", default="runs/auto")
+    n = a.add_mutually_exclusive_group()
+    n.add_argument("--labels", type=_positive, default=None, help="use a seeded, stratified sample of this many "
+                                                                  "labelled rows (default: all of them)")
+    n.add_argument("--per-class", type=_positive, default=None, help="use this many labelled rows of each class")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--text-column", default="text")
+    a.add_argument("--label-column", default="label")
+    a.add_argument("--allow-download", action="store_true", help="a candidate given as a hub id may be downloaded")
+    a.add_argument("--overwrite", action="store_true", help="make every decision again (or replace a folder "
+                                                            "warmstart did not write)")
     d = sub.add_parser("demo", help="pretrain on the bundled corpus and adapt MiniLM to it, fine-tune on sentiment "
                                     "against the rivals, report")
     d.add_argument("--output-dir", default="runs/demo")
@@ -151,6 +174,11 @@ def _run(args) -> None:
         from warmstart.studies.report import write_report
 
         print(f"report: {write_report(args.run_dir, args.labels_saved_at)}")
+    elif args.command == "auto":
+        warmstart.auto(args.labelled, unlabelled=args.unlabelled, candidates=args.candidates, budget=args.budget,
+                       output_dir=args.output_dir, labels=args.labels, per_class=args.per_class, seed=args.seed,
+                       text_column=args.text_column, label_column=args.label_column,
+                       allow_download=args.allow_download, overwrite=args.overwrite)
     elif args.command == "demo":
         warmstart.demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds, overwrite=args.overwrite,
                        adapt_minutes=args.adapt_minutes)
@@ -182,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {where}{e.strerror or e}; free space or fix permissions, then run again", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; a pretraining run continues with --resume, a study by running it again",
+        print("error: interrupted; a pretraining run continues with --resume, a study or auto by running it again",
               file=sys.stderr)
         return 130
     from warmstart.engine.distributed import shutdown

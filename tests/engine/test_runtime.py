@@ -93,6 +93,18 @@ def test_every_text_entry_point_places_what_it_runs(pretrained, corpus_file, sen
     assert not unplaced, sorted(set(unplaced))
 
 
+def test_auto_places_what_it_runs(pretrained, corpus_file, sentiment_csv, tmp_path, unplaced, monkeypatch):
+    """warmstart auto: ranking, the timed step, adaptation, the cross-validated fits, the refit."""
+    def no_minilm():
+        raise WarmstartError("not installed here")
+
+    monkeypatch.setattr("warmstart.models.common.minilm_folder", no_minilm)
+    v = warmstart.auto(sentiment_csv, unlabelled=[corpus_file], candidates=[pretrained], budget="5m",
+                       output_dir=tmp_path / "auto", labels=16).verdict
+    assert v["unlabelled"].get("adapted") and any(r["pipeline"].startswith("setfit:") for r in v["pipelines"])
+    assert not unplaced, sorted(set(unplaced))
+
+
 def test_every_image_entry_point_places_what_it_runs(shapes_idx, tmp_path, unplaced):
     data = {"sources": [str(shapes_idx / "train-images-idx3-ubyte.gz")]}
     model = {"image_size": 16, "widths": [8, 16], "depths": [1, 1]}
