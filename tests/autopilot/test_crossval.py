@@ -71,6 +71,7 @@ def test_tfidf_out_of_fold_and_the_curve_use_subsets_of_the_fold(sentiment_csv):
     ([1] * 40, [0] * 20 + [1] * 20, "better"),    # a right everywhere, b on half
     ([0] * 20 + [1] * 20, [1] * 40, "worse"),
     ([1, 0] * 20, [0, 1] * 20, "not clearly different"),
+    ([1, 0] * 20, [1, 0] * 20, "the same"),       # no difference anywhere: no interval to read
 ])
 def test_paired_gaps_say_what_the_interval_carries(a, b, verdict):
     y = np.ones(40, dtype=int)

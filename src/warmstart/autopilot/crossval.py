@@ -193,12 +193,13 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def paired_gap(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
     """Pipeline a minus pipeline b on the same N out-of-fold predictions, in accuracy points: the mean of the
     per-example differences (1, 0 or -1) and its 95% t interval. `verdict`: better / worse / not clearly
-    different (the interval straddles 0)."""
+    different (the interval straddles 0) / the same (right and wrong on the same labels: no interval to read)."""
     from scipy import stats
 
     d = (np.asarray(a) == y).astype(float) - (np.asarray(b) == y).astype(float)
     mean = float(d.mean()) * 100
     half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) * 100 if len(d) > 1 else np.inf
     low, high = mean - half, mean + half
-    word = "better" if low > 0 else "worse" if high < 0 else "not clearly different"
+    word = ("the same" if not d.any() else "better" if low > 0 else "worse" if high < 0
+            else "not clearly different")
     return {"gap": round(mean, 1), "low": round(low, 1), "high": round(high, 1), "verdict": word}

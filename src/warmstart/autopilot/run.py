@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from warmstart.autopilot.cost import choose_max_length, fit_seconds, step_seconds
+from warmstart.autopilot.cost import choose_max_length, fit_seconds, library_step_seconds, step_seconds
 from warmstart.autopilot.crossval import (
     Labelled,
     accuracy,
@@ -87,6 +87,8 @@ class AutoRun:
             done = self.state.put(f"encoder:{name}", {
                 "folder": folder, "knn": knn, "features": str(path), "max_length": max_length,
                 "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
+                **({"library_step_seconds": library_step_seconds(folder, self.data.texts, self.seed)}
+                   if name == "MiniLM" else {}),
                 "parameters": _parameters(folder)}, self.clock)
         if self.state.get("folds") is not None:
             probe = self.state.get(f"probe:{name}")
@@ -225,7 +227,9 @@ class AutoRun:
 
     def estimate(self, strategy: str, encoder: str | None, n: float) -> float:
         """Seconds one fit on n labels should take (autopilot/cost.py, from the encoder's measured step)."""
-        return fit_seconds(strategy, n, self.state.get(f"encoder:{encoder or 'MiniLM'}")["step_seconds"])
+        e = self.state.get(f"encoder:{encoder or 'MiniLM'}")
+        step = e.get("library_step_seconds", e["step_seconds"]) if strategy == "setfit_library" else e["step_seconds"]
+        return fit_seconds(strategy, n, step)
 
     def select(self) -> None:
         k, n_fold = self.data.k, int(round(len(self.data.y) * (self.data.k - 1) / self.data.k))
@@ -238,13 +242,14 @@ class AutoRun:
                 continue
             per_fold = self.estimate(strategy, encoder, n_fold)
             refit = self.estimate(strategy, encoder, len(self.data.y)) if strategy != "setfit_library" else 0.0
-            left = self.clock.stage_left("select")
-            # it must fit the selection's time, and, should it win, its refit must fit the budget after it
-            if k * per_fold > left or k * per_fold + refit > self.clock.left() - self.reserve():
+            # Its folds must leave time for the refit of whichever pipeline wins afterwards (itself or the best so
+            # far) and the report. A fixed deadline for this stage (its share, 85% of the budget) ended runs at
+            # 77-83% of the budget with LP-FT unrun because the refit's and report's shares went unused.
+            left = self.select_left(refit)
+            if k * per_fold > left:
                 self.state.put(f"cv:{key}", {"status": f"not run: {k} folds and a refit need about "
                                                        f"{(k * per_fold + refit) / 60:.1f} min, "
-                                                       f"{max(min(left, self.clock.left()), 0) / 60:.1f} min were "
-                                                       "left"}, self.clock)
+                                                       f"{max(left + refit, 0) / 60:.1f} min were left"}, self.clock)
                 continue
             self.say("select", f"{key}, {k} folds (about {k * per_fold / 60:.1f} min)")
             pred, seconds = np.zeros(len(self.data.y), dtype=int), []
@@ -257,7 +262,7 @@ class AutoRun:
                                           self.clock)
                 pred[self.data.fold(i)[1]] = fold["pred"]
                 seconds.append(fold["seconds"])
-                if i + 1 < k and (k - i - 1) * float(np.mean(seconds)) > self.clock.stage_left("select"):
+                if i + 1 < k and (k - i - 1) * float(np.mean(seconds)) > self.select_left(refit):
                     self.state.put(f"cv:{key}", {"status": f"stopped after {i + 1} of {k} folds: the rest needed "
                                                            f"about {(k - i - 1) * np.mean(seconds) / 60:.1f} min more "
                                                            "than the budget had left"}, self.clock)
@@ -268,6 +273,15 @@ class AutoRun:
                                              "estimated_fold_seconds": round(per_fold, 1), "n_fold": n_fold},
                                self.clock)
                 print(f"  {key}: {accuracy(pred, self.data.y):.3f} out of fold ({np.mean(seconds):.0f} s a fold)")
+
+    def select_left(self, refit: float) -> float:
+        """Seconds the selection may still spend on one more pipeline whose own refit is `refit` seconds."""
+        best = self.ranking()[:1]
+        if best and not best[0].startswith("probe:"):
+            cv = self.state.get(f"cv:{best[0]}") or {}
+            if "fold_seconds" in cv:
+                refit = max(refit, cv["fold_seconds"] * len(self.data.y) / cv["n_fold"])
+        return self.clock.left() - self.reserve() - refit
 
     def fit_fold(self, strategy: str, encoder: str | None, i: int) -> np.ndarray:
         if strategy == "setfit_library":

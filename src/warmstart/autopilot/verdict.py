@@ -115,7 +115,8 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
     """The verdict in plain words, one sentence a question."""
     out = [f"Best model: {pipeline_name(chosen)}, {100 * accuracy(run.oof[chosen], run.data.y):.1f}% cross-validated "
            f"on your {len(run.data.y)} labels (chosen as the best out-of-fold accuracy of the pipelines run)."]
-    words = {"better": "better than", "worse": "worse than", "not clearly different": "not clearly different from"}
+    words = {"better": "better than", "worse": "worse than", "not clearly different": "not clearly different from",
+             "the same": "right and wrong on the same labels as"}
     for key in ("setfit", "tfidf"):
         g = comparisons.get(key)
         if g:
@@ -131,7 +132,8 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
     if g:
         out.append(f"Did adapting to your unlabelled text help? {g['a']} against {g['b']}: {g['gap']:+.1f} points "
                    f"({g['low']:+.1f} to {g['high']:+.1f}): "
-                   + {"better": "yes.", "worse": "no, it hurt.", "not clearly different": "not clearly."}[g["verdict"]])
+                   + {"better": "yes.", "worse": "no, it hurt.", "not clearly different": "not clearly.",
+                      "the same": "no: both were right and wrong on the same labels."}[g["verdict"]])
     elif unl.get("why"):
         out.append(f"Unlabelled text: {unl['why']}.")
     g = comparisons.get("pretraining")

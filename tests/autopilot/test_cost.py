@@ -1,0 +1,41 @@
+"""autopilot/cost.py: what auto expects a fit to cost, from lengths and timed steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from warmstart.autopilot import cost
+
+
+@pytest.mark.parametrize("lengths, expected", [
+    ([], 64),                          # nothing measured: the floor
+    ([10] * 50, 64),                   # short texts: the floor
+    ([100] * 95 + [900] * 5, 104),    # a long tail past the 90th percentile does not pad every batch
+    ([1000] * 10, 256),                # long texts: the cap
+    ([70, 71, 72, 73, 74, 75, 76, 77, 78, 79], 80),  # rounded up to a multiple of 8
+])
+def test_choose_max_length(lengths, expected):
+    assert cost.choose_max_length(lengths) == expected
+
+
+def test_fit_seconds_grows_with_labels_and_strategy_cost():
+    one = cost.fit_seconds("setfit", 100, 0.5)
+    assert one == pytest.approx(cost.STARTUP_S + cost.SETFIT_STEPS_PER_LABEL * 100 * 0.5)
+    assert cost.fit_seconds("setfit", 200, 0.5) - cost.STARTUP_S == pytest.approx(2 * (one - cost.STARTUP_S))
+    assert cost.fit_seconds("lp_ft", 100, 0.5) > one
+
+
+@pytest.mark.parametrize("config, expected", [({"max_seq_length": 256}, 256), ({"max_seq_length": 128}, 128),
+                                              (None, 512)])
+def test_library_steps_are_timed_as_the_library_trains(tmp_path, monkeypatch, config, expected):
+    """fp32 at the body's own max_seq_length, whatever precision and length auto chose for its own fits."""
+    if config is not None:
+        with open(tmp_path / "sentence_bert_config.json", "w", encoding="utf-8") as f:
+            json.dump(config, f)
+    calls = []
+    monkeypatch.setattr(cost, "step_seconds", lambda folder, texts, max_length, bf16, seed: calls.append(
+        (max_length, bf16)) or 1.0)
+    assert cost.library_step_seconds(str(tmp_path), ["a b"], 0) == 1.0
+    assert calls == [(expected, False)]
