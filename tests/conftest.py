@@ -103,3 +103,27 @@ def shapes_idx(tmp_path_factory):
     return root
 
 
+@pytest.fixture
+def browser():
+    """Headless Chromium (Debian's chromium + chromium-driver, which .ci/run installs) that keeps the console
+    log; CI without it fails, elsewhere the test is skipped."""
+    import os
+    import shutil
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have chromium and chromedriver (apt: chromium chromium-driver; see .ci/run)")
+        pytest.skip("chromium / chromedriver not installed (apt install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1200,2400"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()

@@ -146,31 +146,12 @@ def test_pipelines_that_cannot_fit_the_budget_are_not_run(pretrained, sentiment_
     assert v["skipped"] and all(s["status"].startswith("not run") for s in v["skipped"])
 
 
-def test_the_report_opens_in_chromium_without_errors(auto_run):
-    import shutil
-
-    CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (CHROMIUM and DRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have chromium and chromedriver (see .ci/run)")
-        pytest.skip("chromium / chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    try:
-        driver.get(auto_run[0].report.resolve().as_uri())
-        assert driver.title == "warmstart auto"
-        widths = driver.execute_script("return [...document.querySelectorAll('img.plot')].map(i => i.naturalWidth)")
-        assert widths and all(w > 300 for w in widths)
-        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
-    finally:
-        driver.quit()
+def test_the_report_opens_in_chromium_without_errors(auto_run, browser):
+    browser.get(auto_run[0].report.resolve().as_uri())
+    assert browser.title == "warmstart auto"
+    widths = browser.execute_script("return [...document.querySelectorAll('img.plot')].map(i => i.naturalWidth)")
+    assert widths and all(w > 300 for w in widths)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 KILLABLE = """

@@ -2,37 +2,13 @@
 it loads with no console errors, every plot is decoded and drawn, and a screenshot is kept as an artifact
 (test-artifacts/report.png)."""
 
-import os
-import shutil
 from pathlib import Path
 
-import pytest
 from test_report import study_fixture
 
 from warmstart.studies.report import write_report
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture
-def browser():
-    if not (CHROMIUM and DRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have chromium and chromedriver (apt: chromium chromium-driver; see .ci/run)")
-        pytest.skip("chromium / chromedriver not installed (apt install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1200,2400"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_report_loads_in_chromium_without_errors_and_draws_every_plot(browser, tmp_path):
