@@ -73,7 +73,7 @@ def use_bf16(precision: str) -> bool:
     if device().type == "cuda":
         return torch.cuda.is_bf16_supported()
     if _CPU_BF16_FASTER is None:
-        x, lin = torch.randn(2048, 256), torch.nn.Linear(256, 1024)
+        x, lin = torch.randn(2048, 256), place(torch.nn.Linear(256, 1024))  # on the CPU: this branch
 
         def timed(bf16: bool) -> float:
             with torch.no_grad(), autocast(bf16):
