@@ -2,9 +2,10 @@
 the progress lines.
 
 The first stages end by a deadline, a cumulative share of the budget, so time a stage leaves unused flows to
-the next one; the selection then runs pipelines while each one's folds leave time for the winner's measured refit
-and the report (autopilot/run.py: AutoRun.select_left), and the select share only sizes the folds. The clock counts the minutes that earlier runs of the same folder spent (kept in the state file), so a
-killed run that resumes still ends within the budget it was given.
+the next one; the selection then runs pipelines while each one's folds leave time for the winner's measured
+refit and the report (autopilot/run.py: AutoRun.select_left); the select share only sizes the folds. The clock
+counts the minutes that earlier runs of the same folder spent (kept in the state file), so a killed run that
+resumes still ends within the budget it was given.
 """
 
 from __future__ import annotations
