@@ -35,6 +35,35 @@ def test_a_setfit_cell_is_kept_and_reused_only_with_the_same_settings(tmp_path, 
     assert len(calls) == 4
 
 
+def test_a_finetune_cell_is_rerun_when_its_init_was_trained_again(tmp_path, monkeypatch):
+    """A demo re-run with another --pretrain-minutes retrains the checkpoint at the same path: its cells are stale."""
+    from pathlib import Path
+
+    import warmstart.tasks.registry as registry
+
+    calls = []
+
+    def run_task(cfg):
+        calls.append(cfg.init)
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps({"accuracy": 0.1 * len(calls)}))
+        return {"accuracy": 0.1 * len(calls)}
+
+    monkeypatch.setattr(registry, "run_task", run_task)
+    monkeypatch.setattr(demo, "finished_with", lambda out, cfg: (Path(out) / "metrics.json").is_file())
+    init, out = tmp_path / "pretrained", tmp_path / "cell"
+    init.mkdir()
+    (init / "metrics.json").write_text('{"steps": 100}')
+    first = demo.finetune_cell(out, str(init), str(init), 100, 0)
+    assert demo.finetune_cell(out, str(init), str(init), 100, 0) == first and len(calls) == 1  # reused
+    (init / "metrics.json").write_text('{"steps": 200}')  # pretrained again, in place
+    assert demo.finetune_cell(out, str(init), str(init), 100, 0)["accuracy"] == pytest.approx(0.2)
+    assert len(calls) == 2
+    (out / demo.CELL_STAMP).unlink()  # a cell from before the stamp existed: not trusted, run again
+    demo.finetune_cell(out, str(init), str(init), 100, 0)
+    assert len(calls) == 3
+
+
 def _results(adapted_gain: float, seeds: int = 3) -> pd.DataFrame:
     """Every row at two label counts; the adapted MiniLM's probe `adapted_gain` points above the shipped one's at
     every seed, with

@@ -155,6 +155,9 @@ def _demo(root: Path, pretrain_minutes: float | None, label_counts: list[int] | 
     return results
 
 
+CELL_STAMP = "demo_cell.json"  # beside a cell's metrics: which training run of its init it fine-tuned
+
+
 def _finetune_config(out: Path, init: str, tokenizer: str, labels: int, seed: int,
                      overrides: tuple[str, ...] = ()) -> FinetuneConfig:
     return load_config(FinetuneConfig, DATA / "finetune.yaml", [
@@ -164,13 +167,19 @@ def _finetune_config(out: Path, init: str, tokenizer: str, labels: int, seed: in
 
 def finetune_cell(out: Path, init: str, tokenizer: str, labels: int, seed: int,
                   overrides: tuple[str, ...] = ()) -> dict:
-    """One fine-tuning run of the demo's protocol on Rotten Tomatoes (reused when already done). -> metrics"""
+    """One fine-tuning run of the demo's protocol on Rotten Tomatoes, reused while its config and the training run
+    of `init` are the same: a demo re-run with another `--pretrain-minutes` retrains the checkpoint in place, at
+    the same path, and its cells must not be read back against the new weights. -> metrics"""
     from warmstart.tasks.registry import run_task
 
     cfg = _finetune_config(out, init, tokenizer, labels, seed, overrides)
-    if finished_with(out, cfg):
-        return json.loads((out / "metrics.json").read_text())
-    return run_task(cfg)
+    stamp, init_run = out / CELL_STAMP, _run_id(Path(init)) if init != "scratch" else ""
+    if finished_with(out, cfg) and stamp.is_file() and \
+            json.loads(stamp.read_text(encoding="utf-8")).get("init_run") == init_run:
+        return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    metrics = run_task(cfg)
+    stamp.write_text(json.dumps({"init_run": init_run}), encoding="utf-8")
+    return metrics
 
 
 def tfidf_cell(labels: int, seed: int, overrides: tuple[str, ...] = ()) -> dict:
