@@ -152,3 +152,18 @@ def model_flops_per_token(vocab: int, mlm_fraction: float = 0.15, sparse: bool =
     attention = layers * 2 * t * h  # QK^T and AV multiply-adds per token
     head = (h * h + h * vocab) * (mlm_fraction if sparse else 1.0)
     return 6 * (dense + attention + head)
+
+
+def kept_sections(path: Path, keep) -> str:
+    """The `## ` sections of a results file whose heading `keep(heading)` accepts, carried over as they are (with
+    any protocol note inside them), so that a run of some tasks or domains rewrites the file without deleting the
+    tables it did not measure. -> the text to append ('' when nothing is kept)"""
+    if not path.is_file():
+        return ""
+    out, keeping = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            keeping = bool(keep(line[3:]))
+        if keeping:
+            out.append(line)
+    return ("\n" + "\n".join(out) + "\n") if out else ""

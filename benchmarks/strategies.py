@@ -23,6 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
+from common import kept_sections  # noqa: E402
 from few_label import cpu_name  # noqa: E402
 
 
@@ -65,20 +66,6 @@ def fmt(values: list, scale: float = 1.0, digits: int = 1) -> str:
     return mean if len(values) == 1 else f"{mean} ± {np.std(values):.{digits}f}"
 
 
-def kept_sections(path: Path, domains: list[str]) -> str:
-    """The sections of the domains not measured this time, carried over from the last results file with their
-    protocol note (a text-only run keeps the image tables instead of deleting them)."""
-    if not path.is_file() or not domains:
-        return ""
-    text, out, keep = path.read_text(encoding="utf-8"), [], False
-    for line in text.splitlines():
-        if line.startswith("## "):
-            keep = line[3:].split(",")[0] in domains
-        if keep:
-            out.append(line)
-    return ("\n" + "\n".join(out) + "\n") if out else ""
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--study", default="configs/study/strategies.yaml")
@@ -116,7 +103,7 @@ def main() -> None:
                 lines += ["", f"TF-IDF + LR on the same labels: {fmt([tfidf(study, labels, s) for s in seeds], 100)}"]
             lines.append("")
     out = ROOT / "benchmarks" / "results" / "strategies.md"
-    kept = kept_sections(out, [d for d in forgetting if d not in args.domains])
+    kept = kept_sections(out, lambda heading: heading.split(',')[0] not in args.domains)
     out.write_text("\n".join(lines) + "\n" + kept, encoding="utf-8")
     print(out.read_text())
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from warmstart.config import FinetuneConfig, PretrainConfig, load_config
 from warmstart.models.common import minilm_folder
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))
+from common import kept_sections  # noqa: E402
+from few_label import cpu_name  # noqa: E402
 
 PRETRAINED = ROOT / "runs" / "tasks" / "pretrained"
 RECIPES = {"ner": "configs/finetune/ner.yaml", "summarization": "configs/finetune/summarization.yaml",
@@ -94,7 +98,10 @@ def main() -> None:
 
         run_pretrain(load_config(PretrainConfig, ROOT / "configs" / "pretrain" / "tasks.yaml"))
     lines = ["# Downstream tasks: warmstart-pretrained vs scratch vs MiniLM, beside the classic baseline", "",
-             "`.venv/bin/python benchmarks/tasks.py` on the 2-core CPU; one seed (0); test splits of the dev data.",
+             f"`.venv/bin/python benchmarks/tasks.py --tasks {' '.join(args.tasks)}` on {cpu_name()}, 2 threads; "
+             "one seed (0); test splits of the dev data.",
+             "Protocol: every training row counts as a label; each run holds 20% of them out to choose when to stop,",
+             "then trains again on all of them; the datasets' validation splits are not read.",
              "warmstart = configs/pretrain/tasks.yaml (2-layer BERT, 10 CPU-minutes of MLM); scratch = the same",
              "architecture and tokenizer, random weights; MiniLM = all-MiniLM-L6-v2 (6 layers, 22.7 M parameters,",
              "pretrained at scale). Each row is the task's recipe in configs/finetune/, unchanged but for `init`.", ""]
@@ -111,7 +118,8 @@ def main() -> None:
             lines.append("| greedy ROUGE oracle, same budget (ceiling) | " + " | ".join(str(base["oracle"].get(c, "–")) for c in cols) + " | – | – |")
         lines.append("")
     out = ROOT / "benchmarks" / "results" / "tasks.md"
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kept = kept_sections(out, lambda heading: heading.split(" ")[0] not in args.tasks)
+    out.write_text("\n".join(lines) + "\n" + kept, encoding="utf-8")
     print(out.read_text())
 
 
