@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def tfidf(study: dict, labels: int, seed: int) -> float:
 
     spec = study["text"]
     cfg = load_config(FinetuneConfig, ROOT / spec["recipe"], [
-        "output_dir=runs/strategies/tfidf", "init=scratch", f"data.labels={labels}", f"train.seed={seed}",
+        "output_dir=runs/strategies/tfidf", "init=scratch",  # the baseline writes nothing there f"data.labels={labels}", f"train.seed={seed}",
         *(o for o in spec.get("overrides", []) if o.startswith("data."))])
     return run_baseline(cfg)["accuracy"]
 
@@ -84,7 +85,7 @@ def main() -> None:
              f"(study: {args.study});",
              "text: Rotten Tomatoes from runs/tasks/pretrained (2-layer BERT, 10 CPU-minutes); images: Fashion-MNIST",
              "from the 15-minute autoencoder ResNet. Forgetting is measured against that checkpoint; CKA 1 = no drift.",
-             f"Machine: {cpu_name()}, {__import__('torch').get_num_threads()} threads; {date.today()}.",
+             f"Machine: {cpu_name()}, {torch.get_num_threads()} threads; {date.today()}.",
              "Protocol: the recipe's, with no labels beyond the N (text: each run holds 20% of its N out to choose when "
              "to stop and LP-FT's keep-or-replace, then trains again on all N).", ""]
     for domain in args.domains:
