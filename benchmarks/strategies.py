@@ -35,7 +35,7 @@ def cell(domain: str, study: dict, labels: int, strategy: str, seed: int) -> dic
     if (out / "metrics.json").is_file():
         return json.loads((out / "metrics.json").read_text())
     spec = study[domain]
-    count = f"data.labels={labels}" if domain == "text" else f"data.labels_per_class={labels}"
+    count = f"data.labels={labels if domain == 'text' else labels * spec['classes']}"  # images: per class
     overrides = [f"output_dir={out}", f"init={spec['init']}", count, f"train.strategy={strategy}",
                  f"train.seed={seed}", "train.save_model=false", *spec.get("overrides", [])]
     if domain == "text":
@@ -47,16 +47,22 @@ def cell(domain: str, study: dict, labels: int, strategy: str, seed: int) -> dic
     return run_image_finetune(load_config(ImageFinetuneConfig, ROOT / spec["recipe"], overrides))
 
 
-def tfidf(study: dict, labels: int, seed: int) -> float:
-    """TF-IDF + LR (C by cross-validation inside the labels) on the labels a text cell of `seed` sees."""
-    from warmstart.config import FinetuneConfig, load_config
+def rival(domain: str, study: dict, labels: int, seed: int) -> float:
+    """The classic rival on the labels a cell of `seed` sees (the recipe's data, seeds and draw; C by
+    cross-validation inside them): TF-IDF + LR for text, logistic regression on raw pixels for images."""
+    from warmstart.config import FinetuneConfig, ImageFinetuneConfig, load_config
     from warmstart.studies.baselines import run_baseline
 
-    spec = study["text"]
-    cfg = load_config(FinetuneConfig, ROOT / spec["recipe"], [
-        "output_dir=runs/strategies/tfidf", "init=scratch",  # the baseline writes nothing there f"data.labels={labels}", f"train.seed={seed}",
-        *(o for o in spec.get("overrides", []) if o.startswith("data."))])
+    spec = study[domain]
+    count = f"data.labels={labels if domain == 'text' else labels * spec['classes']}"  # images: per class
+    kind = FinetuneConfig if domain == "text" else ImageFinetuneConfig
+    cfg = load_config(kind, ROOT / spec["recipe"], [
+        f"output_dir=runs/strategies/{domain}-rival", "init=scratch",  # the baselines write nothing there
+        count, f"train.seed={seed}", *(o for o in spec.get("overrides", []) if o.startswith("data."))])
     return run_baseline(cfg)["accuracy"]
+
+
+RIVALS = {"text": "TF-IDF + LR", "image": "Logistic regression on raw pixels"}
 
 
 def fmt(values: list, scale: float = 1.0, digits: int = 1) -> str:
@@ -100,8 +106,9 @@ def main() -> None:
                              f"{fmt([r.get(key) for r in runs], scale, digits)} | {fmt([r.get('cka') for r in runs], 1, 3)} | "
                              f"{fmt([r.get('trainable_parameters') for r in runs], 1, 0)} | {fmt([r['seconds'] for r in runs], 1, 0)} |")
                 print(lines[-1], flush=True)
-            if domain == "text":  # the honest rival on the same labels (the recipe's data, seeds and draw)
-                lines += ["", f"TF-IDF + LR on the same labels: {fmt([tfidf(study, labels, s) for s in seeds], 100)}"]
+            # the honest rival on the same labels (the recipe's data, seeds and draw)
+            lines += ["", f"{RIVALS[domain]} on the same labels: "
+                          f"{fmt([rival(domain, study, labels, s) for s in seeds], 100)}"]
             lines.append("")
     out = ROOT / "benchmarks" / "results" / "strategies.md"
     kept = kept_sections(out, lambda heading: heading.split(',')[0] not in args.domains)
