@@ -59,7 +59,7 @@ def main() -> None:
             tokenizer = load_tokenizer(str(cell))
             model = place(AutoModelForSequenceClassification.from_pretrained(cell))
 
-            def embed(df: pd.DataFrame) -> np.ndarray:
+            def embed(df: pd.DataFrame, model=model, tokenizer=tokenizer) -> np.ndarray:
                 return features(model, make_batches(encode(tokenizer, df, 64), None, 64, tokenizer.pad_token_id),
                                 "mean", True)
 
