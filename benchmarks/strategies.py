@@ -28,6 +28,11 @@ from common import kept_sections  # noqa: E402
 from few_label import cpu_name  # noqa: E402
 
 
+def labels_override(domain: str, spec: dict, labels: int) -> str:
+    """`data.labels` for a cell: text counts labels, images count per class (the study's `classes` of each)."""
+    return f"data.labels={labels if domain == 'text' else labels * spec['classes']}"
+
+
 def cell(domain: str, study: dict, labels: int, strategy: str, seed: int) -> dict:
     from warmstart.config import FinetuneConfig, ImageFinetuneConfig, load_config
 
@@ -35,7 +40,7 @@ def cell(domain: str, study: dict, labels: int, strategy: str, seed: int) -> dic
     if (out / "metrics.json").is_file():
         return json.loads((out / "metrics.json").read_text())
     spec = study[domain]
-    count = f"data.labels={labels if domain == 'text' else labels * spec['classes']}"  # images: per class
+    count = labels_override(domain, spec, labels)
     overrides = [f"output_dir={out}", f"init={spec['init']}", count, f"train.strategy={strategy}",
                  f"train.seed={seed}", "train.save_model=false", *spec.get("overrides", [])]
     if domain == "text":
@@ -54,7 +59,7 @@ def rival(domain: str, study: dict, labels: int, seed: int) -> float:
     from warmstart.studies.baselines import run_baseline
 
     spec = study[domain]
-    count = f"data.labels={labels if domain == 'text' else labels * spec['classes']}"  # images: per class
+    count = labels_override(domain, spec, labels)
     kind = FinetuneConfig if domain == "text" else ImageFinetuneConfig
     cfg = load_config(kind, ROOT / spec["recipe"], [
         f"output_dir=runs/strategies/{domain}-rival", "init=scratch",  # the baselines write nothing there
