@@ -1,4 +1,4 @@
-"""The domain-adaptation dev tasks (issue 21): three text classification tasks of different domains, built from
+"""The domain-adaptation dev tasks (issue 21): four text classification tasks of different domains, built from
 ../shared/data, each with its unlabelled text kept apart from its test rows.
 
 - `rt`: Rotten Tomatoes (critics' snippets, fresh/rotten; its own train/validation/test split). Unlabelled: the
@@ -11,6 +11,11 @@
 - `chatterbot`: chatterbot conversations labelled by their category, the 7 categories with at least 40
   conversations (tech support capped at 150, seeded), text = the first turn and its reply; a stratified 50/50
   split (seed 0). Unlabelled: the training conversations' text only (TAPT; no larger corpus exists).
+- `wordnet`: WordNet 3.0 glosses labelled by the part of speech of the word they define (noun / verb / adjective /
+  adverb; 4 classes), known from the file's order (SOURCES.md: 82,115 noun, 13,767 verb, 18,156 adjective, 3,621
+  adverb glosses, in that order). Glosses that occur under two parts of speech are dropped, duplicates kept once;
+  test: 300 a class (seeded), train: the rest. Unlabelled: the training glosses (TAPT, about 112k; the dictionary
+  domain, far from MiniLM's web and question pairs). Added because chatterbot has too little text to adapt to.
 
 Each task is written once to OUT/<task>/{labelled.csv, tapt.txt, dapt.txt} (CSV columns text, label, split).
 """
@@ -24,7 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-TASKS = ("rt", "acl", "chatterbot")
+TASKS = ("rt", "acl", "chatterbot", "wordnet")
+WORDNET_ORDER = (("noun", 82115), ("verb", 13767), ("adj", 18156), ("adv", 3621))  # SOURCES.md
 
 
 def _cap(rows: pd.DataFrame, cap: int) -> pd.DataFrame:
@@ -80,12 +86,29 @@ def build_chatterbot(folder: Path, min_size: int = 40, cap: int = 150) -> Path:
     return _write(folder, rows, train.text.tolist(), [])
 
 
+def build_wordnet(folder: Path, test_per_class: int = 300) -> Path:
+    with open(SHARED / "text" / "wordnet_glosses.txt", encoding="utf-8") as f:
+        glosses = [line.rstrip("\n") for line in f]
+    labels = [pos for pos, count in WORDNET_ORDER for _ in range(count)]
+    if len(labels) != len(glosses):
+        raise SystemExit(f"{SHARED / 'text' / 'wordnet_glosses.txt'}: {len(glosses)} glosses, SOURCES.md says "
+                         f"{len(labels)}; update WORDNET_ORDER in benchmarks/dev_tasks.py")
+    rows = pd.DataFrame({"text": glosses, "label": labels})
+    senses = rows.groupby("text").label.nunique()
+    rows = rows[rows.text.map(senses) == 1].drop_duplicates("text")
+    test = _cap(rows, test_per_class)
+    train = rows.drop(test.index)
+    rows = pd.concat([train.assign(split="train"), test.assign(split="test")])
+    return _write(folder, rows, train.text.tolist(), [])
+
+
 def build(task: str, root: Path) -> Path:
     """OUT/<task>/ with labelled.csv, tapt.txt and (rt, acl) dapt.txt; built once."""
     folder = root / task
     if not (folder / "labelled.csv").is_file():
         random.seed(0)
-        {"rt": build_rt, "acl": build_acl, "chatterbot": build_chatterbot}[task](folder)
+        {"rt": build_rt, "acl": build_acl, "chatterbot": build_chatterbot,
+         "wordnet": build_wordnet}[task](folder)
     return folder
 
 

