@@ -14,7 +14,7 @@
 - `wordnet`: WordNet 3.0 glosses labelled by the part of speech of the word they define (noun / verb / adjective /
   adverb; 4 classes), known from the file's order (SOURCES.md: 82,115 noun, 13,767 verb, 18,156 adjective, 3,621
   adverb glosses, in that order). Glosses that occur under two parts of speech are dropped, duplicates kept once;
-  test: 300 a class (seeded), train: the rest. Unlabelled: the training glosses (TAPT, about 112k; the dictionary
+  test: 300 a class (seeded), train: the rest. Unlabelled: the 115,830 training glosses (TAPT; the dictionary
   domain, far from MiniLM's web and question pairs). Added because chatterbot has too little text to adapt to.
 
 Each task is written once to OUT/<task>/{labelled.csv, tapt.txt, dapt.txt} (CSV columns text, label, split).
