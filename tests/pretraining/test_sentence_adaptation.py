@@ -57,12 +57,36 @@ def test_an_epoch_budget_ends_after_one_pass(pretrained, corpus_file, tmp_path):
     assert metrics["epochs"] == 1.0 and metrics["steps"] < 1000
 
 
+def test_keep_init_mixes_the_start_back_into_the_saved_encoder(pretrained, corpus_file, tmp_path):
+    """model.keep_init=k saves k x start + (1 - k) x adapted, while checkpoint-last keeps the unmixed weights to
+    resume from; the same seed gives the same adapted weights, so the mixed folder is checked against a plain run."""
+    from warmstart.pretraining.sentence import STATE
+
+    common = ("objective.name=simcse", "objective.deletion=0.2", "train.max_steps=3")
+    plain = run_pretraining(adapt_config(corpus_file, pretrained, tmp_path / "plain", *common))
+    mixed = run_pretraining(adapt_config(corpus_file, pretrained, tmp_path / "mixed", *common,
+                                         "model.keep_init=0.25"))
+    assert json.loads((mixed / "metrics.json").read_text())["keep_init"] == 0.25
+    start, a, m = (AutoModel.from_pretrained(f).state_dict() for f in (pretrained, plain, mixed))
+    moved = [k for k in a if a[k].is_floating_point() and not torch.equal(a[k], start[k])]
+    assert any("encoder.layer" in k for k in moved), "the plain run did not train"
+    for k in moved:
+        torch.testing.assert_close(m[k], 0.25 * start[k] + 0.75 * a[k], rtol=1e-4, atol=1e-6)
+    resumable = load_file(mixed / "checkpoint-last" / STATE)
+    k = next(k for k in moved if "encoder.layer" in k)
+    unmixed = next(v for name, v in resumable.items() if name.endswith(k))
+    torch.testing.assert_close(unmixed, a[k], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["objective.name=mlm", "train.max_epochs=1"], "train.max_epochs is a budget for"),
     (["objective.name=simcse", "model.init=x", "objective.nsp=false", "train.max_epochs=0"], "train.max_epochs"),
     (["objective.name=tsdae", "objective.nsp=false"], "set model.init"),
     (["objective.name=simcse", "model.init=x"], "objective.nsp"),
     (["objective.name=simcse", "objective.nsp=false", "objective.deletion=1.0"], "objective.deletion"),
+    (["objective.name=simcse", "model.init=x", "objective.nsp=false", "model.keep_init=1"],
+     "model.keep_init=1.0: must be >= 0 and < 1"),
+    (["model.keep_init=0.5"], "model.keep_init mixes an adapted sentence encoder with its start"),
 ])
 def test_bad_adaptation_settings_are_one_line(overrides, message):
     with pytest.raises(WarmstartError, match=message):
@@ -84,7 +108,8 @@ def test_the_bundled_adapt_recipe_prints_and_refuses_an_empty_corpus(pretrained,
     from warmstart.cli import main
 
     assert main(["pretrain", "adapt", "--print-config"]) == 0
-    assert "simcse" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "simcse" in printed and "model.keep_init = 0.5" in printed
     code = main(["pretrain", "adapt", f"output_dir={tmp_path / 'out'}", f"model.init={pretrained}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "corpus.sources is empty" in err and err.count("\n") == 0

@@ -57,6 +57,10 @@ class ModelConfig:
                                "step)", ge=0, lt=1)
     head_warmup: float = knob(0.0, "continued pretraining: the fraction of the budget in which only the fresh "
                                    "heads train, the encoder frozen (LP-FT for pretraining)", ge=0, lt=1)
+    keep_init: float = knob(0.0, "tsdae / simcse: the share of model.init's weights mixed back into the adapted "
+                                 "encoder when it is saved (WiSE-FT's interpolation); 0.5 kept most of the "
+                                 "gain and cut a 12.6-point loss to 0.8 (benchmarks/results/domain_adaptation.md)",
+                            ge=0, lt=1)
 
     def check(self) -> None:
         if self.hidden_size % self.num_heads:
@@ -124,6 +128,9 @@ class PretrainConfig:
             raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
         if electra and self.model.init:
             raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
+        if self.model.keep_init and self.objective.name not in SENTENCE_OBJECTIVES:
+            raise WarmstartError(f"model.keep_init mixes an adapted sentence encoder with its start; it works with "
+                                 f"objective.name=tsdae|simcse, not {self.objective.name}: set keep_init=0")
         if self.model.head_warmup and not self.model.init:
             raise WarmstartError("model.head_warmup freezes a pretrained encoder: set model.init, or head_warmup=0")
         if self.objective.name in SENTENCE_OBJECTIVES:

@@ -55,7 +55,8 @@ LOG = "training_log.jsonl"
 RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_tokens", "train.max_minutes", "train.max_epochs",
                      "train.log_every",
                      "train.eval_every", "train.save_every_minutes", "train.num_threads", "train.report_to",
-                     "train.parallel", "train.compile", "corpus.cache_dir"}
+                     "train.parallel", "train.compile", "corpus.cache_dir",
+                     "model.keep_init"}  # applied when the final folder is written; checkpoint-last stays unmixed
 
 
 class Job(Protocol):
