@@ -11,8 +11,8 @@ seen many times is over-fitted), then fine-tuned with the honest protocol (`data
 drawn evenly, nothing outside them chooses anything) by each strategy, beside MiniLM as it ships under the same
 strategies, SetFit on MiniLM through the setfit library and TF-IDF + LR, on the same labels and seeds. Finished
 cells are reused, so an interrupted run continues. `--keep-init k` saves each adapted encoder as k x MiniLM +
-(1 - k) x adapted (`model.keep_init`, WiSE-FT); `--name` names this invocation's results CSV and table (the
-per-seed `rank/` files are shared). Run it alone: two jobs on two cores halve each other.
+(1 - k) x adapted (`model.keep_init`, WiSE-FT); `--name` names this invocation's results CSV, table and
+per-seed `rank/<name>/` files. Run it alone: two jobs on two cores halve each other.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main() -> None:
                     print(f"  [{task}] {name:34s} {per_class:3d}/class seed {seed}: {m['accuracy']:.3f}", flush=True)
                     pd.DataFrame(rows).to_csv(root / f"{args.name}.csv", index=False)
                 if per_class == args.per_class[0] and len(encoders) > 1:
-                    ranks += rank_rows(task, encoders, data, n, seed, root / "rank" / f"{task}-seed{seed}.csv")
+                    ranks += rank_rows(task, encoders, data, n, seed, root / "rank" / args.name / f"{task}-seed{seed}.csv")
     results = pd.DataFrame(rows)
     parts = [f"Test accuracy (%), mean ± std over {args.seeds} seeds, labels per class drawn evenly, honest protocol; "
              f"adaptation at most {args.minutes:g} min and {args.epochs:g} epoch per objective; {cpu_name()}, "
