@@ -9,7 +9,8 @@ issue 21's WordNet diagnostic moved a lot with 6e-5 (shipped MiniLM 85.1 -> 87.8
 by domain_adaptation.py under `--source`) is re-split so that no test row is read: `rt` scores on its own
 validation split; `acl` and `wordnet` hold out up to 300 training rows a class (seeded) as the scored split and
 draw the labels from the rest. Bodies: MiniLM as shipped and the adapted encoders domain_adaptation.py left in
-`--source/adapted/<task>/` (`keep0.5`: SimCSE, half of MiniLM mixed back). The honest protocol as everywhere:
+`--source/adapted/<task>/` (`keep0.5`: SimCSE, half of MiniLM mixed back; `whole`: without the mix; or any
+folder name there). The honest protocol as everywhere:
 N = per class x classes labels drawn evenly, nothing outside them chooses anything; only `train.setfit.lr`
 changes between cells, so each cell's time is the same at every rate. Finished cells are reused. Run it alone.
 """
@@ -57,7 +58,8 @@ def main() -> None:
     ap.add_argument("--lrs", nargs="+", default=["2e-5", "6e-5"])
     ap.add_argument("--per-class", type=int, nargs="+", default=[16])
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--bodies", nargs="+", default=["shipped", "keep0.5"], choices=list(BODIES))
+    ap.add_argument("--bodies", nargs="+", default=["shipped", "keep0.5"],
+                    help=f"{', '.join(BODIES)}, or the name of any folder under SOURCE/adapted/<task>/")
     ap.add_argument("--source", default="runs/domain_adaptation")
     ap.add_argument("--out", default="runs/setfit_lr")
     args = ap.parse_args()
@@ -66,7 +68,8 @@ def main() -> None:
         path = dev_split(task, source, root)
         classes = pd.read_csv(path).label.nunique()
         for body in args.bodies:
-            init = str(minilm_folder()) if BODIES[body] is None else str(source / "adapted" / task / BODIES[body])
+            named = BODIES.get(body, body)
+            init = str(minilm_folder()) if named is None else str(source / "adapted" / task / named)
             for per_class in args.per_class:
                 for seed in range(args.seeds):
                     for lr in args.lrs:
