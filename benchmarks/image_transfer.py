@@ -4,8 +4,10 @@
 
 Pretrains with configs/pretrain/{simclr,autoencoder}_fashion_mnist.yaml (skipped when the checkpoint
 exists), then for each encoder and for the same architecture with random weights: a linear probe on frozen
-features with all 58,000 labels (kNN accuracy beside it), and fine-tuning with 10 labels per class
-(linear_probe, full, lp_ft; `--seeds` seeds). Logistic regression on raw pixels is the classic baseline.
+features with all 58,000 labels (200 a class more choose its C; kNN accuracy beside it), and fine-tuning with 10
+labels per class, 100 in all and nothing else (the honest protocol: early stopping and LP-FT's choice inside
+them; linear_probe, full, lp_ft; `--seeds` seeds). Logistic regression on raw pixels is the classic baseline,
+on the same labels.
 Finished cells are reused, so an interrupted run continues. Writes table.md and results.csv under --out.
 """
 
@@ -25,6 +27,7 @@ TRAIN, TEST = FMNIST / "train-images-idx3-ubyte.gz", FMNIST / "t10k-images-idx3-
 RECIPES = {"SimCLR": ROOT / "configs/pretrain/simclr_fashion_mnist.yaml",
            "autoencoder": ROOT / "configs/pretrain/autoencoder_fashion_mnist.yaml"}
 FINETUNE = ROOT / "configs/finetune/fashion_mnist.yaml"
+ALL_LABELS = ("data.labels=null", "data.validation_per_class=200")  # every training image; 200 a class to choose C
 
 
 def pretrained(name: str, out: Path) -> Path:
@@ -48,18 +51,19 @@ def cell(out: Path, init: str, architecture: Path, *overrides: str) -> dict:
     return run_image_finetune(cfg)
 
 
-def pixel_cell(out: Path, per_class: int | None, seed: int) -> dict:
-    from warmstart.data.images import load_images
-    from warmstart.studies.baselines import pixels_logreg
-    from warmstart.tasks.image_classification import per_class_split
+def pixel_cell(out: Path, seed: int, *overrides: str) -> dict:
+    """Logistic regression on raw pixels on exactly the labelled sample a fine-tuning cell with these overrides
+    sees (studies/baselines.py: C cross-validated inside the labels, or chosen on an explicit dev set)."""
+    from warmstart.config import ImageFinetuneConfig, load_config
+    from warmstart.studies.baselines import run_baseline
 
     path = out / "metrics.json"
     if path.is_file():
         return json.loads(path.read_text())
-    train, test = load_images([str(TRAIN)]), load_images([str(TEST)])
-    tr, va = per_class_split(train.labels, per_class, 200 if per_class is None else 10, seed)
-    m = pixels_logreg(train.images[tr].numpy(), train.labels[tr].numpy(), train.images[va].numpy(),
-                      train.labels[va].numpy(), test.images.numpy(), test.labels.numpy(), seed)
+    cfg = load_config(ImageFinetuneConfig, FINETUNE, [
+        f"output_dir={out}", "init=scratch", f"data.sources=[{TRAIN}]", f"data.test_sources=[{TEST}]",
+        f"train.seed={seed}", *overrides])
+    m = run_baseline(cfg, "pixels_logreg")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(m))
     return m
@@ -77,7 +81,7 @@ def main() -> None:
     rows = []
     for name, init in {**{k: str(v) for k, v in encoders.items()}, "scratch": "scratch"}.items():
         m = cell(root / "cells" / f"{name}-probe-all", init, arch, "train.strategy=linear_probe",
-                 "data.labels_per_class=null", "data.validation_per_class=200")
+                 *ALL_LABELS)
         rows.append({"init": name, "protocol": "probe, all labels", "seed": 0, "accuracy": m["accuracy"]})
         rows.append({"init": name, "protocol": "kNN, all labels", "seed": 0, "accuracy": m["knn_accuracy"]})
         print(f"  {name:12s} all labels: probe {m['accuracy']:.4f} kNN {m['knn_accuracy']:.4f}", flush=True)
@@ -87,10 +91,10 @@ def main() -> None:
                          f"train.seed={seed}")
                 rows.append({"init": name, "protocol": f"10/class {strategy}", "seed": seed, "accuracy": m["accuracy"]})
                 print(f"  {name:12s} 10/class {strategy:12s} seed {seed}: {m['accuracy']:.4f}", flush=True)
-    m = pixel_cell(root / "cells" / "pixels-all", None, 0)
+    m = pixel_cell(root / "cells" / "pixels-all", 0, *ALL_LABELS)
     rows.append({"init": "raw pixels + LR", "protocol": "probe, all labels", "seed": 0, "accuracy": m["accuracy"]})
     for seed in range(args.seeds):
-        m = pixel_cell(root / "cells" / f"pixels-10pc-seed{seed}", 10, seed)
+        m = pixel_cell(root / "cells" / f"pixels-10pc-seed{seed}", seed)
         rows.append({"init": "raw pixels + LR", "protocol": "10/class linear_probe", "seed": seed, "accuracy": m["accuracy"]})
     results = pd.DataFrame(rows)
     results.to_csv(root / "results.csv", index=False)
