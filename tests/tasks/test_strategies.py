@@ -187,3 +187,21 @@ def test_lora_run_saves_a_merged_checkpoint_and_an_adapter_that_reload_to_the_sa
                        before["bert.encoder.layer.0.attention.self.key.weight"])  # not a LoRA target
     assert not torch.equal(saved["bert.encoder.layer.0.attention.self.query.weight"],
                            before["bert.encoder.layer.0.attention.self.query.weight"])
+
+
+@pytest.mark.parametrize("best_step, expect_trainable", [(0, 6), (40, 1000)])
+def test_lp_ft_reports_the_head_alone_as_trained_when_fine_tuning_never_beat_the_probe(best_step, expect_trainable):
+    from warmstart.tasks.strategies import probe_then_finetune
+
+    head = torch.nn.Linear(2, 2)  # 6 weights
+    fit_ = {"weight": torch.eye(2).numpy(), "bias": torch.zeros(2).numpy(), "val_accuracy": 0.7, "C": 1.0}
+    starts = []
+
+    def finetune(start):
+        starts.append(start)
+        return {"accuracy": 0.7, "best_step": best_step, "steps": 60, "trainable_parameters": 1000}
+
+    metrics = probe_then_finetune("lp_ft", head, lambda: fit_, finetune)
+    assert starts == [0.7]  # fine-tuning must beat the probe's held-out score to replace it
+    assert metrics["trainable_parameters"] == expect_trainable
+    assert torch.equal(head.weight, torch.eye(2))

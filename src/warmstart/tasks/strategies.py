@@ -132,7 +132,10 @@ def probe_then_finetune(strategy: str, head: torch.nn.Module, probe: Callable[[]
         return {**trained, "probe_val_accuracy": score, "probe_C": fit["C"], "val_accuracy": score}
     if strategy == "linear_probe" or steps == 0:
         return {**probed, "val_accuracy": score}
-    return {**probed, **finetune(float("-inf") if score is None else score)}
+    tuned = finetune(float("-inf") if score is None else score)
+    if tuned.get("best_step") == 0:  # fine-tuning never beat the probe: the kept model trained its head alone
+        tuned = {**tuned, "trainable_parameters": probed["trainable_parameters"]}
+    return {**probed, **tuned}
 
 
 def set_linear_head(head: torch.nn.Module, weight, bias) -> None:
