@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from warmstart.engine.loop import Budget, LoopSettings, lr_factor, train_loop
+from warmstart.engine.loop import Budget, KeepBest, LoopSettings, cpu_copy, lr_factor, train_loop
 from warmstart.engine.runtime import use_bf16
 from warmstart.errors import WarmstartError
 
@@ -95,3 +95,54 @@ def test_gradient_accumulation_equals_the_larger_batch():
         return model.weight.detach().clone()
 
     assert torch.allclose(run(1), run(2), atol=1e-6)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("mode, patience, values, best_step, stops_at", [
+    ("min", 3, [3.0, 2.0, 2.5, 2.6, 2.7, 1.0], 2, 5),  # three passes without a new best: stop at 5
+    ("min", 3, [3.0, 2.0, 2.5, 1.5, 2.6, 2.7], 4, None),  # a new best resets the count
+    ("min", 0, [3.0, 2.0, 9.0, 9.0, 9.0, 9.0], 2, None),  # patience 0: never stops, still keeps the best
+    ("max", 2, [0.5, 0.7, 0.6, 0.6, 0.9], 2, 4),  # an accuracy: higher is better
+    ("min", 2, [NAN, 3.0, NAN, NAN], 2, 4),  # NaN is never a best, and counts as no improvement
+    ("min", 1, [2.0, 2.0], 1, 2),  # equal is not better
+])
+def test_keep_best_follows_the_held_out_figure(mode, patience, values, best_step, stops_at):
+    keeper, stopped = KeepBest("val_loss", mode, patience), None
+    for step, value in enumerate(values, start=1):
+        if keeper.update({"val_loss": value}, step, lambda step=step: {"w": torch.tensor(float(step))}):
+            stopped = step
+            break
+    assert keeper.step == best_step and stopped == stops_at
+    assert keeper.weights["w"].item() == best_step  # the copy taken at the best pass
+    assert keeper.metrics == {"val_loss": values[best_step - 1]}
+
+
+def test_keep_best_ignores_passes_without_its_figure():
+    keeper = KeepBest("val_loss", "min", 1)
+    assert not keeper.update({"val_acc": 0.9}, 1, dict) and keeper.value is None and keeper.bad == 0
+
+
+def test_keep_best_state_survives_a_resume():
+    keeper = KeepBest("val_loss", "min", 3)
+    for step, value in [(1, 2.0), (2, 1.0), (3, 1.5)]:
+        keeper.update({"val_loss": value}, step, lambda step=step: {"w": step})
+    again = KeepBest("val_loss", "min", 3)
+    again.load(keeper.state(), {"w": 2})
+    assert (again.value, again.step, again.bad, again.weights) == (1.0, 2, 1, {"w": 2})
+    other = KeepBest("val_acc", "max", 3)
+    other.load(keeper.state(), {"w": 2})  # another figure watched now: start afresh
+    assert other.value is None and other.weights is None
+
+
+def test_cpu_copy_is_a_copy_and_keeps_tied_weights_tied():
+    emb = torch.nn.Embedding(5, 3)
+    model = torch.nn.ModuleDict({"emb": emb, "out": torch.nn.Linear(3, 5, bias=False)})
+    model["out"].weight = emb.weight  # tied, as a decoder to the word embeddings
+    copied = cpu_copy({"encoder": model.state_dict(), "generator": None})
+    assert copied["generator"] is None
+    assert copied["encoder"]["emb.weight"] is copied["encoder"]["out.weight"]  # saved once, like the original
+    with torch.no_grad():
+        emb.weight.add_(1.0)
+    assert not torch.equal(copied["encoder"]["emb.weight"], emb.weight)  # later training does not reach it

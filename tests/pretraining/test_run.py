@@ -3,10 +3,12 @@ architecture, another corpus), and a finished folder is reported as what it is."
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import tiny_pretrain_config
 
 from warmstart.cli import main
@@ -55,3 +57,62 @@ def test_resume_without_a_checkpoint_is_one_line(tmp_path, corpus_file, capsys, 
     monkeypatch.chdir(tmp_path)
     assert main(["pretrain", f"corpus.sources=[{corpus_file}]", "train.max_steps=2", "output_dir=new", "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def scripted_held_out(monkeypatch, values: list[float | None]) -> None:
+    """The text job's validation pass returns `values` in turn (None: no figure), so early stopping's choices
+    are known in advance."""
+    from warmstart.pretraining.text import TextPretraining
+
+    left = iter(values)
+    monkeypatch.setattr(TextPretraining, "evaluate", lambda self, forward: (
+        {} if (v := next(left, None)) is None else {"val_loss": v}))
+
+
+def weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.fixture
+def steady(pretrained, corpus_file, tmp_path):
+    """Settings under which the first steps of two runs are identical whatever their budgets (constant rate)."""
+    return lambda name, *extra: tiny_pretrain_config(
+        corpus_file, tmp_path / name, tmp_path / "cache", f"tokenizer.from_checkpoint={pretrained}",
+        "objective.nsp=false", "train.schedule=constant", "train.warmup_fraction=0", "train.eval_every=1", *extra)
+
+
+def test_a_rising_held_out_loss_stops_the_run_and_keeps_the_best_weights(steady, monkeypatch, capsys):
+    scripted_held_out(monkeypatch, [None, None])  # the reference: two steps, nothing to choose with
+    two = run_pretrain(steady("two", "train.max_steps=2"))
+    scripted_held_out(monkeypatch, [3.0, 2.0, 2.5, 2.6, 2.7, 2.8])  # best at step 2, then three passes worse
+    out = run_pretrain(steady("stopped", "train.max_steps=50", "train.patience=3"))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["steps"] == 5 and metrics["val_loss"] == 2.0  # stopped at step 5; the figures of what is kept
+    assert metrics["early_stopping"] == {"watched": "val_loss", "patience": 3, "best_step": 2, "best": 2.0,
+                                         "last": 2.8, "last_step": 5, "stopped_early": True, "kept": "best"}
+    kept, reference = weights(out), weights(two)
+    assert kept.keys() == reference.keys() and all(torch.equal(kept[k], reference[k]) for k in kept)
+    assert "kept step 2's weights" in capsys.readouterr().out
+
+
+def test_the_best_weights_survive_a_resume(steady, monkeypatch):
+    scripted_held_out(monkeypatch, [None, None])
+    two = run_pretrain(steady("two", "train.max_steps=2"))
+    scripted_held_out(monkeypatch, [3.0, 2.0, 2.5, 2.6, 2.6])  # best at step 2 of 4
+    cfg = steady("killed", "train.max_steps=4", "train.patience=10", "train.save_every_minutes=1e-9")
+    out = run_pretrain(cfg)
+    (out / "model.safetensors").unlink()  # as if killed after its last resumable checkpoint
+    scripted_held_out(monkeypatch, [2.7, 2.8, 2.9])
+    cfg.train.max_steps = 6
+    out = run_pretrain(cfg, resume=True)
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["steps"] == 6 and metrics["early_stopping"]["best_step"] == 2
+    kept, reference = weights(out), weights(two)
+    assert all(torch.equal(kept[k], reference[k]) for k in kept)
+
+
+def test_patience_is_range_checked(corpus_file, tmp_path):
+    with pytest.raises(WarmstartError, match="train.patience"):
+        tiny_pretrain_config(corpus_file, tmp_path / "x", tmp_path / "c", "train.patience=-1")

@@ -56,6 +56,66 @@ class Budget:
         return max(parts)
 
 
+@dataclass
+class KeepBest:
+    """Early stopping on a held-out figure: the best value seen, its step, its metrics and (a CPU copy of) its
+    weights, and the evaluations since. `mode`: "min" for a loss, "max" for an accuracy. `patience`: evaluations
+    without a new best before `update` says stop (0: never). A NaN is never a best."""
+
+    key: str
+    mode: str = "min"
+    patience: int = 0
+    value: float | None = None
+    step: int = 0
+    bad: int = 0
+    metrics: dict = field(default_factory=dict)
+    weights: object | None = None
+
+    def better(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return self.value is None or (value < self.value if self.mode == "min" else value > self.value)
+
+    def update(self, metrics: dict, step: int, snapshot: Callable[[], object]) -> bool:
+        """Record `metrics` of step `step`; `snapshot()` copies the weights when they are the new best.
+        -> whether to stop (patience used up). Metrics without `key` change nothing."""
+        if self.key not in metrics:
+            return False
+        value = float(metrics[self.key])
+        if self.better(value):
+            self.value, self.step, self.bad, self.metrics, self.weights = value, step, 0, dict(metrics), snapshot()
+        else:
+            self.bad += 1
+        return bool(self.patience) and self.bad >= self.patience
+
+    def state(self) -> dict:
+        """What a resumable checkpoint keeps (the weights travel separately)."""
+        return {"key": self.key, "value": self.value, "step": self.step, "bad": self.bad, "metrics": self.metrics}
+
+    def load(self, saved: dict, weights: object | None) -> None:
+        if saved.get("key") == self.key:
+            self.value, self.step, self.bad = saved["value"], saved["step"], saved["bad"]
+            self.metrics, self.weights = dict(saved["metrics"]), weights
+
+
+def cpu_copy(tree: object) -> object:
+    """A CPU copy of nested dicts of tensors (a job's gathered weights), tensors that share storage (tied
+    weights) kept shared, so the copy saves as the original would."""
+    memo: dict[tuple, torch.Tensor] = {}
+
+    def copy(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: copy(v) for k, v in x.items()}
+        if isinstance(x, torch.Tensor):
+            key = (x.device, x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), x.dtype)
+            if key not in memo:
+                memo[key] = x.detach().to("cpu", copy=True)
+            return memo[key]
+        return x
+
+    return copy(tree)
+
+
 def lr_factor(progress: float, warmup_fraction: float, schedule: str) -> float:
     """Linear warm-up, then decay to zero at progress 1 (the end of the budget)."""
     if warmup_fraction > 0 and progress < warmup_fraction:

@@ -54,6 +54,8 @@ class ImagePretraining:
     """The image job the skeleton runs (see run.Job)."""
 
     unit = "images"
+    # no early stopping: the monitor's kNN accuracy reads labels, which pretraining must not choose with
+    watch = None
 
     def __init__(self, cfg: ImagePretrainConfig, group: Cluster, resume_dir: Path, resume: bool, bf16: bool):
         tc, oc, mc = cfg.train, cfg.objective, cfg.model

@@ -44,7 +44,15 @@ from warmstart.engine.distributed import (
     resume_optimizer,
     save_collectively,
 )
-from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
+from warmstart.engine.loop import (
+    Budget,
+    KeepBest,
+    LoopSettings,
+    LoopState,
+    cpu_copy,
+    make_optimizer,
+    train_loop,
+)
 from warmstart.engine.outputs import Claim, check_output
 from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
@@ -53,7 +61,7 @@ from warmstart.errors import WarmstartError
 LOG = "training_log.jsonl"
 # what may change between a run and its --resume: budgets, logging, saving, threads, the launch
 RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_tokens", "train.max_minutes", "train.max_epochs",
-                     "train.log_every",
+                     "train.log_every", "train.patience",
                      "train.eval_every", "train.save_every_minutes", "train.num_threads", "train.report_to",
                      "train.parallel", "train.compile", "corpus.cache_dir",
                      "model.keep_init"}  # applied when the final folder is written; checkpoint-last stays unmixed
@@ -78,6 +86,7 @@ class Job(Protocol):
     def rng_state(self) -> dict: ...
     def load_rng_state(self, saved: dict) -> None: ...
     def summary(self, state: LoopState) -> dict: ...
+    # optional: `watch = (key, "min" | "max")`, the held-out figure that early stopping follows (None: none)
 
 
 def prepare_run_folder(out: Path, resume: bool, main: bool, world: int) -> Path:
@@ -155,6 +164,17 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
                                              lambda: make_optimizer(job.model, tc.lr, tc.weight_decay), group,
                                              tc.batch_size, tc.grad_accum, LoopSettings.max_grad_norm)
     state = LoopState(seconds=job.setup_seconds)  # a budget in minutes includes the set-up
+    # early stopping (issue 21, small corpora): the held-out loss is followed; when it has not improved for
+    # `patience` passes the run stops, and the best pass's weights are what the folder gets
+    watch, patience = getattr(job, "watch", None), getattr(tc, "patience", 0)
+    keeper = KeepBest(watch[0], watch[1], patience) if watch and patience else None
+    eval_every, per_pass = tc.eval_every, getattr(job, "steps_per_pass", None)
+    if keeper and per_pass and per_pass < eval_every:  # a small corpus: validated once a pass at least, so a
+        eval_every = per_pass  # rise is seen as it begins, not dozens of passes later
+
+    def snapshot() -> dict | None:  # a collective when sharded; elsewhere rank 0 alone keeps a copy
+        return cpu_copy(job.gather()) if group.main or group.sharded else None
+
     if resume:
         saved = load_training_state(resume_dir)
         if saved.get("data_key", job.data_key) != job.data_key:
@@ -164,6 +184,8 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
         state = LoopState(**saved["loop"])
         set_rng_state(saved["rng"])
         job.load_rng_state(saved)
+        if keeper and saved.get("best"):
+            keeper.load(saved["best"], saved.get("best_weights") or snapshot())
         if group.main:
             keep_log_until(out / LOG, state.step)
     elif group.main:
@@ -174,38 +196,66 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
         (out / CONFIG_FILENAME).write_text(config_text, encoding="utf-8")
         print(f"warmstart pretrain: {job.describe()}, {'bf16' if bf16 else 'fp32'}"
               + (f", {group.world} processes" if group.world > 1 else "")
-              + (f" ({group.mode}: sharded)" if group.sharded else ""))
+              + (f" ({group.mode}: sharded)" if group.sharded else "")
+              + (f"; held-out {keeper.key} every {eval_every} steps (about one pass over this small corpus)"
+                 if keeper and eval_every != tc.eval_every else ""))
 
     def save_resumable(state: LoopState) -> dict:
         whole = {**job.gather(), "optimizer": full_optimizer_state(optimizer, group)}  # collective when sharded
 
         def write(folder: Path) -> None:
             job.write(folder, whole, {CONFIG_FILENAME: config_text}, final=False)
+            best = {"best": keeper.state(), "best_weights": keeper.weights if keeper.step != state.step else None} \
+                if keeper and keeper.value is not None else {}
             torch.save({"optimizer": whole["optimizer"], "loop": asdict(state), "rng": rng_state(),
-                        "data_key": job.data_key, **job.rng_state()}, folder / TRAINING_STATE)
+                        "data_key": job.data_key, **job.rng_state(), **best}, folder / TRAINING_STATE)
         save_collectively(resume_dir, write, engine, out, group)
         return whole
 
     settings = LoopSettings(warmup_fraction=tc.warmup_fraction, schedule=tc.schedule, grad_accum=tc.grad_accum,
-                            bf16=bf16, log_every=tc.log_every, eval_every=tc.eval_every,
+                            bf16=bf16, log_every=tc.log_every, eval_every=eval_every,
                             save_every_minutes=tc.save_every_minutes, desc="pretrain", unit=job.unit,
                             cluster=group, engine=engine, tracking=tracking_for(tc.report_to, out / TRACKING))
+    def eval_fn(s: LoopState) -> tuple[dict, bool]:
+        metrics = job.evaluate(forward)
+        stop = keeper.update(metrics, s.step, snapshot) if keeper else False
+        return metrics, agree_max(float(stop), group.world) > 0  # every process stops on the same step
+
     state = train_loop(job.model, optimizer, job.batches(state),
                        lambda b: job.step(forward, b, budget.progress(state.step, state.tokens, state.seconds)),
-                       budget, settings, state, tokens_fn=job.count, eval_fn=lambda s: (job.evaluate(forward), False),
+                       budget, settings, state, tokens_fn=job.count, eval_fn=eval_fn,
                        save_fn=save_resumable, log_path=out / LOG)
+    stopped = bool(keeper and keeper.patience and keeper.bad >= keeper.patience)
     final = job.evaluate(forward)
-    whole = save_resumable(state) if group.main or group.sharded else None
+    if keeper:  # the last weights compete too
+        keeper.update(final, state.step, snapshot)
+    whole = save_resumable(state) if group.main or group.sharded else None  # the last weights, to resume from
     if not group.main:
         barrier(group.world)
         return out
+    kept_best = bool(keeper and keeper.weights is not None and keeper.step != state.step)
+    kept, held_out = (keeper.weights, keeper.metrics) if kept_best else (whole, final)
     rate = round(state.tokens / max(state.seconds, 1e-9), 1)
     metrics = {"steps": state.step, job.unit: state.tokens, **job.summary(state),
                "train_seconds": round(state.seconds, 1), f"{job.unit}_per_s": rate,
-               "wall_seconds": round(time.perf_counter() - t0, 1), **final}
-    publish_into(out, lambda f: job.write(f, whole, {CONFIG_FILENAME: config_text,
-                                                      "metrics.json": json.dumps(metrics, indent=2)}, final=True))
+               "wall_seconds": round(time.perf_counter() - t0, 1), **held_out,
+               **({"early_stopping": early_stopping_record(keeper, final, state.step, stopped)} if keeper else {})}
+    publish_into(out, lambda f: job.write(f, kept, {CONFIG_FILENAME: config_text,
+                                                     "metrics.json": json.dumps(metrics, indent=2)}, final=True))
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} {job.unit}, {rate:,.0f} {job.unit}/s; "
           + " ".join(f"{k}={v}" for k, v in final.items()) + f"\n  checkpoint: {out}")
+    if kept_best:
+        why = (f"the held-out {keeper.key} did not improve for {keeper.patience} validation passes, so the run "
+               f"stopped at step {state.step}" if stopped else f"the held-out {keeper.key} was lower there than at "
+               f"the end (step {state.step})")
+        print(f"  kept step {keeper.step}'s weights ({keeper.key}={keeper.value:g}, last {final[keeper.key]:g}): "
+              f"{why}; a corpus this small is over-fitted by more passes")
     barrier(group.world)
     return out
+
+
+def early_stopping_record(keeper: KeepBest, last: dict, step: int, stopped: bool) -> dict:
+    """What metrics.json says about early stopping: which weights the folder holds and why."""
+    return {"watched": keeper.key, "patience": keeper.patience, "best_step": keeper.step,
+            "best": keeper.value, "last": last.get(keeper.key), "last_step": step, "stopped_early": stopped,
+            "kept": "best" if keeper.step != step and keeper.weights is not None else "last"}

@@ -109,6 +109,11 @@ class SentenceAdaptation:
         self.val = SentenceBatches(sentences, val_ids, self.tokenizer, cfg, cfg.train.seed + 1) \
             if len(val_ids) >= 2 else None
         self.batches_per_epoch = len(self.data)  # train.max_epochs counts these
+        self.steps_per_pass = max(1, self.batches_per_epoch // cfg.train.grad_accum)
+        # TSDAE's held-out reconstruction loss says when the text is over-fitted. SimCSE's cannot: MiniLM as
+        # shipped already matches every held-out pair (match rate 1.000, loss 0.0007-0.0047 at step 0 on the
+        # four dev tasks of benchmarks/results/domain_adaptation.md), so its cap is train.max_epochs instead.
+        self.watch = ("val_loss", "min") if obj.name == "tsdae" else None
         self.setup_seconds = 0.0
         if resume:
             load_model(self.model, str(resume_dir / STATE), strict=False)

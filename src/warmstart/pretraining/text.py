@@ -92,6 +92,7 @@ class TextPretraining:
     """The text job the skeleton runs (see run.Job)."""
 
     unit = "tokens"
+    watch = ("val_loss", "min")  # the held-out MLM / ELECTRA loss: it rises when a small corpus is over-fitted
 
     def __init__(self, cfg: PretrainConfig, group: Cluster, resume_dir: Path, resume: bool, bf16: bool):
         tc, out = cfg.train, Path(cfg.output_dir)
@@ -125,6 +126,9 @@ class TextPretraining:
                                                             cfg.corpus.max_validation_documents, tc.seed)
         seq_len, nsp = cfg.model.max_seq_len, cfg.objective.nsp
         self.data = PretrainBatches(corpus, train_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed)
+        # about how many steps one pass over the training documents takes (their share of the corpus's tokens)
+        self.steps_per_pass = max(1, int(len(corpus.tokens) * len(train_ids) / max(1, corpus.num_docs)
+                                         / (seq_len * tc.batch_size * tc.grad_accum)))
         self.val_batches = []
         if len(val_ids) >= 2 or (len(val_ids) and not nsp):
             try:
