@@ -62,7 +62,7 @@ def pretrain(corpus: Path, out: Path, minutes: float, patience: int | None) -> d
 def held_out_curve(folder: Path) -> list[tuple[int, float]]:
     """(step, held-out MLM loss) of every validation pass in the run's log."""
     rows = [json.loads(line) for line in (folder / "training_log.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    return [(r["step"], r["val_mlm_loss"]) for r in rows if "val_mlm_loss" in r]
 
 
 def main() -> None:
@@ -84,7 +84,7 @@ def main() -> None:
         curve = held_out_curve(root / slug)
         best = min(curve, key=lambda c: c[1]) if curve else None
         lines.append(f"- {name}: {m['steps']} steps, {m['tokens']:,} tokens in {m['train_seconds'] / 60:.1f} min, "
-                     f"held-out MLM loss of the kept weights {m.get('val_loss')}"
+                     f"held-out MLM loss of the kept weights {m.get("val_mlm_loss")}"
                      + (f" (kept step {stop['best_step']}, last {stop['last']} at step {stop['last_step']}"
                         f"{', stopped early' if stop['stopped_early'] else ''})" if stop else "")
                      + (f"; lowest held-out loss {best[1]} at step {best[0]} of {len(curve)} passes logged"

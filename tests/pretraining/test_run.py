@@ -66,7 +66,7 @@ def scripted_held_out(monkeypatch, values: list[float | None]) -> None:
 
     left = iter(values)
     monkeypatch.setattr(TextPretraining, "evaluate", lambda self, forward: (
-        {} if (v := next(left, None)) is None else {"val_loss": v}))
+        {} if (v := next(left, None)) is None else {"val_mlm_loss": v}))
 
 
 def weights(folder: Path) -> dict:
@@ -89,8 +89,8 @@ def test_a_rising_held_out_loss_stops_the_run_and_keeps_the_best_weights(steady,
     scripted_held_out(monkeypatch, [3.0, 2.0, 2.5, 2.6, 2.7, 2.8])  # best at step 2, then three passes worse
     out = run_pretrain(steady("stopped", "train.max_steps=50", "train.patience=3"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["steps"] == 5 and metrics["val_loss"] == 2.0  # stopped at step 5; the figures of what is kept
-    assert metrics["early_stopping"] == {"watched": "val_loss", "patience": 3, "best_step": 2, "best": 2.0,
+    assert metrics["steps"] == 5 and metrics["val_mlm_loss"] == 2.0  # stopped at step 5; the figures of what is kept
+    assert metrics["early_stopping"] == {"watched": "val_mlm_loss", "patience": 3, "best_step": 2, "best": 2.0,
                                          "last": 2.8, "last_step": 5, "stopped_early": True, "kept": "best"}
     kept, reference = weights(out), weights(two)
     assert kept.keys() == reference.keys() and all(torch.equal(kept[k], reference[k]) for k in kept)
@@ -116,3 +116,11 @@ def test_the_best_weights_survive_a_resume(steady, monkeypatch):
 def test_patience_is_range_checked(corpus_file, tmp_path):
     with pytest.raises(WarmstartError, match="train.patience"):
         tiny_pretrain_config(corpus_file, tmp_path / "x", tmp_path / "c", "train.patience=-1")
+
+
+def test_a_real_run_watches_a_figure_its_validation_reports(pretrained):
+    """The watched key is one the MLM job's validation pass really returns (the tests above script it)."""
+    metrics = json.loads((pretrained / "metrics.json").read_text(encoding="utf-8"))
+    stop = metrics["early_stopping"]
+    assert stop["watched"] == "val_mlm_loss" and stop["best"] is not None
+    assert metrics["val_mlm_loss"] == stop["best"] or stop["kept"] == "last"

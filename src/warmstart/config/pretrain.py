@@ -107,7 +107,7 @@ class TrainConfig:
     log_every: int = knob(10, "steps between training-log records", ge=1)
     eval_every: int = knob(200, "steps between validation passes", ge=1)
     patience: int = knob(3, "validation passes without a new best held-out loss before the run stops and keeps its "
-                            "best weights (mlm, electra, tsdae; 0: use the whole budget, keep the last)", ge=0)
+                            "best weights (mlm, tsdae; 0: use the whole budget, keep the last)", ge=0)
     save_every_minutes: float = knob(10.0, "minutes between resumable checkpoints", gt=0)
     num_threads: int | None = knob(None, "CPU threads (default: all cores, shared among processes)", ge=1)
     report_to: str | None = knob(None, "also send the run's curves to this tracker", choices=TRACKERS)

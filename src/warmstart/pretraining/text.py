@@ -92,7 +92,9 @@ class TextPretraining:
     """The text job the skeleton runs (see run.Job)."""
 
     unit = "tokens"
-    watch = ("val_loss", "min")  # the held-out MLM / ELECTRA loss: it rises when a small corpus is over-fitted
+    watch: tuple[str, str] | None = ("val_mlm_loss", "min")  # the held-out MLM loss: rises when a small corpus
+    # is over-fitted. ELECTRA (set in __init__) watches nothing: its discriminator's held-out loss moves with
+    # its generator's skill as much as with over-fitting
 
     def __init__(self, cfg: PretrainConfig, group: Cluster, resume_dir: Path, resume: bool, bf16: bool):
         tc, out = cfg.train, Path(cfg.output_dir)
@@ -137,6 +139,7 @@ class TextPretraining:
             except WarmstartError:  # validation split too small for one block: skip validation
                 self.val_batches = []
         self.electra = cfg.objective.name == "electra"
+        self.watch = None if self.electra else self.watch
         if self.electra:
             self.encoder, self.generator = build_electra(cfg.model, tokenizer, tc.seed, cfg.objective.generator_size)
             # one optimizer; the shared embeddings appear once
