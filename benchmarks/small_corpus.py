@@ -84,7 +84,7 @@ def main() -> None:
         curve = held_out_curve(root / slug)
         best = min(curve, key=lambda c: c[1]) if curve else None
         lines.append(f"- {name}: {m['steps']} steps, {m['tokens']:,} tokens in {m['train_seconds'] / 60:.1f} min, "
-                     f"held-out MLM loss of the kept weights {m.get("val_mlm_loss")}"
+                     f"held-out MLM loss of the kept weights {m.get('val_mlm_loss')}"
                      + (f" (kept step {stop['best_step']}, last {stop['last']} at step {stop['last_step']}"
                         f"{', stopped early' if stop['stopped_early'] else ''})" if stop else "")
                      + (f"; lowest held-out loss {best[1]} at step {best[0]} of {len(curve)} passes logged"
