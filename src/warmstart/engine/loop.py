@@ -60,11 +60,13 @@ class Budget:
 class KeepBest:
     """Early stopping on a held-out figure: the best value seen, its step, its metrics and (a CPU copy of) its
     weights, and the evaluations since. `mode`: "min" for a loss, "max" for an accuracy. `patience`: evaluations
-    without a new best before `update` says stop (0: never). A NaN is never a best."""
+    worse than the best by more than `tolerance` (relative) before `update` says stop (0: never); one within it
+    is a plateau and counts for nothing. A NaN is never a best and always counts as worse."""
 
     key: str
     mode: str = "min"
     patience: int = 0
+    tolerance: float = 0.0
     value: float | None = None
     step: int = 0
     bad: int = 0
@@ -84,7 +86,8 @@ class KeepBest:
         value = float(metrics[self.key])
         if self.better(value):
             self.value, self.step, self.bad, self.metrics, self.weights = value, step, 0, dict(metrics), snapshot()
-        else:
+        elif not math.isfinite(value) or self.value is None or \
+                abs(value - self.value) > self.tolerance * abs(self.value):
             self.bad += 1
         return bool(self.patience) and self.bad >= self.patience
 
