@@ -106,7 +106,7 @@ NAN = float("nan")
     ("min", 0, [3.0, 2.0, 9.0, 9.0, 9.0, 9.0], 2, None, 0.0),  # patience 0: never stops, still keeps the best
     ("max", 2, [0.5, 0.7, 0.6, 0.6, 0.9], 2, 4, 0.0),  # an accuracy: higher is better
     ("min", 2, [NAN, 3.0, NAN, NAN], 2, 4, 0.01),  # NaN is never a best, and counts as no improvement
-    ("min", 1, [2.0, 2.0], 1, 2, 0.0),  # equal is not better
+    ("min", 1, [2.0, 2.0, 2.1], 1, 3, 0.0),  # equal is neither a new best nor a rise
     ("min", 2, [2.0, 2.01, 2.015, 1.99, 2.1, 2.2], 4, 6, 0.01),  # within 1% of the best: a plateau, not a rise
     ("max", 1, [0.80, 0.795, 0.70], 1, 3, 0.01),
 ])
