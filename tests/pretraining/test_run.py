@@ -124,3 +124,11 @@ def test_a_real_run_watches_a_figure_its_validation_reports(pretrained):
     stop = metrics["early_stopping"]
     assert stop["watched"] == "val_mlm_loss" and stop["best"] is not None
     assert metrics["val_mlm_loss"] == stop["best"] or stop["kept"] == "last"
+
+
+def test_last_weights_stay_when_the_end_is_within_the_tolerance(steady, monkeypatch):
+    """A final loss a hair above an earlier best is noise, not over-fitting: the folder keeps the last weights."""
+    scripted_held_out(monkeypatch, [3.0, 2.0, 2.01, 2.01])  # 0.5% above the best at step 2
+    out = run_pretrain(steady("plateau", "train.max_steps=3", "train.patience=3"))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["early_stopping"]["kept"] == "last" and metrics["val_mlm_loss"] == 2.01

@@ -78,6 +78,11 @@ class KeepBest:
             return False
         return self.value is None or (value < self.value if self.mode == "min" else value > self.value)
 
+    def risen(self, value: float) -> bool:
+        """Worse than the best by more than the tolerance (a NaN, or no best yet to compare with, counts)."""
+        return not math.isfinite(value) or self.value is None or \
+            abs(value - self.value) > self.tolerance * abs(self.value)
+
     def update(self, metrics: dict, step: int, snapshot: Callable[[], object]) -> bool:
         """Record `metrics` of step `step`; `snapshot()` copies the weights when they are the new best.
         -> whether to stop (patience used up). Metrics without `key` change nothing."""
@@ -86,8 +91,7 @@ class KeepBest:
         value = float(metrics[self.key])
         if self.better(value):
             self.value, self.step, self.bad, self.metrics, self.weights = value, step, 0, dict(metrics), snapshot()
-        elif not math.isfinite(value) or self.value is None or \
-                abs(value - self.value) > self.tolerance * abs(self.value):
+        elif self.risen(value):
             self.bad += 1
         return bool(self.patience) and self.bad >= self.patience
 

@@ -168,8 +168,8 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
                                              lambda: make_optimizer(job.model, tc.lr, tc.weight_decay), group,
                                              tc.batch_size, tc.grad_accum, LoopSettings.max_grad_norm)
     state = LoopState(seconds=job.setup_seconds)  # a budget in minutes includes the set-up
-    # early stopping (issue 21, small corpora): the held-out loss is followed; when it has not improved for
-    # `patience` passes the run stops, and the best pass's weights are what the folder gets
+    # early stopping (issue 21, small corpora): the held-out loss is followed; after `patience` checks more than
+    # RISE above its best the run stops, and the folder gets the best check's weights
     watch, patience = getattr(job, "watch", None), getattr(tc, "patience", 0)
     keeper = KeepBest(watch[0], watch[1], patience, RISE) if watch and patience else None
     eval_every, per_pass = tc.eval_every, getattr(job, "steps_per_pass", None)
@@ -231,35 +231,36 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
                        save_fn=save_resumable, log_path=out / LOG)
     stopped = bool(keeper and keeper.patience and keeper.bad >= keeper.patience)
     final = job.evaluate(forward)
-    if keeper:  # the last weights compete too
+    if keeper:  # the last weights compete too, and are kept unless they have really risen above the best
         keeper.update(final, state.step, snapshot)
+    kept_best = bool(keeper and keeper.weights is not None and keeper.step != state.step
+                     and keeper.risen(final.get(keeper.key, float("nan"))))
     whole = save_resumable(state) if group.main or group.sharded else None  # the last weights, to resume from
     if not group.main:
         barrier(group.world)
         return out
-    kept_best = bool(keeper and keeper.weights is not None and keeper.step != state.step)
     kept, held_out = (keeper.weights, keeper.metrics) if kept_best else (whole, final)
     rate = round(state.tokens / max(state.seconds, 1e-9), 1)
     metrics = {"steps": state.step, job.unit: state.tokens, **job.summary(state),
                "train_seconds": round(state.seconds, 1), f"{job.unit}_per_s": rate,
                "wall_seconds": round(time.perf_counter() - t0, 1), **held_out,
-               **({"early_stopping": early_stopping_record(keeper, final, state.step, stopped)} if keeper else {})}
+               **({"early_stopping": early_stopping_record(keeper, final, state.step, stopped, kept_best)} if keeper
+                  else {})}
     publish_into(out, lambda f: job.write(f, kept, {CONFIG_FILENAME: config_text,
                                                      "metrics.json": json.dumps(metrics, indent=2)}, final=True))
     print(f"warmstart pretrain: done, {state.step} steps, {state.tokens:,} {job.unit}, {rate:,.0f} {job.unit}/s; "
           + " ".join(f"{k}={v}" for k, v in final.items()) + f"\n  checkpoint: {out}")
     if kept_best:
-        why = (f"the held-out {keeper.key} did not improve for {keeper.patience} validation passes, so the run "
-               f"stopped at step {state.step}" if stopped else f"the held-out {keeper.key} was lower there than at "
-               f"the end (step {state.step})")
-        print(f"  kept step {keeper.step}'s weights ({keeper.key}={keeper.value:g}, last {final[keeper.key]:g}): "
-              f"{why}; a corpus this small is over-fitted by more passes")
+        why = (f"it rose more than {RISE:.0%} above its best at {keeper.patience} checks, so the run stopped at "
+               f"step {state.step}" if stopped else f"it ended more than {RISE:.0%} above its best (step {state.step})")
+        print(f"  kept step {keeper.step}'s weights, the held-out {keeper.key}'s best ({keeper.value:g}, last "
+              f"{final[keeper.key]:g}): {why}: more passes over-fitted this corpus")
     barrier(group.world)
     return out
 
 
-def early_stopping_record(keeper: KeepBest, last: dict, step: int, stopped: bool) -> dict:
+def early_stopping_record(keeper: KeepBest, last: dict, step: int, stopped: bool, kept_best: bool) -> dict:
     """What metrics.json says about early stopping: which weights the folder holds and why."""
     return {"watched": keeper.key, "patience": keeper.patience, "best_step": keeper.step,
             "best": keeper.value, "last": last.get(keeper.key), "last_step": step, "stopped_early": stopped,
-            "kept": "best" if keeper.step != step and keeper.weights is not None else "last"}
+            "kept": "best" if kept_best else "last"}
