@@ -116,3 +116,19 @@ def test_validation_split_is_disjoint_and_seeded():
     train, val = split_documents_for_validation(100, 0.1, 1000, seed=0)
     assert len(val) == 10 and not set(train) & set(val) and len(train) + len(val) == 100
     assert np.array_equal(val, split_documents_for_validation(100, 0.1, 1000, seed=0)[1])
+
+
+@pytest.mark.parametrize("num_docs, length, min_tokens, cap, want", [
+    (2400, 25, 0, 500, 24),          # the fraction alone: 1%
+    (2400, 25, 6000, 500, 240),      # grows for the floor, up to 10% of the documents
+    (2400, 25, 2000, 500, 80),       # grows just enough: 80 x 25 tokens = 2000
+    (2400, 25, 6000, 100, 100),      # the cap still bounds it
+    (100_000, 25, 16384, 500, 500),  # a large corpus: 1% is over the cap, unchanged
+    (1, 25, 6000, 500, 0),           # one document: nothing held out
+])
+def test_validation_split_grows_on_a_small_corpus(num_docs, length, min_tokens, cap, want):
+    lengths = np.full(num_docs, length)
+    train, val = split_documents_for_validation(num_docs, 0.01, cap, 0, lengths, min_tokens)
+    assert len(val) == want and len(train) + len(val) == num_docs and not set(train) & set(val)
+    # growing extends the same seeded order: the fraction's documents stay held out
+    assert set(split_documents_for_validation(num_docs, 0.01, cap, 0)[1]) <= set(val)

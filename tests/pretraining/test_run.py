@@ -132,3 +132,19 @@ def test_last_weights_stay_when_the_end_is_within_the_tolerance(steady, monkeypa
     out = run_pretrain(steady("plateau", "train.max_steps=3", "train.patience=3"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["early_stopping"]["kept"] == "last" and metrics["val_mlm_loss"] == 2.01
+
+
+@pytest.mark.parametrize("overrides, grows", [
+    (("train.patience=3",), True),                              # early stopping follows the held-out loss
+    (("train.patience=0",), False),                             # nothing follows it: the fraction alone
+    (("train.patience=3", "corpus.min_validation_tokens=0"), False),
+    (("train.patience=3", "objective.name=electra"), False),    # ELECTRA watches nothing
+])
+def test_a_small_corpus_holds_out_more_where_early_stopping_reads_it(overrides, grows, corpus_file, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "run"
+    run_pretrain(tiny_pretrain_config(corpus_file, out, tmp_path / "cache", "train.max_steps=1",
+                                      "corpus.validation_fraction=0.01", "objective.nsp=false", *overrides))
+    held = int(capsys.readouterr().out.split(" held out)")[0].rsplit("(", 1)[1])
+    docs = sum(1 for block in corpus_file.read_text(encoding="utf-8").split("\n\n") if block.strip())
+    assert (held > round(docs * 0.01)) == grows, (held, docs)

@@ -103,17 +103,21 @@ class SentenceAdaptation:
         # TSDAE: the loss module holds the encoder and its tied decoder; one optimizer over both
         self.model = tsdae_loss(self.encoder) if obj.name == "tsdae" else self.encoder
         self.data_key = hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:24]
+        # TSDAE's held-out reconstruction loss says when the text is over-fitted. SimCSE's cannot: MiniLM as
+        # shipped already matches every held-out pair (match rate 1.000, loss 0.0007-0.0047 at step 0 on the
+        # four dev tasks of benchmarks/results/domain_adaptation.md), so its cap is train.max_epochs instead.
+        self.watch = ("val_loss", "min") if obj.name == "tsdae" else None
+        # the held-out share grows on a small corpus only where early stopping follows it
+        floor = cfg.corpus.min_validation_tokens if self.watch and cfg.train.patience else 0
         train_ids, val_ids = split_documents_for_validation(len(sentences), cfg.corpus.validation_fraction,
-                                                            cfg.corpus.max_validation_documents, cfg.train.seed)
+                                                            cfg.corpus.max_validation_documents, cfg.train.seed,
+                                                            np.array([len(s.split()) for s in sentences]),
+                                                            floor)
         self.data = SentenceBatches(sentences, train_ids, self.tokenizer, cfg, cfg.train.seed)
         self.val = SentenceBatches(sentences, val_ids, self.tokenizer, cfg, cfg.train.seed + 1) \
             if len(val_ids) >= 2 else None
         self.batches_per_epoch = len(self.data)  # train.max_epochs counts these
         self.steps_per_pass = max(1, self.batches_per_epoch // cfg.train.grad_accum)
-        # TSDAE's held-out reconstruction loss says when the text is over-fitted. SimCSE's cannot: MiniLM as
-        # shipped already matches every held-out pair (match rate 1.000, loss 0.0007-0.0047 at step 0 on the
-        # four dev tasks of benchmarks/results/domain_adaptation.md), so its cap is train.max_epochs instead.
-        self.watch = ("val_loss", "min") if obj.name == "tsdae" else None
         self.setup_seconds = 0.0
         if resume:
             load_model(self.model, str(resume_dir / STATE), strict=False)

@@ -124,8 +124,11 @@ class TextPretraining:
         if not group.main:
             corpus = build_token_cache(docs, tokenizer, cfg.corpus.cache_dir)
         self.tokenizer, self.corpus, self.data_key = tokenizer, corpus, corpus.key
+        # the held-out share grows on a small corpus only where early stopping follows it (not ELECTRA's)
+        floor = cfg.corpus.min_validation_tokens if cfg.objective.name != "electra" and tc.patience else 0
         train_ids, val_ids = split_documents_for_validation(corpus.num_docs, cfg.corpus.validation_fraction,
-                                                            cfg.corpus.max_validation_documents, tc.seed)
+                                                            cfg.corpus.max_validation_documents, tc.seed,
+                                                            corpus.doc_token_counts(), floor)
         seq_len, nsp = cfg.model.max_seq_len, cfg.objective.nsp
         self.data = PretrainBatches(corpus, train_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed)
         # about how many steps one pass over the training documents takes (their share of the corpus's tokens)
