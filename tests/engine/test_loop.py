@@ -100,18 +100,20 @@ def test_gradient_accumulation_equals_the_larger_batch():
 NAN = float("nan")
 
 
-@pytest.mark.parametrize("mode, patience, values, best_step, stops_at, tolerance", [
-    ("min", 3, [3.0, 2.0, 2.5, 2.6, 2.7, 1.0], 2, 5, 0.0),  # three passes without a new best: stop at 5
-    ("min", 3, [3.0, 2.0, 2.5, 1.5, 2.6, 2.7], 4, None, 0.0),  # a new best resets the count
-    ("min", 0, [3.0, 2.0, 9.0, 9.0, 9.0, 9.0], 2, None, 0.0),  # patience 0: never stops, still keeps the best
-    ("max", 2, [0.5, 0.7, 0.6, 0.6, 0.9], 2, 4, 0.0),  # an accuracy: higher is better
-    ("min", 2, [NAN, 3.0, NAN, NAN], 2, 4, 0.01),  # NaN is never a best, and counts as no improvement
-    ("min", 1, [2.0, 2.0, 2.1], 1, 3, 0.0),  # equal is neither a new best nor a rise
-    ("min", 2, [2.0, 2.01, 2.015, 1.99, 2.1, 2.2], 4, 6, 0.01),  # within 1% of the best: a plateau, not a rise
-    ("max", 1, [0.80, 0.795, 0.70], 1, 3, 0.01),
+@pytest.mark.parametrize("mode, patience, values, best_step, stops_at, tolerance, ties", [
+    ("min", 3, [3.0, 2.0, 2.5, 2.6, 2.7, 1.0], 2, 5, 0.0, False),  # three passes without a new best: stop at 5
+    ("min", 3, [3.0, 2.0, 2.5, 1.5, 2.6, 2.7], 4, None, 0.0, False),  # a new best resets the count
+    ("min", 0, [3.0, 2.0, 9.0, 9.0, 9.0, 9.0], 2, None, 0.0, False),  # patience 0: never stops, still keeps the best
+    ("max", 2, [0.5, 0.7, 0.6, 0.6, 0.9], 2, 4, 0.0, False),  # an accuracy: higher is better
+    ("min", 2, [NAN, 3.0, NAN, NAN], 2, 4, 0.01, False),  # NaN is never a best, and counts as no improvement
+    ("min", 1, [2.0, 2.0, 2.1], 1, 3, 0.0, False),  # equal is neither a new best nor a rise
+    ("min", 2, [2.0, 2.01, 2.015, 1.99, 2.1, 2.2], 4, 6, 0.01, False),  # within 1% of the best: a plateau, not a rise
+    ("max", 1, [0.80, 0.795, 0.70], 1, 3, 0.01, False),
+    ("max", 1, [0.80, 0.80, 0.90], 1, 2, 0.0, True),  # fine-tuning's accuracy: a tie is no progress
+    ("max", 2, [0.80, 0.80, 0.85, 0.85, 0.85], 3, 5, 0.0, True),
 ])
-def test_keep_best_follows_the_held_out_figure(mode, patience, values, best_step, stops_at, tolerance):
-    keeper, stopped = KeepBest("val_loss", mode, patience, tolerance), None
+def test_keep_best_follows_the_held_out_figure(mode, patience, values, best_step, stops_at, tolerance, ties):
+    keeper, stopped = KeepBest("val_loss", mode, patience, tolerance, ties), None
     for step, value in enumerate(values, start=1):
         if keeper.update({"val_loss": value}, step, lambda step=step: {"w": torch.tensor(float(step))}):
             stopped = step

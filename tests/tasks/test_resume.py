@@ -86,3 +86,26 @@ def test_resume_refuses_nothing_another_recipe_or_other_data(pretrained, sentime
         run_task(_cfg(pretrained, data, tmp_path / "run"), resume=True)
     more = run_task(_cfg(pretrained, data, tmp_path / "run"))  # without --resume: a new run, the old state dropped
     assert more["scored_split"] == "test" and not any(tmp_path.glob(".run.resume*"))
+
+
+@pytest.mark.parametrize("legacy_score, value", [(0.75, 0.75), (float("-inf"), None)])
+def test_a_state_saved_before_keepbest_still_resumes(tmp_path, legacy_score, value):
+    """Fine-tuning's best-so-far moved onto engine.loop.KeepBest; a state saved as {score, step, bad} loads."""
+    from safetensors.torch import save_file
+
+    from warmstart.engine.loop import KeepBest, LoopState
+    from warmstart.tasks.resume import load_resumable, save_resumable
+
+    folder = tmp_path / "state"
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.AdamW(model.parameters())
+    keeper = KeepBest("accuracy", "max", 3, ties_count=True, weights=model.state_dict())
+    save_resumable(folder, model, optimizer, keeper, LoopState(step=4), 4, (), None)
+    state = torch.load(folder / "training_state.pt", weights_only=False)
+    state["best"] = {"score": legacy_score, "step": 2, "bad": 1}
+    torch.save(state, folder / "training_state.pt")
+    save_file({k: torch.full_like(v, 7.0) for k, v in model.state_dict().items()}, folder / "best.safetensors")
+    again = KeepBest("accuracy", "max", 3, ties_count=True)
+    loop, calls = load_resumable(folder, model, optimizer, again, ())
+    assert (again.value, again.step, again.bad, loop.step, calls) == (value, 2, 1, 4, 4)
+    assert all((w == 7.0).all() for w in again.weights.values())

@@ -61,12 +61,15 @@ class KeepBest:
     """Early stopping on a held-out figure: the best value seen, its step, its metrics and (a CPU copy of) its
     weights, and the evaluations since. `mode`: "min" for a loss, "max" for an accuracy. `patience`: evaluations
     worse than the best by more than `tolerance` (relative) before `update` says stop (0: never); one within it
-    is a plateau and counts for nothing. A NaN is never a best and always counts as worse."""
+    is a plateau and counts for nothing, unless `ties_count` (fine-tuning's validation accuracy: a score that
+    stays flat is no progress, and a few hundred labels make many ties). A NaN is never a best and always counts
+    as worse."""
 
     key: str
     mode: str = "min"
     patience: int = 0
     tolerance: float = 0.0
+    ties_count: bool = False
     value: float | None = None
     step: int = 0
     bad: int = 0
@@ -80,7 +83,7 @@ class KeepBest:
 
     def risen(self, value: float) -> bool:
         """Worse than the best by more than the tolerance (a NaN, or no best yet to compare with, counts)."""
-        return not math.isfinite(value) or self.value is None or \
+        return not math.isfinite(value) or self.value is None or self.ties_count or \
             abs(value - self.value) > self.tolerance * abs(self.value)
 
     def update(self, metrics: dict, step: int, snapshot: Callable[[], object]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import shutil
 import sys
 import time
@@ -29,7 +30,7 @@ from warmstart.engine.checkpoint import (
     keep_log_until,
     save_hf,
 )
-from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
+from warmstart.engine.loop import Budget, KeepBest, LoopSettings, LoopState, make_optimizer, train_loop
 from warmstart.engine.outputs import write_marker
 from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
@@ -212,7 +213,9 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     if strategy.before_step:
         strategy.before_step(0.0)
     freezes = any(not p.requires_grad for p in model.parameters()) or strategy.before_step is not None
-    best = {"score": start_score, "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
+    # the weights as they come in are the first candidate (the fallback when no evaluation beats them)
+    best = KeepBest(metric, "max", tc.patience, ties_count=True, weights=copy.deepcopy(model.state_dict()),
+                    value=start_score if math.isfinite(start_score) else None)
     calls = 0
 
     def step_fn(batch: dict) -> dict:
@@ -230,11 +233,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
 
     def eval_fn(state):
         score = evaluate()
-        if score > best["score"]:
-            best.update(score=score, state=copy.deepcopy(model.state_dict()), step=state.step, bad=0)
-        else:
-            best["bad"] += 1
-        return {metric: round(score, 4)}, best["bad"] >= tc.patience
+        stop = best.update({metric: score}, state.step, lambda: copy.deepcopy(model.state_dict()))
+        return {metric: round(score, 4)}, stop
 
     ctx = CURRENT_RUN.get()
     resume_dir = phase_folder(out, phase) if out is not None else None
@@ -244,8 +244,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         state, calls = load_resumable(resume_dir, model, optimizer, best, generators)
         batches = itertools.dropwhile(lambda b: (b[0], b[1]) < (state.epoch, state.index), batches)
         keep_log_until(path, state.step)
-        print(f"warmstart finetune: resumed at step {state.step} (best {metric} {best['score']:.4f} at step "
-              f"{best['step']})")
+        shown = best.value if best.value is not None else float("nan")
+        print(f"warmstart finetune: resumed at step {state.step} (best {metric} {shown:.4f} at step {best.step})")
     elif path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)  # the log lives beside the run folder, made only at the end
         path.unlink(missing_ok=True)  # a crashed earlier run's log must not be appended to
@@ -265,16 +265,17 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
                        eval_fn=eval_fn if evaluate else None, save_fn=save_fn if resume_dir is not None else None,
                        log_path=path)
     if evaluate is None:  # nothing to choose with: the last weights are the result
-        best.update(state=model.state_dict(), step=state.step, score=float("nan"))
+        best.weights, best.step, best.value = model.state_dict(), state.step, None
     elif state.step % eval_every:
         eval_fn(state)
-    model.load_state_dict(best["state"])
+    model.load_state_dict(best.weights)
     trainable = trainable_parameters(model)  # at the end: gradual unfreezing has turned its blocks on by then
     set_trainable(model.parameters(), True)
     if peft_model is not None:  # merged into a standard checkpoint; write_run saves the adapter beside it
         _, adapter, config = unwrap_lora(peft_model)
         model.warmstart_adapter = (adapter, config)
-    chosen = {metric: round(best["score"], 4), "best_step": best["step"]} if evaluate else {}
+    score = best.value if best.value is not None else float("-inf")  # -inf: no evaluation was a number
+    chosen = {metric: round(score, 4), "best_step": best.step} if evaluate else {}
     return {**chosen, "steps": state.step, "strategy": tc.strategy, "trainable_parameters": trainable}
 
 

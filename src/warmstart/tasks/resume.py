@@ -4,6 +4,7 @@ and whose hashes its marker records), the run `run_task` is running (RunContext,
 
 from __future__ import annotations
 
+import math
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from warmstart.engine.checkpoint import (
     rng_state,
     set_rng_state,
 )
-from warmstart.engine.loop import LoopState
+from warmstart.engine.loop import KeepBest, LoopState
 from warmstart.engine.outputs import write_marker
 
 
@@ -44,7 +45,7 @@ RESUMABLE_CHANGES = {"output_dir", "train.max_steps", "train.max_epochs", "train
                      "train.save_every_minutes", "train.report_to"}
 
 
-def save_resumable(folder: Path, model, optimizer, best: dict, state: LoopState, calls: int,
+def save_resumable(folder: Path, model, optimizer, best: KeepBest, state: LoopState, calls: int,
                     generators: tuple[torch.Generator, ...], ctx: RunContext | None) -> None:
     """Everything `fit` needs to continue exactly: the weights now and the best so far, the optimizer, the loop's
     position, every RNG (the global ones: dropout; `generators`: e.g. image augmentation), the step counter."""
@@ -52,23 +53,28 @@ def save_resumable(folder: Path, model, optimizer, best: dict, state: LoopState,
 
     def write(tmp: Path) -> None:
         save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
-        save_file({k: v.detach().clone().contiguous() for k, v in best["state"].items()}, tmp / "best.safetensors")
+        save_file({k: v.detach().clone().contiguous() for k, v in best.weights.items()}, tmp / "best.safetensors")
         torch.save({"optimizer": optimizer.state_dict(), "loop": asdict(state), "rng": rng_state(), "calls": calls,
                     "generators": [g.get_state() for g in generators],
-                    "best": {k: best[k] for k in ("score", "step", "bad")}}, tmp / TRAINING_STATE)
+                    "best": best.state()}, tmp / TRAINING_STATE)
         if ctx is not None:
             (tmp / CONFIG_FILENAME).write_text(yaml.safe_dump(asdict(ctx.cfg), sort_keys=False), encoding="utf-8")
             write_marker(tmp, "finetune", {k: v for k, v in finetune_inputs(ctx.cfg).items() if k.startswith("data.")})
     atomic_folder(folder, write)
 
 
-def load_resumable(folder: Path, model, optimizer, best: dict, generators: tuple[torch.Generator, ...]
+def load_resumable(folder: Path, model, optimizer, best: KeepBest, generators: tuple[torch.Generator, ...]
                     ) -> tuple[LoopState, int]:
     from safetensors.torch import load_file
 
     saved = load_training_state(folder)
     model.load_state_dict(load_file(folder / "model.safetensors"))
-    best.update(saved["best"], state=load_file(folder / "best.safetensors"))
+    kept = saved["best"]
+    if "key" not in kept:  # a state saved before fine-tuning moved onto KeepBest: {score, step, bad}
+        score = kept["score"]
+        kept = {"key": best.key, "value": score if math.isfinite(score) else None, "step": kept["step"],
+                "bad": kept["bad"], "metrics": {}}
+    best.load(kept, load_file(folder / "best.safetensors"))
     optimizer.load_state_dict(saved["optimizer"])
     set_rng_state(saved["rng"])
     for g, s in zip(generators, saved["generators"], strict=True):
