@@ -120,7 +120,7 @@ def test_validation_split_is_disjoint_and_seeded():
 
 @pytest.mark.parametrize("num_docs, length, min_tokens, cap, want", [
     (2400, 25, 0, 500, 24),          # the fraction alone: 1%
-    (2400, 25, 6000, 500, 240),      # grows for the floor, up to 10% of the documents
+    (2400, 25, 6000, 500, 120),      # grows for the floor, up to 5% of the documents
     (2400, 25, 2000, 500, 80),       # grows just enough: 80 x 25 tokens = 2000
     (2400, 25, 6000, 100, 100),      # the cap still bounds it
     (100_000, 25, 16384, 500, 500),  # a large corpus: 1% is over the cap, unchanged

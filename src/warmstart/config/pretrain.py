@@ -26,7 +26,7 @@ class CorpusConfig:
                                           "these splits (keep an evaluation set's test documents out)", factory=list)
     validation_fraction: float = knob(0.01, "fraction of documents held out for the validation MLM loss", ge=0, lt=1)
     max_validation_documents: int = knob(500, "at most this many held-out documents", ge=0)
-    min_validation_tokens: int = knob(16384, "a small corpus holds out more documents (up to 10%) until its held-out "
+    min_validation_tokens: int = knob(16384, "a small corpus holds out more documents (up to 5%) until its held-out "
                                              "text has this many tokens (words for sentence objectives), so early "
                                              "stopping does not follow one noisy batch; 0 = the fraction alone",
                                       ge=0)
