@@ -111,8 +111,8 @@ class SentenceAdaptation:
         floor = cfg.corpus.min_validation_tokens if self.watch and cfg.train.patience else 0
         train_ids, val_ids = split_documents_for_validation(len(sentences), cfg.corpus.validation_fraction,
                                                             cfg.corpus.max_validation_documents, cfg.train.seed,
-                                                            np.array([len(s.split()) for s in sentences]),
-                                                            floor)
+                                                            np.array([len(s.split()) for s in sentences])
+                                                            if floor else None, floor)
         self.data = SentenceBatches(sentences, train_ids, self.tokenizer, cfg, cfg.train.seed)
         self.val = SentenceBatches(sentences, val_ids, self.tokenizer, cfg, cfg.train.seed + 1) \
             if len(val_ids) >= 2 else None
