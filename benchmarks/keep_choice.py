@@ -7,9 +7,10 @@ for the whole step, name `results_tsdae`) left in `--out`: the adapted folders a
 accuracy per task and seed at 16 labels per class. For each task and seed, `warmstart rank` scores MiniLM as
 shipped and every share on that seed's 16-per-class labels only (the cross-validated probe, kNN, LogME); the
 encoder each score puts first is the one a user would keep, and its probe's test accuracy minus the shipped
-MiniLM's is the gain of that choice (a tie goes to the
-encoder rank's table lists first, as a user reading it would). Beside: the oracle (the best share per seed, chosen on test). Seconds on 2
-cores (features of 48-96 labelled rows per encoder); run domain_adaptation.py first.
+MiniLM's is the gain of that choice (a tie goes to the encoder rank's table lists first, as a user reading it
+would). Beside: the oracle (the best share per seed, chosen on test). Seconds on 2 cores (features of 48-96
+labelled rows per encoder). Fixed to that command's settings (16 per class, seeds 0-2, 10 minutes, one pass);
+run domain_adaptation.py first.
 """
 
 from __future__ import annotations
