@@ -10,11 +10,13 @@ candidate once.
     .venv/bin/python benchmarks/rank_validation.py [--tasks sentiment ner fmnist] [--seeds 3]
 
 Candidates are checkpoints other benchmarks and recipes leave in runs/ (a missing one is skipped, named):
-text: MiniLM-L6 and MiniLM + TAPT, warmstart MLM / ELECTRA / HF recipe (benchmarks/small_budget.py), the task
+text: MiniLM-L6, MiniLM + TAPT (with and without the head warm-up), warmstart MLM / ELECTRA / HF recipe
+(benchmarks/small_budget.py), MiniLM adapted by SimCSE (`make demo`) and by TSDAE on Rotten Tomatoes' text
+(benchmarks/domain_adaptation.py; whole step and mixed back half-way), the demo's pretrained checkpoint, the task
 encoders (configs/pretrain/tasks.yaml, uncased and cased) and the relatedness pair (configs/study/
 relatedness.yaml: movie text vs the King James Bible); images: SimCLR and autoencoder encoders of several
 budgets and widths (the 1-minute ones are pretrained here when missing). Finished fine-tuning cells are reused
-(runs/rank_validation/<task>/<candidate>-seed<k>/metrics.json). Writes benchmarks/results/rank_validation.md.
+(runs/rank_validation/<task>/<candidate>-seed<k>/metrics.json). Writes the table to `--out` (benchmarks/results/rank_validation.md).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ RUNS = ROOT / "runs"
 TEXT_CANDIDATES = {
     "MiniLM-L6": minilm_folder,
     "MiniLM + TAPT": lambda: RUNS / "small_budget" / "minilm_tapt",
+    "MiniLM + TAPT, head warm-up": lambda: RUNS / "small_budget" / "minilm_tapt_head_warmup",
+    "MiniLM + SimCSE (demo, 2 min)": lambda: RUNS / "demo" / "adapted",
+    "MiniLM + TSDAE on RT": lambda: RUNS / "domain_adaptation" / "adapted" / "rt" / "tsdae-10m-1e",
+    "MiniLM + TSDAE on RT, keep 0.5": lambda: RUNS / "domain_adaptation" / "adapted" / "rt" / "tsdae-10m-1e-keep0.5",
+    "demo pretrained (2.5 min)": lambda: RUNS / "demo" / "pretrained",
     "warmstart MLM": lambda: RUNS / "small_budget" / "warmstart_mlm",
     "warmstart ELECTRA": lambda: RUNS / "small_budget" / "warmstart_electra",
     "HF recipe": lambda: RUNS / "small_budget" / "hf_recipe",
@@ -187,12 +194,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="timed ranking passes (medians reported)")
     ap.add_argument("--seeds-for", nargs="*", default=[], metavar="TASK=N", help="another seed count for a task")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rank_validation.md"))
     args = ap.parse_args()
     seeds = {task: args.seeds for task in args.tasks} | {k: int(v) for k, v in (a.split("=") for a in args.seeds_for)}
     if "fmnist" in args.tasks:
         pretrain_short_image_encoders()
     results = [validate(task, seeds[task], args.repeats) for task in args.tasks]
-    write(results, ROOT / "benchmarks" / "results" / "rank_validation.md")
+    write(results, Path(args.out))
 
 
 if __name__ == "__main__":
