@@ -23,12 +23,12 @@ def spy(monkeypatch):
     seen = {"phases": [], "texts": set()}
     real_select, real_encode = protocol.select_then_refit, classification.encode
 
-    def select(sample, strategy, train_once, out):
+    def select(sample, strategy, train_once, out, *args):
         def recording(train, val, steps, phase):
             seen["phases"].append((phase, train, val))
             return train_once(train, val, steps, phase)
         seen["sample"] = sample
-        return real_select(sample, strategy, recording, out)
+        return real_select(sample, strategy, recording, out, *args)
 
     def encode(tokenizer, df, max_length):
         seen["texts"] |= set(df["text"])
@@ -112,3 +112,40 @@ def test_the_held_out_share_is_stratified_and_inside_the_sample():
     assert len(held) == 4 and not set(kept) & set(held) and set(kept) | set(held) == set(range(20))
     assert set(classes[held]) == {0, 1}
     assert holdout(1, 0.2, 0)[1].size == 0  # one label: nothing to hold out
+
+
+@pytest.mark.parametrize("refit_score, resumed, kept, calls", [
+    (0.9, False, "refit", ["select", "refit"]),  # the refit fits the held-out rows it now trains on: kept
+    (0.8, False, "refit", ["select", "refit"]),  # as well as the selection scored them unseen: kept
+    (0.5, False, "select", ["select", "refit"]),  # below (diverged): the selection's model, not trained again
+    (0.5, True, "select", ["refit", "select"]),  # resumed after the selection: its model is trained again
+    (0.9, True, "refit", ["refit"]),
+])
+def test_a_refit_that_scores_below_the_selection_on_its_own_labels_is_rejected(
+        tmp_path, monkeypatch, refit_score, resumed, kept, calls):
+    from warmstart.data.sample import Sample
+    from warmstart.tasks.resume import CURRENT_RUN, RunContext
+
+    sample = Sample(labelled=list(range(10)), train=list(range(8)), validation=[8, 9], test=[], refit=True)
+    selection = {"val_accuracy": 0.8, "best_step": 4, "steps": 6}
+    monkeypatch.setattr(protocol, "save_selection", lambda *a: None)
+    monkeypatch.setattr(protocol, "load_selection", lambda out: dict(selection))
+    phases = []
+
+    def train_once(train, val, steps, phase):
+        phases.append(phase)
+        return phase, dict(selection) if phase == "select" else {"steps": steps}
+
+    def score(model, rows):
+        assert rows == [8, 9]  # judged on the held-out share, which the refit trained on
+        return refit_score if model == "refit" else 0.8
+
+    token = CURRENT_RUN.set(RunContext(cfg=None, resume=resumed))
+    try:
+        model, metrics = protocol.select_then_refit(sample, "lp_ft", train_once, tmp_path / "run", score)
+    finally:
+        CURRENT_RUN.reset(token)
+    assert (model, phases) == (kept, calls)
+    assert metrics["refit_check"] == refit_score and metrics["refit_steps"] == 5  # 4 steps on 8 -> on 10
+    assert metrics.get("refit_rejected", False) == (kept == "select")
+    assert ("rejected" in metrics["protocol"]) == (kept == "select") and metrics["train_labels"] == 10

@@ -294,7 +294,11 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
 
         return model, probe_then_finetune(tc.strategy, model.classifier, probe, finetune, steps)
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
+    def score(model, rows: pd.DataFrame) -> float:  # the refit's check (tasks/protocol.py)
+        batches = make_batches(encode(tokenizer, rows, tc.max_length), None, 64, pad)
+        return float(accuracy_score(rows["label"].to_numpy(), predict_batches(model, batches, tc.pooling, bf16).argmax(1)))
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score)
     test = sample.test
     enc = {"test": encode(tokenizer, test, tc.max_length)}
     y = {"test": test["label"].to_numpy()}

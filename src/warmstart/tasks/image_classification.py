@@ -143,7 +143,11 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
         return model, probe_then_finetune(tc.strategy, linear_head(model), probe, lambda start: train_full(
             model, cfg, train, val, size, mean, std, bf16, predict, to_input, start, steps, phase), steps)
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
+    def score(model, rows: ImageSet) -> float:  # the refit's check (tasks/protocol.py)
+        logits = map_images(lambda x: model(pixel_values=x).logits, model, rows.images, size, mean, std, bf16)
+        return float((logits.argmax(1) == rows.labels).float().mean())
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score)
 
     def predict(images: torch.Tensor) -> torch.Tensor:
         return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16), -1)
