@@ -97,6 +97,7 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     metrics = run_task(cfg)
     assert metrics["score_head_from_nsp"] and metrics["candidates"] == 5 and metrics["test_contexts"] == 9
     assert 0 <= metrics["recall_at_1"] <= metrics["recall_at_2"] <= 1 and metrics["mrr"] >= metrics["recall_at_1"]
+    assert 0 <= metrics["refit_check"] <= 1  # the refit checked on the held-out share (tasks/protocol.py)
     run = tmp_path / "run"
     saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     out = run_predict(str(run), str(run / "test_candidates.jsonl"), str(tmp_path / "p.jsonl"))

@@ -97,6 +97,7 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
     assert metrics["max_words"] == 12  # the median training reference, in words
     assert metrics["test_documents"] == 8 and 0 < metrics["rouge1"] <= 100
     assert metrics["oracle_rouge1"] >= metrics["lead_rouge1"]
+    assert 0 <= metrics["refit_check"] <= 100  # the refit checked on the held-out share (tasks/protocol.py)
     run = tmp_path / "run"
     saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     assert all(sum(len(s.split()) for s in r["summary"].split(" . ")) for r in saved)

@@ -118,6 +118,7 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     metrics = run_task(cfg)
     assert metrics["test_sentences"] == 16 and 0 <= metrics["entity_f1"] <= 1
     assert metrics["token_accuracy"] > 0.6  # above "all O" (about 0.45 of the tokens are entities)
+    assert 0 <= metrics["refit_check"] <= 1  # the refit checked on the held-out share (tasks/protocol.py)
     run = tmp_path / "run"
     saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     out = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.jsonl"))

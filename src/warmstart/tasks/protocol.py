@@ -8,10 +8,12 @@ choice, reported as "N train + M validation". Each task supplies `train_once(tra
 which builds a fresh model and fits it (tasks/finetune.fit does the loop); this module decides the phases.
 
 The refit is checked where the task gives a `score`: nothing is left to choose with, but the held-out share is
-now training data, so a refit that scores below the selection's model on it (which had never seen it) has not
-learnt what the selection did: it diverged (seen: LP-FT on an adapted MiniLM at lr 1e-3 reached 0.83 on its
-100 held-out labels, then its refit on all 500 predicted the majority class for every test row). The
-selection's model is kept then, and metrics.json says so.
+now training data, so a refit that scores clearly below the selection's model on it (which had never seen it)
+has not learnt what the selection did: it diverged (seen: LP-FT on an adapted MiniLM at lr 1e-3 reached 0.83 on
+its 100 held-out labels, then its refit on all 500 predicted the majority class for every test row). The
+selection's model is kept then, and metrics.json says so. "Clearly": by more than REFIT_TOLERANCE of the
+selection's score, since that score is the best of several evaluations on those same rows (optimistic), and the
+check is there to catch a failed fit, not to choose between two healthy ones.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ ONE_FIT = {"linear_probe": "the probe's C by cross-validation inside them",
                      "inside them"}
 TrainOnce = Callable[[Any, Any, "int | None", str], tuple[Any, dict]]  # -> (model, fitted)
 Score = Callable[[Any, Any], float]  # (model, rows) -> the selection's metric (`val_accuracy`) on those rows
+REFIT_TOLERANCE = 0.05  # a refit scoring below (1 - this) x the selection's score on the held-out share: rejected
 
 
 def refit_steps(fitted: dict, n_selected_on: int, n_all: int) -> int:
@@ -66,7 +69,7 @@ def select_then_refit(sample: Sample, strategy: str, train_once: TrainOnce, out:
     if score is None or fitted.get(metric) is None:
         return model, result
     before, after = float(fitted[metric]), round(float(score(model, sample.validation)), 4)
-    if after >= before:
+    if after >= before - REFIT_TOLERANCE * abs(before):
         return model, {**result, "refit_check": after}
     if selected is None:  # a resumed run did not keep the selection's model: the same seed trains it again
         selected, _ = train_once(sample.train, sample.validation, None, "select")
@@ -74,5 +77,5 @@ def select_then_refit(sample: Sample, strategy: str, train_once: TrainOnce, out:
     return selected, {**fitted, **counts, "refit_steps": steps, "refit_check": after, "refit_rejected": True,
                       "protocol": f"{n} labels: {n - k} to train, {k} held out to choose; the refit on all {n} "
                                   f"was rejected ({metric} {after} on the {k} held-out labels after training on "
-                                  f"them, below the selection's {before} without them), so the model is the "
+                                  f"them, clearly below the selection's {before} without them), so the model is the "
                                   "selection's"}

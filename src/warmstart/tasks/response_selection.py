@@ -202,6 +202,10 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     group = 1 + tc.negatives
     from_nsp = False
 
+    def mrr(model, held: list) -> float:  # on the held-out contexts' fixed candidates; also the refit's check
+        s = score_candidates(model, tokenizer, [e.context for e in held], val_cands, tc.max_length, bf16)
+        return ranking_metrics(s)["mrr"]
+
     def train_once(items: list, held: list | None, steps: int | None, phase: str):
         nonlocal from_nsp
         model = build_model(AutoModelForSequenceClassification, cfg, num_labels=1)
@@ -221,14 +225,13 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
             return {"loss": F.cross_entropy(scores, target), "acc": (scores.argmax(1) == 0).float().mean()}
 
         def evaluate() -> float:
-            s = score_candidates(model, tokenizer, [e.context for e in held], val_cands, tc.max_length, bf16)
-            return ranking_metrics(s)["mrr"]
+            return mrr(model, held)
 
         batches = shuffled_epochs(len(items), tc.batch_size, tc.seed, make_batch)
         return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if held else None, len(items),
                           model.classifier, bf16, "val_mrr", steps=steps, phase=phase)
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), mrr, "val_mrr")
     if not test:
         metrics = scored({"task": "response_selection", "test_contexts": 0, "train_contexts": len(train),
                           "validation_contexts": len(val), "init": cfg.init, "seed": tc.seed, **fitted,

@@ -222,6 +222,10 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     budget = cfg.data.max_words
     pad_id = tokenizer.pad_token_id
 
+    def rouge_mean(model, docs: list) -> float:  # the selection's metric; also the refit's check (tasks/protocol.py)
+        out = summarise(model, tokenizer, docs, tc.max_length, budget, bf16)
+        return float(np.mean(list(rouge(out["summary"].tolist(), [d.summary for d in docs]).values())))
+
     def train_once(docs: list, val: list | None, steps: int | None, phase: str):
         model = build_model(AutoModelForSequenceClassification, cfg, num_labels=2,
                             id2label={0: "out", 1: "in_summary"}, label2id={"out": 0, "in_summary": 1})
@@ -235,8 +239,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
             return {"loss": F.cross_entropy(logits.float(), batch["labels"], weight=weight)}
 
         def evaluate() -> float:
-            out = summarise(model, tokenizer, val, tc.max_length, budget, bf16)
-            return float(np.mean(list(rouge(out["summary"].tolist(), [d.summary for d in val]).values())))
+            return rouge_mean(model, val)
 
         batches = shuffled_epochs(len(y), tc.batch_size, tc.seed,
                                   lambda rows: make_batches(enc, y, len(rows), pad_id, rows)[0])
@@ -244,7 +247,8 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
                              model.classifier, bf16, "val_rouge_mean", steps=steps, phase=phase),
                        "train_sentences": len(y)}
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), rouge_mean,
+                                      "val_rouge_mean")
     if not test:
         metrics = scored({"task": "summarization", "max_words": budget, "test_documents": 0,
                           "train_documents": len(train), "init": cfg.init, "seed": tc.seed, **fitted,

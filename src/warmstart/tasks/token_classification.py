@@ -259,7 +259,11 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
         return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val else None, len(ids),
                           model.classifier, bf16, f"val_{metric}", steps=steps, phase=phase)
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir))
+    def score(model, rows: list) -> float:  # the refit's check (tasks/protocol.py)
+        pred = predict_tags(model, tokenizer, [w for w, _ in rows], tc.max_length, bf16)
+        return tagging_metrics([ts for _, ts in rows], pred, bio)[metric]
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score, f"val_{metric}")
     tested, files = {}, {}
     if test:
         pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
