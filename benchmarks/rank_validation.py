@@ -16,7 +16,8 @@ text: MiniLM-L6, MiniLM + TAPT (with and without the head warm-up), warmstart ML
 encoders (configs/pretrain/tasks.yaml, uncased and cased) and the relatedness pair (configs/study/
 relatedness.yaml: movie text vs the King James Bible); images: SimCLR and autoencoder encoders of 1 to 6
 minutes and two widths, pretrained here when missing (IMAGE_RUNS). Finished fine-tuning cells are reused
-(runs/rank_validation/<task>/<candidate>-seed<k>/metrics.json). Writes the table to `--out` (benchmarks/results/rank_validation.md).
+(runs/rank_validation/<task>/<candidate>-seed<k>/metrics.json). Writes the table to `--out` (runs/rank_validation/
+table.md); benchmarks/results/rank_validation.md keeps each measurement beside the earlier ones, copied by hand.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ def write(results: list[dict], path: Path) -> None:
         lines += [f"| {n} | {row.finetuned:.4f} ± {0 if np.isnan(row['std']) else row['std']:.4f} | "
                   + " | ".join(f"{row[s]:.4f}" for s in SCORES) + f" | {row.seconds:.1f} | {row.finetune_seconds:.0f} |"
                   for n, row in t.iterrows()]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -204,7 +206,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="timed ranking passes (medians reported)")
     ap.add_argument("--seeds-for", nargs="*", default=[], metavar="TASK=N", help="another seed count for a task")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rank_validation.md"))
+    ap.add_argument("--out", default=str(OUT / "table.md"),
+                    help="the table (not the results file itself, which keeps the earlier measurements too)")
     args = ap.parse_args()
     seeds = {task: args.seeds for task in args.tasks} | {k: int(v) for k, v in (a.split("=") for a in args.seeds_for)}
     if "fmnist" in args.tasks:
