@@ -52,7 +52,8 @@ rows = slice(4 * rank, 4 * rank + 4)
 z1, z2 = z[0, rows].clone().requires_grad_(), z[1, rows].clone().requires_grad_()
 loss = nt_xent_loss(z1, z2, 0.3)
 loss.backward()
-json.dump({"loss": float(loss), "g1": z1.grad.tolist(), "g2": z2.grad.tolist()}, open(sys.argv[1] + str(rank), "w"))
+with open(sys.argv[1] + str(rank), "w") as f:  # closed before exit: no interpreter's habit is relied on
+    json.dump({"loss": float(loss), "g1": z1.grad.tolist(), "g2": z2.grad.tolist()}, f)
 from warmstart.engine.distributed import shutdown
 shutdown()
 """
