@@ -100,6 +100,22 @@ def test_gradient_accumulation_equals_the_larger_batch():
 NAN = float("nan")
 
 
+@pytest.mark.parametrize("values, floor, best_step, stops_at", [
+    ([0.0, 0.0, 0.0, 0.0, 0.2, 0.1, 0.1], 0.0, 5, 7),  # F1 0 for four passes: not started, so no patience used
+    ([0.0, 0.0, 0.0, 0.0, 0.2, 0.1, 0.1], None, 1, 3),  # without a floor the same run stops at pass 3
+    ([0.58, 0.58, 0.58, 0.70, 0.58, 0.58], 0.58, 4, 6),  # the commonest class's share; once above it, a fall
+    # back to it is a fall and counts
+    ([0.5, 0.4, 0.3], 0.58, 1, None),  # below the floor throughout: never stops (the budget ends the run)
+])
+def test_keep_best_does_not_count_the_starting_plateau(values, floor, best_step, stops_at):
+    keeper, stopped = KeepBest("val_f1", "max", 2, ties_count=True, floor=floor), None
+    for step, value in enumerate(values, start=1):
+        if keeper.update({"val_f1": value}, step, lambda step=step: step):
+            stopped = step
+            break
+    assert (keeper.step, stopped) == (best_step, stops_at)
+
+
 @pytest.mark.parametrize("mode, patience, values, best_step, stops_at, tolerance, ties", [
     ("min", 3, [3.0, 2.0, 2.5, 2.6, 2.7, 1.0], 2, 5, 0.0, False),  # three passes without a new best: stop at 5
     ("min", 3, [3.0, 2.0, 2.5, 1.5, 2.6, 2.7], 4, None, 0.0, False),  # a new best resets the count

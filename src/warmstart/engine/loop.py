@@ -63,7 +63,10 @@ class KeepBest:
     worse than the best by more than `tolerance` (relative) before `update` says stop (0: never); one within it
     is a plateau and counts for nothing, unless `ties_count` (fine-tuning's validation accuracy: a score that
     stays flat is no progress, and a few hundred labels make many ties). A NaN is never a best and always counts
-    as worse."""
+    as worse. `floor` ("max" mode): the score of a model that has learnt nothing yet (entity F1 0: no entity
+    found; the commonest class's share); evaluations at or below it count for nothing until one rises above
+    it: a model still on its starting plateau has not stopped improving, it has not started (seen on WNUT-16:
+    small encoders and some MiniLMs sit at F1 0 for five epochs, then learn)."""
 
     key: str
     mode: str = "min"
@@ -75,6 +78,7 @@ class KeepBest:
     bad: int = 0
     metrics: dict = field(default_factory=dict)
     weights: object | None = None
+    floor: float | None = None
 
     def better(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -86,6 +90,11 @@ class KeepBest:
         return not math.isfinite(value) or self.value is None or self.ties_count or \
             abs(value - self.value) > self.tolerance * abs(self.value)
 
+    def on_floor(self, value: float) -> bool:
+        """Still on the starting plateau: this value and the best so far at or below the floor."""
+        return (self.floor is not None and self.mode == "max" and math.isfinite(value) and value <= self.floor
+                and (self.value is None or self.value <= self.floor))
+
     def update(self, metrics: dict, step: int, snapshot: Callable[[], object]) -> bool:
         """Record `metrics` of step `step`; `snapshot()` copies the weights when they are the new best.
         -> whether to stop (patience used up). Metrics without `key` change nothing."""
@@ -94,6 +103,8 @@ class KeepBest:
         value = float(metrics[self.key])
         if self.better(value):
             self.value, self.step, self.bad, self.metrics, self.weights = value, step, 0, dict(metrics), snapshot()
+        elif self.on_floor(value):
+            pass
         elif self.risen(value):
             self.bad += 1
         return bool(self.patience) and self.bad >= self.patience

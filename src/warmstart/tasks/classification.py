@@ -32,6 +32,7 @@ from warmstart.tasks.finetune import (
     build_model,
     elapsed,
     fit,
+    majority_share,
     measure_forgetting,
     scored,
     shuffled_epochs,
@@ -226,7 +227,8 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
     batches = shuffled_epochs(len(y_train), tc.batch_size, tc.seed,
                               lambda rows: make_batches(train_enc, y_train, len(rows), pad_id, rows)[0])
     return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val_b is not None else None,
-               len(y_train), model.classifier, bf16, "val_accuracy", start_accuracy, steps=steps, phase=phase)
+               len(y_train), model.classifier, bf16, "val_accuracy", start_accuracy, steps=steps, phase=phase,
+               floor=majority_share(y_val))
 
 
 def train_setfit(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, pad_id: int, bf16: bool,

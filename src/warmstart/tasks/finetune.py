@@ -179,11 +179,16 @@ def staging(out: Path, name: str) -> Path:
     return out.parent / f".{out.name}.{name}"
 
 
+def majority_share(y: np.ndarray | None) -> float | None:
+    """The accuracy of predicting the commonest class: a model at or below it has learnt nothing yet."""
+    return None if y is None or len(y) == 0 else float(np.bincount(np.asarray(y)).max() / len(y))
+
+
 def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn: Callable[[dict], dict],
         evaluate: Callable[[], float] | None, num_train: int, head: torch.nn.Module, bf16: bool, metric: str,
         start_score: float = float("-inf"), tokens_fn: Callable[[dict], int] | None = None, unit: str = "tokens",
         steps_per_epoch: int | None = None, generators: tuple[torch.Generator, ...] = (), steps: int | None = None,
-        phase: str = "select") -> dict:
+        phase: str = "select", floor: float | None = None) -> dict:
     """Fine-tune with `tc.strategy` (strategies.py: which weights train, at which rates, with what penalty),
     evaluating every `eval_every` steps (default: once per epoch) and stopping after `patience` evaluations
     without a better validation score; the best weights are loaded at the end (LoRA: merged).
@@ -195,7 +200,8 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     `--resume` (see RunContext) it continues from there, the batches fast-forwarded to the saved position.
     `generators`: the step's own RNGs (image augmentation), saved and restored with the rest.
     `evaluate=None` (the refit phase: nothing left to choose with): train `steps` steps and keep the last
-    weights. `phase` names the phase's resumable state and log (select, refit)."""
+    weights. `phase` names the phase's resumable state and log (select, refit). `floor`: the validation score of
+    a model that has learnt nothing (KeepBest: evaluations on it do not use up the patience)."""
     steps_per_epoch = steps_per_epoch or max(1, int(np.ceil(num_train / tc.batch_size)))
     max_steps = steps if steps is not None else tc.max_steps or tc.max_epochs * steps_per_epoch
     peft_model = None
@@ -215,7 +221,7 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
     freezes = any(not p.requires_grad for p in model.parameters()) or strategy.before_step is not None
     # the weights as they come in are the first candidate (the fallback when no evaluation beats them)
     best = KeepBest(metric, "max", tc.patience, ties_count=True, weights=copy.deepcopy(model.state_dict()),
-                    value=start_score if math.isfinite(start_score) else None)
+                    value=start_score if math.isfinite(start_score) else None, floor=floor)
     calls = 0
 
     def step_fn(batch: dict) -> dict:

@@ -34,7 +34,7 @@ from warmstart.models.images import (
 )
 from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_accuracy
 from warmstart.models.tiny_conv import use_tiny_map_convs
-from warmstart.tasks.finetune import fit, scored, write_run
+from warmstart.tasks.finetune import fit, majority_share, scored, write_run
 from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
@@ -227,7 +227,7 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet |
     return fit(model, tc, Path(cfg.output_dir), batches(), step_fn, evaluate if val is not None else None, len(train),
                linear_head(model), bf16, "val_accuracy", start_accuracy, tokens_fn=lambda b: len(b["images"]),
                unit="images", steps_per_epoch=max(1, len(train) // batch_size), generators=(gen,), steps=steps,
-               phase=phase)
+               phase=phase, floor=majority_share(y_val))
 
 
 def predict_file(folder: Path, cfg: ImageFinetuneConfig, request) -> pd.DataFrame:

@@ -257,7 +257,8 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
 
         batches = shuffled_epochs(len(ids), tc.batch_size, tc.seed, lambda rows: make_batch(ids, rows, pad_id, labels))
         return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val else None, len(ids),
-                          model.classifier, bf16, f"val_{metric}", steps=steps, phase=phase)
+                          model.classifier, bf16, f"val_{metric}", steps=steps, phase=phase,
+                          floor=0.0 if metric == "entity_f1" else None)  # F1 0: no entity found yet
 
     def score(model, rows: list) -> float:  # the refit's check (tasks/protocol.py)
         pred = predict_tags(model, tokenizer, [w for w, _ in rows], tc.max_length, bf16)
