@@ -153,3 +153,37 @@ def test_a_refit_that_scores_below_the_selection_on_its_own_labels_is_rejected(
     assert metrics["refit_check"] == refit_score and metrics["refit_steps"] == 5  # 4 steps on 8 -> on 10
     assert metrics.get("refit_rejected", False) == (kept == "select")
     assert ("rejected" in metrics["protocol"]) == (kept == "select") and metrics["train_labels"] == 10
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("task, module, floor", [
+    ("classification", "warmstart.tasks.classification", 0.5),  # the commonest class's share of the held-out 4
+    ("token_classification", "warmstart.tasks.token_classification", 0.0),  # entity F1 0: no entity found yet
+])
+def test_early_stopping_is_told_the_score_of_a_model_that_has_learnt_nothing(pretrained, tmp_path, monkeypatch,
+                                                                               task, module, floor):
+    """The selection's fit gets the floor below which evaluations use no patience (engine/loop.KeepBest)."""
+    import importlib
+
+    seen = {}
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(importlib.import_module(module), "fit", recording)
+    if task == "classification":
+        _table(tmp_path / "t.csv")
+        data = [f"data.path={tmp_path / 't.csv'}", "data.labels=20", "train.strategy=full"]
+    else:
+        from tests.tasks.test_token_classification import write_ner_folder
+
+        data = [f"data.path={write_ner_folder(tmp_path / 'ner')}", "data.labels=20"]
+    cfg = load_config(get(task).config, None, [f"task={task}", f"init={pretrained}", f"output_dir={tmp_path / 'run'}",
+                                               "train.precision=fp32", *data])
+    with pytest.raises(_Stop):
+        run_task(cfg)
+    assert seen["phase"] == "select" and seen["floor"] == pytest.approx(floor)
