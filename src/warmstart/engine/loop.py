@@ -103,9 +103,7 @@ class KeepBest:
         value = float(metrics[self.key])
         if self.better(value):
             self.value, self.step, self.bad, self.metrics, self.weights = value, step, 0, dict(metrics), snapshot()
-        elif self.on_floor(value):
-            pass
-        elif self.risen(value):
+        elif self.risen(value) and not self.on_floor(value):
             self.bad += 1
         return bool(self.patience) and self.bad >= self.patience
 
