@@ -39,10 +39,11 @@ def shared_tokenizer(folder: Path, vocab_size: int = 8192):
 def hf_recipe(tokenizer, lines: list[str], steps: int, batch_size: int = 32, seq_len: int = 128,
               mlm_probability: float = 0.15, lr: float = 5e-4, seed: int = 0, bf16: bool = False,
               eval_lines: list[str] | None = None, max_seconds: float | None = None,
-              keep_model_in: Path | None = None, model_shape: dict | None = None) -> dict:
+              keep_model_in: Path | None = None, model_shape: dict | None = None, compile: bool = False) -> dict:
     """The Hugging Face recipe (run_mlm.py): tokenise, group texts into blocks of `seq_len`,
     `DataCollatorForLanguageModeling`, `Trainer`. Returns steady-state tokens/s (steps after the first
-    five) and, with `eval_lines`, the held-out MLM loss; `keep_model_in` saves model and tokenizer there."""
+    five) and, with `eval_lines`, the held-out MLM loss; `keep_model_in` saves model and tokenizer there;
+    `compile`: Trainer's own `torch_compile=True`."""
     from datasets import Dataset
     from transformers import (
         BertConfig,
@@ -84,7 +85,7 @@ def hf_recipe(tokenizer, lines: list[str], steps: int, batch_size: int = 32, seq
                                  warmup_steps=0.06, weight_decay=0.01, lr_scheduler_type="linear",
                                  logging_strategy="no", save_strategy="no", report_to="none", seed=seed,
                                  bf16=bf16, use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
-                                 dataloader_drop_last=True)
+                                 dataloader_drop_last=True, torch_compile=compile)
         collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
         trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator, callbacks=[Clock()])
         trainer.train()

@@ -5,8 +5,10 @@
 At BERT-base shape (12 layers, hidden 768, seq 128, batch 128, 8k vocabulary) and at the small shape of
 ../shared/ANCHORS.md (4 layers, hidden 256, batch 32), the two recipes alternate `--repeats` times in one
 process (bf16 for both: HF's `bf16=True`, warmstart's `precision: auto`); the table gives the median tokens/s,
-the ratio to HF, model TFLOP/s and MFU against a bf16 matmul peak measured on the spot. `--levers` adds
-warmstart with `train.compile=true`. Budget: under 4 minutes on one H200 with the defaults.
+the ratio to HF, model TFLOP/s and MFU against a bf16 matmul peak measured on the spot, for warmstart with and
+without `train.compile` (the one-GPU recipe compiles). `--levers` adds
+the other compile modes and the HF recipe with `torch_compile=True`. Budget: under 4 minutes on one H200 with
+the defaults (a failed variant prints its error and leaves NaN in its row).
 Without a GPU it runs (`--shapes tiny`, 12 steps) as a dry run of the script itself, not a measurement.
 """
 
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import CORPUS, corpus_lines, hf_recipe, model_flops_per_token, shared_tokenizer, steady_rate
+from common import CORPUS, corpus_lines, hf_recipe, model_flops_per_token, shared_tokenizer
 
 SHAPES = {
     "base": dict(num_layers=12, hidden_size=768, num_heads=12, intermediate_size=3072, max_seq_len=128, batch=128),
@@ -51,6 +53,9 @@ def bf16_matmul_peak(n: int = 8192, repeats: int = 10) -> float:
 
 
 def warmstart_run(tok_dir: Path, work: Path, shape: dict, steps: int, overrides: list[str]) -> float:
+    """tokens/s of `warmstart pretrain` over the steps after the first quarter (compilation, allocator warm-up).
+    Logged every 5 steps: a log reads the losses back, which waits for the GPU, so a log at every step would
+    cost the very overlap the loop is built for (the HF recipe, `logging_strategy="no"`, reads nothing back)."""
     from warmstart.config import PretrainConfig, load_config
     from warmstart.pretraining.text import run_pretrain
 
@@ -59,12 +64,29 @@ def warmstart_run(tok_dir: Path, work: Path, shape: dict, steps: int, overrides:
     cfg = load_config(PretrainConfig, None, [
         f"output_dir={out}", f"corpus.sources=[{CORPUS}]", f"corpus.cache_dir={work / 'cache'}",
         f"tokenizer.from_checkpoint={tok_dir}", *[f"model.{k}={v}" for k, v in model.items()],
-        "objective.nsp=false", f"train.batch_size={shape['batch']}", f"train.max_steps={steps}", "train.log_every=1",
+        "objective.nsp=false", f"train.batch_size={shape['batch']}", f"train.max_steps={steps}", "train.log_every=5",
+        "corpus.validation_fraction=0", "corpus.min_validation_tokens=0", "train.patience=0",  # nothing to evaluate
         f"train.eval_every={10 * steps}", "train.save_every_minutes=1000", *overrides])
     run_pretrain(cfg)
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
-    log = [r for r in log if "tokens_per_s" in r]
-    return steady_rate([r["seconds"] for r in log], shape["batch"] * shape["max_seq_len"])
+    log = [r for r in log if "tokens_per_s" in r and r["step"] >= steps // 4]
+    return (log[-1]["tokens"] - log[0]["tokens"]) / (log[-1]["seconds"] - log[0]["seconds"])
+
+
+def hf_rate(tokenizer, lines: list[str], steps: int, shape: dict, bf16: bool, compile: bool) -> float:
+    model = {k: v for k, v in shape.items() if k != "batch"}
+    return hf_recipe(tokenizer, lines, steps, batch_size=shape["batch"], seq_len=shape["max_seq_len"], bf16=bf16,
+                     model_shape=model, compile=compile)["tokens_per_s"]
+
+
+def timed(fn, *args, **kwargs) -> float:
+    """fn's tokens/s, or NaN (with the error printed) when a lever fails on this machine: one failed variant must
+    not cost the other rows of a one-shot device run."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 (reported, and the row says it failed)
+        print(f"  failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}", flush=True)
+        return float("nan")
 
 
 def main() -> None:
@@ -78,8 +100,15 @@ def main() -> None:
     gpu = torch.cuda.is_available()
     shapes = args.shapes or (["base", "small"] if gpu else ["tiny"])
     steps = args.steps or (40 if gpu else 12)
-    variants = {"warmstart": []} | ({"warmstart + torch.compile": ["train.compile=true"]} if args.levers else {})
-    rates = {s: {"HF recipe": [], **{k: [] for k in variants}} for s in shapes}
+    # warmstart as a GPU user runs it (configs/pretrain/bert_base_gpu.yaml compiles the loss) and without compile;
+    # --levers adds the other compile modes and the HF recipe with its own lever, Trainer(torch_compile=True)
+    variants = {"warmstart": [], "warmstart + compile": ["train.compile=true"]}
+    if args.levers:
+        variants |= {"warmstart + compile (CUDA graphs)": ["train.compile=true", "train.compile_mode=reduce-overhead"],
+                     "warmstart + compile (max-autotune, no graphs)":
+                         ["train.compile=true", "train.compile_mode=max-autotune-no-cudagraphs"]}
+    hf_variants = {"HF recipe": False} | ({"HF recipe + torch_compile": True} if args.levers else {})
+    rates = {s: {**{k: [] for k in hf_variants}, **{k: [] for k in variants}} for s in shapes}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tokenizer = shared_tokenizer(work / "tokenizer")
@@ -87,12 +116,10 @@ def main() -> None:
         for r in range(args.repeats):
             for s in shapes:
                 shape = SHAPES[s]
-                model = {k: v for k, v in shape.items() if k != "batch"}
-                rates[s]["HF recipe"].append(hf_recipe(tokenizer, lines, steps, batch_size=shape["batch"],
-                                                       seq_len=shape["max_seq_len"], bf16=gpu,
-                                                       model_shape=model)["tokens_per_s"])
+                for name, compile_hf in hf_variants.items():
+                    rates[s][name].append(timed(hf_rate, tokenizer, lines, steps, shape, gpu, compile_hf))
                 for name, overrides in variants.items():
-                    rates[s][name].append(warmstart_run(work / "tokenizer", work, shape, steps, overrides))
+                    rates[s][name].append(timed(warmstart_run, work / "tokenizer", work, shape, steps, overrides))
                 print(f"repeat {r + 1} {s}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates[s].items()),
                       flush=True)
     peak = bf16_matmul_peak()
@@ -106,7 +133,7 @@ def main() -> None:
         flops = model_flops_per_token(len(tokenizer), model_shape=SHAPES[s])
         hf = statistics.median(rates[s]["HF recipe"])
         for name, values in rates[s].items():
-            med = statistics.median(values)
+            med = statistics.median(values) if all(v == v for v in values) else float("nan")
             tflops = med * flops / 1e12
             results.append({"shape": s, "recipe": name, "tokens_per_s": med, "runs": values, "vs_hf": med / hf,
                             "tflops": tflops, "mfu": tflops / peak})

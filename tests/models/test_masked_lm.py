@@ -26,7 +26,7 @@ from tests.conftest import NEGATIVE, POSITIVE, sentence, tiny_pretrain_config
 from warmstart.data.text import train_tokenizer, word_continuation
 from warmstart.errors import WarmstartError
 from warmstart.models.text import mlm_head
-from warmstart.objectives.mlm import mask_tokens, masked_lm_loss
+from warmstart.objectives.mlm import mask_tokens, masked_lm_loss, prediction_slots
 from warmstart.pretraining.text import run_pretrain
 
 _RNG = random.Random(0)
@@ -113,8 +113,10 @@ def test_each_familys_sparse_head_gives_its_own_forwards_loss(checkpoint):
     head = mlm_head(model)
     assert head is not None, f"{name}: no sparse head"
     with torch.no_grad():
-        ours = masked_lm_loss(model, head, {"input_ids": masked}, labels, sparse=True)["loss"]
-        dense = masked_lm_loss(model, None, {"input_ids": masked}, labels)["loss"]
+        positions, targets = prediction_slots(labels)
+        ours = masked_lm_loss(model, head, {"input_ids": masked, "mlm_positions": positions,
+                                            "mlm_targets": targets})["loss"]
+        dense = masked_lm_loss(model, None, {"input_ids": masked, "labels": labels})["loss"]
         theirs = model(input_ids=masked, labels=labels).loss
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(dense, theirs, rtol=1e-4, atol=1e-5)

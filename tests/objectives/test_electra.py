@@ -3,7 +3,7 @@ import torch
 from warmstart.config import ModelConfig
 from warmstart.models.text import build_electra
 from warmstart.objectives.electra import electra_loss, sample_tokens
-from warmstart.objectives.mlm import mask_tokens
+from warmstart.objectives.mlm import mask_tokens, prediction_slots
 
 
 class _Tok:
@@ -26,6 +26,14 @@ def _batch(seed: int = 0):
     return ids, masked, labels
 
 
+def _loss(disc, gen, ids, masked, labels, draws=None):
+    """electra_loss on slots padded past the masked count (padding must change nothing)."""
+    positions, targets = prediction_slots(labels, 64 * (1 + int((labels != -100).sum()) // 64) + 64)
+    if draws is not None:
+        draws = torch.cat([draws, torch.full((len(positions) - len(draws),), 0.5)])
+    return electra_loss(disc, gen, ids, masked, positions, targets, draws=draws)
+
+
 def test_embeddings_are_shared_and_generator_is_smaller():
     disc, gen = _models()
     assert gen.electra.embeddings is disc.electra.embeddings
@@ -38,7 +46,7 @@ def test_discriminator_labels_are_exactly_where_the_sample_differs():
     ids, masked, labels = _batch()
     where = labels != -100
     draws = torch.rand(int(where.sum()), generator=torch.Generator().manual_seed(0))
-    out = electra_loss(disc, gen, ids, masked, labels, draws=draws)
+    out = _loss(disc, gen, ids, masked, labels, draws=draws)
     replaced = out["is_replaced"]
     assert not replaced[labels == -100].any()  # only masked positions can be replaced
     # Re-draw the same samples by hand: the token whose cumulative probability interval holds the draw.
@@ -56,7 +64,7 @@ def test_discriminator_labels_are_exactly_where_the_sample_differs():
 def test_generator_never_receives_the_discriminator_gradient():
     disc, gen = _models()
     ids, masked, labels = _batch(1)
-    out = electra_loss(disc, gen, ids, masked, labels)
+    out = _loss(disc, gen, ids, masked, labels)
     shared = {id(p) for p in disc.electra.embeddings.parameters()}
     own = [p for p in gen.parameters() if id(p) not in shared]
     grads = torch.autograd.grad(out["rtd_loss"], own, allow_unused=True)
@@ -75,10 +83,10 @@ def test_rows_of_a_batch_sample_what_the_whole_batch_samples():
     ids, masked, labels = _batch(2)
     where = labels != -100
     draws = torch.rand(int(where.sum()), generator=torch.Generator().manual_seed(3))
-    whole = electra_loss(disc, gen, ids, masked, labels, draws=draws)["is_replaced"]
+    whole = _loss(disc, gen, ids, masked, labels, draws=draws)["is_replaced"]
     half, offset = len(ids) // 2, int(where[: len(ids) // 2].sum())
-    top = electra_loss(disc, gen, ids[:half], masked[:half], labels[:half], draws=draws[:offset])["is_replaced"]
-    bottom = electra_loss(disc, gen, ids[half:], masked[half:], labels[half:], draws=draws[offset:])["is_replaced"]
+    top = _loss(disc, gen, ids[:half], masked[:half], labels[:half], draws=draws[:offset])["is_replaced"]
+    bottom = _loss(disc, gen, ids[half:], masked[half:], labels[half:], draws=draws[offset:])["is_replaced"]
     assert torch.equal(torch.cat([top, bottom]), whole)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warmstart.config.schema import knob
+from warmstart.engine.runtime import COMPILE_MODES
 from warmstart.errors import WarmstartError
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -106,7 +107,10 @@ class TrainConfig:
     max_epochs: float | None = knob(None, "budget: passes over the corpus (tsdae / simcse; their papers adapt for "
                                           "one epoch, and a small corpus seen many times is over-fitted)", gt=0)
     precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
-    compile: bool = knob(False, "torch.compile the encoder (pays on CUDA; no gain measured on a 2-core CPU)")
+    compile: bool = knob(False, "torch.compile the loss (encoder, head, cross-entropy: pays on CUDA; no gain "
+                                "measured on a 2-core CPU)")
+    compile_mode: str = knob("default", "with compile: default | reduce-overhead (CUDA graphs) | max-autotune | "
+                                        "max-autotune-no-cudagraphs", choices=COMPILE_MODES)
     seed: int = knob(0, "seed of the data order, masking and initialisation", ge=0)
     log_every: int = knob(10, "steps between training-log records", ge=1)
     eval_every: int = knob(200, "steps between validation passes", ge=1)

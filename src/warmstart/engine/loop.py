@@ -251,6 +251,7 @@ def train_loop(
                 g["lr"] = g["base_lr"] * factor
             for _ in range(settings.grad_accum):
                 epoch, index, batch = next(batches)
+                counted = tokens_fn(batch)  # on the host batch: counting on the device would wait for it
                 batch = to_device(batch, non_blocking=True)
                 with autocast(settings.bf16):
                     out = step_fn(batch)
@@ -259,12 +260,13 @@ def train_loop(
                 else:  # loss already divided here; the engine steps at the accumulation boundary only
                     settings.engine.backward(out["loss"] / settings.grad_accum, scale_wrt_gas=False)
                     settings.engine.step()
-                state.tokens += tokens_fn(batch)
+                state.tokens += counted
                 state.epoch, state.index = epoch, index + 1
-                window["tokens"] += tokens_fn(batch)
+                window["tokens"] += counted
                 for k, v in out.items():
-                    if v.ndim == 0:  # scalars are logged; tensors (e.g. targets) are for tests
-                        window["sums"][k] = window["sums"].get(k, 0.0) + float(v.detach())
+                    if v.ndim == 0:  # scalars are logged (tensors, e.g. targets, are for tests), summed where
+                        # they are: reading one back each step would make a GPU's host wait for it every step
+                        window["sums"][k] = window["sums"].get(k, 0.0) + v.detach().float()
                 window["n"] += 1
             if settings.engine is None:
                 if not settings.cluster.sharded:  # FSDP reduce-scatters the gradients itself
@@ -279,8 +281,8 @@ def train_loop(
             if state.step % settings.log_every == 0:
                 now = time.perf_counter()
                 rate = window["tokens"] / max(1e-9, now - window["t"])
-                means = mean_over_processes({k: v / window["n"] for k, v in window["sums"].items()}, world)
-                write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2),
+                means = mean_over_processes({k: float(v) / window["n"] for k, v in window["sums"].items()}, world)
+                write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 3),
                        "lr": optimizer.param_groups[0]["lr"], f"{settings.unit}_per_s": round(rate, 1), **means})
                 bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in means.items() if k != "loss")
                                     + f" loss={means['loss']:.3f} {settings.unit[:3]}/s={rate:,.0f}", refresh=False)
@@ -288,7 +290,7 @@ def train_loop(
             if eval_fn and settings.eval_every and state.step % settings.eval_every == 0:
                 metrics, stop = eval_fn(state)
                 model.train()
-                write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 2), **metrics})
+                write({"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 3), **metrics})
             due = bool(save_fn and settings.save_every_minutes
                        and time.perf_counter() - last_save > 60 * settings.save_every_minutes)
             if settings.cluster.sharded:  # gathering sharded weights is collective: all save, or none

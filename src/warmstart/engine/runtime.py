@@ -51,11 +51,32 @@ def place(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Modul
 
 
 def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool = False):
-    """A batch (a dict of tensors, or one tensor) where the run computes."""
+    """A batch (a dict of tensors, or one tensor) where the run computes; a dict's plain numbers stay as they are.
+    `non_blocking` to a GPU copies from pinned memory, so the host goes on queueing work (from pageable memory
+    the copy waits); the caller must not change the host tensors afterwards (the loops make fresh ones)."""
     dev = device()
+    pin = non_blocking and dev.type == "cuda"
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        if t.device == dev:
+            return t
+        return (t.pin_memory() if pin and t.device.type == "cpu" else t).to(dev, non_blocking=non_blocking)
+
     if isinstance(batch, torch.Tensor):
-        return batch.to(dev, non_blocking=non_blocking)
-    return {k: v.to(dev, non_blocking=non_blocking) for k, v in batch.items()}
+        return move(batch)
+    return {k: move(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compiled(fn, mode: str = "default"):
+    """`torch.compile(fn)` with fixed shapes (the callers make them fixed). `mode`: reduce-overhead replays the
+    step as CUDA graphs (launch overhead gone; on a CPU it is the default); max-autotune also searches matmul
+    kernels. Compiling the function, not the module, leaves the modules and their state-dict keys plain."""
+    if mode not in COMPILE_MODES:
+        raise WarmstartError(f"compile mode '{mode}': use one of {', '.join(COMPILE_MODES)}")
+    return torch.compile(fn, dynamic=False, mode=None if mode == "default" else mode)
 
 
 _CPU_BF16_FASTER: bool | None = None

@@ -28,7 +28,8 @@ def electra_loss(
     generator,
     input_ids: torch.Tensor,
     masked_ids: torch.Tensor,
-    labels: torch.Tensor,
+    positions: torch.Tensor,
+    targets: torch.Tensor,
     rtd_weight: float = 50.0,
     draws: torch.Tensor | None = None,
     attention_mask: torch.Tensor | None = None,
@@ -38,36 +39,41 @@ def electra_loss(
 
     Args:
         discriminator: `ElectraForPreTraining`; generator: `ElectraForMaskedLM` (embeddings shared).
-        input_ids: (B, T) original tokens; masked_ids: (B, T) generator input; labels: (B, T), -100 where
-            not masked.
-        draws: (M,) uniforms in [0, 1), one per masked position in row-major order, turned into the
-            generator's samples by inverse CDF; drawn by the caller so that processes holding different rows
-            of one global batch sample exactly what one process would (random when None).
+        input_ids: (B, T) original tokens; masked_ids: (B, T) generator input.
+        positions, targets: (C,) the masked tokens as objectives/mlm.prediction_slots gives them (flat indices
+            in row-major order, padded with an unmasked position and target -100): fixed shapes, no selection
+            with a data-dependent shape on the device.
+        draws: (C,) uniforms in [0, 1), one per slot, turned into the generator's samples by inverse CDF; drawn
+            by the caller so that processes holding different rows of one global batch sample exactly what one
+            process would (random when None).
     Returns: loss, mlm_loss/mlm_acc (generator), rtd_loss/rtd_acc (discriminator), replaced (fraction), and
         `is_replaced` (B, T), the discriminator's targets.
     """
     extra = {k: v for k, v in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids))
              if v is not None}
-    where = labels != -100
     hidden = generator.electra(masked_ids, **extra).last_hidden_state  # (B, T, Hg)
-    gen_logits = generator.generator_lm_head(generator.generator_predictions(hidden[where]))  # (M, V)
-    targets = labels[where]
-    mlm_loss = F.cross_entropy(gen_logits.float(), targets)
+    picked = hidden.flatten(0, 1).index_select(0, positions)  # (C, Hg)
+    gen_logits = generator.generator_lm_head(generator.generator_predictions(picked))  # (C, V)
+    keep = targets != -100
+    mlm_loss = F.cross_entropy(gen_logits.float(), targets, ignore_index=-100)
+    flat = input_ids.flatten()
     with torch.no_grad():
         u = torch.rand(len(gen_logits)) if draws is None else draws
-        sampled = sample_tokens(gen_logits, u).to(input_ids.device)  # (M,)
-    corrupted = input_ids.clone()
-    corrupted[where] = sampled
+        sampled = sample_tokens(gen_logits, u).to(input_ids.device)  # (C,)
+        sampled = torch.where(keep, sampled, flat.index_select(0, positions))  # padding writes back the original
+    corrupted = flat.index_put((positions,), sampled).view_as(input_ids)
     is_replaced = corrupted != input_ids  # a sample equal to the original counts as original
     disc_logits = discriminator(corrupted, **extra).logits  # (B, T)
-    valid = attention_mask.bool() if attention_mask is not None else torch.ones_like(is_replaced)
-    rtd_loss = F.binary_cross_entropy_with_logits(disc_logits[valid].float(), is_replaced[valid].float())
+    valid = attention_mask.float() if attention_mask is not None else torch.ones_like(disc_logits, dtype=torch.float)
+    real = valid.sum().clamp(min=1)
+    per_token = F.binary_cross_entropy_with_logits(disc_logits.float(), is_replaced.float(), reduction="none")
+    rtd_loss = (per_token * valid).sum() / real
     return {
         "loss": mlm_loss + rtd_weight * rtd_loss,
         "mlm_loss": mlm_loss,
-        "mlm_acc": (gen_logits.argmax(-1) == targets).float().mean(),
+        "mlm_acc": ((gen_logits.argmax(-1) == targets) & keep).sum() / keep.sum().clamp(min=1),
         "rtd_loss": rtd_loss,
-        "rtd_acc": ((disc_logits[valid] > 0) == is_replaced[valid]).float().mean(),
-        "replaced": is_replaced[valid].float().mean(),
+        "rtd_acc": (((disc_logits > 0) == is_replaced).float() * valid).sum() / real,
+        "replaced": (is_replaced.float() * valid).sum() / real,
         "is_replaced": is_replaced,
     }

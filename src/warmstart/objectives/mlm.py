@@ -8,6 +8,7 @@ Python), supports whole-word masking on packed blocks, and returns what the spar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -55,27 +56,64 @@ def mask_tokens(
     return masked, labels
 
 
-def mlm_nsp_loss(model, batch: dict[str, torch.Tensor], labels: torch.Tensor, sparse: bool = True) -> dict:
+def prediction_capacity(num_tokens: int, probability: float) -> int:
+    """Rows the sparse head computes for a batch of `num_tokens` tokens: the expected masked count plus 25% and
+    64, in steps of 64. Bernoulli masking of B*T = 16k tokens at 15% has a standard deviation of 46 tokens
+    (whole words a little more), so a batch overflows it (and gets a shape of its own) about never."""
+    return 64 * math.ceil((1.25 * num_tokens * probability + 64) / 64)
+
+
+def prediction_slots(labels: torch.Tensor, capacity: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sparse head's inputs, made where the masks are made (on the host, before the batch moves).
+
+    labels: (B, T), the original id where masked, -100 elsewhere.
+    Returns (positions (C,), targets (C,)): the flat indices (into B*T) of the masked tokens in row-major order and
+    their ids, padded to C = max(`capacity`, the count rounded up to 64) with an unmasked position and target
+    -100. Why: selecting the masked rows on the device (`hidden[labels != -100]`) has a data-dependent shape, so
+    a GPU waits there for the host and a compiled step recompiles; a fixed C gives one shape and no wait.
+    """
+    flat = labels.flatten()
+    chosen = flat != -100
+    where = torch.nonzero(chosen).squeeze(1)
+    size = max(capacity, 64 * math.ceil(len(where) / 64))
+    unmasked = torch.nonzero(~chosen)
+    pad = int(unmasked[0, 0]) if len(unmasked) else 0  # pads read (and ELECTRA writes back) an unmasked token
+    positions = torch.full((size,), pad, dtype=torch.long)
+    targets = torch.full((size,), -100, dtype=torch.long)
+    positions[:len(where)], targets[:len(where)] = where, flat[where]
+    return positions, targets
+
+
+def _mlm_metrics(logits: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Loss and accuracy over the targets that are not -100, without selecting them (no data-dependent shape).
+    logits (M, V), targets (M,)."""
+    keep = targets != -100
+    hits = (logits.argmax(-1) == targets) & keep
+    return {"mlm_loss": F.cross_entropy(logits.float(), targets, ignore_index=-100),
+            "mlm_acc": hits.sum() / keep.sum().clamp(min=1)}
+
+
+def _predicted(hidden: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], batch: dict[str, torch.Tensor]):
+    """(logits, targets) of the MLM head: on the slots of `prediction_slots` when the batch has them (sparse),
+    else on every position against `labels` (dense). hidden (B, T, H) -> logits (C, V) or (B*T, V)."""
+    if "mlm_positions" in batch:
+        return head(hidden.flatten(0, 1).index_select(0, batch["mlm_positions"])), batch["mlm_targets"]
+    return head(hidden).flatten(0, 1), batch["labels"].flatten()
+
+
+def mlm_nsp_loss(model, batch: dict[str, torch.Tensor]) -> dict:
     """Loss of a `BertForPreTraining` on a masked batch.
 
-    With `sparse`, the MLM head (a (H, V) projection, the largest matmul of a small model) runs only on
-    the ~15% masked positions; the loss is identical to the dense head's on those positions.
+    batch: input_ids (B, T) (masked), optional token_type_ids / attention_mask (B, T) and nsp_labels (B,); the
+    masked tokens as `prediction_slots`' mlm_positions / mlm_targets (C,) (sparse: the MLM head, a (H, V)
+    projection and the largest matmul of a small model, runs on the ~15% masked positions only; the loss is the
+    dense head's on those positions), or as labels (B, T) (dense).
     Returns a dict of scalar tensors: loss, mlm_loss, mlm_acc, and nsp_loss/nsp_acc when NSP labels exist.
     """
     bert_inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in batch}
     hidden, pooled = model.bert(**bert_inputs, return_dict=False)[:2]  # (B, T, H), (B, H)
-    if sparse:
-        where = labels != -100
-        logits = model.cls.predictions(hidden[where])  # (M, V)
-        targets = labels[where]
-    else:
-        logits = model.cls.predictions(hidden).flatten(0, 1)  # (B*T, V)
-        targets = labels.flatten()
-    mlm_loss = F.cross_entropy(logits.float(), targets, ignore_index=-100)
-    keep = targets != -100
-    out = {"mlm_loss": mlm_loss,
-           "mlm_acc": (logits.argmax(-1)[keep] == targets[keep]).float().mean()}
-    loss = mlm_loss
+    out = _mlm_metrics(*_predicted(hidden, model.cls.predictions, batch))
+    loss = out["mlm_loss"]
     if "nsp_labels" in batch:
         nsp_logits = model.cls.seq_relationship(pooled)  # (B, 2)
         out["nsp_loss"] = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"])
@@ -85,23 +123,20 @@ def mlm_nsp_loss(model, batch: dict[str, torch.Tensor], labels: torch.Tensor, sp
     return out
 
 
-def masked_lm_loss(model, head: Callable[[torch.Tensor], torch.Tensor] | None, batch: dict[str, torch.Tensor],
-                   labels: torch.Tensor, sparse: bool = True) -> dict:
+def masked_lm_loss(model, head: Callable[[torch.Tensor], torch.Tensor] | None, batch: dict[str, torch.Tensor]) -> dict:
     """MLM loss of any `AutoModelForMaskedLM` (RoBERTa, DeBERTa, DistilBERT, ModernBERT, ...) on a masked batch.
 
-    `head`: the model's MLM head as (M, H) -> (M, V) (models/text.mlm_head); with `sparse` it runs on the masked
-    positions only, as in `mlm_nsp_loss`. Without a head, or dense, the model's own forward gives the logits.
-    batch: input_ids (B, T) (masked), optional attention_mask (B, T); labels (B, T), -100 where not masked.
+    `head`: the model's MLM head as (M, H) -> (M, V) (models/text.mlm_head), run on the batch's mlm_positions
+    when it has them, as in `mlm_nsp_loss`. Without a head, the model's own forward gives the logits (dense:
+    the batch has labels). batch: input_ids (B, T) (masked), optional attention_mask (B, T), and
+    mlm_positions / mlm_targets (C,) or labels (B, T), -100 where not masked.
     Returns scalar tensors: loss, mlm_loss, mlm_acc.
     """
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask") if k in batch}  # no token types: not every
-    if sparse and head is not None:                                                 # family has them
+    if head is not None:                                                            # family has them
         hidden = model.base_model(**inputs)[0]  # (B, T, H)
-        where = labels != -100
-        logits, targets = head(hidden[where]), labels[where]  # (M, V), (M,)
+        out = _mlm_metrics(*_predicted(hidden, head, batch))
     else:
-        logits, targets = model(**inputs).logits.flatten(0, 1), labels.flatten()  # (B*T, V)
-    mlm_loss = F.cross_entropy(logits.float(), targets, ignore_index=-100)
-    keep = targets != -100
-    return {"loss": mlm_loss, "mlm_loss": mlm_loss,
-            "mlm_acc": (logits.argmax(-1)[keep] == targets[keep]).float().mean()}
+        out = _mlm_metrics(model(**inputs).logits.flatten(0, 1), batch["labels"].flatten())  # (B*T, V)
+    return {"loss": out["mlm_loss"], **out}
+

@@ -27,13 +27,19 @@ from warmstart.data.text import (
 from warmstart.engine.checkpoint import atomic_folder, save_hf
 from warmstart.engine.distributed import Cluster, barrier, full_state_dict
 from warmstart.engine.loop import LoopState
-from warmstart.engine.runtime import autocast, to_device
+from warmstart.engine.runtime import autocast, compiled, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.common import describe
 from warmstart.models.text import build_electra, build_pretraining_model, mlm_head
 from warmstart.objectives.cooccurrence import ppmi_svd_embeddings
 from warmstart.objectives.electra import electra_loss
-from warmstart.objectives.mlm import mask_tokens, masked_lm_loss, mlm_nsp_loss
+from warmstart.objectives.mlm import (
+    mask_tokens,
+    masked_lm_loss,
+    mlm_nsp_loss,
+    prediction_capacity,
+    prediction_slots,
+)
 from warmstart.pretraining.run import run
 
 
@@ -47,7 +53,8 @@ class Masker:
         self.continuation = word_continuation(tokenizer) if whole_word else None
 
     def __call__(self, input_ids: torch.Tensor, generator: torch.Generator | None = None):
-        return mask_tokens(input_ids.cpu(), self.special, self.mask_id, self.vocab_size, self.probability,
+        """input_ids (B, T) on the host -> (masked_ids, labels) (B, T)."""
+        return mask_tokens(input_ids, self.special, self.mask_id, self.vocab_size, self.probability,
                            generator or self.generator, self.continuation)
 
 
@@ -72,20 +79,30 @@ def init_word_embeddings(encoder, how: str, corpus, doc_ids, seed: int) -> float
 
 
 @torch.no_grad()
-def evaluate(model, objective_step, batches: list[dict], masker: Masker, bf16: bool, seed: int) -> dict:
-    """Held-out losses/accuracies with a fixed mask (same positions and samples at every evaluation)."""
+def evaluate(model, objective_step, batches: list[dict], prepare, bf16: bool, seed: int) -> dict:
+    """Held-out losses/accuracies with a fixed mask (same positions and samples at every evaluation).
+    `prepare(batch, generator)`: the job's host half of a step, drawing from `generator`."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     totals: dict[str, float] = {}
     for batch in batches:
-        masked, labels = masker(batch["input_ids"], gen)
-        draws = torch.rand(int((labels != -100).sum()), generator=gen)  # ELECTRA's generator samples
         with autocast(bf16):
-            out = objective_step(to_device(batch), masked, labels, draws)
+            out = objective_step(tensors(to_device(prepare(batch, gen))))
         for k in ("mlm_loss", "mlm_acc", "nsp_acc", "rtd_loss", "rtd_acc"):
             if k in out:
                 totals[f"val_{k}"] = totals.get(f"val_{k}", 0.0) + float(out[k])
     return {k: round(v / max(1, len(batches)), 4) for k, v in totals.items()}
+
+
+def tensors(batch: dict) -> dict[str, torch.Tensor]:
+    """What the objective is given: the tensors of a prepared batch (its plain numbers stay on the host, and a
+    compiled objective is not specialised on them)."""
+    return {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+
+
+def real_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens of a batch that are not padding (packed blocks have none)."""
+    return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
 
 
 class TextPretraining:
@@ -167,64 +184,95 @@ class TextPretraining:
         self._description = (f"{describe(self.encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} "
                              f"documents ({len(val_ids)} held out); {what}, seq {seq_len}, batch "
                              f"{tc.batch_size}x{tc.grad_accum}")
-        if tc.compile:  # in place (Module.compile), so state-dict keys and checkpoints stay plain
-            self.encoder.base_model.compile(dynamic=False)
+        # the sparse head needs the family's head (models/text.mlm_head); without one the loss is dense
+        self.sparse = self.electra or (cfg.objective.sparse_prediction and (not self.masked_lm or self.head is not None))
+        # torch.compile of the whole loss (encoder, head, cross-entropy: one graph, fixed shapes from prepare);
+        # the modules are untouched, so state-dict keys and checkpoints stay plain
+        self.loss = compiled(self._loss, tc.compile_mode) if tc.compile else self._loss
 
     def describe(self) -> str:
         return self._description
 
-    def objective(self, batch: dict, masked: torch.Tensor, labels: torch.Tensor, draws: torch.Tensor | None) -> dict:
-        masked, labels = masked.to(batch["input_ids"].device), labels.to(batch["input_ids"].device)
+    def _loss(self, batch: dict[str, torch.Tensor]) -> dict:
         if self.electra:
-            return electra_loss(self.encoder, self.generator, batch["input_ids"], masked, labels,
-                                self.cfg.objective.rtd_weight, draws, batch.get("attention_mask"),
-                                batch.get("token_type_ids"))
+            return electra_loss(self.encoder, self.generator, batch["original_ids"], batch["input_ids"],
+                                batch["mlm_positions"], batch["mlm_targets"], self.cfg.objective.rtd_weight,
+                                batch["draws"], batch.get("attention_mask"), batch.get("token_type_ids"))
         if self.masked_lm:
-            return masked_lm_loss(self.encoder, self.head, {**batch, "input_ids": masked}, labels,
-                                  self.cfg.objective.sparse_prediction)
-        return mlm_nsp_loss(self.encoder, {**batch, "input_ids": masked}, labels, self.cfg.objective.sparse_prediction)
+            return masked_lm_loss(self.encoder, self.head, batch)
+        return mlm_nsp_loss(self.encoder, batch)
+
+    def objective(self, batch: dict[str, torch.Tensor]) -> dict:
+        """The forward that the processes' wrapping calls: a prepared batch (`prepare`) -> scalar losses."""
+        return self.loss(batch)
+
+    def prepare(self, batch: dict, generator: torch.Generator | None = None) -> dict:
+        """The host half of a step, done before the batch moves, so that the device half waits on nothing the
+        host computes (a copy back, a shape that depends on the data: on a GPU each stalls the queue, measured
+        as the gap to the HF recipe there): the global batch's masks (every process draws the same), ELECTRA's
+        uniforms, this process's rows and their shares of the global means, the sparse head's fixed slots.
+        `generator`: draw from it instead of the masker's (validation's fixed masks); validation draws the
+        uniforms for every objective, as it always has, so its masks (and held-out figures) match earlier runs.
+        -> the objective's tensors and, as plain numbers, `tokens` (the global batch's) and the shares."""
+        group, electra = self.group, self.electra
+        masked, labels = self.masker(batch["input_ids"], generator)
+        chosen = labels != -100
+        draws = torch.rand(int(chosen.sum()), generator=generator or self.masker.generator) \
+            if electra or generator is not None else None
+        out: dict = {"tokens": real_tokens(batch)}
+        if group.world > 1 and generator is None:  # validation runs the whole batch in every process
+            rows = group.rows(len(labels))
+
+            # Each process's means are weighted by its share of what they average over (masked tokens for the
+            # MLM, real tokens for replaced-token detection), times the number of processes, which the gradient
+            # average divides out: the result is the global batch's loss.
+            def share(counted: torch.Tensor) -> float:
+                return float(counted[rows].sum() * group.world / counted.sum().clamp(min=1))
+
+            out["mlm_share"] = share(chosen)
+            if electra:
+                real = batch["attention_mask"].bool() if "attention_mask" in batch else torch.ones_like(chosen)
+                out["rtd_share"] = share(real)
+                draws = draws[int(chosen[:rows.start].sum()):int(chosen[:rows.stop].sum())]
+            batch = {k: v[rows] for k, v in batch.items()}
+            masked, labels = masked[rows], labels[rows]
+        out |= {k: v for k, v in batch.items() if k != "input_ids"} | {"input_ids": masked}
+        if electra:
+            out["original_ids"] = batch["input_ids"]
+        if not self.sparse:
+            return out | {"labels": labels}
+        positions, targets = prediction_slots(labels, prediction_capacity(labels.numel(), self.masker.probability))
+        out |= {"mlm_positions": positions, "mlm_targets": targets}
+        if electra:
+            out["draws"] = torch.cat([draws, torch.full((len(positions) - len(draws),), 0.5)])
+        return out
 
     def batches(self, state: LoopState):
-        return self.data.iterate(state.epoch, state.index)
+        for epoch, index, batch in self.data.iterate(state.epoch, state.index):
+            yield epoch, index, self.prepare(batch)
 
     def count(self, batch: dict) -> int:
-        return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
+        return batch["tokens"]
 
     def step(self, forward, batch: dict, progress: float) -> dict:
-        group, electra = self.group, self.electra
         if self.cfg.model.head_warmup:  # only the heads train until the warm-up share of the budget is used
             self.encoder.base_model.requires_grad_(progress >= self.cfg.model.head_warmup)
-        masked, labels = self.masker(batch["input_ids"])  # the global batch: the same masks in every process
-        chosen = labels != -100
-        # ELECTRA's samples, drawn for the global batch: each process uses its rows' share (objectives/electra.py)
-        draws = torch.rand(int(chosen.sum()), generator=self.masker.generator) if electra else None
-        if group.world == 1:
-            return forward(batch, masked, labels, draws)
-        rows = group.rows(len(labels))
-        if electra:
-            draws = draws[int(chosen[:rows.start].sum()):int(chosen[:rows.stop].sum())]
-        out = forward({k: v[rows] for k, v in batch.items()}, masked[rows], labels[rows], draws)
-
-        # Each process's means are weighted by its share of what they average over (masked tokens for the MLM,
-        # real tokens for replaced-token detection), times the number of processes, which the gradient average
-        # divides out: the result is the global batch's loss.
-        def share(counted: torch.Tensor) -> torch.Tensor:
-            return counted[rows].sum() * group.world / counted.sum().clamp(min=1)
-
+        out = forward(tensors(batch))
+        if "mlm_share" not in batch:
+            return out
         for k in ("mlm_loss", "mlm_acc"):
-            out[k] = out[k] * share(chosen)
-        if electra:
-            real = batch["attention_mask"].bool().cpu() if "attention_mask" in batch else torch.ones_like(chosen)
+            out[k] = out[k] * batch["mlm_share"]
+        if self.electra:
             for k in ("rtd_loss", "rtd_acc", "replaced"):
-                out[k] = out[k] * share(real)
-        out["loss"] = out["mlm_loss"] + (self.cfg.objective.rtd_weight * out["rtd_loss"] if electra else 0.0) \
+                out[k] = out[k] * batch["rtd_share"]
+        out["loss"] = out["mlm_loss"] + (self.cfg.objective.rtd_weight * out["rtd_loss"] if self.electra else 0.0) \
             + out.get("nsp_loss", 0.0)
         return out
 
     def evaluate(self, forward) -> dict:
         if not self.val_batches:
             return {}
-        return evaluate(self.model, forward, self.val_batches, self.masker, self.bf16, self.cfg.train.seed)
+        return evaluate(self.model, forward, self.val_batches, self.prepare, self.bf16, self.cfg.train.seed)
 
     def gather(self) -> dict:
         return {"encoder": full_state_dict(self.encoder, self.group),
