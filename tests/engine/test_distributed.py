@@ -1,6 +1,7 @@
 """Two CPU processes (gloo) train like one process with the same global batch."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,6 +30,13 @@ def _free_port() -> int:
 
 
 ACCELERATE_CONFIGS = Path(__file__).parents[2] / "configs" / "accelerate"
+
+
+def on_cpu() -> dict[str, str]:
+    """The environment of the launched runs: on the CPU (gloo) wherever the suite runs. On a machine with one GPU,
+    two CUDA processes cannot share it (NCCL refuses; warmstart says so in one line before any work), and the
+    single-process reference must compute where the two do for their curves to agree."""
+    return {**os.environ, "WARMSTART_DEVICE": "cpu"}
 
 
 def _launch(launcher: str, procs: int) -> list[str]:
@@ -63,7 +71,8 @@ def test_two_processes_follow_the_single_process_loss_curve(pretrained, corpus_f
     for cfg, procs in ((one, 1), (two, 2)):
         args = [f"{k}={v}" for k, v in _flat(cfg).items()]
         launch = _launch(launcher, procs) if procs > 1 else [sys.executable, "-m", "warmstart"]
-        done = subprocess.run([*launch, "pretrain", *args], capture_output=True, text=True, timeout=300)
+        done = subprocess.run([*launch, "pretrain", *args], capture_output=True, text=True, timeout=300,
+                              env=on_cpu())
         assert done.returncode == 0, done.stderr[-3000:]
         assert (f"{procs} processes" in done.stdout) == (procs > 1)
         assert ("fsdp: sharded" in done.stdout) == (fsdp and procs > 1)
@@ -111,7 +120,7 @@ def test_a_sharded_run_killed_at_a_random_step_resumes(pretrained, corpus_file, 
         how = launch if procs == 2 else [sys.executable, "-m", "warmstart"]
         return subprocess.Popen([*how, "pretrain", *[f"{k}={v}" for k, v in _flat(cfg).items()],
                                  *(["--resume"] if resume else [])], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True, env=on_cpu())
 
     full = run("full")
     assert full.wait(timeout=300) == 0, full.stderr.read()[-3000:]

@@ -125,12 +125,12 @@ def test_two_process_simclr_pretraining(shapes_idx, tmp_path, parallel):
     from test_e2e import _flat
     from transformers import AutoModel
 
-    from tests.engine.test_distributed import _launch
+    from tests.engine.test_distributed import _launch, on_cpu
 
     cfg = pretrain_config(shapes_idx, tmp_path / "two", "train.max_steps=4", "train.eval_every=2",
                           f"train.parallel={parallel}")
     done = subprocess.run([*_launch("torchrun", 2), "pretrain", *[f"{k}={v}" for k, v in _flat(cfg).items()]],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=on_cpu())
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 processes" in done.stdout and (f"{parallel}: sharded" in done.stdout) == (parallel != "ddp")
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())

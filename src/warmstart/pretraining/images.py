@@ -19,7 +19,6 @@ from warmstart.data.vision import augment, channel_stats, simclr_views
 from warmstart.engine.checkpoint import save_hf
 from warmstart.engine.distributed import Cluster, full_state_dict
 from warmstart.engine.loop import LoopState
-from warmstart.engine.runtime import to_device
 from warmstart.models.common import describe
 from warmstart.models.images import (
     PREPROCESSOR_FILE,
@@ -95,29 +94,35 @@ class ImagePretraining:
         return self.head(features) if project else features
 
     def batches(self, state: LoopState):
-        return image_batches(self.data.images, self.cfg.train.batch_size, self.cfg.train.seed, state.epoch,
-                             state.index)
+        for epoch, index, batch in image_batches(self.data.images, self.cfg.train.batch_size, self.cfg.train.seed,
+                                                 state.epoch, state.index):
+            yield epoch, index, self.prepare(batch)
+
+    def prepare(self, batch: dict) -> dict:
+        """The host half of a step, before the batch moves (as text.TextPretraining.prepare: the device then waits
+        on nothing the host computes): the global batch's views, drawn alike in every process, and this process's
+        rows of them. -> views (2b, C, S, S) (simclr) or noisy / clean (b, C, S, S), and `count`, the global
+        batch's images, as a plain number."""
+        oc, size, images = self.cfg.objective, self.size, batch["images"]
+        rows = self.group.rows(len(images)) if self.group.world > 1 else slice(None)
+        if oc.name == "simclr":
+            v1, v2 = simclr_views(images, oc.augment, size, self.mean, self.std, self.views)
+            return {"views": torch.cat([v1[rows], v2[rows]]), "count": len(images)}
+        clean = augment(images, oc.augment, size, self.mean, self.std, self.views)[rows]
+        return {"noisy": corrupt(clean, oc.noise_std, oc.mask_fraction, self.views), "clean": clean,
+                "count": len(images)}
 
     def count(self, batch: dict) -> int:
-        return len(batch["images"])
+        return batch["count"]
 
-    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = to_device(x, non_blocking=True)
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def step(self, forward, batch: dict, progress: float) -> dict:
-        oc, size, group = self.cfg.objective, self.size, self.group
-        images = batch["images"].cpu()  # views are drawn for the global batch, then each process takes its rows
-        rows = group.rows(len(images)) if group.world > 1 else slice(None)
-        if oc.name == "simclr":
-            v1, v2 = simclr_views(images, oc.augment, size, self.mean, self.std, self.views)
-            z = forward(self._to_device(torch.cat([v1[rows], v2[rows]])))  # (2B, P)
-            z1, z2 = z.chunk(2)
-            return {"loss": nt_xent_loss(z1, z2, oc.temperature)}
-        clean = augment(images, oc.augment, size, self.mean, self.std, self.views)[rows]
-        noisy = corrupt(clean, oc.noise_std, oc.mask_fraction, self.views)
-        decoded = forward(self._to_device(noisy))
-        return {"loss": reconstruction_loss(decoded, self._to_device(clean))}
+        if self.cfg.objective.name == "simclr":
+            z1, z2 = forward(self._layout(batch["views"])).chunk(2)  # (B, P) each
+            return {"loss": nt_xent_loss(z1, z2, self.cfg.objective.temperature)}
+        return {"loss": reconstruction_loss(forward(self._layout(batch["noisy"])), batch["clean"])}
 
     def evaluate(self, forward) -> dict:
         if self.monitor is None or not (self.group.main or self.group.sharded):  # sharded: every process takes part

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 23's device checks in one call on a lent GPU machine (../shared/DEVICE.md): the throughput table, then the
+# whole suite with CUDA visible. Prepare the wheels here first (`bash scripts/gpu_check.sh --wheels`), then, with
+# the device tool: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=590).
+#   GPU_CHECK_LEVERS=1  also measure the other compile modes and HF's torch_compile (about 4 more minutes)
+# Logs land in $OUT (throughput.log, throughput.json, pytest.log); each phase has its own time limit, so one
+# that runs long still leaves the other's figures.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--wheels" ]; then  # here, with the network: what the device machine lacks (DEVICE.md)
+  mkdir -p .whl
+  for p in datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 fsspec==2026.9.0 nltk==3.10.4; do
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "$p"
+  done
+  python3 -m pip wheel -q --no-deps -w .whl seqeval==1.2.2 rouge_score==0.1.2
+  ls .whl
+  exit 0
+fi
+
+OUT=${OUT:-/tmp/gpu_check_out}
+mkdir -p "$OUT"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 3
+export PYTHONPATH=/tmp/site:$PWD/src
+python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__,
+'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')" \
+  | tee "$OUT/versions.txt"
+
+levers=()
+[ "${GPU_CHECK_LEVERS:-0}" = 1 ] && levers=(--levers)
+timeout 270 python3 benchmarks/gpu_throughput.py "${levers[@]}" --out "$OUT/throughput.json" \
+  > "$OUT/throughput.log" 2>&1
+echo "throughput exit $?"
+grep -E "^repeat|^\||peak|failed" "$OUT/throughput.log" | tail -30
+
+# distributed tests that start two CUDA processes on one GPU skip themselves (NCCL refuses them); DeepSpeed is
+# not installed there
+timeout 280 python3 -m pytest -p no:cacheprovider -o addopts="" -q -rfEs -n 8 -k "not deepspeed and not zero" \
+  > "$OUT/pytest.log" 2>&1
+echo "pytest exit $?"
+grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest.log" | tail -40
