@@ -3,6 +3,7 @@
 # whole suite with CUDA visible. Prepare the wheels here first (`bash scripts/gpu_check.sh --wheels`), then, with
 # the device tool: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=590).
 #   GPU_CHECK_LEVERS=1  also measure the other compile modes and HF's torch_compile (about 4 more minutes)
+#   GPU_CHECK_PYTEST_S (280), GPU_CHECK_WORKERS (8): the suite's time limit and pytest-xdist workers
 # Logs land in $OUT (throughput.log, throughput.json, pytest.log); each phase has its own time limit, so one
 # that runs long still leaves the other's figures.
 set -uo pipefail
@@ -35,9 +36,10 @@ timeout 270 python3 benchmarks/gpu_throughput.py "${levers[@]}" --out "$OUT/thro
 echo "throughput exit $?"
 grep -E "^repeat|^\||peak|failed" "$OUT/throughput.log" | tail -30
 
-# distributed tests that start two CUDA processes on one GPU skip themselves (NCCL refuses them); DeepSpeed is
-# not installed there
-timeout 280 python3 -m pytest -p no:cacheprovider -o addopts="" -q -rfEs -n 8 -k "not deepspeed and not zero" \
+# the launched multi-process tests keep their processes on the CPU (gloo; tests/engine/test_distributed.on_cpu),
+# since two CUDA processes cannot share one GPU; DeepSpeed is not installed there
+timeout "${GPU_CHECK_PYTEST_S:-280}" python3 -m pytest -p no:cacheprovider -o addopts="" -q -rfEs \
+  -n "${GPU_CHECK_WORKERS:-8}" -k "not deepspeed and not zero" \
   > "$OUT/pytest.log" 2>&1
 echo "pytest exit $?"
 grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest.log" | tail -40
