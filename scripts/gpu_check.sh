@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Issue 23's device checks in one call on a lent GPU machine (../shared/DEVICE.md): the throughput table, then the
-# whole suite with CUDA visible. Prepare the wheels here first (`bash scripts/gpu_check.sh --wheels`), then, with
-# the device tool: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=590).
-#   GPU_CHECK_LEVERS=1  also measure the other compile modes and HF's torch_compile (about 4 more minutes)
-#   GPU_CHECK_PYTEST_S (280), GPU_CHECK_WORKERS (8): the suite's time limit and pytest-xdist workers
-# Logs land in $OUT (throughput.log, throughput.json, pytest.log); each phase has its own time limit, so one
-# that runs long still leaves the other's figures.
+# Issue 23's device checks in one call on a lent GPU machine (../shared/DEVICE.md): the throughput table, a
+# profile of where a step's time goes, then the whole suite with CUDA visible. Prepare the wheels here first (`bash scripts/gpu_check.sh --wheels`), then, with
+# the device tool: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=600).
+#   GPU_CHECK_PHASES ("throughput profile pytest"): which phases run
+#   GPU_CHECK_LEVERS=1  also measure the other compile modes and HF's torch_compile (about 4 more minutes: give
+#                       it GPU_CHECK_THROUGHPUT_S=480 and GPU_CHECK_PHASES=throughput)
+#   GPU_CHECK_THROUGHPUT_S (240), GPU_CHECK_PYTEST_S (200), GPU_CHECK_WORKERS (8): time limits, pytest-xdist workers
+# Logs land in $OUT (8 files, the most that come back: versions, throughput, profile_eager / profile_compile,
+# pytest); each phase has its own time limit (240 + 2 x 60 + 200 s, under the tool's 600), so one that runs
+# long still leaves the others' figures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,17 +32,30 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')" \
   | tee "$OUT/versions.txt"
 
+phases=" ${GPU_CHECK_PHASES:-throughput profile pytest} "
 levers=()
 [ "${GPU_CHECK_LEVERS:-0}" = 1 ] && levers=(--levers)
-timeout 270 python3 benchmarks/gpu_throughput.py "${levers[@]}" --out "$OUT/throughput.json" \
-  > "$OUT/throughput.log" 2>&1
-echo "throughput exit $?"
-grep -E "^repeat|^\||peak|failed" "$OUT/throughput.log" | tail -30
+if [[ $phases == *" throughput "* ]]; then
+  timeout "${GPU_CHECK_THROUGHPUT_S:-240}" python3 benchmarks/gpu_throughput.py "${levers[@]}" \
+    --out "$OUT/throughput.json" > "$OUT/throughput.log" 2>&1
+  echo "throughput exit $?"
+  grep -E "^repeat|^\||peak|failed" "$OUT/throughput.log" | tail -30
+fi
+
+# where the time goes at BERT-base shape, eager and compiled: GPU busy share and the top kernels
+if [[ $phases == *" profile "* ]]; then
+  for how in eager compile; do
+    timeout 60 python3 benchmarks/gpu_profile.py $([ $how = compile ] && echo --compile) \
+      --out "$OUT/profile_$how.json" > "$OUT/profile_$how.log" 2>&1
+    echo "profile $how exit $?"; grep -E "^wall|^\|" "$OUT/profile_$how.log" | head -8
+  done
+fi
 
 # the launched multi-process tests keep their processes on the CPU (gloo; tests/engine/test_distributed.on_cpu),
 # since two CUDA processes cannot share one GPU; DeepSpeed is not installed there
-timeout "${GPU_CHECK_PYTEST_S:-280}" python3 -m pytest -p no:cacheprovider -o addopts="" -q -rfEs \
-  -n "${GPU_CHECK_WORKERS:-8}" -k "not deepspeed and not zero" \
-  > "$OUT/pytest.log" 2>&1
-echo "pytest exit $?"
-grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest.log" | tail -40
+if [[ $phases == *" pytest "* ]]; then
+  timeout "${GPU_CHECK_PYTEST_S:-200}" python3 -m pytest -p no:cacheprovider -o addopts="" -q -rfEs \
+    -n "${GPU_CHECK_WORKERS:-8}" -k "not deepspeed and not zero" > "$OUT/pytest.log" 2>&1
+  echo "pytest exit $?"
+  grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest.log" | tail -40
+fi

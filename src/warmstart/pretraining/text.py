@@ -241,7 +241,8 @@ class TextPretraining:
             out["original_ids"] = batch["input_ids"]
         if not self.sparse:
             return out | {"labels": labels}
-        positions, targets = prediction_slots(labels, prediction_capacity(labels.numel(), self.masker.probability))
+        fixed = prediction_capacity(labels.numel(), self.masker.probability) if self.cfg.train.compile else 0
+        positions, targets = prediction_slots(labels, fixed)  # one shape for a compiled loss
         out |= {"mlm_positions": positions, "mlm_targets": targets}
         if electra:
             out["draws"] = torch.cat([draws, torch.full((len(positions) - len(draws),), 0.5)])
