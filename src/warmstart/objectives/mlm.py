@@ -142,4 +142,3 @@ def masked_lm_loss(model, head: Callable[[torch.Tensor], torch.Tensor] | None, b
     else:
         out = _mlm_metrics(model(**inputs).logits.flatten(0, 1), batch["labels"].flatten())  # (B*T, V)
     return {"loss": out["mlm_loss"], **out}
-

@@ -208,9 +208,10 @@ class TextPretraining:
 
     def prepare(self, batch: dict, generator: torch.Generator | None = None) -> dict:
         """The host half of a step, done before the batch moves, so that the device half waits on nothing the
-        host computes (a copy back, a shape that depends on the data: on a GPU each stalls the queue, measured
-        as the gap to the HF recipe there): the global batch's masks (every process draws the same), ELECTRA's
-        uniforms, this process's rows and their shares of the global means, the sparse head's fixed slots.
+        host computes (a copy back, a shape that depends on the data: on a GPU each stalls the queue; three a
+        step were there when an H200 ran this at only 1.53x the HF recipe): the global batch's masks (every
+        process draws the same), ELECTRA's uniforms, this process's rows and their shares of the global means,
+        the sparse head's slots (of one fixed size when the loss is compiled).
         `generator`: draw from it instead of the masker's (validation's fixed masks); validation draws the
         uniforms for every objective, as it always has, so its masks (and held-out figures) match earlier runs.
         -> the objective's tensors and, as plain numbers, `tokens` (the global batch's) and the shares."""
