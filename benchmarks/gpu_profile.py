@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import torch
-from common import CORPUS, shared_tokenizer
-from gpu_throughput import SHAPES
+from common import shared_tokenizer
+from gpu_throughput import SHAPES, shape_overrides
 
 
 def device_time(event) -> float:
@@ -52,13 +52,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shared_tokenizer(work / "tokenizer")
-        model = {k: v for k, v in shape.items() if k != "batch"}
         cfg = load_config(PretrainConfig, None, [
-            f"output_dir={work / 'out'}", f"corpus.sources=[{CORPUS}]", f"corpus.cache_dir={work / 'cache'}",
-            f"tokenizer.from_checkpoint={work / 'tokenizer'}", *[f"model.{k}={v}" for k, v in model.items()],
-            "objective.nsp=false", f"train.batch_size={shape['batch']}", "corpus.validation_fraction=0",
-            "corpus.min_validation_tokens=0", f"train.compile={str(args.compile).lower()}",
-            f"train.compile_mode={args.compile_mode}"])
+            *shape_overrides(work / "tokenizer", work, work / "out", shape),
+            f"train.compile={str(args.compile).lower()}", f"train.compile_mode={args.compile_mode}"])
         bf16 = use_bf16(cfg.train.precision)
         job = TextPretraining(cfg, Cluster(), work / "none", False, bf16)
         place(job.model)

@@ -52,6 +52,15 @@ def bf16_matmul_peak(n: int = 8192, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e12
 
 
+def shape_overrides(tok_dir: Path, work: Path, out: Path, shape: dict) -> list[str]:
+    """The benchmark's pretraining config at `shape` (no NSP, packed blocks, nothing held out or evaluated)."""
+    model = {k: v for k, v in shape.items() if k != "batch"}
+    return [f"output_dir={out}", f"corpus.sources=[{CORPUS}]", f"corpus.cache_dir={work / 'cache'}",
+            f"tokenizer.from_checkpoint={tok_dir}", *[f"model.{k}={v}" for k, v in model.items()],
+            "objective.nsp=false", f"train.batch_size={shape['batch']}", "corpus.validation_fraction=0",
+            "corpus.min_validation_tokens=0", "train.patience=0"]
+
+
 def warmstart_run(tok_dir: Path, work: Path, shape: dict, steps: int, overrides: list[str]) -> float:
     """tokens/s of `warmstart pretrain` over the steps after the first quarter (compilation, allocator warm-up).
     Logged every 5 steps: a log reads the losses back, which waits for the GPU, so a log at every step would
@@ -60,14 +69,9 @@ def warmstart_run(tok_dir: Path, work: Path, shape: dict, steps: int, overrides:
     from warmstart.pretraining.text import run_pretrain
 
     out = work / f"ws-{len(list(work.glob('ws-*')))}"
-    model = {k: v for k, v in shape.items() if k != "batch"}
-    cfg = load_config(PretrainConfig, None, [
-        f"output_dir={out}", f"corpus.sources=[{CORPUS}]", f"corpus.cache_dir={work / 'cache'}",
-        f"tokenizer.from_checkpoint={tok_dir}", *[f"model.{k}={v}" for k, v in model.items()],
-        "objective.nsp=false", f"train.batch_size={shape['batch']}", f"train.max_steps={steps}", "train.log_every=5",
-        "corpus.validation_fraction=0", "corpus.min_validation_tokens=0", "train.patience=0",  # nothing to evaluate
-        f"train.eval_every={10 * steps}", "train.save_every_minutes=1000", *overrides])
-    run_pretrain(cfg)
+    run_pretrain(load_config(PretrainConfig, None, [
+        *shape_overrides(tok_dir, work, out, shape), f"train.max_steps={steps}", "train.log_every=5",
+        f"train.eval_every={10 * steps}", "train.save_every_minutes=1000", *overrides]))
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
     log = [r for r in log if "tokens_per_s" in r and r["step"] >= steps // 4]
     return (log[-1]["tokens"] - log[0]["tokens"]) / (log[-1]["seconds"] - log[0]["seconds"])
