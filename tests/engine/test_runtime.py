@@ -130,3 +130,15 @@ def test_the_check_sees_a_model_that_was_not_placed(unplaced):
     assert not unplaced
     stray(torch.zeros(1, 2))
     assert unplaced == ["Linear.weight", "Linear.bias"]
+
+
+def test_to_device_moves_nested_tensors_and_keeps_plain_numbers():
+    """A prepared image batch nests its views' parameters; every tensor moves, every plain number stays."""
+    from warmstart.engine.runtime import to_device
+
+    batch = {"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8), "count": 4,
+             "views": {"1": {"theta": torch.zeros(2, 2, 3)}, "2": {"theta": torch.ones(2, 2, 3)}}}
+    moved = to_device(batch, non_blocking=True)
+    assert moved["count"] == 4 and moved["views"]["2"]["theta"].device == device()
+    assert torch.equal(moved["views"]["2"]["theta"], batch["views"]["2"]["theta"])
+    assert moved["images"].dtype == torch.uint8

@@ -1,6 +1,12 @@
 import torch
 
-from warmstart.objectives.autoencoder import Decoder, corrupt, reconstruction_loss
+from warmstart.objectives.autoencoder import (
+    Decoder,
+    apply_corruption,
+    corrupt,
+    draw_corruption,
+    reconstruction_loss,
+)
 
 
 def test_decoder_maps_features_to_the_image_shape():
@@ -31,3 +37,12 @@ def test_decoder_learns_to_reconstruct():
         loss.backward()
         opt.step()
     assert float(loss.detach()) < 0.5 * first
+
+
+def test_corruption_is_drawn_on_the_host_and_applied_where_the_images_are():
+    """The host half holds the noise and a mask per 4x4 patch; applying it is `corrupt` with the same seed."""
+    x = torch.rand(3, 1, 18, 18)
+    drawn = draw_corruption(tuple(x.shape), 0.5, 0.5, torch.Generator().manual_seed(4))
+    assert drawn["keep"].shape == (3, 1, 5, 5) and set(drawn["keep"].unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(apply_corruption(x, drawn), corrupt(x, 0.5, 0.5, torch.Generator().manual_seed(4)))
+    assert "keep" not in draw_corruption(tuple(x.shape), 0.5, 0.0, torch.Generator().manual_seed(4))

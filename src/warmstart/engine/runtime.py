@@ -51,7 +51,8 @@ def place(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Modul
 
 
 def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool = False):
-    """A batch (a dict of tensors, or one tensor) where the run computes; a dict's plain numbers stay as they are.
+    """A batch (a dict of tensors and dicts of them, or one tensor) where the run computes; a dict's plain numbers
+    stay as they are.
     `non_blocking` to a GPU copies from pinned memory, so the host goes on queueing work (from pageable memory
     the copy waits); the caller must not change the host tensors afterwards (the loops make fresh ones)."""
     dev = device()
@@ -62,9 +63,12 @@ def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool 
             return t
         return (t.pin_memory() if pin and t.device.type == "cpu" else t).to(dev, non_blocking=non_blocking)
 
-    if isinstance(batch, torch.Tensor):
-        return move(batch)
-    return {k: move(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    def walk(v):
+        if isinstance(v, torch.Tensor):
+            return move(v)
+        return {k: walk(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    return walk(batch)
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

@@ -38,16 +38,32 @@ class Decoder(nn.Module):
         return x
 
 
+def draw_corruption(shape: tuple[int, ...], noise_std: float, mask_fraction: float, gen: torch.Generator,
+                    patch: int = 4) -> dict[str, torch.Tensor]:
+    """The random half of `corrupt`, drawn on the host (the device then waits on nothing): `noise` (B, C, H, W)
+    already scaled, and `keep` (B, 1, H/patch, W/patch), 1 for a kept patch, when patches are masked."""
+    b, c, h, w = shape
+    drawn = {"noise": noise_std * torch.randn(shape, generator=gen)}
+    if mask_fraction > 0:
+        drawn["keep"] = (torch.rand(b, 1, -(-h // patch), -(-w // patch), generator=gen) >= mask_fraction).float()
+    return drawn
+
+
+def apply_corruption(x: torch.Tensor, drawn: dict[str, torch.Tensor], patch: int = 4) -> torch.Tensor:
+    """x + noise, with the masked patches zeroed; `drawn` on x's device. (B, C, H, W) -> same"""
+    h, w = x.shape[-2:]
+    noisy = x + drawn["noise"].to(x.dtype)
+    if "keep" in drawn:
+        keep = drawn["keep"].to(x.dtype).repeat_interleave(patch, 2).repeat_interleave(patch, 3)[:, :, :h, :w]
+        noisy = noisy * keep
+    return noisy
+
+
 def corrupt(x: torch.Tensor, noise_std: float, mask_fraction: float, gen: torch.Generator,
             patch: int = 4) -> torch.Tensor:
     """Gaussian noise plus zeroed `patch` x `patch` squares on a `mask_fraction` of them. (B, C, H, W) -> same."""
-    b, c, h, w = x.shape
-    noisy = x + noise_std * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
-    if mask_fraction > 0:
-        keep = (torch.rand(b, 1, -(-h // patch), -(-w // patch), generator=gen) >= mask_fraction).to(x.dtype)
-        keep = keep.repeat_interleave(patch, 2).repeat_interleave(patch, 3)[:, :, :h, :w].to(x.device)
-        noisy = noisy * keep
-    return noisy
+    drawn = draw_corruption(tuple(x.shape), noise_std, mask_fraction, gen, patch)
+    return apply_corruption(x, {k: v.to(x.device) for k, v in drawn.items()}, patch)
 
 
 def reconstruction_loss(decoded: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:

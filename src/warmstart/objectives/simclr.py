@@ -68,5 +68,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
     rows = torch.arange(b, device=z1.device) + offset  # global index of each local image
     self_index = torch.cat([rows, rows + n])
     partner = torch.cat([rows + n, rows])
-    logits = logits.masked_fill(F.one_hot(self_index, 2 * n).bool(), float("-inf"))
+    # each anchor's own column; a comparison, not F.one_hot, which reads its indices back to check them
+    own = self_index.view(-1, 1) == torch.arange(2 * n, device=z1.device).view(1, -1)  # (2B, 2N)
+    logits = logits.masked_fill(own, float("-inf"))
     return F.cross_entropy(logits, partner)

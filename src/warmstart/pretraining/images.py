@@ -15,10 +15,12 @@ from safetensors.torch import load_file, save_file
 
 from warmstart.config import ImagePretrainConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
-from warmstart.data.vision import augment, channel_stats, simclr_views
+from warmstart.data.vision import apply_view, channel_stats, draw_view, take
 from warmstart.engine.checkpoint import save_hf
 from warmstart.engine.distributed import Cluster, full_state_dict
 from warmstart.engine.loop import LoopState
+from warmstart.engine.runtime import compiled
+from warmstart.errors import WarmstartError
 from warmstart.models.common import describe
 from warmstart.models.images import (
     PREPROCESSOR_FILE,
@@ -31,7 +33,7 @@ from warmstart.models.images import (
 )
 from warmstart.models.probe import knn_accuracy
 from warmstart.models.tiny_conv import use_tiny_map_convs
-from warmstart.objectives.autoencoder import Decoder, corrupt, reconstruction_loss
+from warmstart.objectives.autoencoder import Decoder, apply_corruption, draw_corruption, reconstruction_loss
 from warmstart.objectives.simclr import ProjectionHead, nt_xent_loss
 from warmstart.pretraining.run import run
 
@@ -58,6 +60,9 @@ class ImagePretraining:
 
     def __init__(self, cfg: ImagePretrainConfig, group: Cluster, resume_dir: Path, resume: bool, bf16: bool):
         tc, oc, mc = cfg.train, cfg.objective, cfg.model
+        if tc.compile and group.sharded:
+            raise WarmstartError("train.compile is not supported with sharded (fsdp, deepspeed) training; "
+                                 "set train.compile=false")
         self.cfg, self.group, self.bf16 = cfg, group, bf16
         self.data = load_images(cfg.data.sources, cfg.data.load_size, cfg.data.strict, cfg.data.image_column,
                                 cfg.data.label_column, cfg.data.split)
@@ -79,6 +84,11 @@ class ImagePretraining:
         # oneDNN's fast CPU convolution layout; FSDP2 shards contiguous weights only
         self.channels_last = self.backbone.config.model_type == "resnet" and not group.sharded
         self.views = torch.Generator().manual_seed(tc.seed)  # augmentation randomness: resumable, same everywhere
+        self.norm = {"mean": torch.tensor(self.mean), "std": torch.tensor(self.std)}  # moves with each batch
+        # train.compile: the views (a few dozen small elementwise kernels, fused) and the encoder + head, as
+        # functions (the modules and their state-dict keys stay plain); fixed shapes: whole batches only
+        self.make_views = compiled(self._views, tc.compile_mode) if tc.compile else self._views
+        self.project = compiled(self._project, tc.compile_mode) if tc.compile else self._project
         self.monitor = knn_monitor(self.data, tc.seed)
         self.preprocessor = json.dumps(preprocessor_config(self.size, self.mean, self.std), indent=2)
         self.setup_seconds = 0.0
@@ -90,8 +100,10 @@ class ImagePretraining:
 
     def objective(self, pixels: torch.Tensor, project: bool = True) -> torch.Tensor:
         """(B, C, S, S) -> (B, P) projections or decoded images when `project`, else (B, D) features."""
-        features = image_features(self.backbone, pixels)
-        return self.head(features) if project else features
+        return self.project(pixels) if project else image_features(self.backbone, pixels)
+
+    def _project(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.head(image_features(self.backbone, pixels))
 
     def batches(self, state: LoopState):
         for epoch, index, batch in image_batches(self.data.images, self.cfg.train.batch_size, self.cfg.train.seed,
@@ -100,17 +112,22 @@ class ImagePretraining:
 
     def prepare(self, batch: dict) -> dict:
         """The host half of a step, before the batch moves (as text.TextPretraining.prepare: the device then waits
-        on nothing the host computes): the global batch's views, drawn alike in every process, and this process's
-        rows of them. -> views (2b, C, S, S) (simclr) or noisy / clean (b, C, S, S), and `count`, the global
-        batch's images, as a plain number."""
+        on nothing the host computes): the random parameters of the global batch's views, drawn alike in every
+        process, and this process's rows of them and of the uint8 images; the autoencoder's noise and masks.
+        The pixels are made on the device (`_views`). -> `images` uint8 (b, C, H, W), `views` (simclr: two
+        data.vision.ViewParams) or `view` + `corruption`, `norm`, and `count`, the global batch's images."""
         oc, size, images = self.cfg.objective, self.size, batch["images"]
-        rows = self.group.rows(len(images)) if self.group.world > 1 else slice(None)
+        n, channels = images.shape[:2]
+        rows = self.group.rows(n) if self.group.world > 1 else slice(None)
+        local = images[rows]
+        prepared = {"images": local, "norm": self.norm, "count": n}
         if oc.name == "simclr":
-            v1, v2 = simclr_views(images, oc.augment, size, self.mean, self.std, self.views)
-            return {"views": torch.cat([v1[rows], v2[rows]]), "count": len(images)}
-        clean = augment(images, oc.augment, size, self.mean, self.std, self.views)[rows]
-        return {"noisy": corrupt(clean, oc.noise_std, oc.mask_fraction, self.views), "clean": clean,
-                "count": len(images)}
+            first = take(draw_view(n, channels, oc.augment, size, self.views), rows)
+            return {**prepared, "views": {"1": first, "2": take(draw_view(n, channels, oc.augment, size, self.views),
+                                                                 rows)}}
+        view = take(draw_view(n, channels, oc.augment, size, self.views), rows)
+        return {**prepared, "view": view, "corruption": draw_corruption(
+            (len(local), channels, size, size), oc.noise_std, oc.mask_fraction, self.views)}
 
     def count(self, batch: dict) -> int:
         return batch["count"]
@@ -118,11 +135,22 @@ class ImagePretraining:
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def _views(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The device half: pixels from the prepared (and moved) batch. -> `views` (2b, C, S, S) (simclr) or
+        `noisy` / `clean` (b, C, S, S)"""
+        images, mean, std, size = batch["images"], batch["norm"]["mean"], batch["norm"]["std"], self.size
+        if "views" in batch:
+            return {"views": self._layout(torch.cat([apply_view(images, v, size, mean, std)
+                                                     for v in batch["views"].values()]))}
+        clean = apply_view(images, batch["view"], size, mean, std)
+        return {"noisy": self._layout(apply_corruption(clean, batch["corruption"])), "clean": clean}
+
     def step(self, forward, batch: dict, progress: float) -> dict:
-        if self.cfg.objective.name == "simclr":
-            z1, z2 = forward(self._layout(batch["views"])).chunk(2)  # (B, P) each
+        pixels = self.make_views({k: v for k, v in batch.items() if k != "count"})
+        if "views" in pixels:
+            z1, z2 = forward(pixels["views"]).chunk(2)  # (B, P) each
             return {"loss": nt_xent_loss(z1, z2, self.cfg.objective.temperature)}
-        return {"loss": reconstruction_loss(forward(self._layout(batch["noisy"])), batch["clean"])}
+        return {"loss": reconstruction_loss(forward(pixels["noisy"]), pixels["clean"])}
 
     def evaluate(self, forward) -> dict:
         if self.monitor is None or not (self.group.main or self.group.sharded):  # sharded: every process takes part

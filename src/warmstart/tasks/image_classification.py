@@ -215,7 +215,8 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet |
             yield epoch, i, {"images": train.images[idx], "labels": train.labels[idx]}
 
     def step_fn(batch: dict) -> dict:
-        images = batch["images"].cpu()
+        images = batch["images"]  # uint8, where the model is: the view's parameters are drawn on the host and
+        # its pixels made there (data/vision.py), rather than copying the batch back
         x = augment(images, FINETUNE_AUGMENT, size, mean, std, gen) if tc.augment else eval_transform(images, size, mean, std)
         logits = model(pixel_values=to_input(x)).logits
         loss = F.cross_entropy(logits.float(), batch["labels"])
