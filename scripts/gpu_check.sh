@@ -6,6 +6,9 @@
 #   GPU_CHECK_LEVERS=1  also measure the other compile modes and HF's torch_compile (about 4 more minutes: give
 #                       it GPU_CHECK_THROUGHPUT_S=480 and GPU_CHECK_PHASES=throughput)
 #   GPU_CHECK_THROUGHPUT_S (240), GPU_CHECK_PYTEST_S (200), GPU_CHECK_WORKERS (8): time limits, pytest-xdist workers
+#   GPU_CHECK_PHASES=simclr  (a separate call, ~2 minutes: GPU_CHECK_SIMCLR_S, 150) SimCLR images/s, warmstart (views
+#                       made on the GPU) against the plain loop (views made per image in DataLoader workers), a
+#                       ResNet-18 shape on 10,000 synthetic 96 px colour images; the table in $OUT/simclr.log
 # Logs land in $OUT (8 files, the most that come back: versions, throughput, profile_eager / profile_compile,
 # pytest); each phase has its own time limit (240 + 2 x 60 + 200 s, under the tool's 600), so one that runs
 # long still leaves the others' figures.
@@ -49,6 +52,16 @@ if [[ $phases == *" profile "* ]]; then
       --out "$OUT/profile_$how.json" > "$OUT/profile_$how.log" 2>&1
     echo "profile $how exit $?"; grep -E "^wall|^\|" "$OUT/profile_$how.log" | head -8
   done
+fi
+
+# SimCLR on the GPU: where the views are made decides whether the GPU waits (benchmarks/simclr_throughput.py)
+if [[ $phases == *" simclr "* ]]; then
+  python3 -c "import numpy as np; np.save('/tmp/rgb96.npy', np.random.default_rng(0).integers(0, 256,
+(10000, 96, 96, 3), dtype=np.uint8))"
+  timeout "${GPU_CHECK_SIMCLR_S:-150}" python3 benchmarks/simclr_throughput.py --repeats 2 --steps 30 \
+    --images /tmp/rgb96.npy --out /tmp/simclr.md model.image_size=96 "model.widths=[64,128,256,512]" \
+    "model.depths=[2,2,2,2]" objective.augment.blur_p=0.5 > "$OUT/simclr.log" 2>&1
+  echo "simclr exit $?"; grep -E "^repeat|^\||^Ratio" "$OUT/simclr.log" | tail -8
 fi
 
 # the launched multi-process tests keep their processes on the CPU (gloo; tests/engine/test_distributed.on_cpu),
