@@ -181,3 +181,24 @@ def test_compiled_image_step_trains_as_the_eager_one(shapes_idx, tmp_path):
                         if "loss" in json.loads(r)]
         assert not any(k.startswith("_orig_mod") for k in load_file(out / "model.safetensors"))
     assert len(losses["eager"]) == 4 and losses["compiled"] == pytest.approx(losses["eager"], abs=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: torch's sync debug mode")
+@pytest.mark.parametrize("objective", ["simclr", "autoencoder"])
+def test_image_steps_never_synchronise_on_cuda(objective, shapes_idx, tmp_path):
+    """Views made on the GPU from uint8 images and host-drawn parameters: no synchronising call in a step."""
+    from warmstart.engine.runtime import place
+
+    cfg = _image_config(shapes_idx, tmp_path / "run", f"objective.name={objective}")
+    job = ImagePretraining(cfg, Cluster(), tmp_path / "none", False, True)
+    place(job.model, channels_last=job.channels_last)
+    batches = list(itertools.islice(job.batches(LoopState()), 4))
+    optimizer = make_optimizer(job.model, 1e-3, 0.01)
+    step = lambda b: job.step(job.objective, b, 0.5)  # noqa: E731
+    train_loop(job.model, optimizer, iter(batches[:1]), step, Budget(max_steps=1), LoopSettings(log_every=1000))
+    torch.cuda.synchronize()  # the first step allocates; the next three may not synchronise
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        train_loop(job.model, optimizer, iter(batches[1:]), step, Budget(max_steps=3), LoopSettings(log_every=1000))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
