@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import warmstart
-from warmstart.engine.runtime import DEVICE_ENV, device, track_placement, was_placed
+from warmstart.engine.runtime import DEVICE_ENV, device, place, track_placement, was_placed
 from warmstart.errors import WarmstartError
 
 
@@ -105,7 +105,56 @@ def test_auto_places_what_it_runs(pretrained, corpus_file, sentiment_csv, tmp_pa
     assert not unplaced, sorted(set(unplaced))
 
 
-def test_every_image_entry_point_places_what_it_runs(shapes_idx, tmp_path, unplaced):
+@pytest.fixture
+def conv_layouts():
+    """The memory format of every convolution's weights that runs (strictly one: a weight that is both, e.g.
+    1x1, is not counted). The fine-tuning run placed its ResNet channels-last and `warmstart predict` did not:
+    on a GPU the two ran other cuDNN kernels and disagreed by 5e-4 (issue 23)."""
+    found: set[str] = set()
+
+    def hook(module, args):
+        if isinstance(module, torch.nn.Conv2d):
+            last, plain = module.weight.is_contiguous(memory_format=torch.channels_last), module.weight.is_contiguous()
+            if last != plain:
+                found.add("channels_last" if last else "contiguous")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    yield found
+    handle.remove()
+
+
+@pytest.mark.parametrize("build, expected", [
+    (lambda: _resnet(), True),
+    (lambda: torch.nn.ModuleDict({"backbone": _resnet(), "head": torch.nn.Linear(4, 2)}), True),
+    (lambda: _vit(), False),  # a patch-embedding Conv2d, but the rest is a transformer
+    (lambda: torch.nn.Conv2d(3, 2, 3), False),  # no HF config: left as the caller made it
+])
+def test_which_models_run_channels_last(build, expected):
+    from warmstart.engine.runtime import uses_channels_last
+
+    model = build()
+    assert uses_channels_last(model) is expected
+    placed = place(model)
+    conv = next(m for m in placed.modules() if isinstance(m, torch.nn.Conv2d))
+    # three input channels: a weight is in one format strictly, not both
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) is expected
+    assert conv.weight.is_contiguous() is not expected
+
+
+def _resnet():
+    from transformers import ResNetConfig, ResNetModel
+
+    return ResNetModel(ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8], depths=[1]))
+
+
+def _vit():
+    from transformers import ViTConfig, ViTModel
+
+    return ViTModel(ViTConfig(image_size=8, patch_size=4, num_channels=3, hidden_size=8, num_hidden_layers=1,
+                              num_attention_heads=2, intermediate_size=16))
+
+
+def test_every_image_entry_point_places_what_it_runs(shapes_idx, tmp_path, unplaced, conv_layouts):
     data = {"sources": [str(shapes_idx / "train-images-idx3-ubyte.gz")]}
     model = {"image_size": 16, "widths": [8, 16], "depths": [1, 1]}
     train = {"batch_size": 16, "max_steps": 2, "precision": "fp32", "eval_every": 1}
@@ -119,7 +168,12 @@ def test_every_image_entry_point_places_what_it_runs(shapes_idx, tmp_path, unpla
                              train={"max_steps": 2, "precision": "fp32", "strategy": "lp_ft", "batch_size": 10},
                              forgetting={"measure": True, "memory": 20, "queries": 10})
     warmstart.predict(run.output_dir, shapes_idx / "t10k-images-idx3-ubyte.gz", tmp_path / "p.csv")
+    (tmp_path / "r.yaml").write_text(json.dumps({"task": "image_classification", "data": {
+        **data, "test_sources": [str(shapes_idx / "t10k-images-idx3-ubyte.gz")], "labels": 30},
+        "train": {"precision": "fp32"}}))
+    warmstart.rank(str(tmp_path / "r.yaml"), [pre.output_dir], output=tmp_path / "r.csv")
     assert not unplaced, sorted(set(unplaced))
+    assert conv_layouts == {"channels_last"}, "every ResNet runs channels-last: training, evaluation, predict, rank"
 
 
 def test_the_check_sees_a_model_that_was_not_placed(unplaced):

@@ -41,9 +41,19 @@ def was_placed(parameter: torch.Tensor) -> bool:
     return _PLACED is not None and id(parameter) in _PLACED
 
 
-def place(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Module:
+def uses_channels_last(model: torch.nn.Module) -> bool:
+    """Whether a model's convolutions run channels-last: ResNets (an HF config with model_type 'resnet', the
+    model's own or a submodule's), the memory format oneDNN's CPU convolutions run fastest in. One rule for
+    weights (`place`) and inputs (models/images.map_images, the training steps): a model placed one way and fed
+    the other runs other kernels, and on a GPU with cuDNN's TF32 the two disagreed by 5e-4 (issue 23)."""
+    return any(getattr(getattr(m, "config", None), "model_type", None) == "resnet" for m in model.modules())
+
+
+def place(model: torch.nn.Module, channels_last: bool | None = None) -> torch.nn.Module:
     """Put a model where the run computes: the one function that moves models (batches: `to_device`).
-    `channels_last`: the memory format oneDNN's CPU convolutions run fastest in (ResNets)."""
+    `channels_last`: the weights' memory format; None: `uses_channels_last(model)`."""
+    if channels_last is None:
+        channels_last = uses_channels_last(model)
     model = model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     if _PLACED is not None:
         _PLACED.update(id(p) for p in model.parameters())
@@ -91,6 +101,10 @@ def use_bf16(precision: str) -> bool:
     bf16 and an fp32 linear layer once per process, because bf16 is ~5x faster only with AMX (Sapphire
     Rapids) and slower than fp32 on CPUs with AVX512-BF16 alone."""
     global _CPU_BF16_FASTER
+    if precision == "fp32" and torch.cuda.is_available():
+        # fp32 means IEEE fp32: cuDNN's TF32 convolutions (PyTorch's default) differ by ~1e-3 between
+        # algorithms, so a prediction made in another batch size would not reproduce the run's
+        torch.backends.cudnn.allow_tf32 = False
     if precision in ("bf16", "fp32"):
         return precision == "bf16"
     if precision != "auto":

@@ -11,7 +11,7 @@ import torch
 
 from warmstart.config import ImageModelConfig
 from warmstart.data.vision import eval_transform
-from warmstart.engine.runtime import autocast, to_device
+from warmstart.engine.runtime import autocast, to_device, uses_channels_last
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 
@@ -91,7 +91,7 @@ def map_images(fn, model, images: torch.Tensor, size: int, mean, std, bf16: bool
     One home for feature extraction, fine-tuning predictions and `warmstart predict`, so they agree exactly."""
     was_training = model.training
     model.eval()
-    channels_last = model.config.model_type == "resnet"
+    channels_last = uses_channels_last(model)
     out = []
     for s in range(0, len(images), batch_size):
         x = to_device(eval_transform(images[s:s + batch_size], size, mean, std))

@@ -19,7 +19,7 @@ from warmstart.data.vision import apply_view, channel_stats, draw_view, take
 from warmstart.engine.checkpoint import save_hf
 from warmstart.engine.distributed import Cluster, full_state_dict
 from warmstart.engine.loop import LoopState
-from warmstart.engine.runtime import compiled
+from warmstart.engine.runtime import compiled, uses_channels_last
 from warmstart.errors import WarmstartError
 from warmstart.models.common import describe
 from warmstart.models.images import (
@@ -82,7 +82,7 @@ class ImagePretraining:
             self.backbone.load_state_dict(load_file(resume_dir / "model.safetensors"))
             self.head.load_state_dict(load_file(resume_dir / HEAD_FILE))
         # oneDNN's fast CPU convolution layout; FSDP2 shards contiguous weights only
-        self.channels_last = self.backbone.config.model_type == "resnet" and not group.sharded
+        self.channels_last = uses_channels_last(self.backbone) and not group.sharded
         self.views = torch.Generator().manual_seed(tc.seed)  # augmentation randomness: resumable, same everywhere
         self.norm = {"mean": torch.tensor(self.mean), "std": torch.tensor(self.std)}  # moves with each batch
         # train.compile: the views (a few dozen small elementwise kernels, fused) and the encoder + head, as

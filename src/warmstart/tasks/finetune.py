@@ -209,7 +209,7 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         top = head_name(model, head).split(".")[0]
         peft_model = wrap_lora(model, head, tc.lora)
         head = dict(model.named_modules())[top]
-    place(model, channels_last=getattr(model.config, "model_type", "") == "resnet")  # what fit is given (and
+    place(model)  # what fit is given (and
     # LoRA's new adapters) runs where the run computes
     # the optimizer holds every weight that may ever train; the strategy then turns some off (AdamW leaves a
     # weight without a gradient untouched, so frozen weights stay bit-identical)

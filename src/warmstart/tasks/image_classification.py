@@ -21,7 +21,7 @@ from warmstart.config import AugmentConfig, ImageFinetuneConfig
 from warmstart.data.images import ImageSet, image_batches, load_images
 from warmstart.data.sample import Sample, check_classes, class_counts, holdout, per_class_split
 from warmstart.data.vision import augment, channel_stats, eval_transform
-from warmstart.engine.runtime import place, set_threads, to_device, use_bf16
+from warmstart.engine.runtime import place, set_threads, to_device, use_bf16, uses_channels_last
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_model_config, load_pretrained
 from warmstart.models.images import (
@@ -120,7 +120,7 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
     def train_once(train: ImageSet, val: ImageSet | None, steps: int | None, phase: str):
         model = build_image_classifier(cfg, data.images.shape[1], names, tc.seed)
         use_tiny_map_convs(model)
-        channels_last = model.config.model_type == "resnet"
+        channels_last = uses_channels_last(model)
         place(model, channels_last)
 
         def features(images: torch.Tensor) -> np.ndarray:
