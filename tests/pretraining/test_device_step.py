@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_pretrain_config
-from torch.utils._python_dispatch import TorchDispatchMode
+from host_waits import HostWaits
 
 from warmstart.config import AugmentConfig, ImagePretrainConfig, load_config
 from warmstart.data.vision import apply_view, draw_view
@@ -25,25 +25,6 @@ from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimize
 from warmstart.engine.runtime import to_device
 from warmstart.pretraining.images import ImagePretraining
 from warmstart.pretraining.text import TextPretraining
-
-# ops that wait for the device: a value read back, or a shape the data decides
-WAITS = {"_local_scalar_dense", "nonzero", "nonzero_static", "masked_select", "item", "unique", "_unique2"}
-
-
-class HostWaits(TorchDispatchMode):
-    """Records every op that would make a GPU's host wait (boolean-mask indexing included)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        bool_index = name in ("index", "index_put", "index_put_") and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else []) or [])
-        if name in WAITS or bool_index:
-            self.seen.append(name)
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("objective, allowed", [
@@ -202,3 +183,22 @@ def test_image_steps_never_synchronise_on_cuda(objective, shapes_idx, tmp_path):
         train_loop(job.model, optimizer, iter(batches[1:]), step, Budget(max_steps=3), LoopSettings(log_every=1000))
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("objective", ["tsdae", "simcse"])
+def test_sentence_adaptation_steps_wait_only_for_transformers(objective, pretrained, corpus_file, tmp_path):
+    """TSDAE and SimCSE train on padded sentences: the only read-back in a step is transformers' padding check."""
+    from host_waits import TRANSFORMERS_MASK_CHECK
+
+    from warmstart.pretraining.sentence import SentenceAdaptation
+
+    cfg = tiny_pretrain_config(corpus_file, tmp_path / "run", tmp_path / "cache", f"model.init={pretrained}",
+                               "objective.nsp=false", f"objective.name={objective}", "train.batch_size=8")
+    job = SentenceAdaptation(cfg, Cluster(), tmp_path / "none", False, False)
+    batches = list(itertools.islice(job.batches(LoopState()), 3))
+    optimizer = make_optimizer(job.model, 1e-3, 0.01)
+    with HostWaits() as waits:
+        state = train_loop(job.model, optimizer, iter(batches), lambda b: job.step(job.objective, b, 0.5),
+                           Budget(max_steps=3), LoopSettings(log_every=1000, bf16=False), tokens_fn=job.count)
+    assert state.step == 3 and waits.seen
+    assert waits.besides(TRANSFORMERS_MASK_CHECK) == []

@@ -54,20 +54,24 @@ class SentenceBatches:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_len, return_tensors="pt")
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
-    def batch(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
+    def batch(self, epoch: int, index: int) -> dict:
+        """-> the objective's tensors and `tokens`, the encoder input's real tokens as a plain number (counted
+        here, on the host: read from a GPU batch it would wait for the device)."""
         order = np.random.default_rng([self.seed, epoch]).permutation(self.ids)
         texts = [self.sentences[i] for i in order[index * self.batch_size:(index + 1) * self.batch_size]]
         rng = np.random.default_rng([self.seed, epoch, index, 1])
         if self.name == "tsdae":  # the encoder sees the damaged sentence, the decoder rebuilds the whole one
             source = self._tokens([delete_words(t, self.deletion, rng) for t in texts])
             target = self._tokens(texts)
-            return {**source, "target_ids": target["input_ids"], "target_mask": target["attention_mask"]}
+            return {**source, "target_ids": target["input_ids"], "target_mask": target["attention_mask"],
+                    "tokens": int(source["attention_mask"].sum())}
         whole = self._tokens(texts)  # simcse: two views, each with its own cut tokens (and dropout)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         pad = self.tokenizer.pad_token_id or 0
         a = cut_tokens(whole["input_ids"], whole["attention_mask"], self.special, pad, self.deletion, gen)
         b = cut_tokens(whole["input_ids"], whole["attention_mask"], self.special, pad, self.deletion, gen)
-        return {"input_ids": a[0], "attention_mask": a[1], "view_ids": b[0], "view_mask": b[1]}
+        return {"input_ids": a[0], "attention_mask": a[1], "view_ids": b[0], "view_mask": b[1],
+                "tokens": int(a[1].sum())}
 
     def __len__(self) -> int:
         return len(self.ids) // self.batch_size
@@ -143,7 +147,7 @@ class SentenceAdaptation:
         return self.data.iterate(state.epoch, state.index)
 
     def count(self, batch: dict) -> int:
-        return int(batch["attention_mask"].sum())
+        return batch["tokens"]
 
     def step(self, forward, batch: dict, progress: float) -> dict:
         return forward(batch)
