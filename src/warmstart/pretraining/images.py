@@ -121,10 +121,9 @@ class ImagePretraining:
         rows = self.group.rows(n) if self.group.world > 1 else slice(None)
         local = images[rows]
         prepared = {"images": local, "norm": self.norm, "count": n}
-        if oc.name == "simclr":
-            first = take(draw_view(n, channels, oc.augment, size, self.views), rows)
-            return {**prepared, "views": {"1": first, "2": take(draw_view(n, channels, oc.augment, size, self.views),
-                                                                 rows)}}
+        if oc.name == "simclr":  # two views, drawn one after the other (the order seeded runs have always had)
+            views = [take(draw_view(n, channels, oc.augment, size, self.views), rows) for _ in range(2)]
+            return {**prepared, "views": {"1": views[0], "2": views[1]}}
         view = take(draw_view(n, channels, oc.augment, size, self.views), rows)
         return {**prepared, "view": view, "corruption": draw_corruption(
             (len(local), channels, size, size), oc.noise_std, oc.mask_fraction, self.views)}
