@@ -117,6 +117,31 @@ def test_the_held_out_share_is_stratified_and_inside_the_sample():
     assert holdout(1, 0.2, 0)[1].size == 0  # one label: nothing to hold out
 
 
+@pytest.mark.parametrize("groups, fraction, seed, want_out", [
+    (list("aabbccddee"), 0.2, 0, 2),  # whole groups: two items, one group
+    (list("aaaabbcdef"), 0.2, 1, None),  # a large group may overshoot; never half a group
+    (list("abcdefghij"), 0.3, 2, 3),  # singletons: as without groups
+    (list("aaaaaaaaaa"), 0.2, 0, 0),  # one group: nothing can be held out without a sibling kept
+    (list("aaaaaaaaab"), 0.2, 3, None),  # two groups: at least one stays kept
+])
+def test_grouped_holdout_keeps_every_group_on_one_side(groups, fraction, seed, want_out):
+    kept, held = holdout(len(groups), fraction, seed, groups=groups)
+    assert sorted([*kept, *held]) == list(range(len(groups)))
+    assert not {groups[i] for i in kept} & {groups[i] for i in held}
+    assert len(kept) > 0
+    if want_out is not None:
+        assert len(held) == want_out
+    if len(set(groups)) > 1:  # enough held out, unless only the last group is left to keep
+        assert len(held) >= round(fraction * len(groups)) or len({groups[i] for i in kept}) == 1
+    again = holdout(len(groups), fraction, seed, groups=groups)
+    assert np.array_equal(again[1], held)  # seeded
+
+
+def test_grouped_holdout_varies_with_the_seed():
+    groups = [i // 2 for i in range(40)]
+    assert len({tuple(holdout(40, 0.2, s, groups=groups)[1]) for s in range(5)}) > 1
+
+
 @pytest.mark.parametrize("refit_score, resumed, kept, calls", [
     (0.9, False, "refit", ["select", "refit"]),  # the refit fits the held-out rows it now trains on: kept
     (0.8, False, "refit", ["select", "refit"]),  # as well as the selection scored them unseen: kept

@@ -12,6 +12,7 @@ from warmstart.tasks.response_selection import (
     conversations_from_novel,
     examples_of,
     nsp_head_start,
+    labelled_sample,
     ranking_metrics,
     read_conversations,
     sample_negatives,
@@ -45,6 +46,24 @@ def test_negatives_are_never_replies_to_the_same_opening():
     assert all(len(n) == 5 and not any(r.startswith("ai answer") for r in n) for n in negs)
     with pytest.raises(WarmstartError, match="distinct replies to sample"):
         sample_negatives(pool[:3], pool[:5], 5, np.random.default_rng(0))
+
+
+def test_the_held_out_share_never_shares_an_opening_with_the_kept_labels(tmp_path):
+    # 30 openings asked 1-4 times each, 3 turns a conversation: 2 examples each
+    rng = random.Random(0)
+    lines = [json.dumps({"turns": [f"question {q}?", f"answer {q}.{k}", f"more {q}.{k}"]})
+             for q in range(30) for k in range(rng.randint(1, 4))]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for seed in range(3):
+        cfg = load_config(FinetuneConfig, None, [
+            "task=response_selection", f"data.path={path}", "data.candidates=3", "data.context_turns=1",
+            f"train.seed={seed}"])
+        sample = labelled_sample(cfg)
+        train, held = {e.key for e in sample.train}, {e.key for e in sample.validation}
+        assert held and train and not train & held
+        assert len(sample.train) + len(sample.validation) == len(sample.labelled)
+        assert 0.15 <= len(sample.validation) / len(sample.labelled) <= 0.35
 
 
 def test_bad_conversation_files(tmp_path):

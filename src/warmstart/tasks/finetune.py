@@ -117,10 +117,12 @@ def start_run(cfg: FinetuneConfig):
     return t0, use_bf16(cfg.train.precision), load_tokenizer(folder)
 
 
-def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> Sample:
+def few_labels(splits: dict[str, list], cfg: FinetuneConfig, group: Callable[[object], object] | None = None
+               ) -> Sample:
     """The labelled sample of a task whose items have no single class (sentences to tag, documents,
     conversations): the N items (`data.labels`), a share of them held out to choose with and a refit on all N;
-    or an explicit dev set of `data.validation_labels` items (the validation split, else train beyond the N)."""
+    or an explicit dev set of `data.validation_labels` items (the validation split, else train beyond the N).
+    `group(item)`: items with the same key are held out together (as `split_examples` keeps them in one split)."""
     seed, tc = cfg.train.seed, cfg.train
     train = splits["train"]
     chosen = draw(len(train), cfg.data.labels, seed)
@@ -129,7 +131,8 @@ def few_labels(splits: dict[str, list], cfg: FinetuneConfig) -> Sample:
         pool = splits.get("validation") or [train[i] for i in sorted(set(range(len(train))) - set(chosen.tolist()))]
         dev = take(pool, cfg.data.validation_labels, seed)
         return Sample(labelled, labelled, dev, splits.get("test", []), refit=False, extra=len(dev))
-    kept, held = holdout(len(labelled), tc.holdout, seed)
+    kept, held = holdout(len(labelled), tc.holdout, seed,
+                         groups=[group(x) for x in labelled] if group else None)
     return Sample(labelled, [labelled[i] for i in kept], [labelled[i] for i in held], splits.get("test", []),
                   refit=tc.refit)
 

@@ -96,6 +96,11 @@ def examples_of(convs: list[list[str]], context_turns: int) -> list[Example]:
     return [Example(c[max(0, t - context_turns):t], c[t], c[0].strip().lower()) for c in convs for t in range(1, len(c))]
 
 
+def same_opening(example: Example) -> str:
+    """The group a conversation's examples share: held out together, never on both sides of a choice."""
+    return example.key
+
+
 def load_dialogue_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Example]]:
     """Per-split files in a folder, or conversations split 80/10/10 (seeded) with every conversation that opens
     the same way in one split (chatterbot asks 'What is AI?' several times)."""
@@ -190,7 +195,7 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits = load_dialogue_splits(cfg.data, tc.seed)
-    sample = few_labels(splits, cfg)
+    sample = few_labels(splits, cfg, group=same_opening)
     train, val, test = sample.labelled, sample.validation, sample.test
     fixed = np.random.default_rng(tc.seed + 1)  # evaluation candidates: the same for every model compared
     # the held-out contexts' wrong candidates come from the run's own labelled conversations
@@ -277,4 +282,4 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
 
 def labelled_sample(cfg: FinetuneConfig):
     """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
-    return few_labels(load_dialogue_splits(cfg.data, cfg.train.seed), cfg)
+    return few_labels(load_dialogue_splits(cfg.data, cfg.train.seed), cfg, group=same_opening)
