@@ -2,7 +2,8 @@
 test split.
 
     .venv/bin/python benchmarks/recipe_lr.py [--task ner|summarization|dialogue] [--bodies minilm small]
-        [--lrs 5e-4 1e-4 5e-5] [--seeds 3] [--labels 500] [--split validation|test] [--out runs/recipe_lr/<task>]
+        [--lrs 5e-4 1e-4 5e-5] [--seeds 3] [--labels 500] [--split validation|test] [--set KEY=VALUE ...]
+        [--out runs/recipe_lr/<task>]
 
 The NER recipe (configs/finetune/ner.yaml) fine-tuned at lr 5e-4 (head 1e-3), a rate chosen for the small encoders warmstart pretrains from
 scratch; Hugging Face's token-classification example uses 5e-5 for pretrained BERT-size bodies, and MiniLM at 500
@@ -64,13 +65,14 @@ def dev_folder(task: str, out: Path, split: str = "validation") -> Path:
     return folder
 
 
-def cell(task: str, out: Path, data: Path, init: Path, lr: str, seed: int, labels: int) -> dict:
+def cell(task: str, out: Path, data: Path, init: Path, lr: str, seed: int, labels: int,
+         extra: list[str] | None = None) -> dict:
     done = out / "metrics.json"
     if done.is_file():
         return json.loads(done.read_text(encoding="utf-8"))
     _, cfg = load_task_config(ROOT / "configs" / "finetune" / TASKS[task][0], [
         f"output_dir={out}", f"init={init}", f"data.path={data}", f"train.lr={lr}", f"train.seed={seed}",
-        *([f"data.labels={labels}"] if labels else [])])
+        *([f"data.labels={labels}"] if labels else []), *(extra or [])])
     return run_task(cfg)
 
 
@@ -83,6 +85,8 @@ def main() -> None:
     p.add_argument("--labels", type=int, default=500)
     p.add_argument("--split", default="validation", choices=["validation", "test"],
                    help="the scored split: validation to choose; test once, to confirm a choice")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="further recipe overrides for every cell, e.g. train.eval_every=28 (give --out too)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     args.out = args.out or ROOT / "runs" / "recipe_lr" / (args.task + ("_test" if args.split == "test" else ""))
@@ -93,13 +97,15 @@ def main() -> None:
         init = BODIES[body]()
         for seed in range(args.seeds):  # seed-major: a cut-short run still has every rate at the first seeds
             for lr in args.lrs:
-                m = cell(args.task, args.out / body / f"lr{lr}" / f"seed{seed}", data, init, lr, seed, args.labels)
+                m = cell(args.task, args.out / body / f"lr{lr}" / f"seed{seed}", data, init, lr, seed, args.labels,
+                         args.set)
                 rows.append({"body": body, "lr": lr, "seed": seed, "f1": m[metric], "steps": m.get("steps"),
                              "seconds": m.get("seconds")})
                 print(f"{body} lr {lr} seed {seed}: {args.split} {metric} {m[metric]:.4f} "
                       f"({m.get('seconds')} s)", flush=True)
     lines = [f"`.venv/bin/python benchmarks/recipe_lr.py --task {args.task} --bodies {' '.join(args.bodies)} --lrs {' '.join(args.lrs)} "
-             f"--seeds {args.seeds} --labels {args.labels} --split {args.split}` on {cpu_name()}, "
+             f"--seeds {args.seeds} --labels {args.labels} --split {args.split}"
+             f"{' --set ' + ' '.join(args.set) if args.set else ''}` on {cpu_name()}, "
              f"{(time.perf_counter() - t0) / 60:.0f} min (reused cells count 0)", "",
              f"| body | lr | {args.split} {metric} (mean ± std) | per seed | seconds a run |", "|---|---|---|---|---|"]
     for body in args.bodies:
