@@ -16,6 +16,16 @@ FILLER = ["the", "film", "story", "actor", "scene", "plot", "was", "is", "a", "v
           "director", "music", "ending", "quite", "really", "of", "cast"]
 
 
+def requires(module: str, extra: str):
+    """Skip where an optional extra is not installed (the GPU machine has neither setfit nor the trackers; CI's
+    `make setup` installs them all, so there these tests run). `find_spec`, not an import: setfit imports only
+    beside warmstart's stand-in for `evaluate`, which the tests themselves check."""
+    import importlib.util
+
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                              reason=f"{module} is not installed here (pip install 'warmstart[{extra}]')")
+
+
 def sentence(rng: random.Random, words: list[str]) -> str:
     return " ".join(rng.choice(FILLER + words) for _ in range(rng.randint(5, 12))) + "."
 

@@ -5,15 +5,26 @@ test_device_step.py, tests/tasks/test_finetune_steps.py)."""
 
 from __future__ import annotations
 
+import os
 import traceback
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+# torch's own frames, by the package's folder: a substring test ("/torch/") also matched every frame of a
+# virtual environment that lives under a folder named torch (/opt/torch/.venv on the GPU machine), transformers'
+# included, so the waits transformers asks for were blamed on the caller (issue 23)
+TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 WAITS = {"_local_scalar_dense", "nonzero", "nonzero_static", "masked_select", "item", "unique", "_unique2"}
 # transformers reads `padding_mask.all()` back once a forward, to drop the mask (and reach the flash kernel) when
 # nothing is padded; padded batches (fine-tuning, sentence pairs) keep it. Packed blocks pass no mask.
 TRANSFORMERS_MASK_CHECK = "transformers/masking_utils.py"
+
+
+def origin(filenames: list[str]) -> str:
+    """The innermost file of a stack (outermost first) that is neither torch's nor this recorder's."""
+    kept = [f for f in filenames if not os.path.abspath(f).startswith(TORCH_DIR) and not f.endswith("host_waits.py")]
+    return kept[-1] if kept else "?"
 
 
 class HostWaits(TorchDispatchMode):
@@ -31,9 +42,7 @@ class HostWaits(TorchDispatchMode):
             isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else []) or [])
         if name in WAITS or bool_index:
             self.seen.append(name)
-            frames = [f.filename for f in traceback.extract_stack()
-                      if "/torch/" not in f.filename and not f.filename.endswith("host_waits.py")]
-            self.origins.append(frames[-1] if frames else "?")
+            self.origins.append(origin([f.filename for f in traceback.extract_stack()]))
         return func(*args, **(kwargs or {}))
 
     def besides(self, *allowed: str) -> list[str]:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from warmstart.engine.loop import Budget, KeepBest, LoopSettings, cpu_copy, lr_factor, train_loop
-from warmstart.engine.runtime import use_bf16
+from warmstart.engine.runtime import place, to_device, use_bf16
 from warmstart.errors import WarmstartError
 
 
@@ -44,9 +44,9 @@ def test_precision_choice():
 
 def test_loop_runs_to_budget_and_anneals(tmp_path):
     torch.manual_seed(0)
-    model = torch.nn.Linear(4, 1)
+    model = place(torch.nn.Linear(4, 1))
     opt = torch.optim.AdamW([{"params": model.parameters(), "lr": 0.1, "base_lr": 0.1}])
-    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    x, y = to_device(torch.randn(64, 4)), to_device(torch.randn(64, 1))
 
     def batches():
         i = 0
@@ -75,7 +75,7 @@ def test_gradient_accumulation_equals_the_larger_batch():
 
     def run(grad_accum: int) -> torch.Tensor:
         torch.manual_seed(0)
-        model = torch.nn.Linear(4, 1)
+        model = place(torch.nn.Linear(4, 1))
         opt = torch.optim.SGD([{"params": model.parameters(), "lr": 0.1, "base_lr": 0.1}])
         size = 16 // grad_accum
 
@@ -92,7 +92,7 @@ def test_gradient_accumulation_equals_the_larger_batch():
         train_loop(model, opt, batches(), step, Budget(max_steps=3),
                    LoopSettings(warmup_fraction=0.0, schedule="constant", grad_accum=grad_accum, bf16=False,
                                 max_grad_norm=0.0))
-        return model.weight.detach().clone()
+        return model.weight.detach().cpu()
 
     assert torch.allclose(run(1), run(2), atol=1e-6)
 

@@ -46,6 +46,33 @@ def test_the_device_override(monkeypatch):
             device()
 
 
+@pytest.mark.parametrize("choice, local_rank, expected", [
+    ("cuda", "1", "cuda:1"),  # with an index always: a tensor on the GPU says cuda:N, and cuda != cuda:0
+    ("cuda:3", "1", "cuda:3"),
+    ("", "0", "cuda:0"),  # detected
+    ("cpu", "1", "cpu"),
+])
+def test_the_device_always_has_an_index(choice, local_rank, expected, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # device() only names it
+    monkeypatch.setenv(DEVICE_ENV, choice)
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    assert device() == torch.device(expected)
+
+
+def test_a_model_left_off_the_device_is_refused_in_one_line(monkeypatch):
+    """On a CPU machine a stand-in for a GPU: the meta device, where the batches would go."""
+    import warmstart.engine.runtime as runtime
+    from warmstart.engine.loop import Budget, LoopSettings, make_optimizer, train_loop
+
+    monkeypatch.setattr(runtime, "device", lambda: torch.device("meta"))
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with pytest.raises(WarmstartError, match=r"^train_loop: the model's weight 0.weight is on cpu but the batches "
+                                             r"go to meta; put the model there first"):
+        train_loop(model, make_optimizer(model, 1e-3, 0.0), iter([]), lambda b: b, Budget(max_steps=1),
+                   LoopSettings())
+    runtime.require_placed(model.to("meta"), "train_loop")  # placed: no complaint
+
+
 def test_more_processes_than_gpus_is_one_line_before_any_work(monkeypatch):
     from warmstart.engine.distributed import cluster
 
@@ -180,7 +207,7 @@ def test_the_check_sees_a_model_that_was_not_placed(unplaced):
     from warmstart.engine.runtime import place
 
     placed, stray = place(torch.nn.Linear(2, 2)), torch.nn.Linear(2, 2)
-    placed(torch.zeros(1, 2))
+    placed(torch.zeros(1, 2, device=device()))
     assert not unplaced
     stray(torch.zeros(1, 2))
     assert unplaced == ["Linear.weight", "Linear.bias"]
@@ -194,5 +221,5 @@ def test_to_device_moves_nested_tensors_and_keeps_plain_numbers():
              "views": {"1": {"theta": torch.zeros(2, 2, 3)}, "2": {"theta": torch.ones(2, 2, 3)}}}
     moved = to_device(batch, non_blocking=True)
     assert moved["count"] == 4 and moved["views"]["2"]["theta"].device == device()
-    assert torch.equal(moved["views"]["2"]["theta"], batch["views"]["2"]["theta"])
+    assert torch.equal(moved["views"]["2"]["theta"].cpu(), batch["views"]["2"]["theta"])
     assert moved["images"].dtype == torch.uint8

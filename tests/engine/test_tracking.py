@@ -4,6 +4,7 @@ files inside the run's own folder (OUTPUT_DIR/tracking), for fine-tuning and pre
 from __future__ import annotations
 
 import pytest
+from conftest import requires
 
 from warmstart.cli import main
 from warmstart.engine.tracking import tracking_for
@@ -37,6 +38,7 @@ def test_finetune_reports_its_curves_to_tensorboard_inside_its_folder(pretrained
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ft"]  # nothing left beside the run
 
 
+@requires("wandb", "wandb")
 def test_wandb_offline_writes_its_run_inside_the_run_folder(pretrained, sentiment_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -46,6 +48,7 @@ def test_wandb_offline_writes_its_run_inside_the_run_folder(pretrained, sentimen
     assert len(runs) == 2 and all(any(r.rglob("*.wandb")) for r in runs)  # the selection phase and the refit
 
 
+@requires("mlflow", "mlflow")
 def test_mlflow_writes_a_local_store_inside_the_run_folder(pretrained, corpus_file, tmp_path, monkeypatch):
     from conftest import tiny_pretrain_config
 

@@ -3,10 +3,12 @@
 import sys
 
 import pytest
+from conftest import requires
 
 from warmstart.errors import WarmstartError
 
 
+@requires("setfit", "setfit")
 def test_setfit_imports_without_evaluate_and_its_load_refuses(monkeypatch):
     from warmstart.models.sentence import import_setfit
 
@@ -29,6 +31,7 @@ def test_the_setfit_pin_is_one_version():
         assert f'"{pin}"' in (root / name).read_text(encoding="utf-8"), name
 
 
+@requires("setfit", "setfit")
 def test_a_pickled_setfit_head_is_refused_before_setfit_sees_it(pretrained, tmp_path):
     import shutil
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_pretrain_config
-from host_waits import HostWaits
+from host_waits import TORCH_DIR, HostWaits, origin
 
 from warmstart.config import AugmentConfig, ImagePretrainConfig, load_config
 from warmstart.data.vision import apply_view, draw_view
 from warmstart.engine.distributed import Cluster
 from warmstart.engine.loop import Budget, LoopSettings, LoopState, make_optimizer, train_loop
-from warmstart.engine.runtime import to_device
+from warmstart.engine.runtime import place, to_device
 from warmstart.pretraining.images import ImagePretraining
 from warmstart.pretraining.text import TextPretraining
 
@@ -40,6 +40,7 @@ def test_training_steps_never_wait_for_the_device(objective, allowed, pretrained
     cfg = tiny_pretrain_config(corpus_file, tmp_path / "run", tmp_path / "cache",
                                f"tokenizer.from_checkpoint={pretrained}", *objective)
     job = TextPretraining(cfg, Cluster(), Path(tmp_path / "none"), False, False)
+    place(job.model)
     batches = list(itertools.islice(job.batches(LoopState()), 3))  # the host half, as the loop's iterator runs it
     optimizer = make_optimizer(job.model, 1e-3, 0.01)
     settings = LoopSettings(log_every=1000, desc="test", bf16=False)
@@ -48,6 +49,19 @@ def test_training_steps_never_wait_for_the_device(objective, allowed, pretrained
                            Budget(max_steps=3), settings, tokens_fn=job.count)
     assert state.step == 3 and state.tokens == sum(b["tokens"] for _, _, b in batches)
     assert waits.seen == allowed, f"{objective}: the step waits for the device at {sorted(set(waits.seen))}"
+
+
+@pytest.mark.parametrize("stack, expected", [
+    # a virtual environment under a folder named torch (the GPU machine's /opt/torch/.venv): transformers' frame
+    # is not torch's, so the wait is blamed on transformers, not on its caller
+    (["/w/src/warmstart/tasks/classification.py", "/opt/torch/.venv/lib/site-packages/transformers/masking_utils.py",
+      TORCH_DIR + "nn/modules/module.py"], "/opt/torch/.venv/lib/site-packages/transformers/masking_utils.py"),
+    (["/w/src/warmstart/engine/loop.py", TORCH_DIR + "_tensor.py", "/w/tests/host_waits.py"],
+     "/w/src/warmstart/engine/loop.py"),
+    ([TORCH_DIR + "_tensor.py"], "?"),
+])
+def test_a_wait_is_blamed_on_the_innermost_frame_outside_torch(stack, expected):
+    assert origin(stack) == expected
 
 
 def test_the_recorder_sees_the_waits_it_looks_for():
@@ -73,8 +87,6 @@ def test_prepared_batches_move_as_they_are(pretrained, corpus_file, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: torch's sync debug mode")
 def test_training_steps_never_synchronise_on_cuda(pretrained, corpus_file, tmp_path):
     """The same promise, checked by CUDA itself: torch raises on any synchronising call during the steps."""
-    from warmstart.engine.runtime import place
-
     cfg = tiny_pretrain_config(corpus_file, tmp_path / "run", tmp_path / "cache",
                                f"tokenizer.from_checkpoint={pretrained}", "objective.nsp=false")
     job = TextPretraining(cfg, Cluster(), Path(tmp_path / "none"), False, True)
@@ -125,6 +137,7 @@ def test_image_steps_never_wait_for_the_device(objective, shapes_idx, tmp_path):
     """The views are made on the device from uint8 images and parameters drawn on the host."""
     cfg = _image_config(shapes_idx, tmp_path / "run", f"objective.name={objective}")
     job = ImagePretraining(cfg, Cluster(), tmp_path / "none", False, False)
+    place(job.model, channels_last=job.channels_last)
     batches = list(itertools.islice(job.batches(LoopState()), 3))
     assert all(b["images"].dtype == torch.uint8 for _, _, b in batches)  # pixels move as bytes
     optimizer = make_optimizer(job.model, 1e-3, 0.01)
@@ -168,8 +181,6 @@ def test_compiled_image_step_trains_as_the_eager_one(shapes_idx, tmp_path):
 @pytest.mark.parametrize("objective", ["simclr", "autoencoder"])
 def test_image_steps_never_synchronise_on_cuda(objective, shapes_idx, tmp_path):
     """Views made on the GPU from uint8 images and host-drawn parameters: no synchronising call in a step."""
-    from warmstart.engine.runtime import place
-
     cfg = _image_config(shapes_idx, tmp_path / "run", f"objective.name={objective}")
     job = ImagePretraining(cfg, Cluster(), tmp_path / "none", False, True)
     place(job.model, channels_last=job.channels_last)
@@ -195,6 +206,7 @@ def test_sentence_adaptation_steps_wait_only_for_transformers(objective, pretrai
     cfg = tiny_pretrain_config(corpus_file, tmp_path / "run", tmp_path / "cache", f"model.init={pretrained}",
                                "objective.nsp=false", f"objective.name={objective}", "train.batch_size=8")
     job = SentenceAdaptation(cfg, Cluster(), tmp_path / "none", False, False)
+    place(job.model)
     batches = list(itertools.islice(job.batches(LoopState()), 3))
     optimizer = make_optimizer(job.model, 1e-3, 0.01)
     with HostWaits() as waits:

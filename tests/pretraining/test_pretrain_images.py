@@ -76,6 +76,11 @@ def test_a_crash_mid_run_then_resume_gives_the_uninterrupted_weights(shapes_idx,
     (the schedule, data order, augmentation RNG, optimizer and BatchNorm statistics all continue)."""
     import warmstart.pretraining.images as module
 
+    from warmstart.engine.runtime import device
+
+    cuda = device().type == "cuda"
+    if cuda:  # cuDNN's fastest weight gradients add with atomics, in no fixed order: two runs would differ
+        monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     common = ("train.max_steps=8", "train.save_every_minutes=1e-9")
     run_image_pretrain(pretrain_config(shapes_idx, tmp_path / "a", *common))
     calls = {"n": 0}
@@ -94,7 +99,9 @@ def test_a_crash_mid_run_then_resume_gives_the_uninterrupted_weights(shapes_idx,
     monkeypatch.setattr(module, "nt_xent_loss", real)
     run_image_pretrain(pretrain_config(shapes_idx, tmp_path / "b", *common), resume=True)
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys()
+    # bitwise on the CPU; on CUDA within float rounding, should a kernel outside cuDNN still add in no fixed order
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) if cuda else torch.equal(a[k], b[k]) for k in a)
 
 
 def test_per_class_split_is_balanced_and_disjoint():

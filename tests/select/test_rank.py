@@ -71,10 +71,12 @@ def test_rank_token_task_scores_one_feature_per_word(pretrained, random_twin, tm
     assert len(y_train) == sum(len(s) for s in train) and len(y_val) == sum(len(s) for s in val)
     from transformers import AutoModel, AutoTokenizer
 
-    feats = _word_features(AutoModel.from_pretrained(pretrained), AutoTokenizer.from_pretrained(pretrained),
+    from warmstart.engine.runtime import place
+
+    feats = _word_features(place(AutoModel.from_pretrained(pretrained)), AutoTokenizer.from_pretrained(pretrained),
                            train, 32, False)
     assert feats.shape[0] == len(y_train) and feats.ndim == 2
-    short = _word_features(AutoModel.from_pretrained(pretrained), AutoTokenizer.from_pretrained(pretrained),
+    short = _word_features(place(AutoModel.from_pretrained(pretrained)), AutoTokenizer.from_pretrained(pretrained),
                            [["ann", "met", "bob", "in", "paris", "rome"]], 4, False)
     assert (short[2:] == 0).all() and (short[:2] != 0).any()  # words past max_length: zero features
     table = run_rank(str(recipe), [str(pretrained), str(random_twin)], str(tmp_path / "rank.csv"))

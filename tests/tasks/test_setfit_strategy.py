@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import requires
 
 from warmstart.config import FinetuneConfig, load_config
 from warmstart.errors import WarmstartError
@@ -79,6 +80,7 @@ def test_the_baseline_sees_exactly_the_runs_labels(sentiment_csv, pretrained, tm
     assert m["accuracy"] == pytest.approx(float((sample.test["label"] == 0).mean()), abs=1e-4)
 
 
+@requires("setfit", "setfit")
 def test_the_baseline_runs_the_setfit_library(sentiment_csv, pretrained, tmp_path, monkeypatch):
     monkeypatch.setattr("warmstart.models.common.minilm_folder", lambda: pretrained)  # a tiny body, not MiniLM
     monkeypatch.chdir(tmp_path)  # whatever the library might write lands here, not in the repository

@@ -60,7 +60,7 @@ def train(model, strategy: str, batches, steps: int = 6, **sections) -> dict:
 
     fit(model, tc, None, batches(), loss_fn, lambda: float(next(score)), 32, head, False, "val",
         tokens_fn=lambda b: 8)
-    after = model.state_dict()
+    after = {k: v.cpu() for k, v in model.state_dict().items()}  # fit placed the model where the run computes
     return {k: not torch.equal(before[k], after[k]) for k in before if after[k].is_floating_point()}
 
 

@@ -163,12 +163,17 @@ def shard(model: torch.nn.Module, objective: Callable) -> ShardedObjective:
     accelerate FSDP config (`fsdp_transformer_layer_cls_to_wrap`); the rest (embeddings, tied heads) lives in
     the root. `fsdp_reshard_after_forward: false` (or sharding strategy SHARD_GRAD_OP) keeps the gathered
     weights from forward to backward (ZeRO-2-like: more memory, less communication)."""
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import CPUOffloadPolicy, OffloadPolicy, fully_shard
 
     names = {n.strip() for n in os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",") if n.strip()}
     reshard = os.environ.get("FSDP_RESHARD_AFTER_FORWARD", "true").lower() != "false" and \
         os.environ.get("FSDP_SHARDING_STRATEGY", "FULL_SHARD").upper() not in ("SHARD_GRAD_OP", "2")
-    offload = CPUOffloadPolicy() if _env_true("FSDP_OFFLOAD_PARAMS") and torch.cuda.is_available() else OffloadPolicy()
+    where = device()
+    offload = CPUOffloadPolicy() if _env_true("FSDP_OFFLOAD_PARAMS") and where.type == "cuda" else OffloadPolicy()
+    # the mesh on the run's device: left to itself, fully_shard builds a CUDA mesh whenever CUDA exists, and on
+    # a machine with one GPU a CPU (gloo) run's second process then asks for a GPU that is not there
+    mesh = init_device_mesh(where.type, (dist.get_world_size(),))
     if names:
         units = [m for m in model.modules() if type(m).__name__ in names]
     else:
@@ -177,9 +182,9 @@ def shard(model: torch.nn.Module, objective: Callable) -> ShardedObjective:
         raise WarmstartError(f"fsdp_transformer_layer_cls_to_wrap={','.join(sorted(names))} matches no module of "
                              f"{type(model).__name__}; name its layer class (e.g. BertLayer) or leave it empty")
     for unit in units:
-        fully_shard(unit, reshard_after_forward=reshard, offload_policy=offload)
+        fully_shard(unit, mesh=mesh, reshard_after_forward=reshard, offload_policy=offload)
     root = ShardedObjective(model, objective)
-    fully_shard(root, reshard_after_forward=reshard, offload_policy=offload)
+    fully_shard(root, mesh=mesh, reshard_after_forward=reshard, offload_policy=offload)
     return root
 
 

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from warmstart.engine.distributed import Cluster, agree_max, average_gradients, mean_over_processes
-from warmstart.engine.runtime import autocast, to_device
+from warmstart.engine.runtime import autocast, require_placed, to_device
 from warmstart.engine.tracking import Tracker, Tracking
 from warmstart.errors import WarmstartError
 
@@ -218,6 +218,7 @@ def train_loop(
     """
     state = state or LoopState()
     model.train()
+    require_placed(model, "train_loop")  # the batches go to device(): the weights must be there too
     world, main = settings.cluster.world, settings.cluster.main
     # what the optimizer updates (gradual unfreezing turns some on later): reduced across processes and clipped
     params = [p for g in optimizer.param_groups for p in g["params"]]

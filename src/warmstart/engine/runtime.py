@@ -22,10 +22,12 @@ def device() -> torch.device:
             raise WarmstartError(f"{DEVICE_ENV}={choice}: use cpu, cuda or cuda:N")
         if choice.startswith("cuda") and not torch.cuda.is_available():
             raise WarmstartError(f"{DEVICE_ENV}={choice}, but this machine has no CUDA device torch can use")
-        return torch.device(choice)
-    if not torch.cuda.is_available():
+        if choice == "cpu":
+            return torch.device("cpu")
+    elif not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+    # always with an index: a tensor on the GPU says cuda:0, and torch.device("cuda") != torch.device("cuda:0")
+    return torch.device(choice if choice.startswith("cuda:") else f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
 
 
 _PLACED: set[int] | None = None  # ids of the parameters `place` has put on the device, while tracking
@@ -58,6 +60,18 @@ def place(model: torch.nn.Module, channels_last: bool | None = None) -> torch.nn
     if _PLACED is not None:
         _PLACED.update(id(p) for p in model.parameters())
     return model
+
+
+def require_placed(model: torch.nn.Module, where: str) -> None:
+    """Refuse, in one line, a model whose weights are not where `to_device` sends the batches: otherwise the first
+    forward fails deep inside torch ("Expected all tensors to be on the same device"), or, worse, a model half
+    moved trains on two devices. Sharded weights (FSDP's DTensors, CPU offload included) are the engine's to
+    place and are not checked."""
+    dev = device()
+    for name, p in model.named_parameters():
+        if type(p).__name__ != "DTensor" and not hasattr(p, "ds_tensor") and p.device != dev:
+            raise WarmstartError(f"{where}: the model's weight {name} is on {p.device} but the batches go to {dev}; "
+                                 "put the model there first with warmstart.engine.runtime.place(model)")
 
 
 def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool = False):

@@ -11,7 +11,7 @@ import torch
 
 from warmstart.config import ImageModelConfig
 from warmstart.data.vision import eval_transform
-from warmstart.engine.runtime import autocast, to_device, uses_channels_last
+from warmstart.engine.runtime import autocast, require_placed, to_device, uses_channels_last
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 
@@ -89,6 +89,7 @@ def map_images(fn, model, images: torch.Tensor, size: int, mean, std, bf16: bool
     """`fn(pixel_values) -> (B, K)` over uint8 images with the evaluation transform, in eval mode, on the
     model's device and memory format (channels-last for a ResNet). (N, C, H, W) -> (N, K) float32 on CPU.
     One home for feature extraction, fine-tuning predictions and `warmstart predict`, so they agree exactly."""
+    require_placed(model, "map_images")
     was_training = model.training
     model.eval()
     channels_last = uses_channels_last(model)

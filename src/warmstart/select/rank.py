@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from warmstart.engine.checkpoint import require_weights
-from warmstart.engine.runtime import place, set_threads, use_bf16
+from warmstart.engine.runtime import place, require_placed, set_threads, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_predict
@@ -107,6 +107,7 @@ def _word_features(model, tokenizer, sentences: list[list[str]], max_length: int
     gets zeros (fine-tuning predicts 'O' for it, knowing nothing of it either)."""
     from warmstart.tasks.token_classification import per_word
 
+    require_placed(model, "rank")
     model.eval()
     out = []
     for hidden, kept in per_word(lambda b: model(**b).last_hidden_state, tokenizer, sentences, max_length, bf16):

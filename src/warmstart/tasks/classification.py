@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sample import Sample, check_classes, draw, draw_balanced, holdout
 from warmstart.data.sources import read_table
-from warmstart.engine.runtime import autocast, to_device
+from warmstart.engine.runtime import autocast, require_placed, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.probe import fit_logistic, fit_logistic_cv
 from warmstart.tasks.finetune import (
@@ -192,6 +192,7 @@ def logits_of(model, batch: dict, pooling: str) -> torch.Tensor:
 @torch.no_grad()
 def _over_batches(fn, model, batches: list[dict], bf16: bool) -> np.ndarray:
     """Apply `fn(batch) -> (B, D)` to every batch in eval mode. -> (N, D)"""
+    require_placed(model, "predict")
     model.eval()
     out = []
     for b in batches:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, place, to_device, use_bf16
+from warmstart.engine.runtime import autocast, place, require_placed, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
 from warmstart.tasks.classification import encode, make_batches
@@ -168,6 +168,7 @@ def nsp_head_start(model, init: str) -> bool:
 def score_candidates(model, tokenizer, contexts: list, candidates: list[list[str]], max_length: int, bf16: bool,
                      batch_size: int = 64, progress=None) -> list[np.ndarray]:
     """-> one (len(candidates[i]),) array of scores per context"""
+    require_placed(model, "score_candidates")
     table = pair_table([join_turns(c, tokenizer.sep_token) for c in contexts], candidates)
     model.eval()
     scores = []
