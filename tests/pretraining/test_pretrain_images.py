@@ -75,7 +75,6 @@ def test_a_crash_mid_run_then_resume_gives_the_uninterrupted_weights(shapes_idx,
     """Checkpoint every step, crash inside step 5 of 8, resume: bitwise the weights of an uninterrupted run
     (the schedule, data order, augmentation RNG, optimizer and BatchNorm statistics all continue)."""
     import warmstart.pretraining.images as module
-
     from warmstart.engine.runtime import device
 
     cuda = device().type == "cuda"
