@@ -98,8 +98,8 @@ def main() -> None:
 
         run_pretrain(load_config(PretrainConfig, ROOT / "configs" / "pretrain" / "tasks.yaml"))
     lines = ["# Downstream tasks: warmstart-pretrained vs scratch vs MiniLM, beside the classic baseline", "",
-             f"`.venv/bin/python benchmarks/tasks.py --tasks {' '.join(args.tasks)}` on {cpu_name()}, 2 threads; "
-             "one seed (0); test splits of the dev data.",
+             "`.venv/bin/python benchmarks/tasks.py [--tasks ...]`, 2 threads; one seed (0); test splits of the dev "
+             "data; each section names its machine.",
              "Protocol: every training row counts as a label; each run holds 20% of them out to choose when to stop,",
              "then trains again on all of them; the datasets' validation splits are not read.",
              "warmstart = configs/pretrain/tasks.yaml (2-layer BERT, 10 CPU-minutes of MLM); scratch = the same",
@@ -107,7 +107,9 @@ def main() -> None:
              "pretrained at scale). Each row is the task's recipe in configs/finetune/, unchanged but for `init`.", ""]
     for task in args.tasks:
         cols = COLUMNS[task]
-        lines += [f"## {task} ({RECIPES[task]})", "", "| initialisation | " + " | ".join(cols) + " | steps | seconds |",
+        # each section names its own machine and date: a rerun of one task keeps the others' sections as they were
+        lines += [f"## {task} ({RECIPES[task]})", "", f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()}.", "",
+                  "| initialisation | " + " | ".join(cols) + " | steps | seconds |",
                   "|---|" + "---|" * (len(cols) + 2)]
         for init in args.inits:
             m = cell(task, init)
