@@ -1,10 +1,10 @@
 """Where a GPU pretraining step's time goes: how busy the GPU is and which kernels fill it.
 
-    python3 benchmarks/gpu_profile.py [--shape base] [--steps 8] [--compile] [--out F]
+    python3 benchmarks/gpu_profile.py [--shape base] [--steps 8] [--compile [--compile-mode reduce-overhead]] [--out F]
 
 Builds the text pretraining job at a benchmarks/gpu_throughput.py shape, runs a few warm-up steps (compilation,
-allocator), then profiles `--steps` loop steps with torch.profiler. Prints the wall time per step, the GPU's
-kernel time per step and their ratio (near 1: the GPU is the bottleneck, and the top kernels say which work; far
+allocator, CUDA graph recording), times `--steps` loop steps, then profiles as many with torch.profiler. Prints
+the wall time per step (without the profiler and under it), the GPU's kernel time per step and their ratio (near 1: the GPU is the bottleneck, and the top kernels say which work; far
 below 1: the host is, launching or waiting), and the kernels (or, on a CPU, the ops) that take the most time.
 What gpu_throughput's table cannot say when a target is missed. Without a GPU it profiles the CPU (`--shape
 tiny`) as a dry run of the script itself.
@@ -58,7 +58,7 @@ def main() -> None:
         bf16 = use_bf16(cfg.train.precision)
         job = TextPretraining(cfg, Cluster(), work / "none", False, bf16)
         place(job.model)
-        batches = list(itertools.islice(job.batches(LoopState()), args.warmup + args.steps))
+        batches = list(itertools.islice(job.batches(LoopState()), args.warmup + 2 * args.steps))
         optimizer = make_optimizer(job.model, cfg.train.lr, cfg.train.weight_decay)
         settings = LoopSettings(bf16=bf16, log_every=10_000, desc="profile")
 
@@ -71,10 +71,15 @@ def main() -> None:
         t = time.perf_counter()
         steps(batches[:args.warmup])
         warm = time.perf_counter() - t
+        # the same number of steps without the profiler first: it slows the host (it records every op), so its
+        # own wall time overstates a host-bound step (2026-12-04, H200: 63 ms/step compiled under it, 53 without)
+        t = time.perf_counter()
+        steps(batches[args.warmup:args.warmup + args.steps])
+        plain = (time.perf_counter() - t) / args.steps
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
         with profile(activities=activities) as prof:
             t = time.perf_counter()
-            steps(batches[args.warmup:])
+            steps(batches[args.warmup + args.steps:])
             wall = (time.perf_counter() - t) / args.steps
     events = prof.key_averages()
     if gpu:  # the device's own events (kernels, copies): an op that launched a kernel also shows its time
@@ -89,14 +94,14 @@ def main() -> None:
     where = torch.cuda.get_device_name() if gpu else "CPU (dry run, not a measurement)"
     print(f"\n{where}; shape {args.shape or ('base' if gpu else 'tiny')}, bf16 {bf16}, compile "
           f"{args.compile and args.compile_mode}; warm-up {args.warmup} steps in {warm:.1f} s")
-    print(f"wall {1e3 * wall:.1f} ms/step ({tokens / wall:,.0f} tokens/s under the profiler); GPU kernels "
-          f"{1e3 * busy:.1f} ms/step; busy {busy / wall:.0%}")
+    print(f"wall {1e3 * plain:.1f} ms/step ({tokens / plain:,.0f} tokens/s) without the profiler, {1e3 * wall:.1f} "
+          f"under it; GPU kernels {1e3 * busy:.1f} ms/step; busy {busy / plain:.0%} ({busy / wall:.0%} under it)")
     print("| kernel (GPU) or op (CPU) | ms/step |\n|---|---|")
     for name, ms in top:
         print(f"| {name[:90]} | {ms:.2f} |")
     if args.out:
-        args.out.write_text(json.dumps({"device": where, "wall_ms": 1e3 * wall, "kernel_ms": 1e3 * busy,
-                                        "busy": busy / wall, "top": top, "compile": args.compile,
+        args.out.write_text(json.dumps({"device": where, "wall_ms": 1e3 * plain, "profiled_wall_ms": 1e3 * wall,
+                                        "kernel_ms": 1e3 * busy, "busy": busy / plain, "top": top, "compile": args.compile,
                                         "compile_mode": args.compile_mode}, indent=2))
 
 

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Issue 23's device checks in one call on a lent GPU machine (../shared/DEVICE.md): the throughput table, a
-# profile of where a step's time goes, then the whole suite with CUDA visible. Prepare the wheels here first (`bash scripts/gpu_check.sh --wheels`), then, with
-# the device tool: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=600).
+# Issue 23's device checks on a lent GPU machine (../shared/DEVICE.md): the throughput table, a profile of where a
+# step's time goes, then the whole suite with CUDA visible. Prepare the wheels here first (`bash scripts/gpu_check.sh
+# --wheels`), then, with the device tool, two calls back to back (the machine stays warm between them):
+#   run(command="GPU_CHECK_PHASES=throughput bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=330)
+#   run(command="GPU_CHECK_PHASES='profile pytest' bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=450)
+# (at most 13 of a session's 15 device minutes with the start; the three phases together no longer fit one call's
+# 600 s).
 #   GPU_CHECK_PHASES ("throughput profile pytest"): which phases run
-#   GPU_CHECK_LEVERS=1  also measure the other compile modes and HF's torch_compile (about 4 more minutes: give
-#                       it GPU_CHECK_THROUGHPUT_S=480 and GPU_CHECK_PHASES=throughput)
-#   GPU_CHECK_THROUGHPUT_S (210), GPU_CHECK_PROFILE_S (90, compiled), GPU_CHECK_PYTEST_S (240), GPU_CHECK_WORKERS (14): time limits, pytest-xdist workers
+#   GPU_CHECK_LEVERS=1  also measure max-autotune and HF's torch_compile (about 4 more minutes: give
+#                       it GPU_CHECK_THROUGHPUT_S=540 and a call of its own)
+#   GPU_CHECK_THROUGHPUT_S (300), GPU_CHECK_PROFILE_S (90 each, compiled, then as CUDA graphs), GPU_CHECK_PYTEST_S
+#   (240), GPU_CHECK_WORKERS (14): time limits, pytest-xdist workers
 #   GPU_CHECK_PHASES=simclr  (a separate call, ~2 minutes: GPU_CHECK_SIMCLR_S, 150) SimCLR images/s, warmstart (views
 #                       made on the GPU) against the plain loop (views made per image in DataLoader workers), a
 #                       ResNet-18 shape on 10,000 synthetic 96 px colour images; the table in $OUT/simclr.log
-# Logs land in $OUT (8 files, the most that come back: versions, throughput (log, json), profile_eager /
-# profile_compile, fp32_mm, pytest); each phase has its own time limit (210 + 90 + 240 s, under the tool's 600), so one that runs
-# long still leaves the others' figures.
+# Logs land in $OUT (versions, throughput (log, json), profile_compile / profile_graphs (log, json), fp32_mm,
+# pytest); each phase has its own time limit, so one that runs long still leaves the others' figures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +43,10 @@ phases=" ${GPU_CHECK_PHASES:-throughput profile pytest} "
 levers=()
 [ "${GPU_CHECK_LEVERS:-0}" = 1 ] && levers=(--levers)
 if [[ $phases == *" throughput "* ]]; then
-  timeout "${GPU_CHECK_THROUGHPUT_S:-210}" python3 benchmarks/gpu_throughput.py "${levers[@]}" \
+  timeout "${GPU_CHECK_THROUGHPUT_S:-300}" python3 benchmarks/gpu_throughput.py "${levers[@]}" \
     --out "$OUT/throughput.json" > "$OUT/throughput.log" 2>&1
   echo "throughput exit $?"
-  grep -E "^repeat|^\||peak|failed" "$OUT/throughput.log" | tail -30
+  grep -E "^repeat|^\||peak|failed|skipping cudagraphs" "$OUT/throughput.log" | tail -30
 fi
 
 # where the time goes at BERT-base shape, compiled (eager with GPU_CHECK_PROFILE_EAGER=1): GPU busy share and the
@@ -55,10 +59,14 @@ if [[ $phases == *" profile "* ]]; then
   fi
   # the caches off: a graph loaded from them prints no code (the throughput phase compiled this shape already)
   TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCTOR_AUTOGRAD_CACHE=0 TORCH_LOGS=output_code \
-    timeout "${GPU_CHECK_PROFILE_S:-90}" python3 benchmarks/gpu_profile.py --compile \
+    timeout "${GPU_CHECK_PROFILE_S:-90}" python3 benchmarks/gpu_profile.py --compile --out "$OUT/profile_compile.json" \
     > "$OUT/profile_compile.log" 2> /tmp/inductor_code.log
   echo "profile compile exit $?"; grep -E "^wall|^\|" "$OUT/profile_compile.log" | head -8
   python3 benchmarks/inductor_mm.py /tmp/inductor_code.log > "$OUT/fp32_mm.txt" 2>&1; head -12 "$OUT/fp32_mm.txt"
+  # the same step replayed as CUDA graphs: busy near 100% here says launches and gaps were the idle half
+  timeout "${GPU_CHECK_PROFILE_S:-90}" python3 benchmarks/gpu_profile.py --compile --compile-mode reduce-overhead \
+    --out "$OUT/profile_graphs.json" > "$OUT/profile_graphs.log" 2>&1
+  echo "profile graphs exit $?"; grep -E "^wall|^\||skipping cudagraphs" "$OUT/profile_graphs.log" | head -8
 fi
 
 # SimCLR on the GPU: where the views are made decides whether the GPU waits (benchmarks/simclr_throughput.py)
