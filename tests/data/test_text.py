@@ -112,6 +112,24 @@ def test_batches_are_reproducible_and_resume_at_a_position(docs, tokenizer, tmp_
             assert got[:2] == want[:2] and all((got[2][k] == want[2][k]).all() for k in want[2])
 
 
+@pytest.mark.parametrize("docs_used, batch, whole, sizes", [
+    (None, 4, False, "a short last batch"),  # eager: every pair is used
+    (None, 4, True, "whole"),  # compiled: one shape, the short last batch left out
+    (2, 64, True, "one short"),  # fewer pairs than a batch: the epoch's only batch stays
+])
+def test_whole_batches_for_a_compiled_step(docs_used, batch, whole, sizes, docs, tokenizer, tmp_path):
+    corpus = build_token_cache(docs, tokenizer, tmp_path)
+    ids = np.arange(docs_used or corpus.num_docs)
+    lengths = [len(b["nsp_labels"]) for b in PretrainBatches(corpus, ids, tokenizer, 32, batch, True, 3, whole).epoch(0)]
+    everything = [len(b["nsp_labels"]) for b in PretrainBatches(corpus, ids, tokenizer, 32, batch, True, 3).epoch(0)]
+    if sizes == "a short last batch":
+        assert sum(1 for n in lengths if n < batch) == 1
+    elif sizes == "whole":
+        assert set(lengths) == {batch} and sum(lengths) == sum(everything) - min(everything)
+    else:
+        assert len(lengths) == 1 and lengths[0] < batch
+
+
 def test_validation_split_is_disjoint_and_seeded():
     train, val = split_documents_for_validation(100, 0.1, 1000, seed=0)
     assert len(val) == 10 and not set(train) & set(val) and len(train) + len(val) == 100

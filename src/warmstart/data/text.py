@@ -326,9 +326,11 @@ class PretrainBatches:
     """Epochs of pretraining batches, reproducible from (seed, epoch, index) so a run resumes exactly."""
 
     def __init__(self, corpus: TokenCorpus, doc_ids: np.ndarray, tokenizer, seq_len: int, batch_size: int,
-                 nsp: bool, seed: int):
+                 nsp: bool, seed: int, whole: bool = False):
+        """`whole`: sentence pairs in whole batches only (a compiled step takes one shape): an epoch's last, short
+        batch is left out, unless it is the epoch's only one (packed blocks always come whole)."""
         self.corpus, self.doc_ids, self.seq_len, self.batch_size = corpus, doc_ids, seq_len, batch_size
-        self.nsp, self.seed = nsp, seed
+        self.nsp, self.seed, self.whole = nsp, seed, whole
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     def epoch(self, epoch: int, start_index: int = 0) -> Iterator[dict[str, torch.Tensor]]:
@@ -353,6 +355,8 @@ class PretrainBatches:
                     continue
             part = sorted(window, key=lambda e: len(e.input_ids))
             batches = [part[i:i + bs] for i in range(0, len(part), bs)]
+            if self.whole and len(batches[-1]) < bs and (index or len(batches) > 1):
+                batches.pop()  # only the last window is short: a full one holds 50 batches exactly
             for i in rng.permutation(len(batches)):
                 if index >= start_index:
                     yield collate_nsp(batches[i], self.pad_id)

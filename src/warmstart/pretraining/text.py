@@ -100,6 +100,22 @@ def tensors(batch: dict) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
 
 
+def padded_to(width: int, pad_id: int, batch: dict[str, torch.Tensor], masked: torch.Tensor, labels: torch.Tensor
+              ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """A padded batch and its masked ids and labels (B, T) widened to (B, `width`): ids with [PAD], token types
+    and attention with 0 (not attended), labels with -100 (not predicted); (B,) tensors as they are."""
+    extra = width - labels.shape[1]
+    if extra <= 0:
+        return batch, masked, labels
+    fill = {"input_ids": pad_id, "token_type_ids": 0, "attention_mask": 0}
+
+    def widen(t: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(t, (0, extra), value=value)
+
+    wide = {k: widen(v, fill[k]) if k in fill and v.ndim == 2 else v for k, v in batch.items()}
+    return wide, widen(masked, pad_id), widen(labels, -100)
+
+
 def real_tokens(batch: dict[str, torch.Tensor]) -> int:
     """Tokens of a batch that are not padding (packed blocks have none)."""
     return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
@@ -147,7 +163,7 @@ class TextPretraining:
                                                             cfg.corpus.max_validation_documents, tc.seed,
                                                             corpus.doc_token_counts(), floor)
         seq_len, nsp = cfg.model.max_seq_len, cfg.objective.nsp
-        self.data = PretrainBatches(corpus, train_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed)
+        self.data = PretrainBatches(corpus, train_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed, tc.compile)
         # about how many steps one pass over the training documents takes (their share of the corpus's tokens)
         self.steps_per_pass = max(1, int(len(corpus.tokens) * len(train_ids) / max(1, corpus.num_docs)
                                          / (seq_len * tc.batch_size * tc.grad_accum)))
@@ -155,7 +171,7 @@ class TextPretraining:
         if len(val_ids) >= 2 or (len(val_ids) and not nsp):
             try:
                 self.val_batches = list(itertools.islice(PretrainBatches(
-                    corpus, val_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed + 1).epoch(0), 20))
+                    corpus, val_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed + 1, tc.compile).epoch(0), 20))
             except WarmstartError:  # validation split too small for one block: skip validation
                 self.val_batches = []
         self.electra = cfg.objective.name == "electra"
@@ -217,6 +233,12 @@ class TextPretraining:
         -> the objective's tensors and, as plain numbers, `tokens` (the global batch's) and the shares."""
         group, electra = self.group, self.electra
         masked, labels = self.masker(batch["input_ids"], generator)
+        if self.cfg.train.compile and "attention_mask" in batch:
+            # padded sentence pairs come bucketed by length (one width a batch); a compiled loss gets one shape
+            # instead of a recompile per width (dynamo gives up after 8 and runs the rest eagerly). Padded after
+            # masking, so the masks are the eager run's
+            batch, masked, labels = padded_to(self.cfg.model.max_seq_len, self.tokenizer.pad_token_id, batch,
+                                              masked, labels)
         chosen = labels != -100
         draws = torch.rand(int(chosen.sum()), generator=generator or self.masker.generator) \
             if electra or generator is not None else None
