@@ -7,8 +7,9 @@ At BERT-base shape (12 layers, hidden 768, seq 128, batch 128, 8k vocabulary) an
 process (bf16 for both: HF's `bf16=True`, warmstart's `precision: auto`); the table gives the median tokens/s,
 the ratio to HF, model TFLOP/s and MFU against a bf16 matmul peak measured on the spot, for warmstart without
 `train.compile`, with it (the one-GPU recipe compiles), and compiled as CUDA graphs (`train.compile_mode:
-reduce-overhead`). `--levers` adds max-autotune and the HF recipe with `torch_compile=True`. Budget: about 5
-minutes on one H200 with the defaults (a failed variant prints its error and leaves NaN in its row).
+reduce-overhead`). `--levers` adds max-autotune and the HF recipe with `torch_compile=True`. Budget: under 4
+minutes on one H200 with the defaults (about 3 with two warmstart rows on 2026-12-04; the line above the table
+says how long it took); a failed variant prints its error and leaves NaN in its row.
 Without a GPU it runs (`--shapes tiny`, 12 steps) as a dry run of the script itself, not a measurement.
 """
 
@@ -116,6 +117,7 @@ def main() -> None:
                      ["train.compile=true", "train.compile_mode=max-autotune-no-cudagraphs"]}
     hf_variants = {"HF recipe": False} | ({"HF recipe + torch_compile": True} if args.levers else {})
     rates = {s: {**{k: [] for k in hf_variants}, **{k: [] for k in variants}} for s in shapes}
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tokenizer = shared_tokenizer(work / "tokenizer")
@@ -132,7 +134,7 @@ def main() -> None:
     peak = bf16_matmul_peak()
     where = torch.cuda.get_device_name() if gpu else "CPU (dry run, not a measurement)"
     print(f"\n{where}; bf16 matmul peak measured now {peak:.0f} TFLOP/s; medians of {args.repeats} alternated "
-          f"repeats of {steps} steps")
+          f"repeats of {steps} steps; {time.perf_counter() - began:.0f} s in all (the issue asks under 240)")
     print("| shape | recipe | tokens/s (median) | runs | vs HF | TFLOP/s | MFU |")
     print("|---|---|---|---|---|---|---|")
     results = []
