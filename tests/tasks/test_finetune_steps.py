@@ -6,6 +6,7 @@ not recorded."""
 from __future__ import annotations
 
 import pytest
+import torch
 from host_waits import TRANSFORMERS_MASK_CHECK, HostWaits
 
 import warmstart
@@ -64,3 +65,31 @@ def test_image_classification_steps(shapes_idx, tmp_path, step_waits):
                              train={"max_steps": 3, "precision": "fp32", "strategy": "full", "batch_size": 10})
     assert run.metrics["steps"] == 3
     assert step_waits.seen == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: torch's sync debug mode")
+def test_image_classification_steps_never_synchronise_on_cuda(shapes_idx, tmp_path, monkeypatch):
+    """What the CPU recorder cannot see: a plain copy from the host (a list of means, view parameters moved with
+    .to()) synchronises the stream on a GPU. torch's sync debug mode raises at any synchronising call in a step
+    (the first step allocates, and evaluation reads back: neither is checked)."""
+    loop, calls = finetune_module.train_loop, []
+
+    def checked(model, optimizer, batches, step_fn, *args, **kwargs):
+        def step(batch):
+            calls.append(1)
+            if len(calls) == 1:
+                return step_fn(batch)
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                return step_fn(batch)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        return loop(model, optimizer, batches, step, *args, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "train_loop", checked)
+    idx = {"sources": [str(shapes_idx / "train-images-idx3-ubyte.gz")],
+           "test_sources": [str(shapes_idx / "t10k-images-idx3-ubyte.gz")], "labels": 30, "validation_per_class": 5}
+    warmstart.finetune(task="image_classification", init="scratch", output_dir=str(tmp_path / "run"),
+                       model={"image_size": 16, "widths": [8, 16], "depths": [1, 1]}, data=idx,
+                       train={"max_steps": 3, "precision": "fp32", "strategy": "full", "batch_size": 10})
+    assert len(calls) >= 3

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from warmstart.config import AugmentConfig
+from warmstart.engine.runtime import to_device
 
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale
 LUMA = (0.299, 0.587, 0.114)
@@ -180,13 +181,14 @@ def apply_view(images: torch.Tensor, params: ViewParams, size: int, mean: Sequen
         return normalise(x, mean, std)
 
 
-# ---- both halves at once (where the images are on the host, or a copy of the parameters is fine) --------
+# ---- both halves at once: parameters drawn here, moved to the images' device without a wait --------
 
-def augment(images: torch.Tensor, cfg: AugmentConfig, size: int, mean: Sequence[float], std: Sequence[float],
-            gen: torch.Generator) -> torch.Tensor:
+def augment(images: torch.Tensor, cfg: AugmentConfig, size: int, mean: Sequence[float] | torch.Tensor,
+            std: Sequence[float] | torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """One SimCLR view of each image. uint8 (B, C, H, W) -> normalised float (B, C, size, size)"""
     params = draw_view(images.shape[0], images.shape[1], cfg, size, gen)
-    return apply_view(images, {k: v.to(images.device) for k, v in params.items()}, size, mean, std)
+    # pinned and asynchronous: a plain .to() from pageable memory would make the host wait for the GPU's queue
+    return apply_view(images, to_device(params, non_blocking=True, to=images.device), size, mean, std)
 
 
 def simclr_views(images: torch.Tensor, cfg: AugmentConfig, size: int, mean: list[float], std: list[float],
@@ -198,16 +200,18 @@ def simclr_views(images: torch.Tensor, cfg: AugmentConfig, size: int, mean: list
 def resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], ratio: tuple[float, float],
                  flip_p: float, gen: torch.Generator) -> torch.Tensor:
     """A random resized crop + flip of float images. (B, C, H, W) -> (B, C, size, size)"""
-    return _crop(x, crop_theta(x.shape[0], scale, ratio, flip_p, gen).to(x.device), size)
+    return _crop(x, to_device(crop_theta(x.shape[0], scale, ratio, flip_p, gen), True, x.device), size)
 
 
 def gaussian_blur(x: torch.Tensor, p: float, sigma: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
     """A Gaussian blur on a random `p` of float images (B, C, H, W)."""
     params = blur_params(x.shape[0], min(x.shape[-2:]), p, sigma, gen)
-    return _blur(x, params["blur"].to(x.device), params["blur_kernel"].to(x.device)) if params else x
+    params = to_device(params, non_blocking=True, to=x.device) if params else params
+    return _blur(x, params["blur"], params["blur_kernel"]) if params else x
 
 
-def eval_transform(images: torch.Tensor, size: int, mean: list[float], std: list[float]) -> torch.Tensor:
+def eval_transform(images: torch.Tensor, size: int, mean: Sequence[float] | torch.Tensor,
+                   std: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """The deterministic transform for features and evaluation: resize, normalise. -> (B, C, size, size)"""
     x = to_unit(images)
     if x.shape[-2:] != (size, size):

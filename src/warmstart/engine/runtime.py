@@ -74,12 +74,14 @@ def require_placed(model: torch.nn.Module, where: str) -> None:
                                  "put the model there first with warmstart.engine.runtime.place(model)")
 
 
-def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool = False):
-    """A batch (a dict of tensors and dicts of them, or one tensor) where the run computes; a dict's plain numbers
-    stay as they are.
-    `non_blocking` to a GPU copies from pinned memory, so the host goes on queueing work (from pageable memory
-    the copy waits); the caller must not change the host tensors afterwards (the loops make fresh ones)."""
-    dev = device()
+def to_device(batch: dict[str, torch.Tensor] | torch.Tensor, non_blocking: bool = False,
+              to: torch.device | None = None):
+    """A batch (a dict of tensors and dicts of them, or one tensor) where the run computes (or `to`); a dict's
+    plain numbers stay as they are.
+    `non_blocking` to a GPU copies from pinned memory, so the host goes on queueing work (a plain copy from
+    pageable memory synchronises the stream: the host waits for every queued kernel); the caller must not change
+    the host tensors afterwards (the loops make fresh ones)."""
+    dev = device() if to is None else torch.device(to)
     pin = non_blocking and dev.type == "cuda"
 
     def move(t: torch.Tensor) -> torch.Tensor:

@@ -214,10 +214,14 @@ def train_full(model, cfg: ImageFinetuneConfig, train: ImageSet, val: ImageSet |
             idx = b["images"]
             yield epoch, i, {"images": train.images[idx], "labels": train.labels[idx]}
 
+    # the normalisation where the model is, once: from a list, each step would copy it over and wait for the GPU
+    norm = to_device({"mean": torch.tensor(mean), "std": torch.tensor(std)}, to=next(model.parameters()).device)
+
     def step_fn(batch: dict) -> dict:
         images = batch["images"]  # uint8, where the model is: the view's parameters are drawn on the host and
         # its pixels made there (data/vision.py), rather than copying the batch back
-        x = augment(images, FINETUNE_AUGMENT, size, mean, std, gen) if tc.augment else eval_transform(images, size, mean, std)
+        x = augment(images, FINETUNE_AUGMENT, size, norm["mean"], norm["std"], gen) if tc.augment else \
+            eval_transform(images, size, norm["mean"], norm["std"])
         logits = model(pixel_values=to_input(x)).logits
         loss = F.cross_entropy(logits.float(), batch["labels"])
         return {"loss": loss, "acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
