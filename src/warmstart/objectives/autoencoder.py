@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from warmstart.engine.runtime import to_device
+
 
 class Decoder(nn.Module):
     """(B, D) features -> (B, C, S, S) image: a linear map to a 4x4 grid, then transposed convolutions."""
@@ -63,7 +65,7 @@ def corrupt(x: torch.Tensor, noise_std: float, mask_fraction: float, gen: torch.
             patch: int = 4) -> torch.Tensor:
     """Gaussian noise plus zeroed `patch` x `patch` squares on a `mask_fraction` of them. (B, C, H, W) -> same."""
     drawn = draw_corruption(tuple(x.shape), noise_std, mask_fraction, gen, patch)
-    return apply_corruption(x, {k: v.to(x.device) for k, v in drawn.items()}, patch)
+    return apply_corruption(x, to_device(drawn, non_blocking=True, to=x.device), patch)  # no wait for a GPU
 
 
 def reconstruction_loss(decoded: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
