@@ -57,6 +57,17 @@ def test_bad_pretraining_values_are_refused_naming_the_key(override, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("config", [PretrainConfig, ImagePretrainConfig])
+def test_cuda_graphs_with_gradient_accumulation_are_refused(config):
+    """CUDA graph trees overwrite the first micro-batch's gradients (pytorch#169545): refused before any work."""
+    graphs = ["train.compile=true", "train.compile_mode=reduce-overhead"]
+    with pytest.raises(WarmstartError, match="cannot accumulate gradients") as e:
+        load_config(config, None, [*graphs, "train.grad_accum=2"])
+    assert "\n" not in str(e.value)
+    assert load_config(config, None, [*graphs, "train.grad_accum=1"]).train.compile_mode == "reduce-overhead"
+    assert load_config(config, None, ["train.compile=true", "train.grad_accum=2"]).train.grad_accum == 2
+
+
 BAD_FINETUNE = [
     ("train.batch_size=0", "train.batch_size=0: must be >= 1"),
     ("train.max_length=2", "train.max_length=2: must be >= 4"),

@@ -122,6 +122,16 @@ class TrainConfig:
     parallel: str = knob("auto", "multi-process runs: ddp (whole weights) | fsdp (sharded, FSDP2) | deepspeed "
                                  "(ZeRO) | auto (follow the accelerate config)", choices=PARALLEL_MODES)
 
+    def check(self) -> None:
+        # CUDA graph trees hand a micro-batch's gradients over as .grad in their own memory, which the next
+        # micro-batch's replay overwrites: accumulation fails, or silently keeps the last micro-batch alone
+        # (pytorch/pytorch#169545, #96693). One optimizer step per batch is fine: the loop frees .grad before
+        # the next forward.
+        if self.compile and self.compile_mode == "reduce-overhead" and self.grad_accum > 1:
+            raise WarmstartError(f"train.compile_mode=reduce-overhead (CUDA graphs) cannot accumulate gradients "
+                                 f"(train.grad_accum={self.grad_accum}): raise train.batch_size instead, or set "
+                                 "train.compile_mode=default")
+
 
 @dataclass
 class PretrainConfig:
