@@ -202,7 +202,10 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
               + (f", {group.world} processes" if group.world > 1 else "")
               + (f" ({group.mode}: sharded)" if group.sharded else "")
               + (f"; held-out {keeper.key} every {eval_every} steps (about one pass over this small corpus)"
-                 if keeper and eval_every != tc.eval_every else ""))
+                 if keeper and eval_every != tc.eval_every else "")
+              # the first step compiles (48 s at BERT-base on an H200): said, so a bar at 0% is not taken for a hang
+              + (f"; compiled ({tc.compile_mode}): the first step takes a minute or so, later runs reuse the cache"
+                 if getattr(tc, "compile", False) else ""))
 
     def save_resumable(state: LoopState) -> dict:
         whole = {**job.gather(), "optimizer": full_optimizer_state(optimizer, group)}  # collective when sharded
