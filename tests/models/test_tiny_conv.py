@@ -40,6 +40,15 @@ def test_on_a_2x2_map_every_output_sees_every_input_through_one_tap():
     assert centre[4, 0, 0] == 1 and centre.sum() == 1  # a 1x1 map meets only the centre tap
 
 
+def test_the_taps_where_the_weight_is_are_made_once():
+    """Per device and dtype, one cached tensor: a forward on a GPU copies nothing from the host (a plain copy
+    from pageable memory would synchronise the stream at every conv)."""
+    where = (torch.device("cpu"), torch.float64)
+    first = tap_matrix(2, 2, (3, 3), (1, 1), (1, 1), *where)
+    assert first is tap_matrix(2, 2, (3, 3), (1, 1), (1, 1), *where)
+    assert first.dtype == torch.float64 and torch.equal(first, tap_matrix(2, 2, (3, 3), (1, 1), (1, 1)).double())
+
+
 def test_larger_maps_take_the_conv2d_path_unchanged():
     conv = torch.nn.Conv2d(4, 6, 3, padding=1)
     x = torch.randn(2, 4, 8, 8)

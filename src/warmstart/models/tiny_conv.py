@@ -23,9 +23,13 @@ from torch import nn
 
 
 @lru_cache(maxsize=64)
-def tap_matrix(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
-               ) -> torch.Tensor:
-    """One-hot (kh*kw, out positions, in positions): which kernel tap joins input position q to output p."""
+def tap_matrix(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+               device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """One-hot (kh*kw, out positions, in positions): which kernel tap joins input position q to output p.
+    Cached per `device` and `dtype` too: moved to a GPU at each forward, this host tensor was a plain copy from
+    pageable memory, which synchronises the stream (the host waits for the whole queue), once per conv."""
+    if device is not None:
+        return tap_matrix(h, w, kernel, stride, padding).to(device, dtype)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     taps = torch.zeros(kh * kw, oh * ow, h * w)
@@ -44,7 +48,7 @@ def dense_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """F.conv2d (groups 1, dilation 1, zero padding) as one matmul. (N, C, H, W) -> (N, O, H', W')"""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
-    taps = tap_matrix(h, w, (kh, kw), stride, padding).to(weight.device, weight.dtype)
+    taps = tap_matrix(h, w, (kh, kw), stride, padding, weight.device, weight.dtype)
     k, p, q = taps.shape
     oh, ow = (h + 2 * padding[0] - kh) // stride[0] + 1, (w + 2 * padding[1] - kw) // stride[1] + 1
     # dense[(p, o), (q, c)] = weight[o, c, tap(p, q)]: position-major, so a channels-last x needs no copy
@@ -61,7 +65,10 @@ class TinyMapConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kh, kw = self.kernel_size
-        if x.dim() != 4 or x.shape[-2] * x.shape[-1] > kh * kw:
+        # compiled on a GPU: the plain conv (dynamo traces through the cache, and a tap matrix built in the
+        # graph would put host work and a copy into every replayed step)
+        if x.dim() != 4 or x.shape[-2] * x.shape[-1] > kh * kw or \
+                (x.device.type != "cpu" and torch.compiler.is_compiling()):
             return super().forward(x)
         return dense_conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
