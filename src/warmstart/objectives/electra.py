@@ -58,7 +58,7 @@ def electra_loss(
     mlm_loss = F.cross_entropy(gen_logits.float(), targets, ignore_index=-100)
     flat = input_ids.flatten()
     with torch.no_grad():
-        u = torch.rand(len(gen_logits)) if draws is None else draws
+        u = torch.rand(len(gen_logits), device=gen_logits.device) if draws is None else draws
         sampled = sample_tokens(gen_logits, u).to(input_ids.device)  # (C,)
         sampled = torch.where(keep, sampled, flat.index_select(0, positions))  # padding writes back the original
     corrupted = flat.index_put((positions,), sampled).view_as(input_ids)
