@@ -200,7 +200,7 @@ def simclr_views(images: torch.Tensor, cfg: AugmentConfig, size: int, mean: list
 def resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], ratio: tuple[float, float],
                  flip_p: float, gen: torch.Generator) -> torch.Tensor:
     """A random resized crop + flip of float images. (B, C, H, W) -> (B, C, size, size)"""
-    return _crop(x, to_device(crop_theta(x.shape[0], scale, ratio, flip_p, gen), True, x.device), size)
+    return _crop(x, to_device(crop_theta(x.shape[0], scale, ratio, flip_p, gen), non_blocking=True, to=x.device), size)
 
 
 def gaussian_blur(x: torch.Tensor, p: float, sigma: tuple[float, float], gen: torch.Generator) -> torch.Tensor:

@@ -205,7 +205,7 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
                  if keeper and eval_every != tc.eval_every else "")
               # the first step compiles (48 s at BERT-base on an H200): said, so a bar at 0% is not taken for a hang
               + (f"; compiled ({tc.compile_mode}): the first step takes a minute or so, later runs reuse the cache"
-                 if getattr(tc, "compile", False) else ""))
+                 if tc.compile else ""))
 
     def save_resumable(state: LoopState) -> dict:
         whole = {**job.gather(), "optimizer": full_optimizer_state(optimizer, group)}  # collective when sharded
