@@ -223,3 +223,39 @@ def test_to_device_moves_nested_tensors_and_keeps_plain_numbers():
     assert moved["count"] == 4 and moved["views"]["2"]["theta"].device == device()
     assert torch.equal(moved["views"]["2"]["theta"].cpu(), batch["views"]["2"]["theta"])
     assert moved["images"].dtype == torch.uint8
+
+
+def test_each_compiled_job_counts_its_own_recompiles(monkeypatch):
+    """Dynamo compiles one code object at most `recompile_limit` (8) times, then runs it eagerly: jobs of one
+    class share their `_loss`'s code, so a process's 9th config (a study, a sweep) ran uncompiled. `compiled`
+    gives each job a code object of its own; the graphs keep no job's weights alive."""
+    import gc
+    import weakref
+
+    from torch._dynamo.testing import CompileCounter
+
+    from warmstart.engine.runtime import compiled
+
+    torch._dynamo.reset()
+    counter, real = CompileCounter(), torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real(fn, backend=counter, dynamic=False))
+
+    class Job:
+        def __init__(self, width: int):
+            self.layer = torch.nn.Linear(3, width)
+
+        def _loss(self, x: torch.Tensor, *, scale: float = 2.0) -> torch.Tensor:
+            return self.layer(x).sum() * scale
+
+    x, jobs = torch.ones(2, 3), torch._dynamo.config.recompile_limit + 2
+    for width in range(1, jobs + 1):  # a new parameter shape each: a recompile when the code is shared
+        job = Job(width)
+        loss = compiled(job._loss)
+        assert torch.allclose(loss(x), job._loss(x)) and torch.allclose(loss(x, scale=1.0), job._loss(x) / 2)
+    assert counter.frame_count == 2 * jobs, "a job past the limit ran eagerly"  # a graph for each scale
+    assert loss._torchdynamo_orig_callable.__func__.__code__ is not Job._loss.__code__
+    weight = weakref.ref(job.layer.weight)
+    del job, loss
+    gc.collect()
+    assert weight() is None, "the compiled graphs kept the last job's weights alive"
+    torch._dynamo.reset()
