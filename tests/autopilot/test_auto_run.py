@@ -171,7 +171,7 @@ def test_a_killed_run_resumes_where_it_stopped(pretrained, sentiment_csv, tmp_pa
     finishes."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", KILLABLE, "auto", "--labelled", str(sentiment_csv), "--candidates", str(pretrained),
-           "--budget", "3m", "--labels", "20", "--output-dir", str(out)]
+           "--budget", "1m", "--labels", "20", "--output-dir", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(warmstart.__file__).parents[1])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state, deadline = out / "auto_state.json", time.monotonic() + 240
