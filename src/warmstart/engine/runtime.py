@@ -114,7 +114,7 @@ def _own_code(fn):
     """`fn` (a function or a bound method) as a new function with a code object of its own. Dynamo keeps its
     compiled graphs on the code object and compiles one code object at most 8 times (`recompile_limit`): every
     job of one class shares `_loss`'s code, so a process that trains a 9th config (a study, a sweep, a notebook)
-    ran it eagerly, with only a warning (measured: the 9th of 9 widths ran uncompiled). With a code object of its
+    ran it eagerly, with only a warning (measured: of 10 widths in one process, the 9th and 10th ran uncompiled). With a code object of its
     own, each job's recompiles count apart."""
     func = getattr(fn, "__func__", fn)
     copy = types.FunctionType(func.__code__.replace(), func.__globals__, func.__name__, func.__defaults__,
