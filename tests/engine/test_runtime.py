@@ -7,6 +7,7 @@ records any weight that runs without having been placed, whichever command runs 
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -58,6 +59,27 @@ def test_the_device_always_has_an_index(choice, local_rank, expected, monkeypatc
     monkeypatch.setenv("LOCAL_RANK", local_rank)
     assert device() == torch.device(expected)
 
+
+
+@pytest.mark.parametrize("given, cuda, expected", [
+    (None, False, "cpu"),  # told, so its import no longer warns "Setting accelerator to CPU ... unable to detect it"
+    (None, True, None),  # on a GPU its own detection finds CUDA, as warmstart does
+    ("xpu", False, "xpu"),  # the user's own choice stays
+])
+def test_deepspeed_is_told_the_device_before_a_checkpoint_is_written(given, cuda, expected, tmp_path, monkeypatch):
+    from transformers import BertConfig, BertModel
+
+    from warmstart.engine.checkpoint import save_hf
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    monkeypatch.delenv("DS_ACCELERATOR", raising=False)
+    if given:
+        monkeypatch.setenv("DS_ACCELERATOR", given)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)  # device() only names it
+    save_hf(tmp_path, BertModel(BertConfig(vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                                           intermediate_size=8)), None)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert os.environ.get("DS_ACCELERATOR") == expected
 
 def test_a_model_left_off_the_device_is_refused_in_one_line(monkeypatch):
     """On a CPU machine a stand-in for a GPU: the meta device, where the batches would go."""

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 from warmstart.engine.checkpoint import atomic_folder
-from warmstart.engine.runtime import device
+from warmstart.engine.runtime import deepspeed_follows_device, device
 from warmstart.errors import WarmstartError
 
 PARALLEL_MODES = ("auto", "ddp", "fsdp", "deepspeed")
@@ -74,6 +74,7 @@ def parallel_mode(setting: str) -> str:
 def cluster(parallel: str = "auto") -> Cluster:
     """The process group of a multi-process launch, started on first use; a single process otherwise."""
     mode = parallel_mode(parallel)
+    deepspeed_follows_device()  # before DeepSpeed's import picks an accelerator of its own
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Cluster()
     where = device()

@@ -31,6 +31,17 @@ def device() -> torch.device:
     return torch.device(choice if choice.startswith("cuda:") else f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
 
 
+
+def deepspeed_follows_device() -> None:
+    """Tell DeepSpeed, before anything imports it, to compute where warmstart does when that is the CPU.
+    DeepSpeed picks its accelerator itself at import: CUDA when torch sees a GPU, else the CPU with a warning
+    ("Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it") that every
+    run where it is installed printed, since transformers' `save_pretrained` imports it. Same choice, no line;
+    and a CPU run on a GPU machine (`WARMSTART_DEVICE=cpu`) no longer meets a CUDA DeepSpeed. A user's own
+    `DS_ACCELERATOR` is left as it is."""
+    if "DS_ACCELERATOR" not in os.environ and device().type == "cpu":
+        os.environ["DS_ACCELERATOR"] = "cpu"
+
 _PLACED: set[int] | None = None  # ids of the parameters `place` has put on the device, while tracking
 
 
