@@ -5,7 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from warmstart.autopilot.crossval import fraction_of, load_labelled, oof_probe, oof_tfidf, paired_gap, wilson
+from warmstart.autopilot.crossval import (
+    fold_finetune,
+    fraction_of,
+    load_labelled,
+    oof_probe,
+    oof_tfidf,
+    paired_gap,
+    wilson,
+)
 from warmstart.errors import WarmstartError
 
 
@@ -40,6 +48,33 @@ def test_a_table_without_split_column_is_all_labels(tmp_path):
     data = load_labelled(str(path), "text", "label", None, None, 0, 5)
     assert len(data.texts) == 8 and len(data.test_texts) == 0 and data.k == 4
 
+
+
+def test_the_refit_on_all_n_labels_is_scored_by_auto_and_predicts_the_users_file(pretrained, tmp_path, capsys):
+    """auto's refit has no test rows (its score is the cross-validation): the run records that no split was scored,
+    without printing a fine-tuning run's advice (add test rows, data.split_column) in the middle of auto's. The
+    model it writes reads the user's file as it is: their text column, not auto's own table's."""
+    import warmstart
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"review": [f"{w} film {i}" for i in range(6) for w in ("good", "bad")], "y": [1, 0] * 6}
+                 ).to_csv(path, index=False)
+    data = load_labelled(str(path), "review", "y", None, None, 0, 2)
+    pred, metrics = fold_finetune(data, None, tmp_path / "refit", str(pretrained),
+                                  ["train.strategy=linear_probe", "train.precision=fp32"], save_model=True)
+    assert len(pred) == 0 and metrics["scored_split"] == "none"
+    assert "no test split" not in capsys.readouterr().err
+    rows = warmstart.predict(tmp_path / "refit" / "run", path, tmp_path / "p.csv").rows
+    assert list(rows["review"]) == list(pd.read_csv(path)["review"]) and rows["prediction"].notna().all()
+
+
+@pytest.mark.parametrize("column, written", [("review", "review"), ("label", "text"), ("123", "text"),
+                                             ("my text", "my text")])
+def test_auto_tables_keep_the_users_text_column(column, written, tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({column: [f"w{i} x" for i in range(8)], "y": [0, 1] * 4}).to_csv(path, index=False)
+    data = load_labelled(str(path), column, "y", None, None, 0, 2)
+    assert data.text_column == written and list(data.table().columns) == [written, "label", "split"]
 
 def test_out_of_fold_predictions_never_fit_on_their_own_row(sentiment_csv, monkeypatch):
     """The probe of each fold is fitted on the other folds' rows only (recorded at the fit)."""

@@ -32,6 +32,7 @@ class Labelled:
     test_texts: list[str] = field(default_factory=list)
     test_y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     unused: int = 0  # the file's training rows beyond the N, and its validation rows: never read again
+    text_column: str = "text"  # the file's own name for it: the model auto writes predicts that file as it is
 
     @property
     def k(self) -> int:
@@ -55,13 +56,14 @@ class Labelled:
         """A labelled table that the fine-tuning task reads: `rows` of the N as split=train, then `test_rows` of
         the N (a fold's held-out part) or, `with_test`, the file's test rows, as split=test."""
         rows = np.arange(len(self.y)) if rows is None else rows
-        parts = [pd.DataFrame({"text": [self.texts[i] for i in rows], "label": [self.names[c] for c in self.y[rows]],
+        text = self.text_column
+        parts = [pd.DataFrame({text: [self.texts[i] for i in rows], "label": [self.names[c] for c in self.y[rows]],
                                "split": "train"})]
         if test_rows is not None:
-            parts.append(pd.DataFrame({"text": [self.texts[i] for i in test_rows],
+            parts.append(pd.DataFrame({text: [self.texts[i] for i in test_rows],
                                        "label": [self.names[c] for c in self.y[test_rows]], "split": "test"}))
         if with_test and len(self.test_y):
-            parts.append(pd.DataFrame({"text": self.test_texts, "label": [self.names[c] for c in self.test_y],
+            parts.append(pd.DataFrame({text: self.test_texts, "label": [self.names[c] for c in self.test_y],
                                        "split": "test"}))
         return pd.concat(parts, ignore_index=True)
 
@@ -91,8 +93,18 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
                              "cross-validates inside the labels and needs at least 2 of every class")
     test = splits["test"]
     data = Labelled(drawn["text"].tolist(), y, [str(x) for x in names], np.zeros(len(y), dtype=int),
-                    test["text"].tolist(), test["label"].to_numpy(), len(pool) - len(drawn) + len(splits["validation"]))
+                    test["text"].tolist(), test["label"].to_numpy(), len(pool) - len(drawn) + len(splits["validation"]),
+                    _table_column(text_column))
     return data.set_folds(int(min(folds, counts.min())), seed)
+
+
+def _table_column(name: str) -> str:
+    """The text column of the tables auto writes: the user's own name, so `warmstart predict` reads their file
+    as it is (its default is the column the model was trained on); "text" where that name would clash with the
+    table's other columns or not read back as a string from a `data.text_column=...` override."""
+    import yaml
+
+    return name if name not in ("label", "split") and isinstance(yaml.safe_load(name), str) else "text"
 
 
 # ---------------------------------------------------------------- out-of-fold predictions, one per pipeline
@@ -154,6 +166,7 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     test rows when `with_test`. Its table lives in `folder`, its run in `run_dir` (default `folder`/run); a
     finished run with the same settings is reused. -> (predicted class ids of the split=test rows, the run's metrics)"""
     from warmstart.config import FinetuneConfig, finished_with, load_config
+    from warmstart.tasks.finetune import scored_by_caller
     from warmstart.tasks.registry import run_task
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,10 +177,13 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
         frame.to_csv(table, index=False)
     cfg = load_config(FinetuneConfig, None, [
         f"output_dir={run_dir or folder / 'run'}", f"init={encoder}", f"tokenizer={encoder}", f"data.path={table}",
-        "task=classification", f"train.save_model={str(save_model).lower()}", *overrides])
+        f"data.text_column={data.text_column}", "task=classification", f"train.save_model={str(save_model).lower()}", *overrides])
     out = Path(cfg.output_dir)
-    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8")) if finished_with(out, cfg) \
-        else run_task(cfg)
+    if finished_with(out, cfg):
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    else:
+        with scored_by_caller():  # the refit's score is the cross-validation; its own "no test split" is not news
+            metrics = run_task(cfg)
     test = frame[frame["split"] == "test"]
     if not len(test):
         return np.zeros(0, dtype=int), metrics
