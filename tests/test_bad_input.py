@@ -122,6 +122,9 @@ CASES = [
     (["predict", "ft", "--input", "s.csv", "--output", "a_file/x.csv"], "a_file: not a folder"),
     (["predict", "ft", "--input", "notext.csv"], "no column 'text' \\(columns: review\\)"),
     (["predict", "ckpt", "--input", "s.csv"], "a pretrained encoder, not a fine-tuned model"),
+    (["predict", "ft", "notext.csv"], "no column 'text' \\(columns: review\\)"),  # the file as a positional too
+    (["predict", "ft"], "give the file to predict"),
+    (["predict", "ft", "s.csv", "--input", "notext.csv"], "two inputs"),
     # rank
     (["rank", "ft.yaml"], "--candidates"),
     (["rank", "ft.yaml", "--candidates", "missing"], "checkpoint folder not found"),

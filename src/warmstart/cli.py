@@ -65,8 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="also send the run's curves to this tracker, as train.report_to")
     pr = sub.add_parser("predict", help="predict a file with a fine-tuned checkpoint (CSV or JSONL out)")
     pr.add_argument("checkpoint", help="a fine-tuned checkpoint folder")
-    pr.add_argument("--input", required=True, help="CSV/TSV/JSONL with a text column, a text file (one per line), "
-                                                   "or images")
+    pr.add_argument("input_file", nargs="?", metavar="INPUT", help="the file to predict: CSV/TSV/JSONL with a text "
+                                                                  "column, a text file (one per line), or images")
+    pr.add_argument("--input", default=None, help="the same, named (warmstart predict CHECKPOINT --input FILE)")
     pr.add_argument("--output", default=None, help="where to write (.csv or .jsonl); default INPUT.predictions.csv")
     pr.add_argument("--text-column", default=None, help="default: the column the checkpoint was trained on")
     pr.add_argument("--text-pair-column", default=None)
@@ -159,7 +160,11 @@ def _run(args) -> None:
         print(json.dumps(warmstart.finetune(args.config, resume=args.resume, overwrite=args.overwrite,
                                             overrides=args.overrides).metrics))
     elif args.command == "predict":
-        warmstart.predict(args.checkpoint, args.input, args.output, text_column=args.text_column,
+        if args.input and args.input_file and args.input != args.input_file:
+            raise WarmstartError(f"predict: two inputs ({args.input_file} and --input {args.input}); give one")
+        if not (args.input or args.input_file):
+            raise WarmstartError("predict: give the file to predict: warmstart predict CHECKPOINT FILE")
+        warmstart.predict(args.checkpoint, args.input or args.input_file, args.output, text_column=args.text_column,
                           text_pair_column=args.text_pair_column, batch_size=args.batch_size)
     elif args.command == "rank":
         if not args.candidates:

@@ -281,8 +281,8 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     from transformers import AutoModelForSequenceClassification
 
     docs = read_documents(src, cfg.data.aspect)
-    progress(len(docs))
     model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    progress(len(docs))  # after loading: predict's rows/s counts from here
     return summarise(model, load_tokenizer(str(folder)), docs, cfg.train.max_length, cfg.data.max_words or 100,
                      use_bf16(cfg.train.precision))
 
