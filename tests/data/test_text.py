@@ -143,6 +143,9 @@ def test_validation_split_is_disjoint_and_seeded():
     (2400, 25, 6000, 100, 100),      # the cap still bounds it
     (100_000, 25, 16384, 500, 500),  # a large corpus: 1% is over the cap, unchanged
     (1, 25, 6000, 500, 0),           # one document: nothing held out
+    (12, 6000, 16384, 500, 1),       # 5% of 12 is none: one of them (a line-per-snippet file, cut in pieces)
+    (12, 6000, 0, 500, 0),           # ... only where a held-out loss is followed (min_tokens: early stopping)
+    (9, 6000, 16384, 500, 0),        # under 10 documents one would be over a tenth: none
 ])
 def test_validation_split_grows_on_a_small_corpus(num_docs, length, min_tokens, cap, want):
     lengths = np.full(num_docs, length)

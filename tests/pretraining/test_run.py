@@ -148,3 +148,19 @@ def test_a_small_corpus_holds_out_more_where_early_stopping_reads_it(overrides, 
     held = int(capsys.readouterr().out.split(" held out)")[0].rsplit("(", 1)[1])
     docs = sum(1 for block in corpus_file.read_text(encoding="utf-8").split("\n\n") if block.strip())
     assert (held > round(docs * 0.01)) == grows, (held, docs)
+
+
+def test_a_file_of_one_text_a_line_holds_a_piece_out_and_follows_it(tmp_path, capsys):
+    """No blank lines: one document, cut into pieces of 256 lines (11 here). 5% of 11 is none, which left early
+    stopping nothing to follow while the log said it followed the held-out loss; now one piece is held out, and
+    checked on MLM alone (NSP's negatives need a second document)."""
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("".join(f"the {['good', 'bad', 'long'][i % 3]} film number {i % 40} was seen\n"
+                              for i in range(2600)), encoding="utf-8")
+    out = run_pretrain(tiny_pretrain_config(corpus, tmp_path / "run", tmp_path / "cache", "corpus.validation_fraction=0.01",
+                                            "train.patience=3", "train.max_steps=3", "train.eval_every=3"))
+    said = capsys.readouterr().out
+    assert "11 documents (1 held out)" in said and "MLM+NSP" in said
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any("val_mlm_loss" in r for r in log)
+    assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["early_stopping"]["watched"] == "val_mlm_loss"

@@ -121,6 +121,10 @@ def real_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
 
 
+NOTHING_HELD_OUT = (": too few documents to hold one out, so no early stopping; blank lines between texts make each "
+                    "one a document")
+
+
 class TextPretraining:
     """The text job the skeleton runs (see run.Job)."""
 
@@ -168,14 +172,18 @@ class TextPretraining:
         self.steps_per_pass = max(1, int(len(corpus.tokens) * len(train_ids) / max(1, corpus.num_docs)
                                          / (seq_len * tc.batch_size * tc.grad_accum)))
         self.val_batches = []
-        if len(val_ids) >= 2 or (len(val_ids) and not nsp):
+        if len(val_ids):
+            # NSP's negatives come from another document: one held-out document is checked on MLM alone (the
+            # loss early stopping follows), not skipped
+            val_nsp = nsp and len(val_ids) >= 2
             try:
                 self.val_batches = list(itertools.islice(PretrainBatches(
-                    corpus, val_ids, tokenizer, seq_len, tc.batch_size, nsp, tc.seed + 1, tc.compile).epoch(0), 20))
+                    corpus, val_ids, tokenizer, seq_len, tc.batch_size, val_nsp, tc.seed + 1, tc.compile).epoch(0), 20))
             except WarmstartError:  # validation split too small for one block: skip validation
                 self.val_batches = []
         self.electra = cfg.objective.name == "electra"
-        self.watch = None if self.electra else self.watch
+        # nothing held out (too few documents, or too short for one block): nothing to follow, nothing claimed
+        self.watch = None if self.electra or not self.val_batches else self.watch
         if self.electra:
             self.encoder, self.generator = build_electra(cfg.model, tokenizer, tc.seed, cfg.objective.generator_size)
             # one optimizer; the shared embeddings appear once
@@ -198,7 +206,8 @@ class TextPretraining:
         self.masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
         what = "ELECTRA" if self.electra else ("MLM+NSP" if nsp else "MLM")
         self._description = (f"{describe(self.encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} "
-                             f"documents ({len(val_ids)} held out); {what}, seq {seq_len}, batch "
+                             f"documents ({len(val_ids)} held out{NOTHING_HELD_OUT if floor and not self.val_batches else ''}"
+                             f"); {what}, seq {seq_len}, batch "
                              f"{tc.batch_size}x{tc.grad_accum}")
         # the sparse head needs the family's head (models/text.mlm_head); without one the loss is dense
         self.sparse = self.electra or (cfg.objective.sparse_prediction and (not self.masked_lm or self.head is not None))
