@@ -132,6 +132,7 @@ CASES = [
     (["rank", "summ.yaml", "--candidates", "ckpt"], "task 'summarization' is not supported"),
     (["rank", "ft.yaml", "--candidates", "ckpt", "--scores", "accuracy"], "unknown score accuracy"),
     (["rank", "ft.yaml", "--candidates", "ckpt", "--output", "folder_of_nothing"], "a folder"),
+    (["rank", "ft.yaml", "--candidates", "ckpt", "--output", "s.csv"], "s.csv: exists and is not a table warmstart rank"),
     # study, report
     (["study"], "give the study's recipe"),
     (["study", "study_notasks.yaml", "output_dir=st"], "no tasks"),

@@ -14,6 +14,7 @@ and why: see DEFAULT_SCORE.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -193,6 +194,8 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     out = Path(output) if output else Path("rank.csv")
     if out.is_dir():
         raise WarmstartError(f"{out}: a folder; give --output a .csv file name")
+    if out.is_file() and not _is_rank_table(out):  # rank.csv is a common name: a user's file is never replaced
+        raise WarmstartError(f"{out}: exists and is not a table warmstart rank wrote; give --output another file name")
     order = DEFAULT_SCORE if DEFAULT_SCORE in scores else scores[0]
     set_threads(None)
     bf16 = use_bf16(cfg.train.precision)
@@ -225,11 +228,19 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     table = pd.DataFrame(rows).sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # whole or not at all: a killed run leaves the old table
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out)
     print(f"warmstart rank: {len(table)} candidates, {protocol} (data {data_seconds:.1f} s), "
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
     return table
+
+
+def _is_rank_table(path: Path) -> bool:
+    """Whether `path` is a ranking this command wrote (its header starts with rank,candidate)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.readline().startswith("rank,candidate,")
 
 
 def run_rank(task_config: str, candidates: list[str], output: str | None = None, overrides: list[str] = (),
