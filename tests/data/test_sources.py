@@ -137,3 +137,15 @@ def test_a_long_line_without_spaces_is_cut_into_words_with_a_warning(tmp_path, c
     assert "".join(s.replace(" ", "") for s in segments[1:]) == blob  # nothing lost
     assert max(len(w) for s in segments[1:] for w in s.split()) <= MAX_WORD_CHARS
     assert "3 stretches of 20,000 characters without a space were cut" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, columns", [
+    ("text,label\ngood film,1\n", ["text", "label"]),
+    ("text;label\ngood film, truly;1\n", ["text", "label"]),  # Excel's CSV where the decimal mark is a comma
+    ("text\nwell; fine\n", ["text"]),  # one column whose cells hold ';': its header has none, so it stays
+])
+def test_a_csv_is_read_with_commas_or_excels_semicolons(content, columns, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(content, encoding="utf-8")
+    table = read_table(str(path))
+    assert list(table.columns) == columns and len(table) == 1

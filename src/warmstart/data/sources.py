@@ -129,7 +129,11 @@ def read_table(source: str) -> pd.DataFrame:
     if path.is_file():
         try:
             if suffix in (".csv", ".tsv"):
-                return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+                frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+                if suffix == ".csv" and frame.shape[1] == 1 and ";" in str(frame.columns[0]):
+                    # Excel's CSV where the decimal mark is a comma (most of Europe) separates with ';'
+                    frame = pd.read_csv(path, sep=";", encoding="utf-8")
+                return frame
             if suffix in (".jsonl", ".json"):
                 return pd.read_json(path, lines=suffix == ".jsonl", encoding="utf-8")
         except UnicodeDecodeError as e:

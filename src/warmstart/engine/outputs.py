@@ -144,7 +144,8 @@ def check_output(out: str | Path, kind: str, inputs: Mapping[str, str | Path | N
         found = kind_of(folder)
         if found != kind:
             what = f"a warmstart {found} run" if found else "files warmstart did not write"
-            raise WarmstartError(f"output_dir={out} holds {what}; a {kind} run replaces its folder: choose "
+            article = "an" if kind[:1] in "aeiou" else "a"
+            raise WarmstartError(f"output_dir={out} holds {what}; {article} {kind} run replaces its folder: choose "
                                  "another output_dir, or pass --overwrite to replace it")
     return folder
 
