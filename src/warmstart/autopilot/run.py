@@ -305,7 +305,9 @@ class AutoRun:
     def ranking(self) -> list[str]:
         """Warmstart's pipelines (an encoder and a strategy: deliverable as a folder), best out-of-fold accuracy
         first; ties go to the cheaper (the probe, then the order they were run in)."""
-        keys = [k for k in self.oof if k.split(":")[0] in STRATEGY]
+        # an adapted encoder whose score did not rise was dropped: its probe (scored when it was encoded) must not
+        # then win the refit (seen: "dropped", then "Best model: MiniLM + SimCSE")
+        keys = [k for k in self.oof if k.split(":")[0] in STRATEGY and self.kept(k.split(":", 1)[1])]
         return sorted(keys, key=lambda k: -accuracy(self.oof[k], self.data.y))
 
     # ------------------------------------------------------------ 4. refit

@@ -133,7 +133,9 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
         out.append(f"Did adapting to your unlabelled text help? {g['a']} against {g['b']}: {g['gap']:+.1f} points "
                    f"({g['low']:+.1f} to {g['high']:+.1f}): "
                    + {"better": "yes.", "worse": "no, it hurt.", "not clearly different": "not clearly.",
-                      "the same": "no: both were right and wrong on the same labels."}[g["verdict"]])
+                      "the same": "no: both were right and wrong on the same labels."}[g["verdict"]]
+                   + ("" if unl.get("kept") else f" The adapted encoder was dropped: its kNN score did not rise "
+                      f"({unl['base_knn']:.3f} -> {unl['knn']:.3f}), the test fixed before adapting."))
     elif unl.get("why"):
         out.append(f"Unlabelled text: {unl['why']}.")
     g = comparisons.get("pretraining")
