@@ -121,8 +121,8 @@ def real_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
 
 
-NOTHING_HELD_OUT = (": too few documents to hold one out, so no early stopping; blank lines between texts make each "
-                    "one a document")
+NOTHING_HELD_OUT = (": too little text to hold out a loss to follow, so no early stopping; blank lines between "
+                    "texts make each one a document")
 
 
 class TextPretraining:

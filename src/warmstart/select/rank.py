@@ -229,8 +229,11 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # whole or not at all: a killed run leaves the old table
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"warmstart rank: {len(table)} candidates, {protocol} (data {data_seconds:.1f} s), "
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
