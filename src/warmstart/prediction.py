@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from warmstart.config import CONFIG_FILENAME, load_config, peek
 from warmstart.engine.checkpoint import require_weights
+from warmstart.engine.outputs import replace_file
 from warmstart.engine.runtime import set_threads
 from warmstart.errors import WarmstartError
 from warmstart.tasks.registry import PredictRequest, Task, get, plain_checkpoint_task
@@ -89,15 +90,11 @@ def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float) -> Path
     """CSV or JSONL by suffix, through a temporary file renamed into place (removed if writing fails); prints the
     time from `t0` and the rows/s from `began` (after loading the model: the rate a longer file gets)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    jsonl = out.suffix.lower() == ".jsonl"
     try:
-        if out.suffix.lower() == ".jsonl":
-            result.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:
-            result.to_csv(tmp, index=False)
-        os.replace(tmp, out)
+        replace_file(out, lambda tmp: result.to_json(tmp, orient="records", lines=True, force_ascii=False) if jsonl
+                     else result.to_csv(tmp, index=False))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise WarmstartError(f"{out}: cannot write the predictions ({e.strerror or e})") from None
     now = time.perf_counter()
     print(f"warmstart predict: {len(result):,} rows in {now - t0:.1f} s (the model loaded in {began - t0:.1f} s, then "

@@ -127,3 +127,20 @@ def test_check_output_rules_without_a_cli(tmp_path, monkeypatch):
     legacy.mkdir()
     (legacy / "warmstart_config.yaml").write_text("init: x\ntask: classification\n")
     assert kind_of(legacy) == "finetune" and check_output("legacy", "finetune") == legacy
+
+
+def test_replace_file_is_whole_or_nothing(tmp_path):
+    from warmstart.engine.outputs import replace_file
+
+    path = tmp_path / "table.csv"
+    path.write_text("old\n", encoding="utf-8")
+
+    def half_then_fail(tmp):
+        tmp.write_text("half", encoding="utf-8")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        replace_file(path, half_then_fail)
+    assert path.read_text(encoding="utf-8") == "old\n" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+    replace_file(path, lambda tmp: tmp.write_text("new\n", encoding="utf-8"))
+    assert path.read_text(encoding="utf-8") == "new\n" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]

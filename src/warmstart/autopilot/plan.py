@@ -11,12 +11,12 @@ resumes still ends within the budget it was given.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+from warmstart.engine.outputs import replace_file
 from warmstart.errors import WarmstartError
 
 # the budget's shares, in order; a stage's deadline is the sum of the shares up to and including its own
@@ -103,9 +103,8 @@ class State:
 
     def save(self, clock: Clock) -> None:
         self.data["spent_s"] = round(clock.spent(), 2)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, default=_plain), encoding="utf-8")
-        os.replace(tmp, self.path)
+        text = json.dumps(self.data, indent=1, default=_plain)
+        replace_file(self.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _plain(value: Any) -> Any:

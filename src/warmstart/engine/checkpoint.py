@@ -19,6 +19,7 @@ import torch
 import yaml
 from safetensors import SafetensorError
 
+from warmstart.engine.outputs import replace_file
 from warmstart.engine.runtime import deepspeed_follows_device
 from warmstart.errors import WarmstartError
 
@@ -253,6 +254,4 @@ def keep_log_until(path: Path, step: int) -> None:
         return
     lines = path.read_text(encoding="utf-8").splitlines()
     kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    replace_file(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8"))

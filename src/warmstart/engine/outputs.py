@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -221,3 +221,15 @@ def claim(out: str | Path, kind: str, inputs: Mapping[str, str | Path | None] = 
     """Check `out` for a `kind` run (see the module docstring) and lock it. Use as `with claim(...) as c:`."""
     folder = check_output(out, kind, inputs, overwrite)
     return Claim(folder, kind, inputs).acquire()
+
+
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
+    """Write `path` whole or not at all: `write(tmp)` fills a hidden sibling (this process's own), which then
+    replaces `path` in one rename; if writing fails the sibling is removed and the error raised, so a kill or a
+    full disk leaves the previous file as it was. The one home for this (tables, logs, state, metrics)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

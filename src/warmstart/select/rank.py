@@ -14,7 +14,6 @@ and why: see DEFAULT_SCORE.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 import torch
 
 from warmstart.engine.checkpoint import require_weights
+from warmstart.engine.outputs import replace_file
 from warmstart.engine.runtime import place, require_placed, set_threads, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained
@@ -228,12 +228,7 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     table = pd.DataFrame(rows).sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # whole or not at all: a killed run leaves the old table
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_file(out, lambda tmp: table.to_csv(tmp, index=False))  # a killed run leaves the old table
     print(f"warmstart rank: {len(table)} candidates, {protocol} (data {data_seconds:.1f} s), "
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))

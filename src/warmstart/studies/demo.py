@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from warmstart.config import FinetuneConfig, PretrainConfig, finished_with, load_config
-from warmstart.engine.outputs import claim
+from warmstart.engine.outputs import claim, replace_file
 from warmstart.studies.report import label_efficiency_plot, markdown_table, summarise
 
 DATA = Path(__file__).parents[1] / "demo_data"
@@ -194,7 +194,6 @@ def setfit_cell(out: Path, labels: int, seed: int, overrides: tuple[str, ...] = 
     """SetFit on the public MiniLM (the setfit library: studies/baselines.py), or on `body` (a sentence-transformers
     folder), on exactly the labels a fine-tuning run sees; its metrics kept in `out/metrics.json` and reused while
     the same settings ask for them."""
-    import os
     from dataclasses import asdict
 
     from warmstart.studies.baselines import run_baseline
@@ -209,9 +208,7 @@ def setfit_cell(out: Path, labels: int, seed: int, overrides: tuple[str, ...] = 
             return metrics
     metrics = {**run_baseline(cfg, "setfit", body), "key": key}
     out.mkdir(parents=True, exist_ok=True)
-    tmp = done.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    os.replace(tmp, done)
+    replace_file(done, lambda tmp: tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8"))
     return metrics
 
 

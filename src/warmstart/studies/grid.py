@@ -14,7 +14,6 @@ continues where it stopped and ends with the same table as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 
 from warmstart.config import CONFIG_FILENAME, StudyConfig, TaskSpec, finished_with, load_config, validate
 from warmstart.engine.checkpoint import RESUME_DIR, TRAINING_STATE, atomic_folder
-from warmstart.engine.outputs import claim, file_hash, recorded_inputs, write_marker
+from warmstart.engine.outputs import claim, file_hash, recorded_inputs, replace_file, write_marker
 from warmstart.errors import WarmstartError
 from warmstart.models.common import minilm_folder
 from warmstart.models.hub import HUB_ID, resolve_checkpoint
@@ -238,12 +237,9 @@ def result_row(cell: Cell, metrics: dict) -> dict:
 
 def write_table(rows: list[dict], path: Path) -> None:
     """results.csv, replaced atomically: a kill mid-write leaves the previous table whole."""
-    tmp = path.with_suffix(".csv.tmp")
     try:
-        pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        replace_file(path, lambda tmp: pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(tmp, index=False))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise WarmstartError(f"{path}: cannot write it ({e.strerror or e}); the previous table is intact") from None
 
 
