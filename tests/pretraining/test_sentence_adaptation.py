@@ -116,3 +116,26 @@ def test_the_bundled_adapt_recipe_prints_and_refuses_an_empty_corpus(pretrained,
     err = capsys.readouterr().err.strip()
     assert code == 2 and "corpus.sources is empty" in err and err.count("\n") == 0
     assert not (tmp_path / "out").exists()  # nothing left behind
+
+
+@pytest.mark.parametrize("layout, expected", [(None, "mean"), ("cls", "cls"), ("mean", "mean")])
+def test_auto_pooling_adapts_the_embedding_the_init_makes(layout, expected, pretrained, corpus_file, tmp_path):
+    """objective.pooling=auto: a sentence-transformers init (e.g. a CLS-pooled BGE) is adapted, and written
+    back, with its own pooling; a plain HF folder with mean."""
+    import shutil
+
+    init = tmp_path / "init"
+    shutil.copytree(pretrained, init)
+    if layout:
+        (init / "modules.json").write_text(json.dumps([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+        (init / "1_Pooling").mkdir()
+        (init / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": layout}))
+    cfg = adapt_config(corpus_file, init, tmp_path / "out", "objective.name=simcse", "train.max_steps=1")
+    assert cfg.objective.pooling == "auto"
+    out = run_pretraining(cfg)
+    written = json.loads((out / "1_Pooling" / "config.json").read_text())
+    assert written["pooling_mode_cls_token"] == (expected == "cls")
+    assert written["pooling_mode_mean_tokens"] == (expected == "mean")
+    assert f"pooling: {expected}" in (out / "warmstart_config.yaml").read_text()

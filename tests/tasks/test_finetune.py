@@ -48,3 +48,55 @@ def test_unknown_task_and_unavailable_strategy_are_one_line_errors(pretrained, t
                                              f"data.path={tmp_path}"])
     with pytest.raises(WarmstartError, match="'lp_ft' is not available for task summarization; use full"):
         run_task(cfg)
+
+
+def _sentence_transformers_layout(folder, mode: str) -> None:
+    import json
+
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]),
+        encoding="utf-8")
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": mode}), encoding="utf-8")
+
+
+@pytest.mark.parametrize("pooling, layout, init, strategy, expected", [
+    ("auto", "mean", "folder", "full", "mean"),  # MiniLM: the embeddings it was trained for
+    ("auto", "cls", "folder", "lp_ft", "cls"),  # BGE
+    ("auto", None, "folder", "full", "cls"),  # a plain HF folder: the HF classifier's pooler
+    ("auto", "max", "folder", "full", "cls"),  # a pooling warmstart does not have
+    ("auto", None, "scratch", "full", "cls"),
+    ("auto", "cls", "folder", "setfit", "mean"),  # SetFit trains mean-pooled embeddings
+    ("cls", "mean", "folder", "full", "cls"),  # the user's choice stands
+    ("mean", None, "folder", "linear_probe", "mean"),
+])
+def test_auto_pooling_follows_the_init(tmp_path, pooling, layout, init, strategy, expected):
+    from warmstart.tasks.finetune import chosen_pooling
+
+    if layout:
+        _sentence_transformers_layout(tmp_path, layout)
+    assert chosen_pooling(pooling, str(tmp_path) if init == "folder" else init, strategy) == expected
+
+
+@pytest.mark.slow
+def test_a_run_records_the_pooling_it_used(pretrained, sentiment_csv, tmp_path):
+    """`train.pooling: auto` on a sentence-transformers folder fine-tunes mean-pooled, and the run's metrics and
+    saved config say `mean`, so `warmstart predict` pools the same way."""
+    import shutil
+
+    import yaml
+
+    from warmstart.tasks.registry import run_task
+
+    init = tmp_path / "encoder"
+    shutil.copytree(pretrained, init)
+    _sentence_transformers_layout(init, "mean")
+    cfg = load_config(FinetuneConfig, None, [f"output_dir={tmp_path / 'ft'}", f"init={init}",
+                                             f"data.path={sentiment_csv}", "data.labels=20",
+                                             "train.strategy=linear_probe", "train.precision=fp32"])
+    assert cfg.train.pooling == "auto"
+    metrics = run_task(cfg)
+    assert metrics["pooling"] == "mean"
+    saved = yaml.safe_load((tmp_path / "ft" / "warmstart_config.yaml").read_text(encoding="utf-8"))
+    assert saved["train"]["pooling"] == "mean"

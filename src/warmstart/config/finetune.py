@@ -73,13 +73,14 @@ class FinetuneTrainConfig(StrategySections):
 class TextTrainConfig(FinetuneTrainConfig):
     """Text tasks' fine-tuning knobs."""
 
-    pooling: str = knob("cls", "cls (the HF pooler) | mean (of the last hidden states)", choices=("cls", "mean"))
+    pooling: str = knob("auto", "auto (the init's own: a sentence-transformers folder's pooling, else cls) | cls "
+                                "(the HF pooler) | mean (of the last hidden states)", choices=("auto", "cls", "mean"))
     max_length: int = knob(128, "tokens per input, special tokens included", ge=4)
     dropout: float = knob(0.1, "dropout in the encoder while fine-tuning", ge=0, lt=1)
     negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
 
     def check(self) -> None:
-        if self.strategy == "setfit" and self.pooling != "mean":
+        if self.strategy == "setfit" and self.pooling == "cls":
             raise WarmstartError("train.strategy=setfit trains mean-pooled sentence embeddings (as SetFit does); "
                                  "set train.pooling=mean")
 

@@ -84,8 +84,9 @@ class ObjectiveConfig:
     sparse_prediction: bool = knob(True, "MLM head only on masked positions (same loss, less compute)")
     generator_size: float = knob(0.25, "electra: generator width as a fraction of the discriminator's", gt=0, le=1)
     rtd_weight: float = knob(50.0, "electra: weight of the discriminator loss (the paper's lambda)", gt=0)
-    pooling: str = knob("mean", "tsdae/simcse: the sentence embedding, mean of the tokens or [CLS]",
-                        choices=("mean", "cls"))
+    pooling: str = knob("auto", "tsdae/simcse: the sentence embedding, mean of the tokens or [CLS]; auto: the "
+                                "init's own (a sentence-transformers folder's pooling), else mean",
+                        choices=("auto", "mean", "cls"))
     deletion: float = knob(0.6, "tsdae: fraction of words deleted from the encoder's input (the paper's 0.6); "
                                 "simcse: fraction of tokens cut from each view", ge=0, lt=1)
     temperature: float = knob(0.05, "simcse: softmax temperature of the in-batch contrast (the paper's 0.05)", gt=0)

@@ -57,6 +57,49 @@ def load_setfit_model(folder: str | Path) -> Any:
     return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False)
 
 
+# ---------------------------------------------------------------- the pooling a folder was trained with
+POOLINGS = ("cls", "mean")  # what warmstart pools with; sentence-transformers also has max, last token, ...
+
+
+def folder_pooling(folder: str | Path) -> str | None:
+    """The pooling a sentence-transformers folder's embeddings are made with (its modules.json names a Pooling
+    module; that module's config.json says which), as warmstart names it: "mean" or "cls". None for a plain HF
+    folder (no modules.json, or no Pooling module) or a pooling warmstart does not have (max, last token, several
+    at once). Reads both config forms: sentence-transformers 6's `pooling_mode` and the older
+    `pooling_mode_*_tokens` booleans. A modules.json or pooling config that is not JSON is one line naming it."""
+    import json
+
+    def read(path: Path) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise WarmstartError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                                 "fix or remove it, or set the pooling (cls | mean) yourself") from None
+
+    modules_file = Path(folder) / "modules.json"
+    if not modules_file.is_file():
+        return None
+    modules = read(modules_file)
+    pooling = [m for m in modules if isinstance(m, dict) and str(m.get("type", "")).endswith("Pooling")] \
+        if isinstance(modules, list) else []
+    config_file = Path(folder) / str(pooling[0].get("path", "")) / "config.json" if pooling else None
+    if config_file is None or not config_file.is_file():
+        return None
+    config = read(config_file)
+    if not isinstance(config, dict):
+        return None
+    mode = config.get("pooling_mode")
+    if mode is None:  # the older form: one boolean per mode
+        legacy = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
+                  "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                  "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+        on = [name for key, name in legacy.items() if config.get(key)]
+        mode = on[0] if len(on) == 1 else None
+    if isinstance(mode, list) and len(mode) == 1:
+        mode = mode[0]
+    return mode if mode in POOLINGS else None
+
+
 # ---------------------------------------------------------------- adapting a sentence encoder (TSDAE, SimCSE)
 def load_sentence_encoder(folder: str | Path, pooling: str = "mean", max_seq_len: int = 128,
                           trust_pickled: bool = False) -> Any:

@@ -24,7 +24,7 @@ from warmstart.engine.loop import LoopState
 from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.common import describe
-from warmstart.models.sentence import load_sentence_encoder, tsdae_loss, write_sentence_layout
+from warmstart.models.sentence import folder_pooling, load_sentence_encoder, tsdae_loss, write_sentence_layout
 from warmstart.objectives.sentence import cut_tokens, delete_words, simcse_loss
 from warmstart.pretraining.run import run
 
@@ -208,4 +208,6 @@ def mix_weights(adapted: dict[str, torch.Tensor], start: dict[str, torch.Tensor]
 def run_sentence_adaptation(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Adapt `cfg.model.init` with TSDAE or SimCSE; write the encoder (HF + sentence-transformers layout)."""
     inputs = {"model.init": cfg.model.init, **{f"corpus.sources[{i}]": s for i, s in enumerate(cfg.corpus.sources)}}
+    if cfg.objective.pooling == "auto":  # before the run records its config (a resumed run compares the same)
+        cfg.objective.pooling = (folder_pooling(cfg.model.init) if Path(cfg.model.init).is_dir() else None) or "mean"
     return run(cfg, SentenceAdaptation, inputs, resume, overwrite)

@@ -30,10 +30,12 @@ from warmstart.errors import WarmstartError
 from warmstart.models.probe import fit_logistic, fit_logistic_cv
 from warmstart.tasks.finetune import (
     build_model,
+    chosen_pooling,
     elapsed,
     fit,
     majority_share,
     measure_forgetting,
+    resolve_pooling,
     scored,
     shuffled_epochs,
     start_run,
@@ -268,6 +270,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     """Fine-tune, evaluate on the test split, write metrics.json / predictions.csv / the checkpoint."""
     from transformers import AutoModelForSequenceClassification
 
+    resolve_pooling(cfg)  # run_task has, where the run came through it
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits, names = load_splits(cfg.data, tc.seed)
@@ -356,13 +359,14 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))
+    pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config says cls | mean
     probs = np.full((len(data), len(names)), np.nan)
     todo = np.flatnonzero(~blank)
     for start in range(0, len(todo), 2048):  # tokenised and predicted a chunk at a time: memory stays flat
         part = todo[start:start + 2048]
         batches = make_batches(encode(tokenizer, data.iloc[part], cfg.train.max_length), None, request.batch_size,
                                tokenizer.pad_token_id)
-        probs[part] = predict_batches(model, batches, cfg.train.pooling, bf16)
+        probs[part] = predict_batches(model, batches, pooling, bf16)
         done(len(part))
     if blank.any():
         print(f"warmstart predict: {int(blank.sum())} blank rows left without a prediction")

@@ -139,6 +139,29 @@ def few_labels(splits: dict[str, list], cfg: FinetuneConfig, group: Callable[[ob
                   refit=tc.refit)
 
 
+def chosen_pooling(pooling: str, init: str, strategy: str) -> str:
+    """`train.pooling` as the run uses it: `auto` becomes the init folder's own pooling when it is a
+    sentence-transformers folder (models/sentence.folder_pooling), else `cls`, the HF classifier's pooler;
+    SetFit trains mean-pooled embeddings, so `auto` is `mean` there. Why: MiniLM's pooler was never trained
+    for its embeddings; at 100 Rotten Tomatoes labels (seeds 0-2, AMD EPYC) its linear probe scored 58.6% with
+    cls against 66.9% with mean, full fine-tuning 61.5% against 65.2%."""
+    from warmstart.models.sentence import folder_pooling
+
+    if pooling != "auto":
+        return pooling
+    if strategy == "setfit":
+        return "mean"
+    return (folder_pooling(init) if init and init != "scratch" and Path(init).is_dir() else None) or "cls"
+
+
+def resolve_pooling(cfg) -> None:
+    """Replace `train.pooling: auto` in `cfg` (in place, before the run folder and any resumable state record
+    the config) by what the run uses; configs without the key (images) are left alone."""
+    train = getattr(cfg, "train", None)
+    if getattr(train, "pooling", None) == "auto":
+        train.pooling = chosen_pooling(train.pooling, cfg.init, train.strategy)
+
+
 def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
     """`auto_class` (e.g. AutoModelForTokenClassification) from `cfg.init`, or with random weights and the
     architecture of `cfg.tokenizer` when init is `scratch`. The task head is always new (seeded)."""

@@ -112,6 +112,9 @@ def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
     """Fine-tune `cfg.task` and return its test metrics: the config checked, the strategy one the task can
     use, the output folder claimed (owned, not an input's, locked) for the whole run. `resume`: continue from the
     state a stopped run saved beside its folder (the same recipe and data, a budget that may grow)."""
+    # imports torch: when a run starts, not with the registry
+    from warmstart.tasks.finetune import resolve_pooling
+
     task = get(cfg.task)
     if not isinstance(cfg, task.config):
         raise WarmstartError(f"task {task.name}: expects a {task.config.__name__}, got a {type(cfg).__name__}")
@@ -125,6 +128,7 @@ def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
         folder = getattr(cfg, key, None)
         if folder and folder != "scratch":
             require_weights(folder, cfg.trust_pickled_weights)
+    resolve_pooling(cfg)  # before the folder and any state record the config: a resumed run compares the same
     with claim(cfg.output_dir, "finetune", finetune_inputs(cfg), overwrite) as owned:
         states = saved_states(owned.folder)
         if resume:
