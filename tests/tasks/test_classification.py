@@ -69,3 +69,37 @@ def test_stratified_seeded_subsample():
     assert len(subsample(df, None, 0)) == 100 and len(subsample(df, 1000, 0)) == 100
     with pytest.raises(WarmstartError, match="fewer than the 2 classes"):
         subsample(df, 1, 0)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "cls_token", "mean"])
+def test_each_pooling_is_what_it_says(pooling):
+    """cls: the HF classifier's pooler (and its logits are AutoModelForSequenceClassification's own); cls_token:
+    the [CLS] state itself, as sentence-transformers' cls pooling; mean: over the unpadded tokens."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from warmstart.tasks.classification import logits_of, pooled
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=32)).eval()
+    batch = {"input_ids": torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])}
+    with torch.no_grad():
+        out = model.bert(**batch)
+        hidden = out.last_hidden_state
+        want = {"cls": out.pooler_output, "cls_token": hidden[:, 0],
+                "mean": torch.stack([hidden[0].mean(0), hidden[1, :3].mean(0)])}[pooling]
+        assert torch.allclose(pooled(model, batch, pooling), want, atol=1e-6)
+        assert not torch.allclose(want, {"cls": hidden[:, 0]}.get(pooling, out.pooler_output), atol=1e-3)
+        logits = logits_of(model, batch, pooling)
+        assert logits.shape == (2, 2)
+        if pooling == "cls":
+            assert torch.allclose(logits, model(**batch).logits, atol=1e-6)
+
+
+def test_an_unknown_pooling_is_one_line():
+    from warmstart.tasks.classification import pooled
+
+    with pytest.raises(WarmstartError, match="use cls, cls_token or mean"):
+        pooled(None, {}, "max")

@@ -63,7 +63,7 @@ def _sentence_transformers_layout(folder, mode: str) -> None:
 
 @pytest.mark.parametrize("pooling, layout, init, strategy, expected", [
     ("auto", "mean", "folder", "full", "mean"),  # MiniLM: the embeddings it was trained for
-    ("auto", "cls", "folder", "lp_ft", "cls"),  # BGE
+    ("auto", "cls", "folder", "lp_ft", "cls_token"),  # BGE: the [CLS] state it embeds with, not the HF pooler
     ("auto", None, "folder", "full", "cls"),  # a plain HF folder: the HF classifier's pooler
     ("auto", "max", "folder", "full", "cls"),  # a pooling warmstart does not have
     ("auto", None, "scratch", "full", "cls"),
@@ -80,9 +80,10 @@ def test_auto_pooling_follows_the_init(tmp_path, pooling, layout, init, strategy
 
 
 @pytest.mark.slow
-def test_a_run_records_the_pooling_it_used(pretrained, sentiment_csv, tmp_path):
-    """`train.pooling: auto` on a sentence-transformers folder fine-tunes mean-pooled, and the run's metrics and
-    saved config say `mean`, so `warmstart predict` pools the same way."""
+@pytest.mark.parametrize("layout, expected", [("mean", "mean"), ("cls", "cls_token")])
+def test_a_run_records_the_pooling_it_used(layout, expected, pretrained, sentiment_csv, tmp_path):
+    """`train.pooling: auto` on a sentence-transformers folder fine-tunes with its pooling, and the run's metrics
+    and saved config name it, so `warmstart predict` pools the same way."""
     import shutil
 
     import yaml
@@ -91,12 +92,12 @@ def test_a_run_records_the_pooling_it_used(pretrained, sentiment_csv, tmp_path):
 
     init = tmp_path / "encoder"
     shutil.copytree(pretrained, init)
-    _sentence_transformers_layout(init, "mean")
+    _sentence_transformers_layout(init, layout)
     cfg = load_config(FinetuneConfig, None, [f"output_dir={tmp_path / 'ft'}", f"init={init}",
                                              f"data.path={sentiment_csv}", "data.labels=20",
                                              "train.strategy=linear_probe", "train.precision=fp32"])
     assert cfg.train.pooling == "auto"
     metrics = run_task(cfg)
-    assert metrics["pooling"] == "mean"
+    assert metrics["pooling"] == expected
     saved = yaml.safe_load((tmp_path / "ft" / "warmstart_config.yaml").read_text(encoding="utf-8"))
-    assert saved["train"]["pooling"] == "mean"
+    assert saved["train"]["pooling"] == expected

@@ -69,18 +69,22 @@ class FinetuneTrainConfig(StrategySections):
     report_to: str | None = knob(None, "also send the run's curves to this tracker", choices=TRACKERS)
 
 
+POOLINGS = ("auto", "cls", "cls_token", "mean")  # tasks/classification.pooled; auto: tasks/finetune.chosen_pooling
+
+
 @dataclass
 class TextTrainConfig(FinetuneTrainConfig):
     """Text tasks' fine-tuning knobs."""
 
     pooling: str = knob("auto", "auto (the init's own: a sentence-transformers folder's pooling, else cls) | cls "
-                                "(the HF pooler) | mean (of the last hidden states)", choices=("auto", "cls", "mean"))
+                                "(the HF pooler) | cls_token (the [CLS] state itself, sentence-transformers' cls) | "
+                                "mean (of the last hidden states)", choices=POOLINGS)
     max_length: int = knob(128, "tokens per input, special tokens included", ge=4)
     dropout: float = knob(0.1, "dropout in the encoder while fine-tuning", ge=0, lt=1)
     negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
 
     def check(self) -> None:
-        if self.strategy == "setfit" and self.pooling == "cls":
+        if self.strategy == "setfit" and self.pooling not in ("auto", "mean"):
             raise WarmstartError("train.strategy=setfit trains mean-pooled sentence embeddings (as SetFit does); "
                                  "set train.pooling=mean")
 

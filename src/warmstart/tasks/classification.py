@@ -173,11 +173,13 @@ def pooled(model, batch: dict, pooling: str) -> torch.Tensor:
         hidden = model.base_model(**inputs)
         return hidden.pooler_output if getattr(hidden, "pooler_output", None) is not None \
             else hidden.last_hidden_state[:, 0]
+    if pooling == "cls_token":  # what a [CLS]-pooled sentence encoder (BGE) was trained to embed with
+        return model.base_model(**inputs).last_hidden_state[:, 0]
     if pooling == "mean":
         hidden = model.base_model(**inputs).last_hidden_state  # (B, T, H)
         mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-    raise WarmstartError(f"train.pooling: unknown pooling '{pooling}'; use cls or mean")
+    raise WarmstartError(f"train.pooling: unknown pooling '{pooling}'; use cls, cls_token or mean")
 
 
 def logits_of(model, batch: dict, pooling: str) -> torch.Tensor:
@@ -359,7 +361,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))
-    pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config says cls | mean
+    pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config names it; auto: resolved here
     probs = np.full((len(data), len(names)), np.nan)
     todo = np.flatnonzero(~blank)
     for start in range(0, len(todo), 2048):  # tokenised and predicted a chunk at a time: memory stays flat

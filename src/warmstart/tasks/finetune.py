@@ -141,17 +141,19 @@ def few_labels(splits: dict[str, list], cfg: FinetuneConfig, group: Callable[[ob
 
 def chosen_pooling(pooling: str, init: str, strategy: str) -> str:
     """`train.pooling` as the run uses it: `auto` becomes the init folder's own pooling when it is a
-    sentence-transformers folder (models/sentence.folder_pooling), else `cls`, the HF classifier's pooler;
-    SetFit trains mean-pooled embeddings, so `auto` is `mean` there. Why: MiniLM's pooler was never trained
-    for its embeddings; at 100 Rotten Tomatoes labels (seeds 0-2, AMD EPYC) its linear probe scored 58.6% with
-    cls against 66.9% with mean, full fine-tuning 61.5% against 65.2%."""
+    sentence-transformers folder (models/sentence.folder_pooling: mean -> `mean`, its cls, the [CLS] state
+    itself -> `cls_token`), else `cls`, the HF classifier's pooler; SetFit trains mean-pooled embeddings, so
+    `auto` is `mean` there. Why: MiniLM's HF pooler was never trained for its embeddings; at 100 Rotten
+    Tomatoes labels (seeds 0-2, AMD EPYC) its linear probe scored 58.6% with cls against 66.9% with mean, full
+    fine-tuning 61.5% against 65.2%."""
     from warmstart.models.sentence import folder_pooling
 
     if pooling != "auto":
         return pooling
     if strategy == "setfit":
         return "mean"
-    return (folder_pooling(init) if init and init != "scratch" and Path(init).is_dir() else None) or "cls"
+    own = folder_pooling(init) if init and init != "scratch" and Path(init).is_dir() else None
+    return {"mean": "mean", "cls": "cls_token"}.get(own or "", "cls")
 
 
 def resolve_pooling(cfg) -> None:
