@@ -111,3 +111,40 @@ def test_cross_validated_scores_predict_every_label_once(labels, expected, monke
     assert sum(queried) == len(y) and len(queried) == 5
     assert values["knn"] == 1.0 and values["probe"] == 1.0 and math.isfinite(values["logme"])
     assert torch.is_tensor(real(torch.zeros(2, 3), torch.tensor([0, 1]), torch.zeros(1, 3)))
+
+
+@pytest.mark.parametrize("layout", [None, "mean", "cls"])
+def test_features_are_pooled_as_the_folder_embeds(layout, pretrained, tmp_path):
+    """A [CLS]-pooled sentence-transformers folder is scored on its [CLS] state (fine-tuning's cls_token), any
+    other folder on mean-pooled states; the auto pipeline fine-tunes each with the same pooling."""
+    import json
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from warmstart.autopilot.run import AutoRun
+    from warmstart.select.rank import sentence_features
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(pretrained, folder)
+    if layout:
+        (folder / "modules.json").write_text(json.dumps([{"idx": 1, "name": "1", "path": "1_Pooling",
+                                                          "type": "sentence_transformers.models.Pooling"}]))
+        (folder / "1_Pooling").mkdir()
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": layout}))
+    texts = ["a good film", "a dull and long film that never ends"]
+    got = sentence_features(folder, texts, 32, False)
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        batch = tok(texts, padding=True, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        want = hidden[:, 0] if layout == "cls" else (hidden * mask).sum(1) / mask.sum(1)
+    assert np.allclose(got, want.numpy(), atol=1e-5)
+    run = AutoRun.__new__(AutoRun)  # only what overrides() reads
+    run.encoders, run.seed = {"e": str(folder)}, 0
+    run.state = type("S", (), {"get": lambda self, key: {"max_length": 32}})()
+    pooling = "cls_token" if layout == "cls" else "mean"
+    assert f"train.pooling={pooling}" in run.overrides("probe", "e")

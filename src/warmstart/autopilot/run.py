@@ -36,6 +36,8 @@ from warmstart.autopilot.crossval import (
 )
 from warmstart.autopilot.plan import SHARES, Clock, State, candidate_names, parse_budget, slug
 from warmstart.errors import WarmstartError
+from warmstart.models.common import stored_parameters
+from warmstart.models.sentence import own_pooling
 
 STRATEGY = {"probe": ["train.strategy=linear_probe"], "setfit": ["train.strategy=setfit"],
             "lp_ft": ["train.strategy=lp_ft", "train.lr=5e-5", "train.head_lr=1e-3"]}  # MiniLM's usual rates
@@ -56,8 +58,7 @@ class AutoRun:
         self.state = State(root, settings, fresh)
         self.clock = Clock(settings["budget_s"], self.state.spent)
         self.encoders = dict(encoders)  # name -> folder; grows with the adapted / pretrained encoders
-        seed = settings["seed"]
-        self.seed = seed
+        self.seed = seed = settings["seed"]
         self.data: Labelled = load_labelled(settings["labelled"], settings["text_column"], settings["label_column"],
                                             settings["labels"], settings["per_class"], seed, settings["folds"])
         self.oof: dict[str, np.ndarray] = {}  # pipeline key -> (N,) out-of-fold predictions
@@ -89,7 +90,7 @@ class AutoRun:
                 "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
                 **({"library_step_seconds": library_step_seconds(folder, self.data.texts, self.seed)}
                    if name == "MiniLM" else {}),
-                "parameters": _parameters(folder)}, self.clock)
+                "parameters": stored_parameters(folder)}, self.clock)
         if self.state.get("folds") is not None:
             probe = self.state.get(f"probe:{name}")
             if probe is None:
@@ -295,8 +296,9 @@ class AutoRun:
         return fold_finetune(self.data, i, folder, self.encoders[encoder], self.overrides(strategy, encoder))[0]
 
     def overrides(self, strategy: str, encoder: str) -> list[str]:
-        max_length = self.state.get(f"encoder:{encoder}")["max_length"]
-        return [*STRATEGY[strategy], "train.pooling=mean", f"train.max_length={max_length}", f"train.seed={self.seed}"]
+        max_length = self.state.get(f"encoder:{encoder}")["max_length"]  # pooled as its probe's features were:
+        return [*STRATEGY[strategy], f"train.pooling={own_pooling(self.encoders[encoder], 'mean')}",
+                f"train.max_length={max_length}", f"train.seed={self.seed}"]
 
     def reserve(self) -> float:
         """Seconds kept for the report at the end (the curve's probes, the page, the card)."""
@@ -349,19 +351,6 @@ class AutoRun:
         deliver(self, result)
         self.state.put("done", {"wall_s": self.clock.spent()}, self.clock)
         return result
-
-
-def _parameters(folder: str) -> int:
-    """The encoder's parameter count, read from its safetensors header (no weights loaded)."""
-    import json
-    import struct
-
-    total = 0
-    for path in Path(folder).glob("*.safetensors"):
-        with open(path, "rb") as f:
-            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
-        total += sum(int(np.prod(v["shape"])) for k, v in header.items() if k != "__metadata__")
-    return total
 
 
 def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = (), budget: Any = "30m",

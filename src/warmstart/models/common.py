@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,19 @@ from warmstart.errors import WarmstartError
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def stored_parameters(folder: str | Path) -> int:
+    """The parameter count of a checkpoint folder, read from its safetensors headers (no weights loaded)."""
+    import json
+    import struct
+
+    total = 0
+    for path in Path(folder).glob("*.safetensors"):
+        with open(path, "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    return total
 
 
 def describe(model: torch.nn.Module) -> str:

@@ -100,6 +100,13 @@ def folder_pooling(folder: str | Path) -> str | None:
     return mode if mode in POOLINGS else None
 
 
+def own_pooling(folder: str | Path, otherwise: str) -> str:
+    """The fine-tuning pooling (`train.pooling`'s names) that makes the features `folder` was trained to embed
+    with: `mean`, or `cls_token` (the [CLS] state itself) for a [CLS]-pooled sentence-transformers folder; for a
+    folder that says none, `otherwise`."""
+    return {"mean": "mean", "cls": "cls_token"}.get(folder_pooling(folder) or "", otherwise)
+
+
 # ---------------------------------------------------------------- adapting a sentence encoder (TSDAE, SimCSE)
 def load_sentence_encoder(folder: str | Path, pooling: str = "mean", max_seq_len: int = 128,
                           trust_pickled: bool = False) -> Any:

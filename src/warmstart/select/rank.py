@@ -83,23 +83,27 @@ def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Met
 
 def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, token_level: bool,
                    trust_pickled: bool = False) -> list[np.ndarray]:
-    """Sentence features (mean-pooled last hidden states, exactly as fine-tuning's `pooling: mean` sees them),
-    or word features (N_words, H) for token tasks."""
+    """Sentence features as the folder embeds (its own pooling, models/sentence.own_pooling: mean-pooled last
+    hidden states unless it is a [CLS]-pooled sentence encoder; exactly what fine-tuning with that
+    `train.pooling` sees), or word features (N_words, H) for token tasks."""
 
     from warmstart.data.text import load_tokenizer
+    from warmstart.models.sentence import own_pooling
     from warmstart.tasks.classification import encode, features, make_batches
 
     tokenizer = load_tokenizer(str(folder))
     model = _encoder(folder, trust_pickled)
     if token_level:
         return [_word_features(model, tokenizer, sentences, max_length, bf16) for sentences in inputs]
-    return [features(model, make_batches(encode(tokenizer, t, max_length), None, 64, tokenizer.pad_token_id), "mean", bf16)
-            for t in inputs]
+    pooling = own_pooling(folder, "mean")
+    return [features(model, make_batches(encode(tokenizer, t, max_length), None, 64, tokenizer.pad_token_id), pooling,
+                     bf16) for t in inputs]
 
 
 def sentence_features(folder: str | Path, texts: list[str], max_length: int, bf16: bool) -> np.ndarray:
-    """-> (N, H) mean-pooled last hidden states of `texts` under the encoder in `folder`: what `rank` scores and
-    what a linear probe with `pooling: mean` is fitted on (warmstart auto computes each candidate's once)."""
+    """-> (N, H) the pooled last hidden states of `texts` under the encoder in `folder` (its own pooling, else
+    mean): what `rank` scores and what a linear probe with that pooling is fitted on (warmstart auto computes
+    each candidate's once)."""
     return _text_features(Path(folder), [pd.DataFrame({"text": list(texts)})], max_length, bf16, False)[0]
 
 

@@ -146,14 +146,13 @@ def chosen_pooling(pooling: str, init: str, strategy: str) -> str:
     `auto` is `mean` there. Why: MiniLM's HF pooler was never trained for its embeddings; at 100 Rotten
     Tomatoes labels (seeds 0-2, AMD EPYC) its linear probe scored 58.6% with cls against 66.9% with mean, full
     fine-tuning 61.5% against 65.2%."""
-    from warmstart.models.sentence import folder_pooling
+    from warmstart.models.sentence import own_pooling
 
     if pooling != "auto":
         return pooling
     if strategy == "setfit":
         return "mean"
-    own = folder_pooling(init) if init and init != "scratch" and Path(init).is_dir() else None
-    return {"mean": "mean", "cls": "cls_token"}.get(own or "", "cls")
+    return own_pooling(init, "cls") if init and init != "scratch" and Path(init).is_dir() else "cls"
 
 
 def resolve_pooling(cfg) -> None:
