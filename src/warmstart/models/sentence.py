@@ -58,7 +58,7 @@ def load_setfit_model(folder: str | Path) -> Any:
 
 
 # ---------------------------------------------------------------- the pooling a folder was trained with
-POOLINGS = ("cls", "mean")  # what warmstart pools with; sentence-transformers also has max, last token, ...
+SENTENCE_POOLINGS = ("cls", "mean")  # the sentence-transformers modes warmstart has (not max, last token, ...)
 
 
 def folder_pooling(folder: str | Path) -> str | None:
@@ -97,7 +97,7 @@ def folder_pooling(folder: str | Path) -> str | None:
         mode = on[0] if len(on) == 1 else None
     if isinstance(mode, list) and len(mode) == 1:
         mode = mode[0]
-    return mode if mode in POOLINGS else None
+    return mode if mode in SENTENCE_POOLINGS else None
 
 
 def own_pooling(folder: str | Path, otherwise: str) -> str:
