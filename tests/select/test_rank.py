@@ -142,7 +142,7 @@ def test_features_are_pooled_as_the_folder_embeds(layout, pretrained, tmp_path):
         hidden = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
         want = hidden[:, 0] if layout == "cls" else (hidden * mask).sum(1) / mask.sum(1)
-    assert np.allclose(got, want.numpy(), atol=1e-5)
+    assert np.allclose(got, want.numpy(), atol=1e-4)  # the features may come from a GPU, the reference from the CPU
     run = AutoRun.__new__(AutoRun)  # only what overrides() reads
     run.encoders, run.seed = {"e": str(folder)}, 0
     run.state = type("S", (), {"get": lambda self, key: {"max_length": 32}})()
