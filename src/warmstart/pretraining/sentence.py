@@ -94,6 +94,7 @@ class SentenceAdaptation:
                                  "torchrun / accelerate")
         if cfg.train.compile:
             raise WarmstartError(f"train.compile is not supported for objective.name={cfg.objective.name}")
+        resolve_pooling(cfg)  # run_sentence_adaptation has, where the run came through it
         self.cfg, self.bf16, obj = cfg, bf16, cfg.objective
         sentences = corpus_sentences(cfg)  # before the model: a bad corpus is one line, at once
         torch.manual_seed(cfg.train.seed)
@@ -205,9 +206,15 @@ def mix_weights(adapted: dict[str, torch.Tensor], start: dict[str, torch.Tensor]
             for k, v in adapted.items()}
 
 
+def resolve_pooling(cfg: PretrainConfig) -> None:
+    """`objective.pooling: auto` -> the init's own (a sentence-transformers folder's mean or cls), else mean; in
+    place."""
+    if cfg.objective.pooling == "auto":
+        cfg.objective.pooling = (folder_pooling(cfg.model.init) if Path(cfg.model.init).is_dir() else None) or "mean"
+
+
 def run_sentence_adaptation(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Adapt `cfg.model.init` with TSDAE or SimCSE; write the encoder (HF + sentence-transformers layout)."""
     inputs = {"model.init": cfg.model.init, **{f"corpus.sources[{i}]": s for i, s in enumerate(cfg.corpus.sources)}}
-    if cfg.objective.pooling == "auto":  # before the run records its config (a resumed run compares the same)
-        cfg.objective.pooling = (folder_pooling(cfg.model.init) if Path(cfg.model.init).is_dir() else None) or "mean"
+    resolve_pooling(cfg)  # before the run records its config (a resumed run compares the same)
     return run(cfg, SentenceAdaptation, inputs, resume, overwrite)
