@@ -95,3 +95,23 @@ def test_the_package_switches_on_task_names_only_in_the_registry():
         text = path.read_text(encoding="utf-8")
         offenders += [f"{rel}: {n}" for n in names if f'"{n}"' in text or f"'{n}'" in text]
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("pooling, expected", [("auto", "cls"), ("cls", "cls"), ("mean", None), ("cls_token", None)])
+def test_a_task_that_does_not_pool_records_cls_and_refuses_another_pooling(toy, pretrained, sentiment_csv, tmp_path,
+                                                                          pooling, expected):
+    """Only classification reads train.pooling; the others score through the HF model's own head, so their
+    config says what they use, and a pooling they would ignore is one line before any folder is made."""
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.tasks.registry import run_task
+
+    cfg = load_config(FinetuneConfig, None, ["task=toy_majority", f"init={pretrained}", f"data.path={sentiment_csv}",
+                                             f"output_dir={tmp_path / 'run'}", f"train.pooling={pooling}"])
+    if expected is None:
+        with pytest.raises(WarmstartError, match=f"train.pooling={pooling}: task toy_majority scores through"):
+            run_task(cfg)
+        assert not (tmp_path / "run").exists()
+        return
+    run_task(cfg)
+    assert cfg.train.pooling == expected
+    assert yaml.safe_load((tmp_path / "run" / "warmstart_config.yaml").read_text())["train"]["pooling"] == expected

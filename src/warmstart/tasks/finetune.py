@@ -155,12 +155,22 @@ def chosen_pooling(pooling: str, init: str, strategy: str) -> str:
     return own_pooling(init, "cls") if init and init != "scratch" and Path(init).is_dir() else "cls"
 
 
-def resolve_pooling(cfg) -> None:
+def resolve_pooling(cfg, pools: bool = True) -> None:
     """Replace `train.pooling: auto` in `cfg` (in place, before the run folder and any resumable state record
-    the config) by what the run uses; configs without the key (images) are left alone."""
+    the config) by what the run uses; configs without the key (images) are left alone. A task that does not
+    pool (`pools` False: it scores through the HF model's own head, [CLS] through its pooler, or per token)
+    records `cls`, and refuses another pooling rather than ignore it."""
     train = getattr(cfg, "train", None)
-    if getattr(train, "pooling", None) == "auto":
-        train.pooling = chosen_pooling(train.pooling, cfg.init, train.strategy)
+    pooling = getattr(train, "pooling", None)
+    if pooling is None:
+        return
+    if not pools:
+        if pooling not in ("auto", "cls"):
+            raise WarmstartError(f"train.pooling={pooling}: task {cfg.task} scores through the HF model's own "
+                                 "head, so only classification reads the pooling; remove the key")
+        train.pooling = "cls"
+    elif pooling == "auto":
+        train.pooling = chosen_pooling(pooling, cfg.init, train.strategy)
 
 
 def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):

@@ -61,6 +61,7 @@ class Task:
     baselines: tuple[str, ...] = ()  # every baseline a study may fit beside it (the classic one included)
     count_key: str = "data.labels"  # the knob a study sets to a label count
     scratch_key: str = "tokenizer"  # the key that gives a scratch model its architecture
+    pools: bool = False  # reads train.pooling (the others score through the HF model's own head)
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -128,7 +129,7 @@ def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
         folder = getattr(cfg, key, None)
         if folder and folder != "scratch":
             require_weights(folder, cfg.trust_pickled_weights)
-    resolve_pooling(cfg)  # before the folder and any state record the config: a resumed run compares the same
+    resolve_pooling(cfg, task.pools)  # before the folder and any state record the config (a resume compares it)
     with claim(cfg.output_dir, "finetune", finetune_inputs(cfg), overwrite) as owned:
         states = saved_states(owned.folder)
         if resume:
@@ -154,7 +155,7 @@ def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
 for _task in (
     Task("classification", "warmstart.tasks.classification:run_finetune",
          "warmstart.tasks.classification:predict_file", "warmstart.tasks.classification:labelled_sample",
-         strategies=STRATEGIES, rank_features="sentences", baseline="tfidf_logreg",
+         strategies=STRATEGIES, rank_features="sentences", baseline="tfidf_logreg", pools=True,
          baselines=("tfidf_logreg", "setfit"),
          description="sequence classification (sentiment, topics, sentence pairs)"),
     Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
