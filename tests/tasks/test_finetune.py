@@ -67,7 +67,9 @@ def _sentence_transformers_layout(folder, mode: str) -> None:
     ("auto", None, "folder", "full", "cls"),  # a plain HF folder: the HF classifier's pooler
     ("auto", "max", "folder", "full", "cls"),  # a pooling warmstart does not have
     ("auto", None, "scratch", "full", "cls"),
-    ("auto", "cls", "folder", "setfit", "mean"),  # SetFit trains mean-pooled embeddings
+    ("auto", "cls", "folder", "setfit", "cls_token"),  # SetFit trains the body's own embedding
+    ("auto", None, "folder", "setfit", "mean"),  # and mean-pools a plain encoder, as the setfit library does
+    ("auto", None, "scratch", "setfit", "mean"),
     ("cls", "mean", "folder", "full", "cls"),  # the user's choice stands
     ("mean", None, "folder", "linear_probe", "mean"),
 ])
@@ -80,8 +82,10 @@ def test_auto_pooling_follows_the_init(tmp_path, pooling, layout, init, strategy
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout, expected", [("mean", "mean"), ("cls", "cls_token")])
-def test_a_run_records_the_pooling_it_used(layout, expected, pretrained, sentiment_csv, tmp_path):
+@pytest.mark.parametrize("layout, strategy, expected", [("mean", "linear_probe", "mean"),
+                                                      ("cls", "linear_probe", "cls_token"),
+                                                      ("cls", "setfit", "cls_token")])
+def test_a_run_records_the_pooling_it_used(layout, strategy, expected, pretrained, sentiment_csv, tmp_path):
     """`train.pooling: auto` on a sentence-transformers folder fine-tunes with its pooling, and the run's metrics
     and saved config name it, so `warmstart predict` pools the same way."""
     import shutil
@@ -95,7 +99,8 @@ def test_a_run_records_the_pooling_it_used(layout, expected, pretrained, sentime
     _sentence_transformers_layout(init, layout)
     cfg = load_config(FinetuneConfig, None, [f"output_dir={tmp_path / 'ft'}", f"init={init}",
                                              f"data.path={sentiment_csv}", "data.labels=20",
-                                             "train.strategy=linear_probe", "train.precision=fp32"])
+                                             f"train.strategy={strategy}", "train.precision=fp32",
+                                             "train.setfit.num_iterations=1"])
     assert cfg.train.pooling == "auto"
     metrics = run_task(cfg)
     assert metrics["pooling"] == expected

@@ -58,7 +58,7 @@ def test_its_folder_reproduces_its_test_predictions(setfit_run, sentiment_csv, t
 
 
 def test_setfit_needs_mean_pooling_and_text(sentiment_csv, pretrained, tmp_path):
-    with pytest.raises(WarmstartError, match="set train.pooling=mean"):
+    with pytest.raises(WarmstartError, match="not the HF pooler; set train.pooling=mean, cls_token or auto"):
         _cfg(sentiment_csv, pretrained, tmp_path / "r", "train.pooling=cls")
     assert "setfit" not in get("image_classification").strategies
 

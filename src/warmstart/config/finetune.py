@@ -84,9 +84,9 @@ class TextTrainConfig(FinetuneTrainConfig):
     negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
 
     def check(self) -> None:
-        if self.strategy == "setfit" and self.pooling not in ("auto", "mean"):
-            raise WarmstartError("train.strategy=setfit trains mean-pooled sentence embeddings (as SetFit does); "
-                                 "set train.pooling=mean")
+        if self.strategy == "setfit" and self.pooling == "cls":
+            raise WarmstartError("train.strategy=setfit trains the sentence embeddings themselves (as SetFit does), "
+                                 "not the HF pooler; set train.pooling=mean, cls_token or auto")
 
 
 @dataclass

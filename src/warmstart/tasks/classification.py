@@ -239,8 +239,9 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
 def train_setfit(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, pad_id: int, bf16: bool,
                  phase: str) -> dict:
     """SetFit's body training on any encoder (Tunstall et al., 2022): contrastive pairs of the labelled rows
-    (objectives/setfit.py), their mean-pooled embeddings regressed to cos 1 (same class) / 0, every encoder weight
-    training, through the one loop (resumable, budgeted, bf16 where measured faster); the caller then fits the
+    (objectives/setfit.py), their embeddings (`train.pooling`: the body's own, mean for a plain encoder)
+    regressed to cos 1 (same class) / 0, every encoder weight training, through the one loop (resumable,
+    budgeted, bf16 where measured faster); the caller then fits the
     head on the trained features. The setfit library's trainer is not used here: it neither resumes nor runs in
     bf16 on a CPU, and it draws its pairs with a fixed seed. -> fit's result + the pairs' count"""
     import dataclasses
@@ -256,7 +257,7 @@ def train_setfit(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, pad
         return {**batch, "labels": torch.as_tensor(p[:, 2], dtype=torch.float32)}
 
     def loss_fn(batch: dict) -> dict:
-        u, v = pooled(model, batch, "mean").chunk(2)  # (B, H) each
+        u, v = pooled(model, batch, cfg.train.pooling).chunk(2)  # (B, H) each: the body's own embedding
         return {"loss": cosine_similarity_loss(u, v, batch["labels"])}
 
     per_epoch = max(1, -(-len(pairs) // s.batch_size))
