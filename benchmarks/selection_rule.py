@@ -66,7 +66,7 @@ def trace(seed: int, labels: int, epochs: int, init: str, out: Path) -> list[dic
                                 tokenizer.pad_token_id)
     rows: list[dict] = []
     seen: dict = {}
-    real_predict, real_fit = cls.predict_batches, cls.fit
+    real_predict, real_fit, real_protocol = cls.predict_batches, cls.fit, cls.select_then_refit
 
     def spy_predict(model, batches, pooling, bf16):
         seen["probs"], seen["bf16"] = real_predict(model, batches, pooling, bf16), bf16
@@ -91,7 +91,7 @@ def trace(seed: int, labels: int, epochs: int, init: str, out: Path) -> list[dic
     try:
         cls.run_finetune(cfg)
     finally:
-        cls.predict_batches, cls.fit = real_predict, real_fit
+        cls.predict_batches, cls.fit, cls.select_then_refit = real_predict, real_fit, real_protocol
     out.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
