@@ -73,7 +73,7 @@ BAD_FINETUNE = [
     ("train.max_length=2", "train.max_length=2: must be >= 4"),
     ("train.strategy=magic", "train.strategy='magic': unknown value; use full, linear_probe"),
     ("train.pooling=max", "train.pooling='max': unknown value; use auto, cls, cls_token, mean"),
-    ("train.patience=0", "train.patience=0: must be >= 1"),
+    ("train.patience=-1", "train.patience=-1: must be >= 0"),
     ("train.lora.r=0", "train.lora.r=0: must be >= 1"),
     ("train.llrd.decay=1.5", "train.llrd.decay=1.5: must be > 0 and <= 1"),
     ("data.labels=0", "data.labels=0: must be >= 1"),

@@ -9,8 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+import warmstart
 import warmstart.tasks.classification as classification
 import warmstart.tasks.image_classification as image_classification
+import warmstart.tasks.response_selection as response_selection
+import warmstart.tasks.summarization as summarization
+import warmstart.tasks.token_classification as token_classification
 from warmstart.config import STRATEGIES, load_config
 from warmstart.data.sample import holdout
 from warmstart.tasks import protocol
@@ -23,18 +27,18 @@ def spy(monkeypatch):
     seen = {"phases": [], "texts": set()}
     real_select, real_encode = protocol.select_then_refit, classification.encode
 
-    def select(sample, strategy, train_once, out, *args):
+    def select(sample, strategy, train_once, out, *args, **kwargs):
         def recording(train, val, steps, phase):
             seen["phases"].append((phase, train, val))
             return train_once(train, val, steps, phase)
         seen["sample"] = sample
-        return real_select(sample, strategy, recording, out, *args)
+        return real_select(sample, strategy, recording, out, *args, **kwargs)
 
     def encode(tokenizer, df, max_length):
         seen["texts"] |= set(df["text"])
         return real_encode(tokenizer, df, max_length)
 
-    for module in (classification, image_classification):
+    for module in (classification, image_classification, token_classification, summarization, response_selection):
         monkeypatch.setattr(module, "select_then_refit", select)
     monkeypatch.setattr(classification, "encode", encode)
     return seen
@@ -84,6 +88,61 @@ def test_an_explicit_dev_set_is_reported_and_not_refitted(pretrained, tmp_path, 
     assert len(dev) == 10 and dev <= set(table.query("split == 'validation'")["text"])
     assert [p for p, _, _ in spy["phases"]] == ["select"]
     assert (metrics["train_labels"], metrics["validation_labels"]) == (20, 10)
+    assert metrics["protocol"] == "20 train + 10 validation labels (an explicit dev set)"
+
+
+@pytest.mark.parametrize("strategy", ["full", "lp_ft", "lora"])
+def test_patience_0_trains_the_whole_budget_on_all_n_and_holds_nothing_out(pretrained, tmp_path, spy, strategy):
+    """`train.patience: 0` is a fixed budget (HF Trainer's and SetFit's default): nothing to choose, so nothing is
+    held out; one fit on all N runs every step of the budget (benchmarks/results/selection_rule.md: at N=100 a
+    fixed budget beat stopping on 20 held-out labels)."""
+    _table(tmp_path / "t.csv")
+    cfg = load_config(get("classification").config, None, [
+        f"init={pretrained}", f"data.path={tmp_path / 't.csv'}", f"output_dir={tmp_path / 'run'}", "data.labels=20",
+        f"train.strategy={strategy}", "train.max_steps=5", "train.batch_size=8", "train.precision=fp32",
+        "train.patience=0", "train.lora.r=2", "train.pooling=mean"])
+    metrics = run_task(cfg)
+    assert [(p, len(t), v) for p, t, v in spy["phases"]] == [("refit", 20, None)]
+    assert set(spy["phases"][0][1]["text"]) == set(spy["sample"].labelled["text"])
+    assert metrics["steps"] == 5 and (metrics["train_labels"], metrics["held_out_labels"]) == (20, 0)
+    assert "whole budget" in metrics["protocol"] and "refit_check" not in metrics
+
+
+@pytest.mark.parametrize("task", ["token_classification", "summarization", "response_selection",
+                                  "image_classification"])
+def test_every_task_hands_patience_0_to_the_protocol(task, pretrained, shapes_idx, tmp_path, spy):
+    from tests.tasks.test_response_selection import write_dialogue
+    from tests.tasks.test_summarization import write_documents
+    from tests.tasks.test_token_classification import write_ner_folder
+
+    train = {"max_steps": 3, "precision": "fp32", "patience": 0, "batch_size": 4}
+    if task == "image_classification":
+        metrics = warmstart.finetune(
+            task=task, output_dir=str(tmp_path / "run"), init="scratch", train=train,
+            data={"sources": [str(shapes_idx / "train-images-idx3-ubyte.gz")], "labels_per_class": 6,
+                  "test_sources": [str(shapes_idx / "t10k-images-idx3-ubyte.gz")]},
+            model={"image_size": 16, "widths": [8], "depths": [1]}).metrics
+    else:
+        data = {"token_classification": lambda p: write_ner_folder(p) or p,
+                "summarization": lambda p: write_documents(p, 30, 0) or p,
+                "response_selection": lambda p: write_dialogue(p) or p}[task](
+            tmp_path / ("ner" if task == "token_classification" else f"{task}.jsonl"))
+        metrics = warmstart.finetune(task=task, output_dir=str(tmp_path / "run"), init=str(pretrained),
+                                     data={"path": str(data), "candidates": 4},
+                                     train={**train, "negatives": 3, "max_length": 32}).metrics
+    assert [p for p, _, v in spy["phases"] if v is None] == ["refit"] and len(spy["phases"]) == 1
+    assert metrics["held_out_labels"] == 0 and metrics["steps"] == 3
+
+
+def test_patience_0_with_a_dev_set_runs_the_whole_budget_and_keeps_its_best(pretrained, tmp_path, spy):
+    _table(tmp_path / "t.csv")
+    cfg = load_config(get("classification").config, None, [
+        f"init={pretrained}", f"data.path={tmp_path / 't.csv'}", f"output_dir={tmp_path / 'run'}", "data.labels=20",
+        "data.validation_labels=10", "train.max_steps=6", "train.eval_every=1", "train.batch_size=8",
+        "train.precision=fp32", "train.patience=0"])
+    metrics = run_task(cfg)
+    assert [p for p, _, _ in spy["phases"]] == ["select"] and len(spy["phases"][0][2]) == 10
+    assert metrics["steps"] == 6 and 0 <= metrics["best_step"] <= 6  # never stopped early; its best kept
     assert metrics["protocol"] == "20 train + 10 validation labels (an explicit dev set)"
 
 

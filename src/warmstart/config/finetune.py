@@ -55,7 +55,8 @@ class FinetuneTrainConfig(StrategySections):
     max_epochs: int = knob(20, "epochs at most (early stopping usually ends sooner)", ge=1)
     max_steps: int | None = knob(None, "steps at most (instead of max_epochs)", ge=1)
     max_minutes: float | None = knob(None, "a wall-clock cap; the schedule ends there", gt=0)
-    patience: int = knob(3, "evaluations without validation improvement before stopping", ge=1)
+    patience: int = knob(3, "evaluations without validation improvement before stopping; 0: no early stopping "
+                            "(one fit on all N for the whole max_epochs / max_steps, its last weights kept)", ge=0)
     eval_every: int | None = knob(None, "steps between evaluations (default once per epoch)", ge=1)
     weight_decay: float = knob(0.01, "AdamW weight decay", ge=0)
     warmup_fraction: float = knob(0.1, "fraction of the steps spent warming the learning rate up", ge=0, lt=1)

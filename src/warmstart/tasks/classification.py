@@ -307,7 +307,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         batches = make_batches(encode(tokenizer, rows, tc.max_length), None, 64, pad)
         return float(accuracy_score(rows["label"].to_numpy(), predict_batches(model, batches, tc.pooling, bf16).argmax(1)))
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score)
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score,
+                                      early_stopping=tc.patience > 0)
     test = sample.test
     enc = {"test": encode(tokenizer, test, tc.max_length)}
     y = {"test": test["label"].to_numpy()}

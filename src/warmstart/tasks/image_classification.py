@@ -147,7 +147,8 @@ def run_image_finetune(cfg: ImageFinetuneConfig) -> dict:
         logits = map_images(lambda x: model(pixel_values=x).logits, model, rows.images, size, mean, std, bf16)
         return float((logits.argmax(1) == rows.labels).float().mean())
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score)
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score,
+                                      early_stopping=tc.patience > 0)
 
     def predict(images: torch.Tensor) -> torch.Tensor:
         return F.softmax(map_images(lambda x: model(pixel_values=x).logits, model, images, size, mean, std, bf16), -1)

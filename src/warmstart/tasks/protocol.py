@@ -42,16 +42,25 @@ def refit_steps(fitted: dict, n_selected_on: int, n_all: int) -> int:
 
 
 def select_then_refit(sample: Sample, strategy: str, train_once: TrainOnce, out: Path | None,
-                      score: Score | None = None, metric: str = "val_accuracy") -> tuple[Any, dict]:
+                      score: Score | None = None, metric: str = "val_accuracy", early_stopping: bool = True
+                      ) -> tuple[Any, dict]:
     """Run the protocol's phases with a task's `train_once`. `score` (optional): the task's `metric` of a model
-    on some rows, to check the refit against the selection (module docstring). -> (the final model, its
-    metrics: the selection's choices (val_*, best_step), the refit's length, and how the labels were used)"""
+    on some rows, to check the refit against the selection (module docstring). `early_stopping=False`
+    (`train.patience: 0`): a fixed budget, HF Trainer's and SetFit's default; without a dev set nothing is held
+    out, one fit on all N for the whole budget keeps its last weights (with one, the dev set's best is kept).
+    -> (the final model, its metrics: the selection's choices (val_*, best_step), the refit's length, and how
+    the labels were used)"""
     counts = sample.counts()
     held = len(sample.validation) > 0
     if strategy in ONE_FIT and not sample.extra:  # nothing to stop: cross-validate C on all N, one fit
         model, fitted = train_once(sample.labelled, None, 0, "refit")
         return model, {**fitted, **counts, "held_out_labels": 0,  # nothing was held out: one fit on all N
                        "protocol": f"{len(sample.labelled)} labels, {ONE_FIT[strategy]}"}
+    if not early_stopping and not sample.extra:  # nothing to choose: the whole budget on all N
+        model, fitted = train_once(sample.labelled, None, None, "refit")
+        return model, {**fitted, **counts, "held_out_labels": 0,
+                       "protocol": f"{len(sample.labelled)} labels, all trained on for the whole budget "
+                                   "(train.patience 0: no early stopping, nothing held out)"}
     ctx = CURRENT_RUN.get()
     fitted = load_selection(out) if out is not None and ctx is not None and ctx.resume else None
     model = None

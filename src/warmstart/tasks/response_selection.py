@@ -237,7 +237,8 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
         return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if held else None, len(items),
                           model.classifier, bf16, "val_mrr", steps=steps, phase=phase)
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), mrr, "val_mrr")
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), mrr, "val_mrr",
+                                      tc.patience > 0)
     if not test:
         metrics = scored({"task": "response_selection", "test_contexts": 0, "train_contexts": len(train),
                           "validation_contexts": len(val), "init": cfg.init, "seed": tc.seed, **fitted,

@@ -248,7 +248,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
                        "train_sentences": len(y)}
 
     model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), rouge_mean,
-                                      "val_rouge_mean")
+                                      "val_rouge_mean", tc.patience > 0)
     if not test:
         metrics = scored({"task": "summarization", "max_words": budget, "test_documents": 0,
                           "train_documents": len(train), "init": cfg.init, "seed": tc.seed, **fitted,

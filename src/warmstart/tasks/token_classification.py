@@ -264,7 +264,8 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
         pred = predict_tags(model, tokenizer, [w for w, _ in rows], tc.max_length, bf16)
         return tagging_metrics([ts for _, ts in rows], pred, bio)[metric]
 
-    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score, f"val_{metric}")
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score, f"val_{metric}",
+                                      tc.patience > 0)
     tested, files = {}, {}
     if test:
         pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
