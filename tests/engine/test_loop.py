@@ -105,7 +105,10 @@ NAN = float("nan")
     ([0.0, 0.0, 0.0, 0.0, 0.2, 0.1, 0.1], None, 1, 3),  # without a floor the same run stops at pass 3
     ([0.58, 0.58, 0.58, 0.70, 0.58, 0.58], 0.58, 4, 6),  # the commonest class's share; once above it, a fall
     # back to it is a fall and counts
-    ([0.5, 0.4, 0.3], 0.58, 1, None),  # below the floor throughout: never stops (the budget ends the run)
+    ([0.5, 0.4, 0.3], 0.58, 3, None),  # below the floor throughout: never stops, the last is kept (the budget
+    # ends the run, and the refit gets all of it)
+    ([0.64, 0.64, 0.60, 0.61, 0.64, 0.55], 0.64, 6, None),  # ACLSum sections, 500 labels: never above the
+    # commonest class's share, so the first is not kept (its refit was one epoch long and predicted one class)
 ])
 def test_keep_best_does_not_count_the_starting_plateau(values, floor, best_step, stops_at):
     keeper, stopped = KeepBest("val_f1", "max", 2, ties_count=True, floor=floor), None

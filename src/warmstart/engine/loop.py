@@ -66,7 +66,12 @@ class KeepBest:
     as worse. `floor` ("max" mode): the score of a model that has learnt nothing yet (entity F1 0: no entity
     found; the commonest class's share); evaluations at or below it count for nothing until one rises above
     it: a model still on its starting plateau has not stopped improving, it has not started (seen on WNUT-16:
-    small encoders and some MiniLMs sit at F1 0 for five epochs, then learn)."""
+    small encoders and some MiniLMs sit at F1 0 for five epochs, then learn). On the plateau the latest
+    evaluation is the best: the figure cannot tell them apart, and the latest has trained longest. A run that
+    never rises thus keeps its last weights and its whole length, where keeping the first would refit for one
+    epoch (seen on ACLSum sections, 500 labels: held-out accuracy never above the commonest class's 0.64, the
+    first epoch kept, its refit predicted one class for every test row: 33.3% on each seed, 47.8% with this;
+    benchmarks/results/fixed_budget.md)."""
 
     key: str
     mode: str = "min"
@@ -101,9 +106,9 @@ class KeepBest:
         if self.key not in metrics:
             return False
         value = float(metrics[self.key])
-        if self.better(value):
+        if self.better(value) or self.on_floor(value):
             self.value, self.step, self.bad, self.metrics, self.weights = value, step, 0, dict(metrics), snapshot()
-        elif self.risen(value) and not self.on_floor(value):
+        elif self.risen(value):  # (on the floor, the branch above took it)
             self.bad += 1
         return bool(self.patience) and self.bad >= self.patience
 
