@@ -7,7 +7,9 @@ Every row sees the same labels: `data.labels = per class x 2`, drawn evenly over
 (`data.balanced`), seeds 0..seeds-1, and the honest protocol (nothing outside those labels chooses anything).
 Rows: TF-IDF + LR (C by cross-validation inside the labels); SetFit on MiniLM through the setfit library
 (1.2.0, its paper's 20 pair iterations, one epoch), and the same capped at 40 steps as in the demo; MiniLM
-with warmstart's linear probe and LP-FT (the demo's recipe at MiniLM's usual rates); MiniLM with
+with warmstart's linear probe and LP-FT (the demo's recipe at MiniLM's usual rates; and LP-FT for the recipe's
+whole 300 steps on all the labels, `train.patience=0`, nothing held out, and for `train.max_epochs` (20) instead,
+as `warmstart finetune` trains by default); MiniLM with
 `train.strategy: setfit` (warmstart's own SetFit: the same pairs and loss through the one loop, head C
 cross-validated); the demo's 5-minute checkpoint (runs/demo/pretrained, pretrained here if missing) with LP-FT;
 MiniLM adapted to Rotten Tomatoes' unlabelled text (SimCSE, one pass over the training snippets without their
@@ -98,6 +100,9 @@ def rows_to_run(minilm: str, demo: Path, adapted: Path, root: Path, only: list[s
         "SetFit on MiniLM, capped at 40 steps": ("setfit", None, ("train.setfit.max_steps=40",)),
         "MiniLM, linear probe": ("finetune", minilm, probe),
         "MiniLM, LP-FT": ("finetune", minilm, ("train.strategy=lp_ft", *SMALL_RATE)),
+        "MiniLM, LP-FT, whole budget": ("finetune", minilm, ("train.strategy=lp_ft", *SMALL_RATE, "train.patience=0")),
+        "MiniLM, LP-FT, 20 epochs": ("finetune", minilm, ("train.strategy=lp_ft", *SMALL_RATE, "train.patience=0",
+                                                          "train.max_steps=null")),  # warmstart finetune's default budget
         "MiniLM, strategy setfit (warmstart)": ("finetune", minilm, setfit),
         "MiniLM + SimCSE on RT text, linear probe": ("finetune", str(adapted), probe),
         "MiniLM + SimCSE on RT text, strategy setfit (warmstart)": ("finetune", str(adapted), setfit),
