@@ -14,7 +14,7 @@ cross-entropy and the accuracy on a scored dev split, never a test split (this c
 Rotten Tomatoes' own validation split (1,066 rows); for the other dev tasks of benchmarks/dev_tasks.py (`acl`,
 `chatterbot`, `wordnet`) up to 300 training rows a class held out as setfit_lr.py holds them out, the N labels
 drawn from the rest. The rules are then replayed on those traces with the loop's own `KeepBest`:
-  - `accuracy`: today's rule (ties count against the patience; evaluations at the majority share do not);
+  - `accuracy`: early stopping's rule (ties count against the patience; evaluations at the majority share do not);
   - `loss`: the lowest held-out cross-entropy, patience 3;
   - `accuracy, then loss`: the highest accuracy, ties broken by the lower loss;
   - `accuracy, later ties`: the highest accuracy, a tie replacing the best (as good, and trained longer) and

@@ -66,7 +66,7 @@ def _finetune(sentiment_csv, out, init, *overrides):
 
 def test_finetune_full_round_trips_through_transformers(pretrained, sentiment_csv, tmp_path):
     out = tmp_path / "ft"
-    metrics = _finetune(sentiment_csv, out, pretrained, "data.labels=40", "train.lr=1e-3")
+    metrics = _finetune(sentiment_csv, out, pretrained, "data.labels=40", "train.lr=1e-3", "train.patience=3")
     assert metrics["train_labels"] == 40 and metrics["test_size"] == 40 and metrics["validation_labels"] == 0
     assert metrics["held_out_labels"] == 8  # chosen inside the 40: 32 to train, 8 to choose when to stop
     assert metrics["selection_steps"] == 6  # 3 epochs of 32 at batch 16
@@ -101,7 +101,7 @@ def test_linear_probe_changes_only_the_head(pretrained, sentiment_csv, tmp_path)
 def test_lp_ft_starts_from_the_probe_and_never_ends_below_it_on_validation(pretrained, sentiment_csv, tmp_path):
     probe = _finetune(sentiment_csv, tmp_path / "lp", pretrained, "train.strategy=linear_probe", "train.pooling=mean")
     lpft = _finetune(sentiment_csv, tmp_path / "lpft", pretrained, "train.strategy=lp_ft", "train.pooling=mean",
-                     "train.max_steps=20", "train.eval_every=5")
+                     "train.max_steps=20", "train.eval_every=5", "train.patience=3")
     assert lpft["val_accuracy"] >= lpft["probe_val_accuracy"]  # on the held-out share of the labels
     if lpft["best_step"] == 0:  # fine-tuning never beat the probe: the refit is the probe on all N, as probe's run
         assert lpft["accuracy"] == probe["accuracy"] and lpft["refit_steps"] == 0

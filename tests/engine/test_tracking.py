@@ -22,7 +22,7 @@ def test_tracking_names_its_folder_and_rejects_unknown_trackers(tmp_path):
 def _finetune(pretrained, sentiment_csv, out, tracker):
     return main(["finetune", f"init={pretrained}", f"output_dir={out}", f"data.path={sentiment_csv}", "data.labels=40",
                  "train.max_steps=8", "train.eval_every=4", "train.max_length=32", "train.precision=fp32",
-                 "--report-to", tracker])
+                 "train.patience=3", "--report-to", tracker])  # both phases: the selection's curves and the refit's
 
 
 def test_finetune_reports_its_curves_to_tensorboard_inside_its_folder(pretrained, sentiment_csv, tmp_path):

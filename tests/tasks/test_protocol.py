@@ -60,7 +60,8 @@ def test_no_row_outside_the_n_labels_reaches_training_or_selection(pretrained, t
     cfg = load_config(get("classification").config, None, [
         f"init={pretrained}", f"data.path={tmp_path / 't.csv'}", f"output_dir={tmp_path / 'run'}", "data.labels=20",
         f"train.strategy={strategy}", "train.max_steps=4", "train.eval_every=2", "train.batch_size=8",
-        "train.precision=fp32", "train.lora.r=2", "train.pooling=mean", "train.setfit.num_iterations=1"])
+        "train.precision=fp32", "train.lora.r=2", "train.pooling=mean", "train.setfit.num_iterations=1",
+        "train.patience=3"])  # early stopping: the held-out share and the refit are what is checked
     metrics = run_task(cfg)
     n = set(spy["sample"].labelled["text"])
     assert len(n) == 20 and n <= set(table.query("split == 'train'")["text"])
@@ -267,7 +268,7 @@ def test_early_stopping_is_told_the_score_of_a_model_that_has_learnt_nothing(pre
 
         data = [f"data.path={write_ner_folder(tmp_path / 'ner')}", "data.labels=20"]
     cfg = load_config(get(task).config, None, [f"task={task}", f"init={pretrained}", f"output_dir={tmp_path / 'run'}",
-                                               "train.precision=fp32", *data])
+                                               "train.precision=fp32", "train.patience=3", *data])
     with pytest.raises(_Stop):
         run_task(cfg)
     assert seen["phase"] == "select" and seen["floor"] == pytest.approx(floor)

@@ -20,7 +20,7 @@ def _cfg(pretrained, sentiment_csv, out, *extra):
     return load_config(get("classification").config, None, [
         f"init={pretrained}", f"data.path={sentiment_csv}", f"output_dir={out}", "data.labels=40",
         "train.max_steps=12", "train.eval_every=3", "train.batch_size=8", "train.lr=1e-3", "train.precision=fp32",
-        "train.save_every_minutes=1e-9", *extra])
+        "train.save_every_minutes=1e-9", "train.patience=3", *extra])  # both phases, each stopped and resumed
 
 
 @pytest.mark.parametrize("strategy", ["full", "lp_ft", "gradual_unfreeze"])

@@ -92,7 +92,8 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
         write_documents(data / f"{split}.jsonl", n, seed)
     cfg = load_config(FinetuneConfig, None, [
         "task=summarization", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
-        "train.lr=0.005", "train.batch_size=16", "train.max_epochs=4", "train.max_length=32", "train.precision=fp32"])
+        "train.lr=0.005", "train.batch_size=16", "train.max_epochs=4", "train.max_length=32", "train.precision=fp32",
+        "train.patience=3"])  # early stopping: the held-out share checks the refit
     metrics = run_task(cfg)
     assert metrics["max_words"] == 12  # the median training reference, in words
     assert metrics["test_documents"] == 8 and 0 < metrics["rouge1"] <= 100

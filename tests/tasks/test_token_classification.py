@@ -114,7 +114,8 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     data = write_ner_folder(tmp_path / "ner")
     cfg = load_config(FinetuneConfig, None, [
         "task=token_classification", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
-        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32"])
+        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32",
+        "train.patience=3"])  # early stopping: the held-out share checks the refit
     metrics = run_task(cfg)
     assert metrics["test_sentences"] == 16 and 0 <= metrics["entity_f1"] <= 1
     assert metrics["token_accuracy"] > 0.6  # above "all O" (about 0.45 of the tokens are entities)

@@ -1,12 +1,13 @@
 """Sequence classification (sentiment, topics, sentence pairs): data, head, strategies, metrics.
 
 The model is a standard `AutoModelForSequenceClassification`. Strategies:
-  - `full`: every weight trains (the one loop in train.py), early stopping on validation accuracy;
+  - `full`: every weight trains (the one loop in tasks/finetune.py), for the whole budget or, with
+    `train.patience` > 0, early stopping on held-out accuracy;
   - `linear_probe`: the encoder is frozen, so its features are computed once and the head is fitted
     as an L2-regularised logistic regression whose strength is chosen on validation (far faster and
     steadier at 100 labels than SGD on the head); the fitted weights are written into the HF head;
-  - `lp_ft`: the linear probe, then full fine-tuning from that head; the probed model stays the best
-    candidate until fine-tuning beats it on validation.
+  - `lp_ft`: the linear probe, then full fine-tuning from that head; with early stopping the probed model stays
+    the best candidate until fine-tuning beats it on the held-out share.
 Pooling `cls` is the HF head (pooler over [CLS]) and round-trips through `transformers` alone; `mean`
 (mean of the last hidden states) is often better for small encoders, and `warmstart predict` applies it.
 """

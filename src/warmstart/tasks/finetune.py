@@ -334,8 +334,8 @@ def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dic
                            cfg.trust_pickled_weights)
 
 
-NO_TEST = ("no test split: nothing held out was scored; the val_* numbers come from the early-stopping split and "
-           "are optimistic (add test rows, or let a seeded split carve them: data.split_column=null)")
+NO_TEST = ("no test split: nothing held out was scored (val_* numbers, with early stopping, come from the split it "
+           "chose on and are optimistic); add test rows, or let a seeded split carve them: data.split_column=null")
 
 
 _SCORED_BY_CALLER: ContextVar[bool] = ContextVar("warmstart_scored_by_caller", default=False)
