@@ -121,7 +121,7 @@ def test_image_finetuning_keeps_its_own_defaults_through_the_shared_train_sectio
 
 def test_text_finetuning_trains_a_fixed_budget_by_default_and_images_still_stop_early():
     """Text: no early stopping unless asked (benchmarks/results/fixed_budget.md: stopping on a held-out fifth of 100
-    labels cost 11 points with full fine-tuning, 3.7 with LP-FT, 16 entity-F1 points on WNUT-16); images keep
+    labels cost 11 points with full fine-tuning, 3.7 with LP-FT, 10 with LoRA, 16 entity-F1 points on WNUT-16); images keep
     their measured recipe's early stopping (100 epochs at most, patience 5)."""
     assert load_config(FinetuneConfig, None, []).train.patience == 0
     assert load_config(ImageFinetuneConfig, None, []).train.patience == 5
