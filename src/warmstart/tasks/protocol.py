@@ -4,12 +4,13 @@ By default (`train.patience: 0`, a fixed budget, as HF's Trainer and SetFit) the
 on all N for the whole budget (benchmarks/results/fixed_budget.md: stopping on a held-out fifth of 100 labels
 ended 3.7 to 16 points lower on four classification tasks (full, LP-FT, LoRA) and NER).
 
-With early stopping (`train.patience` > 0): Phase 1 (select) trains on the N minus a held-out share and chooses
-on that share: when to stop, and for LP-FT whether fine-tuning beat the probe. Phase 2 (refit) trains a fresh
-model on all N for the chosen number of epochs, with nothing left to choose with (a probe chooses its C by
-cross-validation inside the N). With an explicit dev set (`data.validation_labels`) phase 1 chooses on it and there is no refit: that is the user's
-choice, reported as "N train + M validation". Each task supplies `train_once(train, validation, steps, phase)`,
-which builds a fresh model and fits it (tasks/finetune.fit does the loop); this module decides the phases.
+With early stopping (`train.patience` > 0): Phase 1 (select) trains on the N minus a held-out share and chooses on
+that share: when to stop, and for LP-FT whether fine-tuning beat the probe. Phase 2 (refit) trains a fresh model on
+all N for the chosen number of epochs, with nothing left to choose with (a probe chooses its C by cross-validation
+inside the N). With an explicit dev set (`data.validation_labels`) phase 1 chooses on it and there is no refit:
+that is the user's choice, reported as "N train + M validation". Each task supplies `train_once(train, validation,
+steps, phase)`, which builds a fresh model and fits it (tasks/finetune.fit does the loop); this module decides the
+phases.
 
 The refit is checked where the task gives a `score`: nothing is left to choose with, but the held-out share is
 now training data, so a refit that scores clearly below the selection's model on it (which had never seen it)
