@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,11 +21,23 @@ def test_choose_max_length(lengths, expected):
     assert cost.choose_max_length(lengths) == expected
 
 
-def test_fit_seconds_grows_with_labels_and_strategy_cost():
+def test_setfit_fit_seconds_grow_with_labels():
     one = cost.fit_seconds("setfit", 100, 0.5)
     assert one == pytest.approx(cost.STARTUP_S + cost.SETFIT_STEPS_PER_LABEL * 100 * 0.5)
     assert cost.fit_seconds("setfit", 200, 0.5) - cost.STARTUP_S == pytest.approx(2 * (one - cost.STARTUP_S))
-    assert cost.fit_seconds("lp_ft", 100, 0.5) > one
+
+
+def test_lp_ft_costs_its_fixed_budget_in_texts(monkeypatch):
+    """LP-FT's fit is train.max_epochs passes over the n labels (nothing held out by default), counted against
+    SetFit's 32 texts a step; a budget in steps (train.max_steps) counts batches instead."""
+    import warmstart.config as config
+
+    epochs = config.FinetuneTrainConfig().max_epochs
+    assert cost.fit_seconds("lp_ft", 64, 0.5) == pytest.approx(cost.STARTUP_S + epochs * 64 / 32 * 0.5)
+    assert cost.fit_seconds("lp_ft", 64, 0.5) < cost.fit_seconds("setfit", 64, 0.5)  # a quarter of SetFit's texts
+    monkeypatch.setattr(config, "FinetuneTrainConfig", lambda: SimpleNamespace(max_steps=10, batch_size=16,
+                                                                               max_epochs=20))
+    assert cost.fit_seconds("lp_ft", 64, 0.5) == pytest.approx(cost.STARTUP_S + 10 * 16 / 32 * 0.5)
 
 
 @pytest.mark.parametrize("config, expected", [({"max_seq_length": 256}, 256), ({"max_seq_length": 128}, 128),
