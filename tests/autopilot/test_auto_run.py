@@ -96,6 +96,9 @@ def test_the_verdict_names_the_choice_rivals_and_adaptation(auto_run):
     assert v["chosen"]["accuracy"] == best  # the best out-of-fold accuracy wins
     assert v["chosen"]["low"] <= v["chosen"]["accuracy"] <= v["chosen"]["high"]
     assert "tfidf" in v["comparisons"] and v["unlabelled"]["adapted"]
+    runner = v["comparisons"]["runner_up"]  # the next pipeline, and how far behind it is
+    assert runner["b"] != v["chosen"]["name"] and runner["gap"] >= 0 and runner["labels"] >= 0
+    assert any(s.startswith(f"The runner-up, {runner['b']}") for s in v["sentences"])
     assert "adaptation" in v["comparisons"]
     assert len(v["curve"]) == 3 and v["curve"][0]["labels"] < v["curve"][-1]["labels"]
     assert 0 <= v["chosen"]["test_accuracy"] <= 1 and v["test_rows"] == 40
