@@ -155,9 +155,9 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
 
 
 def runner_up_sentence(g: dict, n: int) -> str:
-    """How far the choice is from the next pipeline, in points and in labels: at 16 labels per class one label of
-    32 decided a choice that test reversed by 3 points (benchmarks/results/auto.md, rt seed 0), so a near-tie is
-    said to be one."""
+    """How far the choice is from the next pipeline, in points and in labels, so that a near-tie is said to be one:
+    at 16 labels per class one label of 32 separated a choice from the next pipelines, and test put it about 3
+    points below the adapted encoder's SetFit (benchmarks/results/auto.md, rt seed 0)."""
     if g["verdict"] == "the same":
         return (f"The runner-up, {g['b']}, was right and wrong on the same labels: a tie, which goes to the cheaper "
                 "pipeline or the one run first.")
