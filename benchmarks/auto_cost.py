@@ -8,7 +8,7 @@ skips pipelines that would fit, and one far below overruns the budget. For each 
 and count: the N labels auto would draw (`--per-class`, seed 0), MiniLM's SetFit step timed as auto times it
 (cost.step_seconds at auto's max_length), then fold 0 of `--folds` of each strategy fitted exactly as auto fits it
 (crossval.fold_finetune with auto's overrides) and timed. Reports measured / estimated per fit, and the strategy's
-cost in SetFit steps per label that the measurements imply (what cost.py's constant should be). One CSV row per
+cost in SetFit steps per label that the measurements imply (against what cost.py counts). One CSV row per
 fit; run alone: it times wall clock.
 """
 
@@ -71,8 +71,8 @@ def main() -> None:
     per = table.groupby("strategy").setfit_steps_per_label.median()
     print(f"\n{cpu_name()}, {torch.get_num_threads()} threads, bf16 {bf16}\n")
     print(table.to_string(index=False))
-    print("\nmedian SetFit steps per label (cost.py: setfit "
-          f"{cost.SETFIT_STEPS_PER_LABEL:.2f}):\n{per.to_string()}")
+    print(f"\nmedian SetFit steps per label (cost.py counts setfit {cost.SETFIT_STEPS_PER_LABEL:.2f}, lp_ft "
+          f"{cost.lp_ft_setfit_steps(1.0):.3f}):\n{per.to_string()}")
 
 
 if __name__ == "__main__":
