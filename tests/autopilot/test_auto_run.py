@@ -149,21 +149,6 @@ def test_pipelines_that_cannot_fit_the_budget_are_not_run(pretrained, sentiment_
     assert v["skipped"] and all(s["status"].startswith("not run") for s in v["skipped"])
 
 
-
-@pytest.mark.parametrize("kept", [False, True])
-def test_a_dropped_adaptation_never_wins_the_refit(kept, sentiment_csv, tmp_path):
-    """auto said "dropped (adaptation did not raise the score)", then refitted the adapted encoder's probe, which
-    had scored best out of fold. An adapted encoder competes only when its score rose."""
-    from warmstart.autopilot.run import AutoRun
-
-    settings = {"labelled": str(sentiment_csv), "text_column": "text", "label_column": "label", "labels": 20,
-                "per_class": None, "folds": 2, "seed": 0, "budget_s": 60}
-    run = AutoRun(tmp_path, settings, {"base": "folder"}, [])
-    run.state.put("unlabelled", {"base": "base", "adapted": "base + SimCSE", "kept": kept}, run.clock)
-    y = run.data.y
-    run.oof = {"probe:base": 1 - y, "probe:base + SimCSE": y.copy(), "tfidf": y.copy()}  # adapted: all right
-    assert run.ranking() == (["probe:base + SimCSE", "probe:base"] if kept else ["probe:base"])
-
 def test_the_report_opens_in_chromium_without_errors(auto_run, browser):
     browser.get(auto_run[0].report.resolve().as_uri())
     assert browser.title == "warmstart auto"

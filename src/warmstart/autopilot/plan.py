@@ -23,6 +23,7 @@ from warmstart.errors import WarmstartError
 SHARES = {"rank": 0.08, "unlabelled": 0.37, "select": 0.40, "refit": 0.10, "report": 0.05}
 STAGES = tuple(SHARES)
 STATE_FILE = "auto_state.json"
+SCRATCH = "warmstart pretrained"  # the encoder auto pretrains from scratch on the unlabelled text
 
 
 def parse_budget(text: str | float) -> float:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from warmstart.autopilot.crossval import accuracy, fraction_of, oof_probe, oof_tfidf, paired_gap, wilson
+from warmstart.autopilot.plan import SCRATCH
 from warmstart.studies.report import STYLE, axes, esc, figure_html
 
 STRATEGY_NAMES = {"probe": "linear probe", "setfit": "SetFit (warmstart)", "lp_ft": "LP-FT"}
@@ -90,11 +91,11 @@ def verdict(run, refit: dict) -> dict:
     if runner is not None and accuracy(run.oof[runner], y) <= accuracy(run.oof[chosen], y):
         correct = int((run.oof[chosen] == y).sum()) - int((run.oof[runner] == y).sum())
         comparisons["runner_up"] = {**_gap(run, chosen, runner), "labels": correct}
-    plain = [k for k in run.ranking() if k.split(":", 1)[1] not in (adapted, "warmstart pretrained")]
+    plain = [k for k in run.ranking() if k.split(":", 1)[1] not in (adapted, SCRATCH)]
     if plain and plain[0] != chosen:
         comparisons["best_unadapted"] = _gap(run, chosen, plain[0])
-    if "warmstart pretrained" in run.encoders:
-        own = [k for k in run.ranking() if k.endswith(":warmstart pretrained")]
+    if SCRATCH in run.encoders:
+        own = [k for k in run.ranking() if k.endswith(f":{SCRATCH}")]
         comparisons["pretraining"] = _gap(run, own[0], "tfidf") if own else None
     points = _curve(run, encoder)
     candidates = [{"name": n, "folder": state.get(f"encoder:{n}")["folder"], "knn": state.get(f"encoder:{n}")["knn"],

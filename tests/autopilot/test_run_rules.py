@@ -1,0 +1,76 @@
+"""auto's decision rules on made-up out-of-fold predictions (no encoder runs): when the unlabelled text goes to
+a scratch encoder, and which pipeline the ranking puts first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from warmstart.autopilot.plan import SCRATCH
+from warmstart.autopilot.run import SCRATCH_MIN_BYTES, AutoRun
+
+
+def _run(tmp_path, sentiment_csv, budget_s: float = 3600, unlabelled: list[str] = ()) -> AutoRun:
+    settings = {"labelled": str(sentiment_csv), "text_column": "text", "label_column": "label", "labels": 20,
+                "per_class": None, "folds": 2, "seed": 0, "budget_s": budget_s}
+    return AutoRun(tmp_path, settings, {"base": "folder"}, list(unlabelled))
+
+
+def _wrong(y: np.ndarray, rows: int | tuple[int, int]) -> np.ndarray:
+    """y with the predictions in rows (a count from the first, or a (start, stop) range) wrong (two classes)."""
+    out, (start, stop) = y.copy(), (rows if isinstance(rows, tuple) else (0, rows))
+    out[start:stop] = 1 - out[start:stop]
+    return out
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_a_dropped_adaptation_never_wins_the_refit(kept, sentiment_csv, tmp_path):
+    """auto said "dropped (adaptation did not raise the score)", then refitted the adapted encoder's probe, which
+    had scored best out of fold. An adapted encoder competes only when its score rose."""
+    run = _run(tmp_path, sentiment_csv, budget_s=60)
+    run.state.put("unlabelled", {"base": "base", "adapted": "base + SimCSE", "kept": kept}, run.clock)
+    y = run.data.y
+    run.oof = {"probe:base": 1 - y, "probe:base + SimCSE": y.copy(), "tfidf": y.copy()}  # adapted: all right
+    assert run.ranking() == (["probe:base + SimCSE", "probe:base"] if kept else ["probe:base"])
+
+
+@pytest.mark.parametrize("oof, first", [
+    # a tie between the scratch encoder (run first) and the public one goes to the public one (rt seed 2)
+    ({f"setfit:{SCRATCH}": 2, "setfit:base": 2}, "setfit:base"),
+    ({f"setfit:{SCRATCH}": 2, "setfit:base + SimCSE": 2}, "setfit:base + SimCSE"),
+    ({f"setfit:{SCRATCH}": 1, "setfit:base": 2}, f"setfit:{SCRATCH}"),  # one label better: it wins
+    ({"probe:base": 2, "setfit:base": 2}, "probe:base"),  # otherwise ties go to the cheaper, as run
+])
+def test_ties_go_to_the_public_encoder_then_the_cheaper(oof, first, sentiment_csv, tmp_path):
+    run = _run(tmp_path, sentiment_csv)
+    run.state.put("unlabelled", {"base": "base", "adapted": "base + SimCSE", "kept": True}, run.clock)
+    run.oof = {k: _wrong(run.data.y, wrong) for k, wrong in oof.items()}
+    assert run.ranking()[0] == first
+
+
+@pytest.mark.parametrize("tfidf_wrong, probe_wrong, size, scratch, why", [
+    (0, 20, SCRATCH_MIN_BYTES, True, "clearly better, the text is unlike"),
+    ((0, 2), (2, 12), SCRATCH_MIN_BYTES, True, "clearly better"),  # 10 against 2, each wrong where the other is right
+    # rt seed 2's shape: TF-IDF 4 labels ahead (7 against 3) crossed a 2-point margin; a paired test does not
+    ((0, 6), (3, 13), SCRATCH_MIN_BYTES, False, "not clearly better, so nothing is pretrained from scratch"),
+    ((3, 13), (0, 6), SCRATCH_MIN_BYTES, False, "adapting the top-ranked candidate, base (kNN 0.500), to the "
+                                                "unlabelled text"),
+    (0, 20, 1000, False, "too little to pretrain from scratch"),  # clearly unlike, but 1 kB of text
+])
+def test_scratch_pretraining_needs_tfidf_clearly_ahead_and_text_enough(tfidf_wrong, probe_wrong, size, scratch, why,
+                                                                       sentiment_csv, tmp_path):
+    text = tmp_path / "unlabelled.txt"
+    text.write_bytes(b"x" * size)
+    (tmp_path / "run").mkdir()
+    run = _run(tmp_path / "run", sentiment_csv, unlabelled=[str(text)])
+    run.state.put("encoder:base", {"knn": 0.5}, run.clock)
+    y = run.data.y
+    run.oof = {"tfidf": _wrong(y, tfidf_wrong), "probe:base": _wrong(y, probe_wrong)}
+    decision = run.plan_unlabelled()
+    assert bool(decision.get("scratch_minutes")) == scratch
+    assert decision["adapt_minutes"] > 0 and decision["base"] == "base"
+    assert why in decision["why"]
+    if scratch:
+        assert decision["scratch_minutes"] == decision["adapt_minutes"]  # the time is shared
+    elif "not clearly" in why:
+        assert "+20.0 points (95% interval" in decision["why"]  # the figures behind the decision are shown
