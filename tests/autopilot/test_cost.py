@@ -21,6 +21,19 @@ def test_choose_max_length(lengths, expected):
     assert cost.choose_max_length(lengths) == expected
 
 
+@pytest.mark.parametrize("lengths, batch, low, high", [
+    ([50] * 100, 32, 50, 50),             # all alike: that length
+    ([20] * 99 + [200], 32, 62, 78),      # one long text of 100: in 27.5% of batches of 32, so 20 + 0.275 x 180 = 69.5
+    ([20] * 99 + [200], 1, 20, 23),       # batches of one rarely meet it
+    ([20] * 50 + [200] * 50, 32, 200, 200),  # half long: every batch of 32 holds one
+])
+def test_padded_width_is_the_expected_longest_of_a_batch(lengths, batch, low, high):
+    """A step pads to its batch's longest row; auto times its step at the expected one, not at three draws'."""
+    width = cost.padded_width(lengths, batch, seed=0)
+    assert low <= width <= high
+    assert width == cost.padded_width(lengths, batch, seed=0)  # seeded
+
+
 def test_setfit_fit_seconds_grow_with_labels():
     one = cost.fit_seconds("setfit", 100, 0.5)
     assert one == pytest.approx(cost.STARTUP_S + cost.SETFIT_STEPS_PER_LABEL * 100 * 0.5)

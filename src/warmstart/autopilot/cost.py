@@ -3,8 +3,9 @@
 A first version estimated training time from the encoder's inference rate; on chatterbot (texts with a long tail:
 one long row pads a whole batch) a SetFit fold took 234 s against 134 s estimated, and on Rotten Tomatoes 25 s
 against 33 s: inference rate does not carry over to training at other lengths. So each candidate's training
-step is timed here on its own texts: SetFit's step (32 random labelled texts, i.e. 16 pairs, padded to their
-longest, forward, mean pooling, backward, an AdamW step), after one warm-up step. A fit is then steps x that.
+step is timed here on its own texts: SetFit's step (32 random labelled texts, i.e. 16 pairs, padded to the
+expected longest of a random batch, forward, mean pooling, backward, an AdamW step), after one warm-up step. A
+fit is then steps x that.
 """
 
 from __future__ import annotations
@@ -37,11 +38,19 @@ def choose_max_length(lengths: list[int], floor: int = 64, cap: int = 256) -> in
     return int(min(cap, max(floor, 8 * math.ceil(p90 / 8))))
 
 
+def padded_width(lengths: list[int], batch: int, seed: int, draws: int = 2000) -> int:
+    """The expected padded length of a random batch of `batch` texts (each batch is padded to its longest row):
+    the mean, over `draws` drawn batches, of their longest length."""
+    rows = np.random.default_rng(seed).integers(0, len(lengths), (draws, batch))
+    return max(1, int(round(float(np.asarray(lengths)[rows].max(axis=1).mean()))))
+
+
 def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, seed: int, batch: int = 32,
                  repeats: int = 3) -> float:
-    """Seconds of one SetFit training step of the encoder in `folder` on `batch` random texts of `texts` (the mean
-    of `repeats` steps after a warm-up)."""
+    """Seconds of one SetFit training step of the encoder in `folder` on `batch` random texts of `texts` padded to
+    the expected padded length of a random batch (the mean of `repeats` steps after a warm-up)."""
     import pandas as pd
+    import torch.nn.functional as F
     from transformers import AutoModel
 
     from warmstart.data.text import load_tokenizer
@@ -52,12 +61,19 @@ def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, see
     tokenizer = load_tokenizer(folder)
     model = place(load_pretrained(AutoModel, folder, quiet=True)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
+    ids, types = encode(tokenizer, pd.DataFrame({"text": texts}), max_length)
+    # A step's cost follows its batch's longest row, and 3 random batches sample that poorly where lengths have
+    # a long tail: on chatterbot the library's step timed 1.9, 2.7 and 6.7 s at seeds 0-2 (the last left the
+    # rival unrun). Every timed batch is padded to the expected width instead (benchmarks/auto_step.py).
+    width = padded_width([len(i) for i in ids], batch, seed)
     rng = np.random.default_rng(seed)
     times = []
     for r in range(repeats + 1):
-        rows = [texts[i] for i in rng.integers(0, len(texts), batch)]
-        b = to_device(make_batches(encode(tokenizer, pd.DataFrame({"text": rows}), max_length), None, batch,
-                                   tokenizer.pad_token_id)[0])
+        rows = rng.integers(0, len(ids), batch)
+        cut = ([ids[i][:width] for i in rows], [types[i][:width] for i in rows] if types is not None else None)
+        b = make_batches(cut, None, batch, tokenizer.pad_token_id)[0]
+        b = to_device({k: F.pad(v, (0, width - v.shape[1]), value=tokenizer.pad_token_id if k == "input_ids" else 0)
+                       for k, v in b.items()})
         t0 = time.perf_counter()
         with autocast(bf16):
             hidden = model(**b).last_hidden_state
