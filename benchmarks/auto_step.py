@@ -5,9 +5,8 @@
 
 auto times one SetFit step of each encoder on its N labelled texts before it decides what fits the budget; for the
 setfit library the step runs in fp32 at MiniLM's max_seq_length (256). A step pads its batch to the batch's
-longest text, so where lengths have a long tail its time depends on which texts the timed batches drew: on
-chatterbot the library's step was timed at 1.9, 2.7 and 6.7 s at seeds 0-2 (benchmarks/results/auto.md), and the
-last left the rival unrun. For each task: the N labels of seed 0, then per seed the step as it was timed before
+longest text, so where lengths have a long tail its time depends on which texts the timed batches drew (and
+the estimate decides whether a pipeline runs at all). For each task: the N labels of seed 0, then per seed the step as it was timed before
 (3 random batches padded to their own longest, after a warm-up) and as cost.step_seconds times it now (padded
 to the expected longest of a random batch), against the truth: the mean over `--truth` random batches, each
 padded to its own longest, which is what a fit pays. Run alone: it times wall clock.

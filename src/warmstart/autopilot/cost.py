@@ -63,8 +63,8 @@ def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, see
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
     ids, types = encode(tokenizer, pd.DataFrame({"text": texts}), max_length)
     # A step's cost follows its batch's longest row, and 3 random batches sample that poorly where lengths have
-    # a long tail: on chatterbot the library's step timed 1.9, 2.7 and 6.7 s at seeds 0-2 (the last left the
-    # rival unrun). Every timed batch is padded to the expected width instead (benchmarks/auto_step.py).
+    # a long tail: on chatterbot's labels three of them timed the library's step at 0.87-1.83x the mean of 24
+    # random batches. Every timed batch is padded to the expected width instead: 1.04-1.15x (auto_step.py).
     width = padded_width([len(i) for i in ids], batch, seed)
     rng = np.random.default_rng(seed)
     times = []
