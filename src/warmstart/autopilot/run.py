@@ -195,7 +195,7 @@ class AutoRun:
             return adapt if gap["gap"] <= 0 else {**adapt, "why": f"{adapt['why']}; {versus}: not clearly better, "
                                                                   "so nothing is pretrained from scratch"}
         if size < SCRATCH_MIN_BYTES or minutes < 2 * MIN_UNLABELLED_MINUTES:
-            return {**adapt, "why": f"{adapt['why']}; {versus}, but {size / 1e6:.1f} MB of text or {minutes:.1f} "
+            return {**adapt, "why": f"{adapt['why']}; {versus}: clearly better, but {size / 1e6:.1f} MB or {minutes:.1f} "
                                     "min is too little to pretrain from scratch (1 MB and 2 min at least)"}
         return {**adapt, "scratch_minutes": minutes / 2, "adapt_minutes": minutes / 2,
                 "why": f"{versus}: clearly better, the text is unlike what the candidates saw, so warmstart also "
