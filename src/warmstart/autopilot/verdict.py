@@ -9,9 +9,11 @@ import json
 from typing import Any
 
 import numpy as np
+import yaml
 
 from warmstart.autopilot.crossval import accuracy, fraction_of, oof_probe, oof_tfidf, paired_gap, wilson
 from warmstart.autopilot.plan import SCRATCH
+from warmstart.config.loader import CONFIG_FILENAME
 from warmstart.studies.report import STYLE, axes, esc, figure_html
 
 STRATEGY_NAMES = {"probe": "linear probe", "setfit": "SetFit (warmstart)", "lp_ft": "LP-FT"}
@@ -232,8 +234,52 @@ def page(result: dict) -> str:
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def model_card(result: dict) -> str:
+# The features the head reads, as plain-transformers lines (the card's snippet), per `train.pooling`
+_POOL_LINES = {
+    "mean": ("mask = batch[\"attention_mask\"].unsqueeze(-1).to(hidden.dtype)\n"
+             "    features = (hidden * mask).sum(1) / mask.sum(1)  # mean over the text's tokens"),
+    "cls_token": "features = hidden[:, 0]  # the [CLS] state itself",
+}
+
+
+def use_snippet(pooling: str, max_length: int) -> str:
+    """Python that reproduces `warmstart predict`'s probabilities with transformers alone (fp32; `predict` may run
+    bf16, within ~1e-2). A head trained on pooled features (mean, [CLS] state) is not what
+    `AutoModelForSequenceClassification.forward` or `pipeline("text-classification")` computes: they read the HF
+    pooler, so loaded that way the model predicts something else, silently (RoBERTa-style heads read position 0:
+    the same as [CLS]-state pooling, not as mean pooling)."""
+    return f"""```python
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+folder = "THIS_FOLDER"
+tokenizer = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+texts = ["first text", "second text"]
+batch = tokenizer(texts, padding=True, truncation=True, max_length={max_length}, return_tensors="pt")
+with torch.no_grad():
+    hidden = model.base_model(**batch).last_hidden_state  # (B, T, H)
+    {_POOL_LINES[pooling]}
+    head = model.classifier  # BERT's is one linear layer; RoBERTa-style heads read position 0 of (B, 1, H)
+    logits = head(features) if isinstance(head, torch.nn.Linear) else head(features[:, None])
+probs = logits.softmax(-1)  # (B, C), columns as model.config.id2label
+```"""
+
+
+def model_card(result: dict, pooling: str = "mean", max_length: int = 128) -> str:
+    """The deliverable folder's README.md; `pooling` and `max_length`: the fit's (`train.pooling`, `train.max_length`)."""
     c = result["chosen"]
+    if pooling == "cls":  # the standard head: what transformers computes is what warmstart predicts
+        use = ("`warmstart predict THIS_FOLDER FILE` (classes and probabilities), `transformers.pipeline(\"text-"
+               "classification\", model=THIS_FOLDER)`, or `AutoModelForSequenceClassification`: the same predictions.")
+    else:
+        use = (f"`warmstart predict THIS_FOLDER FILE` (classes and probabilities), or, with transformers alone:\n\n"
+               f"{use_snippet(pooling, max_length)}\n\n"
+               f"The head reads {'mean-pooled' if pooling == 'mean' else 'the [CLS] state as'} features; "
+               "`pipeline(\"text-classification\")` and `AutoModelForSequenceClassification(...)(**batch).logits` "
+               "do not pool this way (BERT's head reads its pooler) and may predict something else. As a sentence "
+               "encoder: "
+               "`sentence_transformers.SentenceTransformer(THIS_FOLDER)` (the same pooling).")
     test = (f"- Test rows of the labelled file, never used to decide: {100 * c['test_accuracy']:.1f}% accuracy.\n"
             if c.get("test_accuracy") is not None else "")
     return f"""---
@@ -254,9 +300,7 @@ Made by `warmstart auto` from {result['labels']} labelled examples ({len(result[
 {test}- Rivals on the same folds: see `../report.html`.
 
 ## Use
-`warmstart predict THIS_FOLDER FILE` (classes and probabilities), or load it with
-`transformers.AutoModelForSequenceClassification` (its head reads mean-pooled features, which `warmstart
-predict` applies), or as a sentence encoder with `sentence_transformers.SentenceTransformer(THIS_FOLDER)`.
+{use}
 
 ## Limits
 Intended for texts like the labelled ones; {result['labels']} labels give a wide interval (above), and accuracy on
@@ -273,9 +317,12 @@ def deliver(run, result: dict) -> None:
     config = json.loads((model / "config.json").read_text(encoding="utf-8"))
     dim = config.get("hidden_size") or config.get("dim") or config.get("d_model")
     encoder = result["chosen"]["encoder"]
-    write_sentence_layout(model, run.encoders[encoder], "mean", run.state.get(f"encoder:{encoder}")["max_length"],
+    # the pooling the winner was fitted with (a [CLS]-pooled candidate such as a BGE fits on its [CLS] state)
+    train = (yaml.safe_load((model / CONFIG_FILENAME).read_text(encoding="utf-8")) or {}).get("train", {})
+    pooling, max_length = train.get("pooling", "mean"), int(train.get("max_length") or 128)
+    write_sentence_layout(model, run.encoders[encoder], {"cls_token": "cls"}.get(pooling, pooling), max_length,
                           int(dim))
-    (model / "README.md").write_text(model_card(result), encoding="utf-8")
+    (model / "README.md").write_text(model_card(result, pooling, max_length), encoding="utf-8")
     (run.root / "report.html").write_text(page(result), encoding="utf-8")
     (run.root / "auto.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     print("\n" + summary(result) + f"\nreport: {run.root / 'report.html'}", flush=True)
