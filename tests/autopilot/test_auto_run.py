@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from card_snippet import run_card_snippet
 
 import warmstart
 from warmstart.errors import WarmstartError
@@ -122,13 +123,11 @@ def test_the_model_folder_predicts_loads_in_transformers_and_sentence_transforme
     assert (again["prediction"].astype(str) == test["prediction"].astype(str)).all()
     # the sentence layout pools as the head was fitted, and the card's transformers-only lines give predict's
     # probabilities (predict may run bf16 where auto measured it faster: within 3e-2)
-    from test_verdict import _run_card_snippet
-
     fitted = yaml.safe_load((model / "warmstart_config.yaml").read_text())["train"]["pooling"]
     pool = json.loads((model / "1_Pooling" / "config.json").read_text())
     assert pool["pooling_mode_mean_tokens"] == (fitted == "mean") and pool["pooling_mode_cls_token"] == (fitted != "mean")
     texts = table.text[:8].tolist()
-    probs = _run_card_snippet(card, model, texts).numpy()
+    probs = run_card_snippet(card, model, texts).numpy()
     labels = AutoModelForSequenceClassification.from_pretrained(model).config.id2label
     want = rows[[f"prob_{labels[i]}" for i in range(len(labels))]].to_numpy()[:8]
     assert np.abs(probs - want).max() < 3e-2

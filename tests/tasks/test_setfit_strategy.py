@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from card_snippet import run_card_snippet
 from conftest import requires
 
 from warmstart.config import FinetuneConfig, load_config
@@ -55,6 +56,10 @@ def test_its_folder_reproduces_its_test_predictions(setfit_run, sentiment_csv, t
     want = pd.read_csv(out / "predictions.csv")
     assert list(got["prediction"].astype(str)) == list(want["prediction"].astype(str))
     assert np.allclose(got["prob_1"], want["prob_1"], atol=1e-4)
+    # and its card's transformers-only lines give the same (the head reads mean-pooled features)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    probs = run_card_snippet(card, out, test["text"].tolist()).numpy()
+    assert "accuracy" in card and np.allclose(probs[:, 1], want["prob_1"], atol=1e-4)
 
 
 def test_setfit_needs_mean_pooling_and_text(sentiment_csv, pretrained, tmp_path):

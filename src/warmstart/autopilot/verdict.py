@@ -15,6 +15,7 @@ from warmstart.autopilot.crossval import accuracy, fraction_of, oof_probe, oof_t
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.config.loader import CONFIG_FILENAME
 from warmstart.studies.report import STYLE, axes, esc, figure_html
+from warmstart.tasks.card import usage
 
 STRATEGY_NAMES = {"probe": "linear probe", "setfit": "SetFit (warmstart)", "lp_ft": "LP-FT"}
 CURVE_FRACTIONS = (0.25, 0.5, 1.0)
@@ -234,58 +235,19 @@ def page(result: dict) -> str:
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 
-# The features the head reads, as plain-transformers lines (the card's snippet), per `train.pooling`
-_POOL_LINES = {
-    "mean": ("mask = batch[\"attention_mask\"].unsqueeze(-1).to(hidden.dtype)\n"
-             "    features = (hidden * mask).sum(1) / mask.sum(1)  # mean over the text's tokens"),
-    "cls_token": "features = hidden[:, 0]  # the [CLS] state itself",
-}
-
-
-def use_snippet(pooling: str, max_length: int) -> str:
-    """Python that reproduces `warmstart predict`'s probabilities with transformers alone (fp32; `predict` may run
-    bf16, within ~1e-2). A head trained on pooled features (mean, [CLS] state) is not what
-    `AutoModelForSequenceClassification.forward` or `pipeline("text-classification")` computes: they read the HF
-    pooler, so loaded that way the model predicts something else, silently (RoBERTa-style heads read position 0:
-    the same as [CLS]-state pooling, not as mean pooling)."""
-    return f"""```python
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-folder = "THIS_FOLDER"
-tokenizer = AutoTokenizer.from_pretrained(folder)
-model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-texts = ["first text", "second text"]
-batch = tokenizer(texts, padding=True, truncation=True, max_length={max_length}, return_tensors="pt")
-with torch.no_grad():
-    hidden = model.base_model(**batch).last_hidden_state  # (B, T, H)
-    {_POOL_LINES[pooling]}
-    head = model.classifier  # BERT's is one linear layer; RoBERTa-style heads read position 0 of (B, 1, H)
-    logits = head(features) if isinstance(head, torch.nn.Linear) else head(features[:, None])
-probs = logits.softmax(-1)  # (B, C), columns as model.config.id2label
-```"""
-
-
 def model_card(result: dict, pooling: str = "mean", max_length: int = 128) -> str:
     """The deliverable folder's README.md; `pooling` and `max_length`: the fit's (`train.pooling`, `train.max_length`)."""
     c = result["chosen"]
-    if pooling == "cls":  # the standard head: what transformers computes is what warmstart predicts
-        use = ("`warmstart predict THIS_FOLDER FILE` (classes and probabilities), `transformers.pipeline(\"text-"
-               "classification\", model=THIS_FOLDER)`, or `AutoModelForSequenceClassification`: the same predictions.")
-    else:
-        use = (f"`warmstart predict THIS_FOLDER FILE` (classes and probabilities), or, with transformers alone:\n\n"
-               f"{use_snippet(pooling, max_length)}\n\n"
-               f"The head reads {'mean-pooled' if pooling == 'mean' else 'the [CLS] state as'} features; "
-               "`pipeline(\"text-classification\")` and `AutoModelForSequenceClassification(...)(**batch).logits` "
-               "do not pool this way (BERT's head reads its pooler) and may predict something else. As a sentence "
-               "encoder: "
-               "`sentence_transformers.SentenceTransformer(THIS_FOLDER)` (the same pooling).")
     test = (f"- Test rows of the labelled file, never used to decide: {100 * c['test_accuracy']:.1f}% accuracy.\n"
             if c.get("test_accuracy") is not None else "")
+    # the hub's text-classification widget runs the plain forward: right only for the standard head
+    tag = "pipeline_tag: text-classification\n" if pooling == "cls" else ""
+    use = usage(pooling, max_length) + (
+        "\n\nAs a sentence encoder: `sentence_transformers.SentenceTransformer(THIS_FOLDER)` (pooled as the head was "
+        "fitted).")
     return f"""---
 library_name: transformers
-pipeline_tag: text-classification
-tags: [warmstart, text-classification, sentence-transformers]
+{tag}tags: [warmstart, text-classification, sentence-transformers]
 ---
 # {c['name']}
 

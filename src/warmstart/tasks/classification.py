@@ -29,6 +29,7 @@ from warmstart.data.sources import read_table
 from warmstart.engine.runtime import autocast, require_placed, to_device
 from warmstart.errors import WarmstartError
 from warmstart.models.probe import fit_logistic, fit_logistic_cv
+from warmstart.tasks.card import finetune_card
 from warmstart.tasks.finetune import (
     build_model,
     chosen_pooling,
@@ -325,6 +326,9 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
     metrics = scored({**tested, "test_size": len(test), "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
                       **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}, len(test) > 0)
+    if tc.save_model:  # how to use the folder, with transformers alone too (the pooled head is not its forward)
+        card = finetune_card(metrics, names, str(cfg.init), tc.pooling, tc.max_length)
+        files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
 

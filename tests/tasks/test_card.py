@@ -1,0 +1,70 @@
+"""tasks/card.py: a fine-tuned classifier's card, whose transformers-only lines reproduce warmstart's predictions."""
+
+from __future__ import annotations
+
+import pytest
+from card_snippet import run_card_snippet
+
+
+def _classifier(pretrained, family: str):
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    if family == "bert":
+        model = AutoModelForSequenceClassification.from_pretrained(pretrained, num_labels=3)
+    else:
+        base = AutoConfig.from_pretrained(pretrained)
+        config = AutoConfig.for_model("roberta", vocab_size=base.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=40,
+                                      pad_token_id=base.pad_token_id, num_labels=3)
+        model = AutoModelForSequenceClassification.from_config(config)
+    with torch.no_grad():  # a head far from uniform, so that reading other features shows
+        for p in model.classifier.parameters():
+            p.mul_(100)
+    return model.eval()
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+@pytest.mark.parametrize("pooling", ["mean", "cls_token"])
+def test_the_cards_transformers_lines_reproduce_warmstarts_probabilities(pretrained, tmp_path, family, pooling):
+    """A head fitted on pooled features is not what `AutoModelForSequenceClassification.forward` computes: the
+    card's plain-transformers lines must give warmstart's own probabilities (`classification.logits_of`), for a
+    one-linear head (BERT) and a head that reads position 0 (RoBERTa), mean and [CLS]-state pooling alike."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from warmstart.tasks.card import finetune_card
+    from warmstart.tasks.classification import logits_of
+
+    model = _classifier(pretrained, family)
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(pretrained).save_pretrained(tmp_path)
+    texts = ["a good film with a long and winding plot", "dull", "the cast is fine"]
+    card = finetune_card({"strategy": "setfit", "test_size": 0}, ["a", "b", "c"], "tiny", pooling, max_length=12)
+    got = run_card_snippet(card, tmp_path, texts)
+
+    batch = dict(AutoTokenizer.from_pretrained(tmp_path)(texts, padding=True, truncation=True, max_length=12,
+                                                         return_tensors="pt"))
+    with torch.no_grad():
+        want = logits_of(model, batch, pooling).softmax(-1)
+        plain = model(**batch).logits.softmax(-1)
+    assert got.shape == (3, 3) and torch.allclose(got, want, atol=1e-6)
+    # what the card warns of: the plain forward pools otherwise (BERT's pooler), except where a RoBERTa head's own
+    # reading of position 0 is the [CLS] state
+    assert torch.allclose(plain, want, atol=1e-6) == (family == "roberta" and pooling == "cls_token")
+    assert "may predict something else" in card
+    assert ("mean-pooled" if pooling == "mean" else "the [CLS] state") in card
+
+
+@pytest.mark.parametrize("metrics, says", [
+    ({"strategy": "full", "test_size": 40, "accuracy": 0.8125, "macro_f1": 0.8, "protocol": "100 labels"},
+     ["accuracy 81.2%", "macro-F1 80.0%", "40 rows", "100 labels", "# Text classifier (full, warmstart)"]),
+    ({"strategy": "lp_ft", "test_size": 0}, ["No test rows: nothing was scored"]),
+])
+def test_the_finetune_card_states_the_protocol_and_the_test_figures(metrics, says):
+    from warmstart.tasks.card import finetune_card
+
+    card = finetune_card(metrics, ["neg", "pos"], "runs/bert", "cls", 64)
+    assert all(s in card for s in says), card
+    assert "```python" not in card and "the same predictions" in card and "`runs/bert` (2 classes: neg, pos)" in card
