@@ -35,10 +35,14 @@ def test_per_class_draws_evenly_and_folds_are_capped_by_the_smallest_class(senti
     assert np.bincount(data.y).tolist() == [3, 3] and data.k == 3
 
 
-def test_a_class_with_one_label_is_refused(tmp_path):
+@pytest.mark.parametrize("labels, message", [
+    (["x", "x", "x", "y"], "class 'y' has 1 label"),
+    (["x", "x", "x", "x"], r"t.csv: the labelled training sample has 1 class \(only 'x'\)"),  # was sklearn's raise
+])
+def test_a_sample_auto_cannot_cross_validate_is_refused_in_one_line(tmp_path, labels, message):
     path = tmp_path / "t.csv"
-    pd.DataFrame({"text": ["a b", "c d", "e f", "g h"], "label": ["x", "x", "x", "y"]}).to_csv(path, index=False)
-    with pytest.raises(WarmstartError, match="class 'y' has 1 label"):
+    pd.DataFrame({"text": ["a b", "c d", "e f", "g h"], "label": labels}).to_csv(path, index=False)
+    with pytest.raises(WarmstartError, match=message):
         load_labelled(str(path), "text", "label", None, None, 0, 5)
 
 

@@ -74,6 +74,7 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
     label), draw the N (`labels`, stratified; or `per_class` of each class) exactly as a fine-tuning run with
     `data.labels` draws them, and assign folds."""
     from warmstart.config import LabelledDataConfig
+    from warmstart.data.sample import check_classes
     from warmstart.data.sources import read_table
     from warmstart.tasks.classification import load_splits, subsample
 
@@ -86,6 +87,7 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
     n = per_class * len(names) if per_class else labels
     drawn = subsample(pool, n, seed, "--per-class" if per_class else "--labels", balanced=bool(per_class))
     y = drawn["label"].to_numpy()
+    check_classes([names[c] for c in y], path)  # one class: nothing to choose between (sklearn would raise deep)
     counts = np.bincount(y, minlength=len(names))
     if (counts < 2).any():
         few = names[int(np.argmin(counts))]
