@@ -106,3 +106,18 @@ def test_a_run_records_the_pooling_it_used(layout, strategy, expected, pretraine
     assert metrics["pooling"] == expected
     saved = yaml.safe_load((tmp_path / "ft" / "warmstart_config.yaml").read_text(encoding="utf-8"))
     assert saved["train"]["pooling"] == expected
+
+
+@pytest.mark.parametrize("task", ["classification", "token_classification", "summarization", "response_selection"])
+def test_a_max_length_beyond_the_inits_positions_is_one_line_before_any_work(pretrained, sentiment_csv, tmp_path,
+                                                                             task):
+    """It failed deep inside the embeddings on the first long text ("The size of tensor a (3002) must match the size
+    of tensor b (512)"), after the run had begun; the tiny init has 512 positions."""
+    from warmstart.tasks.registry import run_task
+
+    cfg = load_config(FinetuneConfig, None, [f"task={task}", f"init={pretrained}", f"data.path={sentiment_csv}",
+                                             "train.max_length=513", f"output_dir={tmp_path / 'run'}"])
+    with pytest.raises(WarmstartError, match=f"train.max_length=513: {pretrained} has position embeddings for 512 "
+                                             "tokens; set train.max_length to at most 512"):
+        run_task(cfg)
+    assert not (tmp_path / "run").exists()

@@ -84,3 +84,17 @@ def load_model_config(folder: str | Path, trust_pickled: bool = False, **kwargs:
 
     require_weights(folder, trust_pickled)
     return AutoConfig.from_pretrained(folder, trust_remote_code=False, **kwargs)
+
+
+def position_limit(config: Any) -> int | None:
+    """The longest input (tokens, special ones included) a checkpoint's position embeddings cover, from its HF
+    config; None where positions are relative only (DeBERTa without `position_biased_input`). RoBERTa's family
+    numbers positions from `pad_token_id + 1` (514 embeddings hold 512 tokens). A longer input fails deep inside
+    the embeddings ("The size of tensor a (3002) must match the size of tensor b (512)") after work has begun."""
+    most = getattr(config, "max_position_embeddings", None)
+    kind = getattr(config, "model_type", "")
+    if not most or (kind.startswith("deberta") and not getattr(config, "position_biased_input", True)):
+        return None
+    if kind in ("roberta", "xlm-roberta", "camembert", "roberta-prelayernorm", "xlm-roberta-xl", "data2vec-text"):
+        return most - (getattr(config, "pad_token_id", 1) or 0) - 1
+    return most
