@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from warmstart.data.sample import draw_balanced
+from warmstart.data.sample import draw, draw_balanced
 from warmstart.errors import WarmstartError
 
 
@@ -21,3 +21,21 @@ def test_balanced_draw_varies_with_the_seed_and_refuses_too_few():
     assert not (draw_balanced(y, 10, 0) == draw_balanced(y, 10, 1)).all()
     with pytest.raises(WarmstartError, match="fewer than the 2 classes"):
         draw_balanced(y, 1, 0)
+
+
+@pytest.mark.parametrize("drawn, n, warned", [
+    (lambda y, n: draw(len(y), n, 0, y), 150, "data.labels: 150 asked for, but only 100 can be drawn; all 100 are used"),
+    (lambda y, n: draw(len(y), n, 0, y), 100, None),
+    (lambda y, n: draw(len(y), n, 0, y), None, None),
+    (lambda y, n: draw_balanced(y, n, 0), 200, "data.labels: 200 asked for, but only 100 can be drawn; all 100 are used"),
+    # 40 a class asked, the second class has 30: 70 in all
+    (lambda y, n: draw_balanced(y, n, 0), 80, "80 asked for, but only 70 can be drawn (a class has fewer than its even share)"),
+    (lambda y, n: draw_balanced(y, n, 0), 60, None),
+])
+def test_a_sample_smaller_than_asked_says_so(capsys, drawn, n, warned):
+    """metrics.json counts the labels used; a user who asked for more than there are is told before the run."""
+    y = np.array([0] * 70 + [1] * 30)
+    rows = drawn(y, n)
+    err = capsys.readouterr().err
+    assert (warned in err) if warned else err == ""
+    assert len(rows) == min(n or 100, 70 if n == 80 else 100)

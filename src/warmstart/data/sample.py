@@ -14,6 +14,7 @@ A sample with a single class cannot train a classifier: both refuse it in one li
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,7 @@ def draw(n_items: int, n: int | None, seed: int, classes: np.ndarray | None = No
     With `classes` (one class id per item) the sample is stratified, as scikit-learn draws it, and every class
     of the sample must be trainable; without, it is uniform and keeps the items' order."""
     if n is None or n >= n_items:
+        _fewer(n, n_items, where)
         return np.arange(n_items)
     if classes is None:
         return np.sort(np.random.default_rng(seed).choice(n_items, n, replace=False))
@@ -127,12 +129,21 @@ def draw_balanced(classes: np.ndarray, n: int | None, seed: int, where: str = "d
     than its share gives all it has."""
     classes = np.asarray(classes)
     if n is None or n >= len(classes):
+        _fewer(n, len(classes), where)
         return np.arange(len(classes))
     values = np.unique(classes)
     rng = np.random.default_rng([seed, 11])
     taken = [rng.permutation(np.flatnonzero(classes == v))[:k]
              for v, k in zip(values, class_counts(n, len(values), where), strict=True)]
+    _fewer(n, sum(len(t) for t in taken), where, " (a class has fewer than its even share)")
     return np.sort(np.concatenate(taken))
+
+
+def _fewer(n: int | None, got: int, where: str, why: str = "") -> None:
+    """Say so, on stderr, when a sample of `n` can only be `got` (metrics.json counts what was used; a user who
+    asked for 1,000 labels should not learn from it afterwards that 32 were there)."""
+    if n is not None and got < n:
+        print(f"warning: {where}: {n} asked for, but only {got} can be drawn{why}; all {got} are used", file=sys.stderr)
 
 
 def check_classes(classes, where: str = "data.labels") -> None:
