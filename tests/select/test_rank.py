@@ -52,6 +52,22 @@ def test_rank_refuses_tasks_it_cannot_score_and_missing_candidates(pretrained, s
         run_rank(str(recipe), [str(tmp_path / "nowhere")])
 
 
+
+def test_a_candidate_shorter_than_max_length_is_refused_before_any_is_scored(pretrained, sentiment_csv, tmp_path,
+                                                                             capsys):
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from warmstart.select.rank import run_rank
+
+    short = tmp_path / "short"
+    AutoModel.from_config(AutoConfig.from_pretrained(pretrained, max_position_embeddings=16)).save_pretrained(short)
+    AutoTokenizer.from_pretrained(pretrained).save_pretrained(short)
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"data:\n  path: {sentiment_csv}\n  labels: 20\ntrain:\n  max_length: 32\n")
+    with pytest.raises(WarmstartError, match=f"train.max_length=32: {short} has position embeddings for 16 tokens"):
+        run_rank(str(recipe), [str(pretrained), str(short)], output=str(tmp_path / "rank.csv"))
+    assert "rank:" not in capsys.readouterr().out and not (tmp_path / "rank.csv").exists()
+
 def test_rank_token_task_scores_one_feature_per_word(pretrained, random_twin, tmp_path):
     """NER candidates are scored on word features: one example per word of the sample, the first piece's
     hidden state, so the pretrained encoder (which has seen these words in context) should tag better."""

@@ -98,3 +98,12 @@ def position_limit(config: Any) -> int | None:
     if kind in ("roberta", "xlm-roberta", "camembert", "roberta-prelayernorm", "xlm-roberta-xl", "data2vec-text"):
         return most - (getattr(config, "pad_token_id", 1) or 0) - 1
     return most
+
+
+def require_positions(folder: str | Path, max_length: int, trust_pickled: bool = False,
+                      key: str = "train.max_length") -> None:
+    """Refuse, in one line before any work, a `max_length` longer than `folder`'s position embeddings cover."""
+    limit = position_limit(load_model_config(folder, trust_pickled))
+    if limit and max_length > limit:
+        raise WarmstartError(f"{key}={max_length}: {folder} has position embeddings for {limit} tokens; set {key} "
+                             f"to at most {limit}")

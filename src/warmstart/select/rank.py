@@ -26,7 +26,7 @@ from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.outputs import replace_file
 from warmstart.engine.runtime import place, require_placed, set_threads, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_pretrained
+from warmstart.models.common import load_pretrained, require_positions
 from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_predict
 from warmstart.select.transferability import hscore, logme
 
@@ -201,6 +201,9 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     if out.is_file() and not _is_rank_table(out):  # rank.csv is a common name: a user's file is never replaced
         raise WarmstartError(f"{out}: exists and is not a table warmstart rank wrote; give --output another file name")
     order = DEFAULT_SCORE if DEFAULT_SCORE in scores else scores[0]
+    if task.rank_features != "images":  # every candidate reads train.max_length tokens: refuse before any work
+        for candidate in candidates:
+            require_positions(candidate, cfg.train.max_length, cfg.trust_pickled_weights)
     set_threads(None)
     bf16 = use_bf16(cfg.train.precision)
     t0 = time.perf_counter()

@@ -37,7 +37,7 @@ from warmstart.engine.outputs import write_marker
 from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_model_config, load_pretrained, position_limit
+from warmstart.models.common import load_model_config, load_pretrained, require_positions
 from warmstart.tasks.resume import (
     CURRENT_RUN,
     RESUME,
@@ -115,11 +115,8 @@ def start_run(cfg: FinetuneConfig):
 
     t0 = time.perf_counter()
     folder = tokenizer_folder(cfg)
-    model = folder if cfg.init == "scratch" else cfg.init  # scratch copies the tokenizer folder's architecture
-    limit = position_limit(load_model_config(model, cfg.trust_pickled_weights))  # before any work: see its doc
-    if limit and cfg.train.max_length > limit:
-        raise WarmstartError(f"train.max_length={cfg.train.max_length}: {model} has position embeddings for "
-                             f"{limit} tokens; set train.max_length to at most {limit}")
+    # scratch copies the tokenizer folder's architecture; a longer input would fail inside the embeddings, mid-run
+    require_positions(folder if cfg.init == "scratch" else cfg.init, cfg.train.max_length, cfg.trust_pickled_weights)
     set_threads(None)
     return t0, use_bf16(cfg.train.precision), load_tokenizer(folder)
 
