@@ -139,8 +139,9 @@ _CPU_BF16_FASTER: bool | None = None
 
 def use_bf16(precision: str) -> bool:
     """Resolve `precision` (auto | bf16 | fp32). `auto` picks bf16 on CUDA when supported; on CPU it times a
-    bf16 and an fp32 linear layer once per process, because bf16 is ~5x faster only with AMX (Sapphire
-    Rapids) and slower than fp32 on CPUs with AVX512-BF16 alone."""
+    bf16 and an fp32 linear layer once per process: bf16 is ~5x faster with AMX (Sapphire Rapids), half as fast
+    as fp32 on a Xeon with AVX512-BF16 alone, and twice as fast on an AMD EPYC (Zen 4) with AVX512-BF16 alone
+    (benchmarks/results/pretrain_throughput.md): the instruction set does not decide it."""
     global _CPU_BF16_FASTER
     if precision == "fp32" and torch.cuda.is_available():
         # fp32 means IEEE fp32: cuDNN's TF32 convolutions (PyTorch's default) differ by ~1e-3 between
