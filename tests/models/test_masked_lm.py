@@ -173,3 +173,22 @@ def test_a_word_after_a_special_token_starts_a_word():
     masked, labels = mask_tokens(ids, special, 9, 10, 0.5, torch.Generator().manual_seed(3), continuation)
     chosen = (labels != -100)[0].tolist()
     assert chosen[1] == chosen[2] and chosen[3] == chosen[4]
+
+
+def test_a_folder_without_pretraining_heads_gets_one_line_not_a_load_report(pretrained, tmp_path, capfd):
+    """MiniLM ships a BertModel: transformers printed a table of MISSING keys and "This checkpoint seem corrupted";
+    a headless init is expected, so one line names what is new. A folder with its heads says nothing."""
+    from warmstart.config import PretrainConfig, load_config
+    from warmstart.models.text import build_pretraining_model
+
+    AutoModel.from_pretrained(pretrained).save_pretrained(tmp_path / "headless")
+    tokenizer = AutoTokenizer.from_pretrained(pretrained)
+    for folder, said in ((tmp_path / "headless", "has no weights for cls.predictions (6 tensors), "
+                                                 "cls.seq_relationship (2 tensors): initialised new"),
+                         (pretrained, None)):
+        capfd.readouterr()
+        model = build_pretraining_model(load_config(PretrainConfig, None, [f"model.init={folder}"]).model, tokenizer, 0)
+        out, err = capfd.readouterr()
+        assert (said in out) if said else "has no weights" not in out
+        assert "MISSING" not in err and "corrupted" not in err and "LOAD REPORT" not in err
+        assert model.cls.predictions.transform.dense.weight.isfinite().all()

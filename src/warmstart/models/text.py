@@ -43,14 +43,30 @@ def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> torch.nn.
     torch.manual_seed(seed)
     if cfg.init:
         family = load_model_config(cfg.init, cfg.trust_pickled_weights).model_type
+        # quiet, then one line: transformers' load report of a headless folder (a table of MISSING keys, and "this
+        # checkpoint seem corrupted" for MiniLM's absent decoder bias) reads as an error where nothing is wrong
         if family == "bert":
-            model = load_pretrained(BertForPreTraining, cfg.init, cfg.trust_pickled_weights, attn_implementation="sdpa")
+            model, info = load_pretrained(BertForPreTraining, cfg.init, cfg.trust_pickled_weights, quiet=True,
+                                          output_loading_info=True, attn_implementation="sdpa")
         else:  # transformers picks SDPA where the family has it (DeBERTa does not, and refuses being asked)
-            model = load_pretrained(AutoModelForMaskedLM, cfg.init, cfg.trust_pickled_weights)
+            model, info = load_pretrained(AutoModelForMaskedLM, cfg.init, cfg.trust_pickled_weights, quiet=True,
+                                          output_loading_info=True)
+        if info.get("missing_keys"):
+            print(f"warmstart pretrain: {cfg.init} has no weights for {missing_modules(info['missing_keys'])}: "
+                  "initialised new", flush=True)
         if model.config.vocab_size != len(tokenizer):
             model.resize_token_embeddings(len(tokenizer))
         return model
     return BertForPreTraining(bert_config(cfg, tokenizer))
+
+
+def missing_modules(keys) -> str:
+    """Missing weight names grouped by their module, e.g. "cls.predictions (5 tensors), cls.seq_relationship (2)"."""
+    groups: dict[str, int] = {}
+    for key in sorted(keys):
+        module = ".".join(key.split(".")[:2]) if key.count(".") > 1 else key.rsplit(".", 1)[0]
+        groups[module] = groups.get(module, 0) + 1
+    return ", ".join(f"{m} ({n} tensor{'s' if n > 1 else ''})" for m, n in groups.items())
 
 
 def mlm_head(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
