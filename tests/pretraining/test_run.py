@@ -164,3 +164,13 @@ def test_a_file_of_one_text_a_line_holds_a_piece_out_and_follows_it(tmp_path, ca
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text(encoding="utf-8").splitlines()]
     assert any("val_mlm_loss" in r for r in log)
     assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["early_stopping"]["watched"] == "val_mlm_loss"
+
+
+@pytest.mark.parametrize("docs, why", [(8, ": 8 documents, too few to hold one out, so no early stopping"),
+                                       (40, ": too little text to hold out a loss, so no early stopping")])
+def test_the_reason_nothing_is_held_out_names_the_cause(docs, why):
+    """2,000 reviews a line (256k tokens, 8 pieces of 256 lines) were said to be 'too little text'."""
+    from warmstart.pretraining.text import nothing_held_out
+
+    said = nothing_held_out(docs)
+    assert said.startswith(why) and said.endswith("blank lines between texts make each one a document")

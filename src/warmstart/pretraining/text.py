@@ -121,8 +121,11 @@ def real_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
 
 
-NOTHING_HELD_OUT = (": too little text to hold out a loss to follow, so no early stopping; blank lines between "
-                    "texts make each one a document")
+def nothing_held_out(num_docs: int) -> str:
+    """Why no held-out loss is followed (data/text.split_documents_for_validation holds out whole documents, one of
+    10 or more)."""
+    why = f"{num_docs} documents, too few to hold one out" if num_docs < 10 else "too little text to hold out a loss"
+    return f": {why}, so no early stopping; blank lines between texts make each one a document"
 
 
 class TextPretraining:
@@ -206,7 +209,7 @@ class TextPretraining:
         self.masker = Masker(tokenizer, cfg.objective.mlm_probability, cfg.objective.whole_word_mask, tc.seed)
         what = "ELECTRA" if self.electra else ("MLM+NSP" if nsp else "MLM")
         self._description = (f"{describe(self.encoder)}; {len(corpus.tokens):,} tokens in {corpus.num_docs:,} "
-                             f"documents ({len(val_ids)} held out{NOTHING_HELD_OUT if floor and not self.val_batches else ''}"
+                             f"documents ({len(val_ids)} held out{nothing_held_out(corpus.num_docs) if floor and not self.val_batches else ''}"
                              f"); {what}, seq {seq_len}, batch "
                              f"{tc.batch_size}x{tc.grad_accum}")
         # the sparse head needs the family's head (models/text.mlm_head); without one the loss is dense
