@@ -19,6 +19,11 @@ def files(pretrained, sentiment_csv, corpus_file, tmp_path_factory):
     """Every bad and good input file the cases below name, in one folder."""
     root = tmp_path_factory.mktemp("inputs")
     shutil.copytree(pretrained, root / "ckpt")
+    from transformers import AutoModel, AutoTokenizer
+
+    # a plain HF encoder folder, as downloaded: no task head
+    AutoModel.from_pretrained(pretrained).save_pretrained(root / "plain_encoder")
+    AutoTokenizer.from_pretrained(pretrained).save_pretrained(root / "plain_encoder")
     shutil.copy(sentiment_csv, root / "s.csv")
     shutil.copy(corpus_file, root / "corpus.txt")
     (root / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
@@ -122,6 +127,9 @@ CASES = [
     (["predict", "ft", "--input", "s.csv", "--output", "a_file/x.csv"], "a_file: not a folder"),
     (["predict", "ft", "--input", "notext.csv"], "no column 'text' \\(columns: review\\)"),
     (["predict", "ckpt", "--input", "s.csv"], "a pretrained encoder, not a fine-tuned model"),
+    # a random classifier's "predictions" for every row, until it was refused
+    (["predict", "plain_encoder", "--input", "s.csv"], "no weights for classifier \\(2 tensors\\), so its predictions "
+                                                        "would come from a random head"),
     (["predict", "ft", "notext.csv"], "no column 'text' \\(columns: review\\)"),  # the file as a positional too
     (["predict", "ft"], "give the file to predict"),
     (["predict", "ft", "s.csv", "--input", "notext.csv"], "two inputs"),

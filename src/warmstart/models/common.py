@@ -107,3 +107,24 @@ def require_positions(folder: str | Path, max_length: int, trust_pickled: bool =
     if limit and max_length > limit:
         raise WarmstartError(f"{key}={max_length}: {folder} has position embeddings for {limit} tokens; set {key} "
                              f"to at most {limit}")
+
+
+def missing_modules(keys) -> str:
+    """Missing weight names grouped by their module, e.g. "cls.predictions (5 tensors), cls.seq_relationship (2)"."""
+    groups: dict[str, int] = {}
+    for key in sorted(keys):
+        module = ".".join(key.split(".")[:2]) if key.count(".") > 1 else key.rsplit(".", 1)[0]
+        groups[module] = groups.get(module, 0) + 1
+    return ", ".join(f"{m} ({n} tensor{'s' if n > 1 else ''})" for m, n in groups.items())
+
+
+def load_fitted(auto_class: Any, folder: str | Path, **kwargs: Any) -> Any:
+    """A fine-tuned model to predict with, every weight read from `folder` (as `load_pretrained`). transformers
+    initialises whatever the folder lacks at random, silently here: `warmstart predict` on the public MiniLM (a
+    BertModel, no classifier) wrote a random head's "predictions" for every row. Refused in one line instead."""
+    model, info = load_pretrained(auto_class, folder, quiet=True, output_loading_info=True, **kwargs)
+    if info.get("missing_keys"):
+        raise WarmstartError(f"{folder}: no weights for {missing_modules(info['missing_keys'])}, so its predictions "
+                             f"would come from a random head: fine-tune it first (warmstart finetune ... "
+                             f"init={folder})")
+    return model

@@ -17,7 +17,7 @@ from transformers import (
 )
 
 from warmstart.config import ModelConfig
-from warmstart.models.common import load_model_config, load_pretrained
+from warmstart.models.common import load_model_config, load_pretrained, missing_modules
 
 
 def bert_config(cfg: ModelConfig, tokenizer) -> BertConfig:
@@ -58,15 +58,6 @@ def build_pretraining_model(cfg: ModelConfig, tokenizer, seed: int) -> torch.nn.
             model.resize_token_embeddings(len(tokenizer))
         return model
     return BertForPreTraining(bert_config(cfg, tokenizer))
-
-
-def missing_modules(keys) -> str:
-    """Missing weight names grouped by their module, e.g. "cls.predictions (5 tensors), cls.seq_relationship (2)"."""
-    groups: dict[str, int] = {}
-    for key in sorted(keys):
-        module = ".".join(key.split(".")[:2]) if key.count(".") > 1 else key.rsplit(".", 1)[0]
-        groups[module] = groups.get(module, 0) + 1
-    return ", ".join(f"{m} ({n} tensor{'s' if n > 1 else ''})" for m, n in groups.items())
 
 
 def mlm_head(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:

@@ -355,7 +355,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
 
     from warmstart.data.text import load_tokenizer
     from warmstart.engine.runtime import place, use_bf16
-    from warmstart.models.common import load_pretrained
+    from warmstart.models.common import load_fitted
 
     text_column = request.text_column or cfg.data.text_column
     pair_column = request.text_pair_column or cfg.data.text_pair_column
@@ -365,7 +365,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
         data["text_pair"] = rows[pair_column].fillna("").astype(str)
     blank = (data["text"].str.strip() == "").to_numpy()
     tokenizer = load_tokenizer(str(folder))
-    model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))
     pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config names it; auto: resolved here

@@ -28,7 +28,7 @@ from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
 from warmstart.engine.runtime import autocast, place, require_placed, to_device, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_pretrained
+from warmstart.models.common import load_fitted
 from warmstart.tasks.classification import encode, make_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -275,7 +275,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
             raise WarmstartError(f"{src}: no column '{col}'; expected JSONL lines {{\"context\": ..., \"candidates\": [...]}}")
     contexts = [c if isinstance(c, str) else list(c) for c in df["context"]]
     candidates = [list(c) for c in df["candidates"]]
-    model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     scores = score_candidates(model, load_tokenizer(str(folder)), contexts, candidates, cfg.train.max_length,
                               use_bf16(cfg.train.precision), batch_size, progress(sum(map(len, candidates))))
     return pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],

@@ -28,7 +28,7 @@ from warmstart.data.sources import read_text_file
 from warmstart.data.text import load_tokenizer
 from warmstart.engine.runtime import device, place, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_pretrained
+from warmstart.models.common import load_fitted
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -281,7 +281,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     from transformers import AutoModelForSequenceClassification
 
     docs = read_documents(src, cfg.data.aspect)
-    model = place(load_pretrained(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     progress(len(docs))  # after loading: predict's rows/s counts from here
     return summarise(model, load_tokenizer(str(folder)), docs, cfg.train.max_length, cfg.data.max_words or 100,
                      use_bf16(cfg.train.precision))

@@ -21,7 +21,7 @@ from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, re
 from warmstart.data.text import load_tokenizer
 from warmstart.engine.runtime import autocast, place, to_device, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_pretrained
+from warmstart.models.common import load_fitted
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -314,7 +314,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     from transformers import AutoModelForTokenClassification
 
     sentences = read_predict_inputs(src, cfg.data.tokens_column, text_column or cfg.data.text_column)
-    model = place(load_pretrained(AutoModelForTokenClassification, folder, attn_implementation="sdpa"))
+    model = place(load_fitted(AutoModelForTokenClassification, folder, attn_implementation="sdpa"))
     tags = predict_tags(model, load_tokenizer(str(folder)), sentences, cfg.train.max_length,
                         use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
     return pd.DataFrame({"tokens": sentences, "prediction": tags})
