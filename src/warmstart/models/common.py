@@ -110,7 +110,7 @@ def require_positions(folder: str | Path, max_length: int, trust_pickled: bool =
 
 
 def missing_modules(keys) -> str:
-    """Missing weight names grouped by their module, e.g. "cls.predictions (5 tensors), cls.seq_relationship (2)"."""
+    """Missing weight names grouped by their module, e.g. "cls.predictions (6 tensors), cls.seq_relationship (2 tensors)"."""
     groups: dict[str, int] = {}
     for key in sorted(keys):
         module = ".".join(key.split(".")[:2]) if key.count(".") > 1 else key.rsplit(".", 1)[0]
