@@ -57,6 +57,27 @@ def test_the_cards_transformers_lines_reproduce_warmstarts_probabilities(pretrai
     assert ("mean-pooled" if pooling == "mean" else "the [CLS] state") in card
 
 
+def test_a_pair_classifiers_card_tokenises_both_texts(pretrained, tmp_path):
+    """`data.text_pair_column`: warmstart encodes (text, pair) together; the card's lines must too."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from warmstart.tasks.card import finetune_card
+    from warmstart.tasks.classification import logits_of
+
+    model = _classifier(pretrained, "bert")
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(pretrained).save_pretrained(tmp_path)
+    texts, pairs = ["a good film", "dull"], ["the cast is fine", "a long and winding plot"]
+    card = finetune_card({"strategy": "full", "test_size": 0}, ["a", "b", "c"], "tiny", "mean", 12, pairs=True)
+    got = run_card_snippet(card, tmp_path, texts, pairs)
+    batch = dict(AutoTokenizer.from_pretrained(tmp_path)(texts, pairs, padding=True, truncation=True, max_length=12,
+                                                         return_tensors="pt"))
+    with torch.no_grad():
+        want = logits_of(model, batch, "mean").softmax(-1)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
 @pytest.mark.parametrize("metrics, says", [
     ({"strategy": "full", "test_size": 40, "accuracy": 0.8125, "macro_f1": 0.8, "protocol": "100 labels"},
      ["accuracy 81.2%", "macro-F1 80.0%", "40 rows", "100 labels", "# Text classifier (full, warmstart)"]),

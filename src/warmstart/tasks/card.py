@@ -19,9 +19,11 @@ _POOL_LINES = {
 }
 
 
-def use_snippet(pooling: str, max_length: int) -> str:
+def use_snippet(pooling: str, max_length: int, pairs: bool = False) -> str:
     """Python that reproduces `warmstart predict`'s probabilities with transformers alone (in fp32: `predict` may
-    run bf16, within ~1e-3 on MiniLM). `pooling`: mean | cls_token."""
+    run bf16, within ~1e-3 on MiniLM). `pooling`: mean | cls_token; `pairs`: a sentence-pair classifier."""
+    texts = ('texts = ["first text", "second text"]\npairs = ["its pair", "the second\'s pair"]\n'
+             if pairs else 'texts = ["first text", "second text"]\n')
     return f"""```python
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -29,8 +31,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 folder = "THIS_FOLDER"
 tokenizer = AutoTokenizer.from_pretrained(folder)
 model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-texts = ["first text", "second text"]
-batch = tokenizer(texts, padding=True, truncation=True, max_length={max_length}, return_tensors="pt")
+{texts}batch = tokenizer(texts, {"pairs, " if pairs else ""}padding=True, truncation=True, max_length={max_length}, return_tensors="pt")
 with torch.no_grad():
     hidden = model.base_model(**batch).last_hidden_state  # (B, T, H)
     {_POOL_LINES[pooling]}
@@ -40,21 +41,23 @@ probs = logits.softmax(-1)  # (B, C), columns as model.config.id2label
 ```"""
 
 
-def usage(pooling: str, max_length: int) -> str:
+def usage(pooling: str, max_length: int, pairs: bool = False) -> str:
     """The card's "Use" section for a classifier fitted with `pooling` (cls | mean | cls_token)."""
     if pooling == "cls":  # the standard head: what transformers computes is what warmstart predicts
         return ("`warmstart predict THIS_FOLDER FILE` (classes and probabilities), `transformers.pipeline(\"text-"
                 "classification\", model=THIS_FOLDER)`, or `AutoModelForSequenceClassification`: the same predictions.")
     pooled = "mean-pooled features" if pooling == "mean" else "the [CLS] state as its features"
     return (f"`warmstart predict THIS_FOLDER FILE` (classes and probabilities), or, with transformers alone:\n\n"
-            f"{use_snippet(pooling, max_length)}\n\n"
+            f"{use_snippet(pooling, max_length, pairs)}\n\n"
             f"The head reads {pooled}; `pipeline(\"text-classification\")` and "
             "`AutoModelForSequenceClassification(...)(**batch).logits` do not pool this way (BERT's head reads its "
             "pooler) and may predict something else.")
 
 
-def finetune_card(metrics: dict, classes: list[str], init: str, pooling: str, max_length: int) -> str:
-    """README.md of a `warmstart finetune` classification folder. `metrics`: the run's metrics.json."""
+def finetune_card(metrics: dict, classes: list[str], init: str, pooling: str, max_length: int,
+                  pairs: bool = False) -> str:
+    """README.md of a `warmstart finetune` classification folder. `metrics`: the run's metrics.json; `pairs`: it
+    classifies sentence pairs (`data.text_pair_column`)."""
     tested = (f"- Test split ({metrics['test_size']} rows, never used to fit or choose): accuracy "
               f"{100 * metrics['accuracy']:.1f}%, macro-F1 {100 * metrics['macro_f1']:.1f}%.\n"
               if metrics.get("test_size") else "- No test rows: nothing was scored.\n")
@@ -72,7 +75,7 @@ Fine-tuned by `warmstart finetune` from `{init}` ({len(classes)} classes: {', '.
 ## Metrics
 {tested}
 ## Use
-{usage(pooling, max_length)}
+{usage(pooling, max_length, pairs)}
 
 The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
 """

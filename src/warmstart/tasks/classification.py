@@ -327,7 +327,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
     metrics = scored({**tested, "test_size": len(test), "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
                       **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}, len(test) > 0)
     if tc.save_model:  # how to use the folder, with transformers alone too (the pooled head is not its forward)
-        card = finetune_card(metrics, names, str(cfg.init), tc.pooling, tc.max_length)
+        card = finetune_card(metrics, names, str(cfg.init), tc.pooling, tc.max_length, bool(cfg.data.text_pair_column))
         files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
