@@ -123,8 +123,8 @@ def test_the_model_folder_predicts_loads_in_transformers_and_sentence_transforme
     assert (again["prediction"].astype(str) == test["prediction"].astype(str)).all()
     # the sentence layout pools as the head was fitted, and the card's transformers-only lines give predict's
     # probabilities (predict may run bf16 where auto measured it faster: within 3e-2)
-    fitted = yaml.safe_load((model / "warmstart_config.yaml").read_text())["train"]["pooling"]
-    pool = json.loads((model / "1_Pooling" / "config.json").read_text())
+    fitted = yaml.safe_load((model / "warmstart_config.yaml").read_text(encoding="utf-8"))["train"]["pooling"]
+    pool = json.loads((model / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
     assert pool["pooling_mode_mean_tokens"] == (fitted == "mean") and pool["pooling_mode_cls_token"] == (fitted != "mean")
     texts = table.text[:8].tolist()
     probs = run_card_snippet(card, model, texts).numpy()

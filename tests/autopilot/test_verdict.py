@@ -24,7 +24,6 @@ def test_the_verdict_says_how_far_the_runner_up_is(gap, expected):
     assert ("either may do better" in said) == (gap["verdict"] == "not clearly different")
 
 
-
 @pytest.mark.parametrize("pooling, snippet, tagged", [("mean", True, False), ("cls_token", True, False),
                                                       ("cls", False, True)])
 def test_the_model_card_says_how_to_use_the_folder_as_it_was_fitted(pooling, snippet, tagged):
