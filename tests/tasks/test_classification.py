@@ -22,14 +22,29 @@ def test_split_column_and_label_mapping(tmp_path):
     assert list(splits["validation"]["text"]) == ["d"] and list(splits["test"]["label"]) == [1, 0]
 
 
-def test_seeded_split_without_split_column(tmp_path):
+@pytest.mark.parametrize("keys, sizes", [
+    ({}, [90, 0, 10]),                                  # nothing carved that no run reads: a tenth of the labels
+    ({"validation_labels": 5}, [80, 10, 10]),           # an explicit dev set is carved, 10% by default
+    ({"validation_size": 0.2}, [70, 20, 10]),
+    ({"test_size": 0.0, "validation_size": 0.1}, [90, 10, 0]),
+])
+def test_seeded_split_without_split_column(tmp_path, keys, sizes):
     path = _table(tmp_path, text=[f"t{i}" for i in range(100)], label=[i % 2 for i in range(100)])
-    cfg = LabelledDataConfig(path=path, split_column=None)
+    cfg = LabelledDataConfig(path=path, split_column=None, **keys)
     a, _ = load_splits(cfg, seed=0)
     b, _ = load_splits(cfg, seed=0)
-    assert [len(a[s]) for s in ("train", "validation", "test")] == [80, 10, 10]
-    assert a["test"].equals(b["test"])
+    assert [len(a[s]) for s in ("train", "validation", "test")] == sizes
+    assert a["test"].equals(b["test"]) and a["train"].equals(b["train"])
     assert not set(a["test"]["text"]) & set(a["train"]["text"])
+    assert not set(a["validation"]["text"]) & set(a["train"]["text"])
+
+
+def test_the_test_split_does_not_move_with_the_validation_carve(tmp_path):
+    path = _table(tmp_path, text=[f"t{i}" for i in range(100)], label=[i % 2 for i in range(100)])
+    plain, _ = load_splits(LabelledDataConfig(path=path, split_column=None), seed=3)
+    dev, _ = load_splits(LabelledDataConfig(path=path, split_column=None, validation_labels=5), seed=3)
+    assert plain["test"].equals(dev["test"])
+    assert set(plain["train"]["text"]) == set(dev["train"]["text"]) | set(dev["validation"]["text"])
 
 
 @pytest.mark.parametrize("labels, message", [

@@ -29,6 +29,14 @@ def test_read_conll_bad_line_names_file_and_line(tmp_path):
         read_conll(path)
 
 
+@pytest.mark.parametrize("keys, sizes", [({}, [45, 0, 5]), ({"validation_labels": 3}, [40, 5, 5])])
+def test_one_conll_file_carves_validation_only_for_an_explicit_dev_set(tmp_path, keys, sizes):
+    path = tmp_path / "mine.conll"
+    path.write_text("".join(f"w{i}\tO\nx{i}\tB-PER\n\n" for i in range(50)), encoding="utf-8")
+    splits = load_token_splits(LabelledDataConfig(path=str(path), **keys), seed=0)
+    assert [len(splits[s]) for s in ("train", "validation", "test")] == sizes
+
+
 @pytest.mark.parametrize("tags, repaired", [
     (["I-PER", "I-PER", "O"], ["B-PER", "I-PER", "O"]),
     (["B-PER", "I-LOC", "I-LOC"], ["B-PER", "B-LOC", "I-LOC"]),

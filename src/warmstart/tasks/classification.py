@@ -81,12 +81,14 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
         splits = {name: table[split == name].reset_index(drop=True) for name in SPLITS}
         if splits["train"].empty:
             raise WarmstartError(f"{where}: no rows with {cfg.split_column}=train")
-    elif cfg.test_size == 0 and cfg.validation_size == 0:  # every row is a label (warmstart auto's own table)
-        splits = {"train": table, "validation": table.iloc[:0], "test": table.iloc[:0]}
-    else:
-        rest, test = train_test_split(table, test_size=cfg.test_size, random_state=seed, stratify=table["label"])
-        train, val = train_test_split(rest, test_size=cfg.validation_size / (1 - cfg.test_size), random_state=seed,
-                                      stratify=rest["label"])
+    else:  # seeded and stratified; a share of 0 (auto's own table: every row is a label) carves nothing
+        def carve(rows: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+            if share == 0:
+                return rows, rows.iloc[:0]
+            return train_test_split(rows, test_size=share, random_state=seed, stratify=rows["label"])
+
+        rest, test = carve(table, cfg.test_size)
+        train, val = carve(rest, cfg.carved_validation / (1 - cfg.test_size))
         splits = {"train": train, "validation": val, "test": test}
     names = sorted(splits["train"]["label"].unique().tolist())
     for name in ("validation", "test"):

@@ -102,14 +102,14 @@ def same_opening(example: Example) -> str:
 
 
 def load_dialogue_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Example]]:
-    """Per-split files in a folder, or conversations split 80/10/10 (seeded) with every conversation that opens
-    the same way in one split (chatterbot asks 'What is AI?' several times)."""
+    """Per-split files in a folder, or conversations split 90/10 train/test (seeded) with every conversation that
+    opens the same way in one split (chatterbot asks 'What is AI?' several times)."""
     path = Path(cfg.path)
     if path.is_dir():
         files = split_files(path)
         convs = {name: read_conversations(f) for name, f in files.items()}
     elif path.is_file():
-        convs = split_examples(read_conversations(path), seed, cfg.validation_size, cfg.test_size,
+        convs = split_examples(read_conversations(path), seed, cfg.carved_validation, cfg.test_size,
                                group=lambda c: c[0].strip().lower())
     else:
         raise WarmstartError(f"{path}: not found; data.path is a JSONL file of conversations, a text, or a folder")

@@ -102,12 +102,13 @@ def read_documents(path: Path, aspect: str = "all") -> list[Document]:
 
 
 def load_document_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Document]]:
-    """A folder of train/validation/test JSONL files, or one file split 80/10/10 (seeded)."""
+    """A folder of train/validation/test JSONL files, or one file split 90/10 train/test (seeded;
+    80/10/10 with an explicit dev set, `data.validation_labels`)."""
     path = Path(cfg.path)
     if path.is_dir():
         splits = {name: read_documents(f, cfg.aspect) for name, f in split_files(path).items()}
     elif path.is_file():
-        splits = split_examples(read_documents(path, cfg.aspect), seed, cfg.validation_size, cfg.test_size)
+        splits = split_examples(read_documents(path, cfg.aspect), seed, cfg.carved_validation, cfg.test_size)
     else:
         raise WarmstartError(f"{path}: not found; data.path is a JSONL file of documents or a folder of them")
     splits.setdefault("validation", [])  # none carved: the labelled sample chooses inside its own N

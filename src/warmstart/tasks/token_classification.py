@@ -99,7 +99,7 @@ def _tag_names(source: str, column: str) -> list[str] | None:
 
 
 def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sentence]]:
-    """A folder of per-split CoNLL/JSONL files, one CoNLL file (split 80/10/10, seeded), or a table / HF dataset
+    """A folder of per-split CoNLL/JSONL files, one CoNLL file (split 90/10 train/test, seeded; 80/10/10 with an explicit dev set), or a table / HF dataset
     (its `split` column or splits; seeded otherwise). A missing validation split is carved out of train."""
     path = Path(cfg.path)
 
@@ -111,7 +111,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
     if path.is_dir() and not _is_hf_folder(path):
         splits = {name: read(f) for name, f in split_files(path).items()}
     elif path.is_file() and path.suffix.lower() not in TABLE_SUFFIXES:
-        splits = split_examples(read_conll(path), seed, cfg.validation_size, cfg.test_size)
+        splits = split_examples(read_conll(path), seed, cfg.carved_validation, cfg.test_size)
     else:
         df = read_table(cfg.path)
         names = None if path.is_file() else _tag_names(cfg.path, cfg.tags_column)
@@ -119,7 +119,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
             split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
             splits = {s: _table_sentences(df[split == s], cfg, names, cfg.path) for s in ("train", "validation", "test")}
         else:
-            splits = split_examples(_table_sentences(df, cfg, names, cfg.path), seed, cfg.validation_size,
+            splits = split_examples(_table_sentences(df, cfg, names, cfg.path), seed, cfg.carved_validation,
                                     cfg.test_size)
     if not splits.get("train"):
         raise WarmstartError(f"{cfg.path}: no training sentences")
