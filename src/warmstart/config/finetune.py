@@ -65,7 +65,9 @@ class FinetuneTrainConfig(StrategySections):
     batch_size: int = knob(16, "examples per step", ge=1)
     max_epochs: int = knob(20, "epochs: the whole budget, or at most with early stopping (patience > 0)", ge=1)
     max_steps: int | None = knob(None, "steps at most (instead of max_epochs)", ge=1)
-    max_minutes: float | None = knob(None, "a wall-clock cap; the schedule ends there", gt=0)
+    max_minutes: float | None = knob(None, "a wall-clock cap on each training phase, the schedule ending there: "
+                                           "the selection and the refit on all N each get it, so a run takes "
+                                           "up to about twice this", gt=0)
     # 0 by default, as HF's Trainer and SetFit: stopping on a held-out fifth of 100 labels ended 11 points (full),
     # 3.7 (LP-FT), 10 (LoRA) and 16 entity-F1 points (NER) below the whole budget (benchmarks/results/fixed_budget.md)
     patience: int = knob(0, "0: no early stopping (one fit on all N for the whole max_epochs / max_steps, its last "
