@@ -2,6 +2,7 @@ import json
 import random
 
 import pytest
+import torch
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig, load_config
 from warmstart.data.text import load_tokenizer
@@ -70,6 +71,31 @@ def test_only_the_first_word_piece_carries_the_label(pretrained):
     assert [lab for lab in labels[0] if lab != IGNORE] == [1, 2, 3]
     assert labels[0][0] == IGNORE and labels[0][-1] == IGNORE  # [CLS], [SEP]
     assert sum(lab == IGNORE for lab in labels[0]) == len(ids[0]) - 3
+
+
+def test_a_sentence_beyond_max_length_is_read_in_windows_not_cut(pretrained):
+    from transformers import AutoModel
+
+    from warmstart.engine.runtime import place
+    from warmstart.tasks.token_classification import per_word, word_windows
+
+    tok = load_tokenizer(str(pretrained))
+    long = ["the", "storyfilm", "film"] * 12  # 36 words, over 48 pieces: three windows of at most 14 pieces
+    short = ["a", "film"]
+    spans = word_windows(tok, [short, long, []], 16)
+    assert spans[0] == (0, 0, 2) and spans[-1] == (2, 0, 0)
+    windows = [s for s in spans if s[0] == 1]
+    assert len(windows) >= 3 and windows[0][1] == 0 and windows[-1][2] == len(long)
+    assert all(a == b for (_, _, b), (_, a, _) in zip(windows[:-1], windows[1:], strict=True))  # contiguous
+    for _, a, b in windows:
+        assert len(tok(long[a:b], is_split_into_words=True)["input_ids"]) <= 16
+    model = place(AutoModel.from_pretrained(str(pretrained))).eval()
+    got = list(per_word(lambda b: model(**b).last_hidden_state, tok, [short, long, []], 16, False, batch_size=2))
+    assert [len(h) for h, _ in got] == [2, len(long), 0] and all(bool(k.all()) for _, k in got)
+    # each window's words carry what the encoder says of that window alone
+    _, a, b = windows[1]
+    alone = next(per_word(lambda b: model(**b).last_hidden_state, tok, [long[a:b]], 16, False))[0]
+    assert torch.allclose(got[1][0][a:b], alone, atol=1e-5)
 
 
 def test_tables_and_hf_datasets_with_class_label_tags(tmp_path):

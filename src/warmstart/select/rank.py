@@ -108,8 +108,8 @@ def sentence_features(folder: str | Path, texts: list[str], max_length: int, bf1
 
 
 def _word_features(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool) -> np.ndarray:
-    """-> (N_words, H): the last hidden state at each word's first piece; a word truncated away by max_length
-    gets zeros (fine-tuning predicts 'O' for it, knowing nothing of it either)."""
+    """-> (N_words, H): the last hidden state at each word's first piece (a sentence beyond max_length in
+    windows, as fine-tuning tags it); a word with no piece gets zeros."""
     from warmstart.tasks.token_classification import per_word
 
     require_placed(model, "rank")

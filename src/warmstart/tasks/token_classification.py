@@ -189,27 +189,59 @@ def make_batch(ids: list[list[int]], rows, pad_id: int, labels: list[list[int]] 
     return b
 
 
+def word_windows(tokenizer, sentences: list[list[str]], max_length: int) -> list[tuple[int, int, int]]:
+    """-> (sentence, first word, end word) spans, in order, whose pieces fit `max_length` with the special tokens:
+    a sentence longer than that is read window by window, where truncation tagged its tail 'O' unseen (HF's
+    token-classification pipeline strides over long inputs likewise). A word longer than a window is its own
+    window (its first piece, the one tagged, is kept)."""
+    budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    spans = []
+    for i, words in enumerate(sentences):
+        counts = [0] * len(words)
+        for w in pieces.word_ids(i):
+            if w is not None:
+                counts[w] += 1
+        start, used = 0, 0
+        for w, c in enumerate(counts):
+            if used + c > budget and w > start:
+                spans.append((i, start, w))
+                start, used = w, 0
+            used += c
+        spans.append((i, start, len(words)))
+    return spans
+
+
 @torch.no_grad()
 def per_word(forward, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
              progress=None):
-    """Run `forward(batch) -> (B, T, ...)` over the sentences in batches and yield, per sentence, its output at
-    each word's first piece, (W, ...), with the mask (W,) of the words that max_length kept."""
-    ids, firsts, _ = encode(tokenizer, sentences, max_length)
+    """Run `forward(batch) -> (B, T, ...)` over the sentences in batches, a long one in windows of `max_length`
+    (`word_windows`), and yield, per sentence, its output at each word's first piece, (W, ...), with the mask
+    (W,) of the words that have a piece (a word the tokenizer drops has none)."""
+    spans = word_windows(tokenizer, sentences, max_length)
+    ids, firsts, _ = encode(tokenizer, [sentences[i][a:b] for i, a, b in spans], max_length)
+    outs, kept = [], []
     for s in range(0, len(ids), batch_size):
         rows = range(s, min(s + batch_size, len(ids)))
         batch = to_device(make_batch(ids, rows, tokenizer.pad_token_id))
         with autocast(bf16):
             out = forward(batch).float().cpu()
-        for j, i in enumerate(rows):
-            pos = torch.tensor(firsts[i], dtype=torch.long)
-            yield out[j, pos.clamp(min=0)], pos >= 0
+        done = 0
+        for j, k in enumerate(rows):
+            pos = torch.tensor(firsts[k], dtype=torch.long)
+            outs.append(out[j, pos.clamp(min=0)])
+            kept.append(pos >= 0)
+            i, _, end = spans[k]
+            if end == len(sentences[i]):  # the sentence's last window
+                yield torch.cat(outs), torch.cat(kept)
+                outs, kept, done = [], [], done + 1
         if progress:
-            progress(len(rows))
+            progress(done)
 
 
 def predict_tags(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
                  progress=None) -> list[list[str]]:
-    """Each word's tag from its first word piece; words cut off by max_length get 'O'; BIO repaired."""
+    """Each word's tag from its first word piece (a sentence beyond max_length in windows); BIO repaired."""
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     fallback = "O" if "O" in names else names[0]
     model.eval()
