@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("input_file", nargs="?", metavar="INPUT", help="the file to predict: CSV/TSV/JSONL with a text "
                                                                   "column, a text file (one per line), or images")
     pr.add_argument("--input", default=None, help="the same, named (warmstart predict CHECKPOINT --input FILE)")
-    pr.add_argument("--output", default=None, help="where to write (.csv or .jsonl); default INPUT.predictions.csv")
+    pr.add_argument("--output", default=None,
+                    help="where to write (.csv or .jsonl; .conll for a token classifier); default INPUT.predictions.csv")
     pr.add_argument("--text-column", default=None, help="default: the column the checkpoint was trained on")
     pr.add_argument("--text-pair-column", default=None)
     pr.add_argument("--batch-size", type=_positive, default=64)

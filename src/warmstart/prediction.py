@@ -37,12 +37,13 @@ def checkpoint_task(folder: Path) -> tuple[Task, object]:
     return task, load_config(task.config, saved if saved.is_file() else None)
 
 
-def output_path(src: Path, output: str | None) -> Path:
-    """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file, never a folder or the
-    input itself; a missing parent folder is created."""
+def output_path(src: Path, output: str | None, task: str = "") -> Path:
+    """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file (.conll too for a token
+    classifier), never a folder or the input itself; a missing parent folder is created."""
     out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
-    if out.suffix.lower() not in (".csv", ".jsonl"):
-        raise WarmstartError(f"{out}: output must end in .csv or .jsonl")
+    suffixes = (".csv", ".jsonl", ".conll") if task == "token_classification" else (".csv", ".jsonl")
+    if out.suffix.lower() not in suffixes:
+        raise WarmstartError(f"{out}: output must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}")
     if out.is_dir():
         raise WarmstartError(f"{out}: a folder; give --output a file name ending in .csv or .jsonl")
     if out.exists() and src.exists() and out.resolve() == src.resolve():
@@ -62,7 +63,7 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
     src = Path(input_path.rstrip("/") if isinstance(input_path, str) else input_path)
     if not src.exists():
         raise WarmstartError(f"{src}: input file not found")
-    out = output_path(src, output)
+    out = output_path(src, output, task.name)
     set_threads(None)
     t0 = time.perf_counter()
     bars, began = [], []
@@ -80,20 +81,44 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
             bar.close()
     if result.empty:
         raise WarmstartError(f"{src}: no inputs to predict")
+    if out.suffix.lower() == ".conll":
+        return write_rows(result, out, t0, began[0] if began else t0, conll_text)
     if out.suffix.lower() == ".csv":  # list cells (tokens, tags, candidates, scores) as JSON text
         result = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
                                                   if isinstance(v, list) else v))
     return write_rows(result, out, t0, began[0] if began else t0)
 
 
-def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float) -> Path:
-    """CSV or JSONL by suffix, through a temporary file renamed into place (removed if writing fails); prints the
-    time from `t0` and the rows/s from `began` (after loading the model: the rate a longer file gets)."""
+def conll_text(rows: pd.DataFrame) -> str:
+    """A token classifier's rows as CoNLL: `token<TAB>prediction` a line (`token<TAB>gold<TAB>prediction` when
+    the input was CoNLL with tags: conlleval's layout, and `warmstart finetune` reads the last column as the
+    tag, so the file trains as it is), a blank line after each sentence; a row without words has no lines."""
+    gold = rows["tags"] if "tags" in rows.columns else None
+    out = []
+    for i, (words, tags) in enumerate(zip(rows["tokens"], rows["prediction"], strict=True)):
+        known = gold.iloc[i] if gold is not None and isinstance(gold.iloc[i], list) else None
+        cols = [words, known, tags] if known is not None and len(known) == len(words) else [words, tags]
+        out += ["\t".join(parts) for parts in zip(*cols, strict=True)] + [""] if words else []
+    return "\n".join(out) + "\n" if out else ""
+
+
+def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float, text=None) -> Path:
+    """CSV or JSONL by suffix (or `text(result)` -> the file's text), through a temporary file renamed into place
+    (removed if writing fails); prints the time from `t0` and the rows/s from `began` (after loading the model:
+    the rate a longer file gets)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     jsonl = out.suffix.lower() == ".jsonl"
+
+    def write(tmp) -> None:
+        if text is not None:
+            Path(tmp).write_text(text(result), encoding="utf-8")
+        elif jsonl:
+            result.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            result.to_csv(tmp, index=False)
+
     try:
-        replace_file(out, lambda tmp: result.to_json(tmp, orient="records", lines=True, force_ascii=False) if jsonl
-                     else result.to_csv(tmp, index=False))
+        replace_file(out, write)
     except OSError as e:
         raise WarmstartError(f"{out}: cannot write the predictions ({e.strerror or e})") from None
     now = time.perf_counter()

@@ -123,3 +123,11 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
     assert [r["best"] for r in again] == [r["best"] for r in saved]
+    # the input's own columns stay beside (one named like a prediction column as input_<name>)
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(json.dumps({"id": i, "best": "mine", **json.loads(line)}) + "\n" for i, line in
+                            enumerate((run / "test_candidates.jsonl").read_text().splitlines()[:2])), encoding="utf-8")
+    rows = [json.loads(line) for line in run_predict(str(run), str(mine), str(tmp_path / "m.jsonl"))
+            .read_text().splitlines()]
+    assert list(rows[1]) == ["id", "input_best", "context", "candidates", "scores", "best"] and rows[1]["id"] == 1
+    assert [r["scores"] for r in rows] == [r["scores"] for r in saved[:2]]

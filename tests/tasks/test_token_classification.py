@@ -166,6 +166,21 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
              .read_text().splitlines()]
     assert [r["tokens"] for r in twice] == [r["tokens"] for r in saved]
     assert [r["prediction"] for r in twice] == [r["prediction"] for r in saved]
+    # CoNLL in, CoNLL out: token, gold, prediction; finetune reads the last column, so it trains as it is
+    conll = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.conll"))
+    gold = read_conll(data / "test.conll")
+    lines = conll.read_text(encoding="utf-8").split("\n\n")
+    assert [line.split("\t")[1] for line in lines[0].splitlines()] == gold[0][1]
+    assert read_conll(conll) == [(r["tokens"], r["prediction"]) for r in saved]
+    assert [r["tags"] for r in again] == [tags for _, tags in gold]  # the gold tags beside, in JSONL too
+    # a table's own columns (ids) stay beside the predictions; its tokens column is not repeated
+    table = tmp_path / "ids.jsonl"
+    table.write_text("".join(json.dumps({"id": f"s{i}", "tokens": w}) + "\n" for i, (w, _) in enumerate(gold[:3])),
+                     encoding="utf-8")
+    rows = [json.loads(line) for line in run_predict(str(run), str(table), str(tmp_path / "ids.out.jsonl"))
+            .read_text().splitlines()]
+    assert [list(r) for r in rows] == [["id", "tokens", "prediction"]] * 3 and rows[2]["id"] == "s2"
+    assert [r["prediction"] for r in rows] == [r["prediction"] for r in saved[:3]]
     from transformers import AutoModelForTokenClassification
 
     model = AutoModelForTokenClassification.from_pretrained(run)  # a plain HF folder

@@ -45,6 +45,18 @@ class PredictRequest:
     progress: Callable[[int], Callable[[int], None]] = lambda total: (lambda n: None)
 
 
+def beside_inputs(own, predicted, consumed: tuple[str, ...] = ()):
+    """The input table's own columns (ids, gold labels) first, then the predictions, row for row; an input column
+    named like a prediction column is kept as `input_<name>`, and the `consumed` ones (which the predictions
+    repeat, e.g. the tokens) are dropped. `own` None (a text or CoNLL file): the predictions alone.
+    (DataFrame, DataFrame) -> DataFrame"""
+    if own is None:
+        return predicted
+    kept = own.drop(columns=[c for c in consumed if c in own.columns]).reset_index(drop=True)
+    kept = kept.rename(columns={c: f"input_{c}" for c in kept.columns if c in predicted.columns})
+    return kept.join(predicted.reset_index(drop=True))
+
+
 @dataclass(frozen=True)
 class Task:
     """A fine-tuning task: its config, how it runs, predicts, samples its labels and what it reports."""

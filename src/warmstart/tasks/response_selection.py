@@ -278,8 +278,11 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     scores = score_candidates(model, load_tokenizer(str(folder)), contexts, candidates, cfg.train.max_length,
                               use_bf16(cfg.train.precision), batch_size, progress(sum(map(len, candidates))))
-    return pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],
-                         "best": [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]})
+    from warmstart.tasks.registry import beside_inputs
+
+    ranked = pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],
+                           "best": [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]})
+    return beside_inputs(df, ranked, consumed=("context", "candidates"))
 
 
 def labelled_sample(cfg: FinetuneConfig):

@@ -311,21 +311,24 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     return metrics
 
 
-def read_predict_inputs(path: Path, tokens_column: str, text_column: str) -> list[list[str]]:
+def read_predict_inputs(path: Path, tokens_column: str, text_column: str):
     """A table with a list column of tokens (or a text column, split at whitespace), a CoNLL file (lines with
-    a TAB; the tags are ignored), or plain text with one sentence per line."""
+    a TAB; its tags are kept as the gold `tags`), or plain text with one sentence per line.
+    -> (sentences, the table's own columns or the CoNLL gold tags as a DataFrame (None for plain text),
+    the column the words came from)"""
     if path.suffix.lower() in TABLE_SUFFIXES:
         df = read_table(str(path))
         if tokens_column in df.columns:
-            return [_words(cell, path, i) for i, cell in enumerate(df[tokens_column])]
+            return [_words(cell, path, i) for i, cell in enumerate(df[tokens_column])], df, tokens_column
         if text_column in df.columns:
-            return [str(t).split() for t in df[text_column].fillna("")]
+            return [str(t).split() for t in df[text_column].fillna("")], df, None
         raise WarmstartError(f"{path}: no column '{tokens_column}' or '{text_column}' (columns: "
                              f"{', '.join(map(str, df.columns))}); pass --text-column")
     text = read_text_file(path)
     if "\t" in text:
-        return [w for w, _ in read_conll(path)]
-    return [line.split() for line in text.splitlines()]  # a blank line keeps its row (no words, no tags)
+        read = read_conll(path)
+        return [w for w, _ in read], pd.DataFrame({"tags": [t for _, t in read]}), None
+    return [line.split() for line in text.splitlines()], None, None  # a blank line keeps its row (no words)
 
 
 def _words(cell, path: Path, row: int) -> list[str]:
@@ -341,15 +344,20 @@ def _words(cell, path: Path, row: int) -> list[str]:
 
 
 def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
-    """`warmstart predict` for a token classifier. -> rows: tokens, prediction"""
+    """`warmstart predict` for a token classifier. -> rows: the input's own columns (a CoNLL file's gold `tags`),
+    tokens, prediction"""
     src, text_column, batch_size, progress = request.src, request.text_column, request.batch_size, request.progress
     from transformers import AutoModelForTokenClassification
 
-    sentences = read_predict_inputs(src, cfg.data.tokens_column, text_column or cfg.data.text_column)
+    from warmstart.tasks.registry import beside_inputs
+
+    sentences, own, words_from = read_predict_inputs(src, cfg.data.tokens_column,
+                                                     text_column or cfg.data.text_column)
     model = place(load_fitted(AutoModelForTokenClassification, folder, attn_implementation="sdpa"))
     tags = predict_tags(model, load_tokenizer(str(folder)), sentences, cfg.train.max_length,
                         use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
-    return pd.DataFrame({"tokens": sentences, "prediction": tags})
+    return beside_inputs(own, pd.DataFrame({"tokens": sentences, "prediction": tags}),
+                         consumed=(words_from,) if words_from else ())
 
 
 def labelled_sample(cfg: FinetuneConfig):
