@@ -123,15 +123,13 @@ def finetune(config: Any = None, *, resume: bool = False, overwrite: bool = Fals
 def predict(checkpoint: str | Path, input: str | Path, output: str | Path | None = None, *,
             text_column: str | None = None, text_pair_column: str | None = None, batch_size: int = 64
             ) -> PredictResult:
-    """Predict every row of `input` with a fine-tuned checkpoint; the file is written (CSV or JSONL by suffix,
-    default INPUT.predictions.csv) and returned as a DataFrame."""
-    import pandas as pd
+    """Predict every row of `input` with a fine-tuned checkpoint; the file is written (CSV, JSONL or, for a token
+    classifier, CoNLL by suffix; default INPUT.predictions.csv) and the rows returned as a DataFrame (list cells
+    as lists)."""
+    from warmstart.prediction import predict_rows
 
-    from warmstart.prediction import run_predict
-
-    path = run_predict(str(checkpoint), str(input), None if output is None else str(output), text_column,
-                       text_pair_column, batch_size)
-    rows = pd.read_json(path, lines=True) if path.suffix.lower() == ".jsonl" else pd.read_csv(path)
+    path, rows = predict_rows(str(checkpoint), str(input), None if output is None else str(output), text_column,
+                              text_pair_column, batch_size)
     return PredictResult(path, rows)
 
 

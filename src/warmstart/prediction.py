@@ -56,6 +56,12 @@ def output_path(src: Path, output: str | None, task: str = "") -> Path:
 def run_predict(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
                 text_pair_column: str | None = None, batch_size: int = 64) -> Path:
     """Predict every row of `input_path`; returns the output file (default `<input>.predictions.csv`)."""
+    return predict_rows(checkpoint, input_path, output, text_column, text_pair_column, batch_size)[0]
+
+
+def predict_rows(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
+                 text_pair_column: str | None = None, batch_size: int = 64) -> tuple[Path, pd.DataFrame]:
+    """`run_predict`, also returning the rows as predicted (list cells as lists, whatever the file's format)."""
     if batch_size < 1:
         raise WarmstartError(f"--batch-size={batch_size}: must be at least 1")
     folder = require_weights(checkpoint)
@@ -81,12 +87,12 @@ def run_predict(checkpoint: str, input_path: str, output: str | None = None, tex
             bar.close()
     if result.empty:
         raise WarmstartError(f"{src}: no inputs to predict")
-    if out.suffix.lower() == ".conll":
-        return write_rows(result, out, t0, began[0] if began else t0, conll_text)
+    written = result
     if out.suffix.lower() == ".csv":  # list cells (tokens, tags, candidates, scores) as JSON text
-        result = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
-                                                  if isinstance(v, list) else v))
-    return write_rows(result, out, t0, began[0] if began else t0)
+        written = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
+                                                   if isinstance(v, list) else v))
+    text = conll_text if out.suffix.lower() == ".conll" else None
+    return write_rows(written, out, t0, began[0] if began else t0, text), result
 
 
 def conll_text(rows: pd.DataFrame) -> str:

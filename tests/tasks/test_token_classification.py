@@ -172,6 +172,10 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     lines = conll.read_text(encoding="utf-8").split("\n\n")
     assert [line.split("\t")[1] for line in lines[0].splitlines()] == gold[0][1]
     assert read_conll(conll) == [(r["tokens"], r["prediction"]) for r in saved]
+    import warmstart
+
+    rows = warmstart.predict(run, data / "test.conll", tmp_path / "api.conll").rows  # the API: rows as lists
+    assert rows["prediction"].tolist() == [r["prediction"] for r in saved] and list(rows["tags"][0]) == gold[0][1]
     assert [r["tags"] for r in again] == [tags for _, tags in gold]  # the gold tags beside, in JSONL too
     # a table's own columns (ids) stay beside the predictions; its tokens column is not repeated
     table = tmp_path / "ids.jsonl"
