@@ -164,3 +164,47 @@ def test_features_are_pooled_as_the_folder_embeds(layout, pretrained, tmp_path):
     run.state = type("S", (), {"get": lambda self, key: {"max_length": 32}})()
     pooling = "cls_token" if layout == "cls" else "mean"
     assert f"train.pooling={pooling}" in run.overrides("probe", "e")
+
+
+@pytest.mark.parametrize("layout, seen", [
+    ("finetune_on_it", True),     # `warmstart finetune data.path=labels.csv`
+    ("finetune_on_other", False),
+    ("auto_model", True),         # `warmstart auto --labelled labels.csv`: its model/ under the auto folder
+    ("pretrain", False),          # an encoder pretrained without labels
+    ("no_marker", False),         # a downloaded folder
+])
+def test_fitted_on_knows_a_candidate_that_saw_the_labels(tmp_path, layout, seen):
+    from warmstart.engine.outputs import file_hash, write_marker
+    from warmstart.select.rank import fitted_on
+
+    labels, other = tmp_path / "labels.csv", tmp_path / "other.csv"
+    labels.write_text("text,label\na,0\nb,1\n", encoding="utf-8")
+    other.write_text("text,label\nc,0\nd,1\n", encoding="utf-8")
+    folder = tmp_path / "auto" / "model"
+    folder.mkdir(parents=True)
+    if layout.startswith("finetune"):
+        write_marker(folder, "finetune", {"data.path": labels if layout == "finetune_on_it" else other})
+    elif layout == "auto_model":
+        write_marker(folder.parent, "auto", {"labelled": labels})
+        write_marker(folder, "finetune", {"data.path": tmp_path / "auto" / "copy_of_labels.csv"})
+    elif layout == "pretrain":
+        write_marker(folder, "pretrain", {"corpus.sources[0]": labels})
+    assert fitted_on(folder, file_hash(labels)) is seen
+
+
+def test_rank_flags_a_candidate_fine_tuned_on_the_labels_it_is_scored_on(pretrained, sentiment_csv, tmp_path,
+                                                                           capsys):
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.tasks.registry import run_task
+
+    run_task(load_config(FinetuneConfig, None, [f"init={pretrained}", f"output_dir={tmp_path / 'ft'}",
+                                                 f"data.path={sentiment_csv}", "data.labels=40", "train.max_steps=2",
+                                                 "train.max_length=32", "train.precision=fp32"]))
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"data:\n  path: {sentiment_csv}\n  labels: 40\ntrain:\n  max_length: 32\n  precision: fp32\n")
+    out = tmp_path / "rank.csv"
+    assert main(["rank", "--task", str(recipe), "--candidates", str(pretrained), str(tmp_path / "ft"),
+                 "--output", str(out), "--scores", "knn"]) == 0
+    table = pd.read_csv(out).set_index("candidate")
+    assert table["fitted_on_these_labels"].to_dict() == {str(pretrained): False, str(tmp_path / "ft"): True}
+    assert f"{tmp_path / 'ft'} was fine-tuned on {sentiment_csv}" in capsys.readouterr().out

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from warmstart.engine.checkpoint import require_weights
-from warmstart.engine.outputs import replace_file
+from warmstart.engine.outputs import file_hash, kind_of, recorded_inputs, replace_file
 from warmstart.engine.runtime import place, require_placed, set_threads, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained, require_positions
@@ -216,6 +216,7 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     protocol = f"{len(labels[0]) + len(labels[1])} labels, cross-validated" if pooled else \
         f"{len(labels[0])} labels scored on {len(labels[1])} held out"
     data_seconds = time.perf_counter() - t0
+    data_hash = file_hash(cfg.data.path) if task.rank_features != "images" else None  # text's labelled file
     rows = []
     for candidate in candidates:
         folder = require_weights(candidate, cfg.trust_pickled_weights)
@@ -229,9 +230,13 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
             if pooled else None
         if values is None:
             values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
+        seen = fitted_on(folder, data_hash)
         rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
-                     "seconds": round(time.perf_counter() - t1, 1)})
+                     "seconds": round(time.perf_counter() - t1, 1), "fitted_on_these_labels": seen})
         print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in scores) + f" ({rows[-1]['seconds']} s)")
+        if seen:
+            print(f"rank: {candidate} was fine-tuned on {cfg.data.path}: it has seen the labels it is scored on, so "
+                  "its score is no forecast; rank it on labels it has not seen")
     table = pd.DataFrame(rows).sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +245,17 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
     return table
+
+
+def fitted_on(folder: Path, data_hash: str | None) -> bool:
+    """Whether `folder` was fine-tuned on the data whose sha256 is `data_hash`: a run's marker records its
+    `data.path`, an `auto` model's parent folder its `labelled` table. Such a candidate has seen the labels it
+    is scored on (kNN finds each row itself: 1.0), so its score forecasts nothing."""
+    if data_hash is None:
+        return False
+    own = recorded_inputs(folder).get("data.path") if kind_of(folder) == "finetune" else None
+    parent = recorded_inputs(folder.parent).get("labelled") if kind_of(folder.parent) == "auto" else None
+    return data_hash in (own, parent)
 
 
 def _is_rank_table(path: Path) -> bool:
