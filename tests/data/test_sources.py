@@ -13,6 +13,20 @@ def test_blank_lines_separate_documents():
     assert docs == [["a b", "c d"], ["e f"], ["g"]]
 
 
+@pytest.mark.parametrize("line_by_line, docs", [
+    (False, [["a b", "c d"], ["e f"], ["g"]]),
+    (True, [["a b"], ["c d"], ["e f"], ["g"]]),  # one text a line: each is a document
+])
+def test_line_by_line_makes_each_line_a_document(tmp_path, line_by_line, docs):
+    assert list(split_documents("a b\nc d\n\n\n e f \n\ng\n", line_by_line=line_by_line)) == docs
+    (tmp_path / "t.txt").write_text("a b\nc d\n\n\n e f \n\ng\n", encoding="utf-8")
+    pd.DataFrame({"text": ["row one\nrow one b"]}).to_csv(tmp_path / "t.csv", index=False)
+    got = list(iter_corpus([str(tmp_path / "t.txt"), str(tmp_path / "t.csv")], line_by_line=line_by_line))
+    assert got == docs + [["row one", "row one b"]]  # a table's row stays one document
+    long = "x" * 30_000  # a line cut into segments stays one document
+    assert len(list(split_documents(f"{long} {long}\nshort\n", line_by_line=True))) == 2
+
+
 def test_folder_gz_csv_jsonl_sources(tmp_path):
     folder = tmp_path / "books"
     folder.mkdir()

@@ -173,4 +173,4 @@ def test_the_reason_nothing_is_held_out_names_the_cause(docs, why):
     from warmstart.pretraining.text import nothing_held_out
 
     said = nothing_held_out(docs)
-    assert said.startswith(why) and said.endswith("blank lines between texts make each one a document")
+    assert said.startswith(why) and said.endswith("or corpus.line_by_line=true each line")

@@ -25,6 +25,9 @@ class CorpusConfig:
     text_column: str = knob("text", "the text column of CSV / JSONL / HF dataset sources")
     exclude_splits: list[str] = knob(help="drop the documents a text file's `<name>.ids.tsv` sidecar assigns to "
                                           "these splits (keep an evaluation set's test documents out)", factory=list)
+    line_by_line: bool = knob(False, "each line of a text file is a document of its own (reviews, tweets: one text "
+                                     "a line), as run_mlm.py's --line_by_line: NSP pairs and held-out documents "
+                                     "stay within a text; default: blank lines separate documents")
     validation_fraction: float = knob(0.01, "fraction of documents held out for the validation MLM loss", ge=0, lt=1)
     max_validation_documents: int = knob(500, "at most this many held-out documents", ge=0)
     min_validation_tokens: int = knob(16384, "a small corpus holds out more documents (up to 5%) until its held-out "

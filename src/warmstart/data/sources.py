@@ -71,8 +71,10 @@ def _cut_long_line(line: str, cut_runs: list[int] | None = None) -> Iterator[str
         yield line[pos:]
 
 
-def split_documents(text: str, where: str = "") -> Iterator[Document]:
-    """Blank lines separate documents; each other line is one segment (very long lines are cut)."""
+def split_documents(text: str, where: str = "", line_by_line: bool = False) -> Iterator[Document]:
+    """Blank lines separate documents; each other line is one segment (very long lines are cut). With
+    `line_by_line` each non-blank line is a document of its own (reviews, tweets: one text a line), as
+    `--line_by_line` in transformers' run_mlm.py."""
     doc: Document = []
     cut_runs = [0]
     for line in text.splitlines():
@@ -81,7 +83,7 @@ def split_documents(text: str, where: str = "") -> Iterator[Document]:
             doc.extend(_cut_long_line(line, cut_runs))
         elif line:
             doc.append(line)
-        elif doc:
+        if (not line or line_by_line) and doc:
             yield doc
             doc = []
     if doc:
@@ -206,8 +208,10 @@ def _documents_by_id(path: Path, exclude_splits: tuple[str, ...]) -> Iterator[Do
         yield doc
 
 
-def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple[str, ...] = ()) -> Iterator[Document]:
-    """Yield the documents of one source (file, folder, table or HF dataset)."""
+def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple[str, ...] = (),
+                   line_by_line: bool = False) -> Iterator[Document]:
+    """Yield the documents of one source (file, folder, table or HF dataset); `line_by_line`: a plain text
+    file's lines are documents (see `split_documents`; a table's rows are documents already)."""
     path = Path(source)
     if path.is_file():
         if path.suffix.lower() in TABLE_SUFFIXES:
@@ -215,7 +219,7 @@ def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple
         elif split_sidecar(path).is_file() and path != split_sidecar(path):
             yield from _documents_by_id(path, exclude_splits)
         else:
-            yield from split_documents(read_text_file(path), str(path))
+            yield from split_documents(read_text_file(path), str(path), line_by_line)
         return
     if path.is_dir() and not _is_hf_folder(path):
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
@@ -223,7 +227,7 @@ def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple
         if not files:
             raise WarmstartError(f"{path}: folder has no files")
         for f in files:
-            yield from iter_documents(str(f), text_column, exclude_splits)
+            yield from iter_documents(str(f), text_column, exclude_splits, line_by_line)
         return
     if not path.exists() and not looks_like_hub_id(source):
         raise WarmstartError(f"{path}: file not found; check corpus.sources")
@@ -233,8 +237,8 @@ def iter_documents(source: str, text_column: str = "text", exclude_splits: tuple
 MAX_SEGMENTS_PER_DOCUMENT = 256
 
 
-def iter_corpus(sources: list[str], text_column: str = "text", exclude_splits: tuple[str, ...] = ()
-                ) -> Iterator[Document]:
+def iter_corpus(sources: list[str], text_column: str = "text", exclude_splits: tuple[str, ...] = (),
+                line_by_line: bool = False) -> Iterator[Document]:
     """Stream the documents of all sources, in order, holding one source file's text at a time.
     Raises at the end if there was no text at all. `exclude_splits` drops the documents that a text file's
     split sidecar (`<name>.ids.tsv`) assigns to those splits.
@@ -249,7 +253,7 @@ def iter_corpus(sources: list[str], text_column: str = "text", exclude_splits: t
                              "(<name>.ids.tsv beside <name>.txt, one 'id<TAB>split' line per line)")
     count = 0
     for source in sources:
-        for doc in iter_documents(source, text_column, tuple(exclude_splits)):
+        for doc in iter_documents(source, text_column, tuple(exclude_splits), line_by_line):
             for i in range(0, len(doc), MAX_SEGMENTS_PER_DOCUMENT):
                 count += 1
                 yield doc[i:i + MAX_SEGMENTS_PER_DOCUMENT]
@@ -270,9 +274,10 @@ class CorpusSources:
     sources: list[str]
     text_column: str = "text"
     exclude_splits: tuple[str, ...] = ()
+    line_by_line: bool = False
 
     def __iter__(self) -> Iterator[Document]:
-        return iter_corpus(self.sources, self.text_column, self.exclude_splits)
+        return iter_corpus(self.sources, self.text_column, self.exclude_splits, self.line_by_line)
 
 
 def load_documents(sources: list[str], text_column: str = "text") -> list[Document]:

@@ -125,7 +125,8 @@ def nothing_held_out(num_docs: int) -> str:
     """Why no held-out loss is followed (data/text.split_documents_for_validation holds out whole documents, one of
     10 or more)."""
     why = f"{num_docs} documents, too few to hold one out" if num_docs < 10 else "too little text to hold out a loss"
-    return f": {why}, so no early stopping; blank lines between texts make each one a document"
+    return (f": {why}, so no early stopping; blank lines between texts make each one a document, or "
+            "corpus.line_by_line=true each line")
 
 
 class TextPretraining:
@@ -144,7 +145,8 @@ class TextPretraining:
             raise WarmstartError("train.compile is not supported with sharded (fsdp, deepspeed) training; "
                                  "set train.compile=false")
         self.cfg, self.group, self.bf16 = cfg, group, bf16
-        docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column, tuple(cfg.corpus.exclude_splits))  # streamed
+        docs = CorpusSources(cfg.corpus.sources, cfg.corpus.text_column, tuple(cfg.corpus.exclude_splits),
+                             cfg.corpus.line_by_line)  # streamed
         if resume:
             tokenizer = load_tokenizer(str(resume_dir))
         elif group.world == 1:
