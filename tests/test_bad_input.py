@@ -36,6 +36,7 @@ def files(pretrained, sentiment_csv, corpus_file, tmp_path_factory):
     (root / "list.yaml").write_text("- a\n- b\n")
     (root / "python.yaml").write_text("train: !!python/object/apply:os.system ['echo hi']\n")
     (root / "nolabel.csv").write_text("text,sentiment\ngood,1\nbad,0\n")
+    (root / "labels.xlsx").write_bytes(b"PK\x03\x04 zipped sheets")
     (root / "float.csv").write_text("text,label\ngood,0.5\nbad,1.5\n")
     (root / "header.csv").write_text("text,label\n")
     (root / "unseen.csv").write_text("text,label,split\na,0,train\nb,1,train\nc,2,test\n")
@@ -101,6 +102,7 @@ CASES = [
     ([*FT, "init=missing", "data.path=s.csv"], "checkpoint folder not found"),
     ([*FT, "data.path=missing.csv"], "missing.csv: file not found"),
     ([*FT, "data.path=nolabel.csv"], "no column 'label'"),
+    ([*FT, "data.path=labels.xlsx"], "labels.xlsx: a spreadsheet, which is not read; save it as CSV"),
     ([*FT, "data.path=float.csv"], "non-integer floats"),
     ([*FT, "data.path=header.csv"], "has no rows"),
     ([*FT, "data.path=unseen.csv"], "appears in the test split but never in train"),
@@ -122,6 +124,7 @@ CASES = [
     # predict
     (["predict", "missing", "--input", "s.csv"], "checkpoint folder not found"),
     (["predict", "ft", "--input", "missing.csv"], "input file not found"),
+    (["predict", "ft", "--input", "labels.xlsx"], "labels.xlsx: a spreadsheet, which is not read; save it as CSV"),
     (["predict", "ft", "--input", "s.csv", "--output", "p.txt"], "must end in .csv or .jsonl"),
     (["predict", "ft", "--input", "s.csv", "--output", "s.csv"], "that is the input file"),
     (["predict", "ft", "--input", "s.csv", "--output", "a_file/x.csv"], "a_file: not a folder"),

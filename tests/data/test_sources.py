@@ -76,6 +76,27 @@ def test_bad_corpus_is_one_clear_line(tmp_path, make, message):
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("name, make, message", [
+    ("corpus.xlsx", lambda p: p.write_bytes(b"PK\x03\x04 zipped sheets"), "a spreadsheet, which is not read; save it as CSV"),
+    ("corpus.parquet", lambda p: p.write_text("not parquet"), "cannot parse as PARQUET"),
+])
+def test_spreadsheets_and_broken_parquet_are_one_clear_line(tmp_path, name, make, message):
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(WarmstartError, match=message) as e:
+        load_documents([str(path)])
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_parquet_is_a_table_as_csv_is(tmp_path):
+    """The hub's own format: a labelled table, a corpus source, a prediction input."""
+    frame = pd.DataFrame({"text": ["first doc\nits second line", "second doc"], "label": ["a", "b"]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert read_table(str(tmp_path / "t.parquet")).equals(read_table(str(tmp_path / "t.csv")))
+    assert load_documents([str(tmp_path / "t.parquet")]) == [["first doc", "its second line"], ["second doc"]]
+
+
 def test_missing_text_column_names_the_columns(tmp_path):
     pd.DataFrame({"review": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(WarmstartError, match="no column 'text' \\(columns: review\\)"):

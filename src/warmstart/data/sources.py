@@ -23,11 +23,15 @@ import pandas as pd
 from warmstart.errors import WarmstartError
 
 Document = list[str]
-TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet"}  # parquet: the hub's own format
+SPREADSHEETS = {".xlsx", ".xls", ".xlsm", ".ods", ".numbers"}
 HF_FOLDER_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 
 
 def read_text_file(path: Path) -> str:
+    """A text file's (or .gz's) UTF-8 text; a binary file, a spreadsheet or other encodings in one line."""
+    if path.suffix.lower() in SPREADSHEETS:
+        raise WarmstartError(f"{path}: a spreadsheet, which is not read; save it as CSV (UTF-8) and give that")
     try:
         if path.suffix.lower() == ".gz":  # .gz, .GZ, .txt.Gz: gzip whatever the case
             with gzip.open(path, "rb") as f:
@@ -37,7 +41,8 @@ def read_text_file(path: Path) -> str:
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         raise WarmstartError(f"{path}: cannot read it ({type(e).__name__}: {e}); check the file (a truncated .gz?)") from None
     if b"\x00" in raw[:8192]:
-        raise WarmstartError(f"{path}: looks like a binary file (NUL bytes), not text; remove it from the sources")
+        raise WarmstartError(f"{path}: looks like a binary file (NUL bytes), not text; give text, or a table "
+                             "(.csv, .tsv, .jsonl, .json, .parquet)")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -125,7 +130,8 @@ def load_hf_dataset(source: str, split: str | None = "train", streaming: bool = 
 
 
 def read_table(source: str) -> pd.DataFrame:
-    """CSV / TSV / JSONL / JSON / HF dataset -> DataFrame (all splits, with a `split` column for HF dicts)."""
+    """CSV / TSV / JSONL / JSON / Parquet / HF dataset -> DataFrame (all splits, with a `split` column for HF
+    dicts)."""
     path = Path(source)
     suffix = path.suffix.lower()
     if path.is_file():
@@ -138,11 +144,15 @@ def read_table(source: str) -> pd.DataFrame:
                 return frame
             if suffix in (".jsonl", ".json"):
                 return pd.read_json(path, lines=suffix == ".jsonl", encoding="utf-8")
+            if suffix == ".parquet":  # pyarrow comes with datasets; a parquet file holds data, never code
+                return pd.read_parquet(path)
         except UnicodeDecodeError as e:
             raise WarmstartError(f"{path}: not valid UTF-8 at byte {e.start}; re-encode it as UTF-8") from None
         except (ValueError, pd.errors.ParserError) as e:
             raise WarmstartError(f"{path}: cannot parse as {suffix[1:].upper()} ({str(e).splitlines()[0]})") from None
-        raise WarmstartError(f"{path}: unsupported table format '{suffix}'; use .csv, .tsv, .jsonl or .json")
+        if suffix in SPREADSHEETS:
+            raise WarmstartError(f"{path}: a spreadsheet, which is not read; save it as CSV (UTF-8) and give that")
+        raise WarmstartError(f"{path}: unsupported table format '{suffix}'; use .csv, .tsv, .jsonl, .json or .parquet")
     if path.exists() and not _is_hf_folder(path):
         raise WarmstartError(f"{path}: a folder, but not a Hugging Face save_to_disk dataset")
     if not path.exists() and not looks_like_hub_id(source):
