@@ -37,11 +37,12 @@ def checkpoint_task(folder: Path) -> tuple[Task, object]:
     return task, load_config(task.config, saved if saved.is_file() else None)
 
 
-def output_path(src: Path, output: str | None, task: str = "") -> Path:
-    """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file (.conll too for a token
-    classifier), never a folder or the input itself; a missing parent folder is created."""
+def output_path(src: Path, output: str | None, also: str | None = None) -> Path:
+    """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file (or the task's own format,
+    suffix `also`: a token classifier's .conll), never a folder or the input itself; a missing parent folder is
+    created."""
     out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
-    suffixes = (".csv", ".jsonl", ".conll") if task == "token_classification" else (".csv", ".jsonl")
+    suffixes = (".csv", ".jsonl", *([also] if also else []))
     if out.suffix.lower() not in suffixes:
         raise WarmstartError(f"{out}: output must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}")
     if out.is_dir():
@@ -69,7 +70,7 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
     src = Path(input_path.rstrip("/") if isinstance(input_path, str) else input_path)
     if not src.exists():
         raise WarmstartError(f"{src}: input file not found")
-    out = output_path(src, output, task.name)
+    out = output_path(src, output, task.text_output[0] if task.text_output else None)
     set_threads(None)
     t0 = time.perf_counter()
     bars, began = [], []
@@ -91,21 +92,8 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
     if out.suffix.lower() == ".csv":  # list cells (tokens, tags, candidates, scores) as JSON text
         written = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
                                                    if isinstance(v, list) else v))
-    text = conll_text if out.suffix.lower() == ".conll" else None
+    text = task.resolve("text_output") if task.text_output and out.suffix.lower() == task.text_output[0] else None
     return write_rows(written, out, t0, began[0] if began else t0, text), result
-
-
-def conll_text(rows: pd.DataFrame) -> str:
-    """A token classifier's rows as CoNLL: `token<TAB>prediction` a line (`token<TAB>gold<TAB>prediction` when
-    the input was CoNLL with tags: conlleval's layout, and `warmstart finetune` reads the last column as the
-    tag, so the file trains as it is), a blank line after each sentence; a row without words has no lines."""
-    gold = rows["tags"] if "tags" in rows.columns else None
-    out = []
-    for i, (words, tags) in enumerate(zip(rows["tokens"], rows["prediction"], strict=True)):
-        known = gold.iloc[i] if gold is not None and isinstance(gold.iloc[i], list) else None
-        cols = [words, known, tags] if known is not None and len(known) == len(words) else [words, tags]
-        out += ["\t".join(parts) for parts in zip(*cols, strict=True)] + [""] if words else []
-    return "\n".join(out) + "\n" if out else ""
 
 
 def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float, text=None) -> Path:

@@ -123,6 +123,14 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
     assert [r["best"] for r in again] == [r["best"] for r in saved]
+    # the card's transformers-only lines give predict's scores
+    from card_snippet import run_reply_card_snippet
+
+    card = (run / "README.md").read_text(encoding="utf-8")
+    assert "recall@1 of 5" in card and "cross-encoder" in card
+    for row in again[:3]:
+        scores = run_reply_card_snippet(card, run, row["context"], row["candidates"]).numpy()
+        assert abs(scores - row["scores"]).max() < 1e-4
     # the input's own columns stay beside (one named like a prediction column as input_<name>)
     mine = tmp_path / "mine.jsonl"
     mine.write_text("".join(json.dumps({"id": i, "best": "mine", **json.loads(line)}) + "\n" for i, line in

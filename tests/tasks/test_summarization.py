@@ -106,3 +106,13 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["selected"] for r in again] == [r["selected"] for r in saved]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
+    # the card's transformers-only lines score and choose as predict does
+    from card_snippet import run_extract_card_snippet
+
+    card = (run / "README.md").read_text(encoding="utf-8")
+    assert "within 12 words" in card and "8, never used" in card
+    docs = [json.loads(line) for line in (data / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    for doc, row in zip(docs[:3], again[:3], strict=True):
+        scores, chosen = run_extract_card_snippet(card, run, doc["sentences"])
+        assert max(abs(a - b) for a, b in zip(scores, row["scores"], strict=True)) < 1e-4
+        assert chosen == row["selected"]

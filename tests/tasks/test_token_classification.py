@@ -166,6 +166,13 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
              .read_text().splitlines()]
     assert [r["tokens"] for r in twice] == [r["tokens"] for r in saved]
     assert [r["prediction"] for r in twice] == [r["prediction"] for r in saved]
+    # the card's transformers-only lines tag as predict does (predict then repairs BIO)
+    from card_snippet import run_token_card_snippet
+
+    card = (run / "README.md").read_text(encoding="utf-8")
+    assert "pipeline_tag: token-classification" in card and f"{metrics['test_sentences']} sentences" in card
+    tagged = run_token_card_snippet(card, run, [r["tokens"] for r in saved])
+    assert [repair_bio(t) for t in tagged] == [r["prediction"] for r in saved]
     # CoNLL in, CoNLL out: token, gold, prediction; finetune reads the last column, so it trains as it is
     conll = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.conll"))
     gold = read_conll(data / "test.conll")

@@ -1,4 +1,4 @@
-"""The model card (README.md) of a fine-tuned text classifier: how to use it, with and without warmstart.
+"""The model card (README.md) of a fine-tuned text or token classifier: how to use it, with and without warmstart.
 
 Why a card says more than "load it with transformers": a head fitted on pooled features (`train.pooling` mean, or
 a BGE's [CLS] state, which SetFit, `auto` and MiniLM fine-tuning use) is not what
@@ -76,6 +76,167 @@ Fine-tuned by `warmstart finetune` from `{init}` ({len(classes)} classes: {', '.
 {tested}
 ## Use
 {usage(pooling, max_length, pairs)}
+
+The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
+"""
+
+
+def token_snippet(max_length: int) -> str:
+    """Python that reproduces `warmstart predict`'s tags for sentences within `max_length` pieces, with
+    transformers alone: each word is tagged at its first piece, as the head was trained."""
+    return f"""```python
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+folder = "THIS_FOLDER"
+tokenizer = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForTokenClassification.from_pretrained(folder).eval()
+sentences = [["John", "lives", "in", "Paris"], ["Hello", "world"]]  # words, as in a CoNLL file
+batch = tokenizer(sentences, is_split_into_words=True, padding=True, truncation=True, max_length={max_length},
+                  return_tensors="pt")
+with torch.no_grad():
+    best = model(**batch).logits.argmax(-1)  # (B, T)
+tags = []
+for i, words in enumerate(sentences):
+    first = {{}}  # each word's first piece carries its tag
+    for pos, w in enumerate(batch.word_ids(i)):
+        if w is not None and w not in first:
+            first[w] = pos
+    tags.append([model.config.id2label[int(best[i, first[w]])] if w in first else "O" for w in range(len(words))])
+```"""
+
+
+def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> str:
+    """README.md of a `warmstart finetune` token-classification folder. `metrics`: the run's metrics.json."""
+    score = (f"entity F1 {100 * metrics['entity_f1']:.1f}% (seqeval, micro), token accuracy "
+             f"{100 * metrics['token_accuracy']:.1f}%" if "entity_f1" in metrics else
+             f"token accuracy {100 * metrics.get('token_accuracy', 0):.1f}%")
+    tested = (f"- Test split ({metrics['test_sentences']} sentences, never used to fit or choose): {score}.\n"
+              if metrics.get("test_sentences") else "- No test sentences: nothing was scored.\n")
+    bio = all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+    return f"""---
+library_name: transformers
+pipeline_tag: token-classification
+tags: [warmstart, token-classification]
+---
+# Token classifier ({metrics.get('strategy', 'full')}, warmstart)
+
+Fine-tuned by `warmstart finetune` from `{init}` ({len(tags)} tags: {', '.join(tags)}).
+
+## Protocol
+{metrics.get('protocol', '')}
+
+## Metrics
+{tested}
+## Use
+`warmstart predict THIS_FOLDER FILE` (a CoNLL file, JSONL with a tokens column, or one sentence a line; `--output
+tags.conll` writes CoNLL), or, with transformers alone:
+
+{token_snippet(max_length)}
+
+Each word is tagged at its first word piece, as it was trained.{" `warmstart predict` also repairs the BIO tags (an I-X that does not continue an X becomes B-X)" if bio else " `warmstart predict`"} and reads a sentence longer than {max_length} pieces in windows, where these lines tag its tail "O". `pipeline("token-classification", aggregation_strategy="first")` tags from the first piece too, but tokenises the raw string rather than your words.
+
+The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
+"""
+
+
+def reply_card(metrics: dict, init: str, max_length: int, context_turns: int) -> str:
+    """README.md of a `warmstart finetune` response-selection folder (a cross-encoder: one score per (context,
+    reply), BERT's own classification forward, so plain transformers scores as warmstart does)."""
+    tested = (f"- Test contexts ({metrics['test_contexts']}, never used to fit or choose): recall@1 of "
+              f"{metrics.get('candidates')} {100 * metrics['recall_at_1']:.1f}%, MRR {100 * metrics['mrr']:.1f}%.\n"
+              if metrics.get("test_contexts") else "- No test contexts: nothing was scored.\n")
+    return f"""---
+library_name: transformers
+tags: [warmstart, cross-encoder, response-selection]
+---
+# Response selector (cross-encoder, {metrics.get('strategy', 'full')}, warmstart)
+
+Fine-tuned by `warmstart finetune` from `{init}` to score a reply to a context (the last {context_turns} turns).
+
+## Protocol
+{metrics.get('protocol', '')}
+
+## Metrics
+{tested}
+## Use
+`warmstart predict THIS_FOLDER FILE` (JSONL `{{"context": ..., "candidates": [...]}}`: a score per candidate and
+the best), or, with transformers alone:
+
+```python
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+folder = "THIS_FOLDER"
+tokenizer = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+context = ["Hi", "How are you?"]  # turns, oldest first
+candidates = ["Fine, thanks.", "The capital is Paris."]
+text = f" {{tokenizer.sep_token}} ".join(context)
+batch = tokenizer([text] * len(candidates), candidates, padding=True, truncation=True, max_length={max_length},
+                  return_tensors="pt")
+with torch.no_grad():
+    scores = model(**batch).logits[:, 0]  # (len(candidates),): higher, the likelier reply
+best = candidates[int(scores.argmax())]
+```
+
+The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
+"""
+
+
+def extract_card(metrics: dict, init: str, max_length: int, max_words: int) -> str:
+    """README.md of a `warmstart finetune` extractive summariser: a sentence scorer (BERT's own classification
+    forward on (sentence, "section position")) and the budgeted selection `summarization.select` makes."""
+    tested = (f"- Test documents ({metrics['test_documents']}, never used to fit or choose): ROUGE-1/2/L "
+              f"{metrics['rouge1']} / {metrics['rouge2']} / {metrics['rougeL']}; Lead "
+              f"{metrics.get('lead_rouge1')} / {metrics.get('lead_rouge2')} / {metrics.get('lead_rougeL')}; oracle "
+              f"{metrics.get('oracle_rouge1')} / {metrics.get('oracle_rouge2')} / {metrics.get('oracle_rougeL')}.\n"
+              if metrics.get("test_documents") else "- No test documents: nothing was scored.\n")
+    if metrics.get("test_documents") and metrics["rouge1"] <= metrics.get("lead_rouge1", -1):
+        tested += ("- Lead, the document's first sentences within the same budget, scores as high or higher on "
+                   "ROUGE-1: this model has not beaten the rule it would replace.\n")
+    return f"""---
+library_name: transformers
+tags: [warmstart, extractive-summarization]
+---
+# Extractive summariser ({metrics.get('strategy', 'full')}, warmstart)
+
+Fine-tuned by `warmstart finetune` from `{init}`: scores each sentence of a document, then keeps the best ones
+within {max_words} words, in document order.
+
+## Protocol
+{metrics.get('protocol', '')}
+
+## Metrics
+{tested}
+## Use
+`warmstart predict THIS_FOLDER FILE` (JSONL documents with `sentences`: the extract, the chosen indices and
+every sentence's score), or, with transformers alone:
+
+```python
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+folder = "THIS_FOLDER"
+tokenizer = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+sentences = ["The first sentence.", "The second one.", "A third."]  # one document, in order
+sections = [""] * len(sentences)  # or each sentence's section, as in training (ACLSum: abstract, introduction...)
+seen, where = {{}}, []
+for section in sections:  # the second segment: the section and the position in it
+    seen[section] = seen.get(section, 0) + 1
+    where.append(f"{{section}} {{min(seen[section], 30)}}".strip())
+batch = tokenizer(sentences, where, padding=True, truncation=True, max_length={max_length}, return_tensors="pt")
+with torch.no_grad():
+    scores = model(**batch).logits.softmax(-1)[:, 1]  # P(in the summary), (S,)
+chosen, words = [], 0
+for i in torch.argsort(-scores, stable=True).tolist():  # the best first, while they fit the budget
+    n = len(sentences[i].split())
+    if chosen and words + n > {max_words}:
+        continue
+    chosen, words = chosen + [i], words + n
+summary = " ".join(sentences[i] for i in sorted(chosen))
+```
 
 The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
 """

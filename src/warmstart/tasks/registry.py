@@ -74,11 +74,15 @@ class Task:
     count_key: str = "data.labels"  # the knob a study sets to a label count
     scratch_key: str = "tokenizer"  # the key that gives a scratch model its architecture
     pools: bool = False  # reads train.pooling (the others score through the HF model's own head)
+    # a format `predict --output` also writes besides CSV and JSONL: (suffix, "module:function" (rows) -> text)
+    text_output: tuple[str, Ref] | None = None
     description: str = ""
     extra: dict = field(default_factory=dict)
 
     def resolve(self, what: str) -> Callable[..., Any]:
         ref = getattr(self, what)
+        if what == "text_output" and ref is not None:
+            ref = ref[1]
         if ref is None:
             raise WarmstartError(f"task {self.name}: has no {what}")
         if callable(ref):
@@ -172,7 +176,8 @@ for _task in (
          description="sequence classification (sentiment, topics, sentence pairs)"),
     Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
          "warmstart.tasks.token_classification:predict_file", "warmstart.tasks.token_classification:labelled_sample",
-         metrics=("entity_f1", "token_accuracy"), rank_features="words", description="NER, POS (CoNLL, JSONL, HF)"),
+         metrics=("entity_f1", "token_accuracy"), rank_features="words", description="NER, POS (CoNLL, JSONL, HF)",
+         text_output=(".conll", "warmstart.tasks.token_classification:conll_text")),
     Task("summarization", "warmstart.tasks.summarization:run_summarization",
          "warmstart.tasks.summarization:predict_file", "warmstart.tasks.summarization:labelled_sample",
          metrics=("rouge1",), description="extractive summarisation (sentence scorer, word budget, ROUGE)"),

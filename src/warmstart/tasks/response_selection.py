@@ -29,6 +29,7 @@ from warmstart.data.text import load_tokenizer
 from warmstart.engine.runtime import autocast, place, require_placed, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_fitted
+from warmstart.tasks.card import reply_card
 from warmstart.tasks.classification import encode, make_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -243,7 +244,7 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
         metrics = scored({"task": "response_selection", "test_contexts": 0, "train_contexts": len(train),
                           "validation_contexts": len(val), "init": cfg.init, "seed": tc.seed, **fitted,
                           "seconds": elapsed(t0)}, False)
-        write_run(cfg, model, tokenizer, metrics, {})
+        write_run(cfg, model, tokenizer, metrics, card_file(cfg, metrics))
         return metrics
     scores = score_candidates(model, tokenizer, [e.context for e in test], test_cands, tc.max_length, bf16)
     metrics = {**ranking_metrics(scores), "candidates": cfg.data.candidates, "task": "response_selection",
@@ -257,8 +258,17 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
         return lambda p: df.to_json(p, orient="records", lines=True, force_ascii=False)
 
     metrics = scored(metrics, True)
-    write_run(cfg, model, tokenizer, metrics, {"test_candidates.jsonl": jsonl(inputs), "predictions.jsonl": jsonl(predictions)})
+    write_run(cfg, model, tokenizer, metrics, {"test_candidates.jsonl": jsonl(inputs), "predictions.jsonl": jsonl(predictions),
+                                               **card_file(cfg, metrics)})
     return metrics
+
+
+def card_file(cfg: FinetuneConfig, metrics: dict) -> dict:
+    """{"README.md": writer}: how to use the folder, with transformers alone too (when the model is saved)."""
+    if not cfg.train.save_model:
+        return {}
+    card = reply_card(metrics, str(cfg.init), cfg.train.max_length, cfg.data.context_turns)
+    return {"README.md": lambda p: p.write_text(card, encoding="utf-8")}
 
 
 def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from warmstart.data.text import load_tokenizer
 from warmstart.engine.runtime import device, place, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_fitted
+from warmstart.tasks.card import extract_card
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.tasks.finetune import (
     build_model,
@@ -254,7 +255,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
         metrics = scored({"task": "summarization", "max_words": budget, "test_documents": 0,
                           "train_documents": len(train), "init": cfg.init, "seed": tc.seed, **fitted,
                           "seconds": elapsed(t0)}, False)
-        write_run(cfg, model, tokenizer, metrics, {})
+        write_run(cfg, model, tokenizer, metrics, card_file(cfg, metrics))
         return metrics
     out = summarise(model, tokenizer, test, tc.max_length, budget, bf16)
     refs = [d.summary or "" for d in test]
@@ -272,8 +273,17 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     out["reference"] = refs
     metrics = scored(metrics, True)
     write_run(cfg, model, tokenizer, metrics,
-              {"predictions.jsonl": lambda p: out.to_json(p, orient="records", lines=True, force_ascii=False)})
+              {"predictions.jsonl": lambda p: out.to_json(p, orient="records", lines=True, force_ascii=False),
+               **card_file(cfg, metrics)})
     return metrics
+
+
+def card_file(cfg: FinetuneConfig, metrics: dict) -> dict:
+    """{"README.md": writer}: how to use the folder, with transformers alone too (when the model is saved)."""
+    if not cfg.train.save_model:
+        return {}
+    card = extract_card(metrics, str(cfg.init), cfg.train.max_length, metrics["max_words"])
+    return {"README.md": lambda p: p.write_text(card, encoding="utf-8")}
 
 
 def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:

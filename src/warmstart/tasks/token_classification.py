@@ -22,6 +22,7 @@ from warmstart.data.text import load_tokenizer
 from warmstart.engine.runtime import autocast, place, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_fitted
+from warmstart.tasks.card import token_card
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -307,6 +308,9 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     metrics = scored({**tested, "task": "token_classification", "test_sentences": len(test), "init": cfg.init,
                       "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16),
                       "seconds": elapsed(t0)}, len(test) > 0)
+    if tc.save_model:  # how to use the folder, with transformers alone too
+        card = token_card(metrics, names, str(cfg.init), tc.max_length)
+        files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
 
@@ -329,6 +333,19 @@ def read_predict_inputs(path: Path, tokens_column: str, text_column: str):
         read = read_conll(path)
         return [w for w, _ in read], pd.DataFrame({"tags": [t for _, t in read]}), None
     return [line.split() for line in text.splitlines()], None, None  # a blank line keeps its row (no words)
+
+
+def conll_text(rows: pd.DataFrame) -> str:
+    """A token classifier's rows as CoNLL: `token<TAB>prediction` a line (`token<TAB>gold<TAB>prediction` when
+    the input was CoNLL with tags: conlleval's layout, and `warmstart finetune` reads the last column as the
+    tag, so the file trains as it is), a blank line after each sentence; a row without words has no lines."""
+    gold = rows["tags"] if "tags" in rows.columns else None
+    out = []
+    for i, (words, tags) in enumerate(zip(rows["tokens"], rows["prediction"], strict=True)):
+        known = gold.iloc[i] if gold is not None and isinstance(gold.iloc[i], list) else None
+        cols = [words, known, tags] if known is not None and len(known) == len(words) else [words, tags]
+        out += ["\t".join(parts) for parts in zip(*cols, strict=True)] + [""] if words else []
+    return "\n".join(out) + "\n" if out else ""
 
 
 def _words(cell, path: Path, row: int) -> list[str]:
