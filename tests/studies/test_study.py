@@ -123,6 +123,21 @@ def test_result_row_takes_the_task_metric_and_token_accuracy_for_tags_without_en
     assert (row["metric"], row["score"], row["overrides"]) == ("token_accuracy", 0.9, "x=1")
 
 
+@pytest.mark.parametrize("task, baseline, metrics, score", [
+    ("summarization", None, {"rouge1": 39.14, "rouge2": 14.8}, 0.3914),  # ROUGE in points: the score a fraction
+    ("summarization", "lead", {"rouge1": 42.25}, 0.4225),                 # a baseline: the task's metric too
+    ("response_selection", "tfidf_cosine", {"recall_at_1": 0.238, "mrr": 0.333}, 0.238),
+    ("token_classification", "commonest_tag", {"entity_f1": 0.187, "token_accuracy": 0.9}, 0.187),
+    ("classification", "tfidf_logreg", {"accuracy": 0.7, "macro_f1": 0.6}, 0.7),
+])
+def test_result_rows_hold_every_task_and_baseline_as_a_fraction(tmp_path, task, baseline, metrics, score):
+    from warmstart.studies.grid import Cell, result_row
+    from warmstart.tasks.registry import get
+
+    cell = Cell("t", baseline or "a", "-" if baseline else "full", 10, 0, [], tmp_path, get(task), baseline)
+    assert result_row(cell, metrics)["score"] == pytest.approx(score)
+
+
 def test_the_shipped_studies_load_and_plan_their_whole_grid(monkeypatch):
     """configs/study/*.yaml (run from the repository root): every pretrain entry's overrides are valid recipe keys,
     and the grid has the cells the config's comment promises."""

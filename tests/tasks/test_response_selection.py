@@ -123,6 +123,15 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
     assert [r["best"] for r in again] == [r["best"] for r in saved]
+    # a study's TF-IDF rival scores the very test candidates the run wrote, from the N labels only
+    from warmstart.studies.baselines import run_baseline
+    from warmstart.tasks.response_selection import evaluation_candidates, labelled_sample
+
+    _, test_cands = evaluation_candidates(labelled_sample(cfg), 5, 0)
+    assert test_cands == [r["candidates"] for r in saved]
+    tfidf = run_baseline(cfg)
+    assert tfidf["baseline"] == "tfidf_cosine" and tfidf["candidates"] == 5
+    assert 0 <= tfidf["recall_at_1"] <= tfidf["mrr"] <= 1 and tfidf["train_labels"] == metrics["train_labels"]
     # the card's transformers-only lines give predict's scores
     from card_snippet import run_reply_card_snippet
 

@@ -96,6 +96,11 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
         "train.patience=3"])  # early stopping: the held-out share checks the refit
     metrics = run_task(cfg)
     assert metrics["max_words"] == 12  # the median training reference, in words
+    from warmstart.studies.baselines import run_baseline  # a study's Lead: the run's own, on the same documents
+
+    lead = run_baseline(cfg)
+    assert lead["baseline"] == "lead" and lead["max_words"] == 12 and lead["train_labels"] == metrics["train_labels"]
+    assert (lead["rouge1"], lead["rougeL"]) == (metrics["lead_rouge1"], metrics["lead_rougeL"])
     assert metrics["test_documents"] == 8 and 0 < metrics["rouge1"] <= 100
     assert metrics["oracle_rouge1"] >= metrics["lead_rouge1"]
     assert 0 <= metrics["refit_check"] <= 100  # the refit checked on the held-out share (tasks/protocol.py)

@@ -154,6 +154,11 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     assert metrics["test_sentences"] == 16 and 0 <= metrics["entity_f1"] <= 1
     assert metrics["token_accuracy"] > 0.6  # above "all O" (about 0.45 of the tokens are entities)
     assert 0 <= metrics["refit_check"] <= 1  # the refit checked on the held-out share (tasks/protocol.py)
+    from warmstart.studies.baselines import run_baseline  # a study's classic rival, on the same N and test split
+
+    classic = run_baseline(cfg)
+    assert classic["baseline"] == "commonest_tag" and classic["train_labels"] == metrics["train_labels"]
+    assert classic["entity_f1"] > 0.5  # names and cities are the same words in test: the lookup finds them
     run = tmp_path / "run"
     saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     out = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.jsonl"))

@@ -21,10 +21,12 @@ class TaskSpec:
     overrides: list[str] = knob(help="section.key=value overrides of the recipe", factory=list)
     labels: list[int] = knob(help="the label counts to study (text: data.labels; images: data.labels_per_class)",
                              factory=list, ge=1)
-    baseline: bool = knob(True, "fit the baselines on the same labels (classification); false: none")
+    baseline: bool = knob(True, "fit the baselines on the same labels (every task); false: none")
     baselines: list[str] = knob(help="which baselines: tfidf, setfit (SetFit on the public MiniLM), pixels "
-                                     "(images); default the task's classic one", factory=list,
-                                choices=("tfidf", "tfidf_logreg", "setfit", "pixels", "pixels_logreg"))
+                                     "(images), commonest_tag (tagging), lead (summaries), tfidf_cosine "
+                                     "(replies); default the task's classic one", factory=list,
+                                choices=("tfidf", "tfidf_logreg", "setfit", "pixels", "pixels_logreg",
+                                         "commonest_tag", "lead", "tfidf_cosine"))
 
     def check(self) -> None:
         from warmstart.errors import WarmstartError

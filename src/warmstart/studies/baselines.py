@@ -1,6 +1,7 @@
 """The baselines that every comparison carries: the classic no-pretraining ones, TF-IDF + logistic regression
 (text classification), logistic regression on raw pixels (images), each word's most frequent training tag
-(sequence labelling), TF-IDF cosine between context and reply (response selection); and the rival a
+(sequence labelling), Lead (extractive summarisation), TF-IDF cosine between context and reply (response
+selection), each fitted on the N labels a study's runs see; and the rival a
 practitioner with a few labels reaches for, SetFit on the public MiniLM (text classification)."""
 
 from __future__ import annotations
@@ -231,14 +232,68 @@ def setfit_baseline(cfg, body: str | None = None) -> dict:
                         f"{s.epochs} epoch(s){steps}, its logistic head; nothing chosen"}
 
 
-BASELINES = {"tfidf_logreg": tfidf_baseline, "pixels_logreg": pixels_baseline, "setfit": setfit_baseline}
+def _fitted_on_all(cfg, fit, what: str) -> dict:
+    """A classic model with nothing to choose (no C, no step), fitted on all N labels of the task's sample (the
+    runs' very labels) and scored on its test split: `fit(sample)` -> the task's metrics."""
+    from warmstart.tasks.registry import get
+
+    sample = get(cfg.task).resolve("sample")(cfg)
+    if not len(sample.test):
+        return {"scored_split": "none", **sample.counts()}
+    n = len(sample.labelled)
+    return {**fit(sample), **sample.counts(), "held_out_labels": 0,
+            "protocol": f"{n} labels, nothing to choose: {what} from all {n}"}
+
+
+def commonest_tag_baseline(cfg) -> dict:
+    """Sequence labelling: each test word gets the tag it had most often in the N labelled sentences (BIO repaired),
+    scored as fine-tuning is (seqeval entity F1)."""
+    from warmstart.tasks.token_classification import is_bio, repair_bio, tagging_metrics
+
+    def fit(s) -> dict:
+        gold = [tags for _, tags in s.test]
+        bio = is_bio(sorted({t for part in (s.labelled, s.validation, s.test) for _, tags in part for t in tags}))
+        pred = most_frequent_tag(s.labelled, [words for words, _ in s.test])
+        return tagging_metrics(gold, [repair_bio(p) for p in pred] if bio else pred, bio)
+
+    return _fitted_on_all(cfg, fit, "each word's commonest tag")
+
+
+def lead_baseline(cfg) -> dict:
+    """Extractive summarisation: Lead, each test document's first sentences within the run's word budget."""
+    from warmstart.tasks.summarization import lead_extracts, rouge, summary_budget
+
+    def fit(s) -> dict:
+        budget = summary_budget(cfg, s.labelled)
+        return {**rouge(lead_extracts(s.test, budget), [d.summary or "" for d in s.test]), "max_words": budget}
+
+    return _fitted_on_all(cfg, fit, "the budget (median reference)")
+
+
+def tfidf_cosine_baseline(cfg) -> dict:
+    """Response selection: TF-IDF cosine between context and each candidate (the vectoriser fitted on the N
+    labelled conversations), on the very test candidates a run at this seed scores."""
+    from warmstart.tasks.response_selection import evaluation_candidates, join_turns, ranking_metrics
+
+    def fit(s) -> dict:
+        _, test_cands = evaluation_candidates(s, cfg.data.candidates, cfg.train.seed)
+        texts = [join_turns(e.context, " ") for e in s.labelled] + [e.reply for e in s.labelled]
+        scores = tfidf_similarity(texts, [join_turns(e.context, " ") for e in s.test], test_cands)
+        return {**ranking_metrics(scores), "candidates": cfg.data.candidates}
+
+    return _fitted_on_all(cfg, fit, "the TF-IDF vocabulary")
+
+
+BASELINES = {"tfidf_logreg": tfidf_baseline, "pixels_logreg": pixels_baseline, "setfit": setfit_baseline,
+             "commonest_tag": commonest_tag_baseline, "lead": lead_baseline, "tfidf_cosine": tfidf_cosine_baseline}
 ALIASES = {"tfidf": "tfidf_logreg", "pixels": "pixels_logreg"}
 
 
 def run_baseline(cfg, name: str | None = None, body: str | None = None) -> dict:
-    """A baseline of a classification recipe (`name`: tfidf_logreg, pixels_logreg, setfit; default the task's
-    classic one, see the task registry) on exactly the labelled sample and test split its fine-tuning runs see;
-    `body`: setfit's sentence encoder folder instead of MiniLM. -> accuracy, macro_f1, C, seconds, baseline"""
+    """A baseline of a task's recipe (`name`: one of BASELINES; default the task's classic one, see the task
+    registry) on exactly the labelled sample and test split its fine-tuning runs see; `body`: setfit's sentence
+    encoder folder instead of MiniLM. -> the task's metrics (accuracy, macro_f1, C; entity F1; ROUGE; recall@1),
+    seconds, baseline"""
     import time
 
     from warmstart.tasks.registry import get

@@ -224,13 +224,13 @@ def rank_candidates(cfg: StudyConfig, inits: dict[str, str], root: Path) -> None
 
 
 def result_row(cell: Cell, metrics: dict) -> dict:
-    names = ("accuracy",) if cell.baseline else cell.kind.metrics
+    names = cell.kind.metrics  # a baseline reports the task's own metric, on the same test split
     metric = next((m for m in names if m in metrics), None)
     if metric is None:
         raise WarmstartError(f"{cell.folder}: the run reported none of {', '.join(names)} (no test split?); a study "
                              f"compares test scores: give task '{cell.task}' data with test rows")
     return {"task": cell.task, "init": cell.init, "strategy": cell.strategy, "labels": cell.labels, "seed": cell.seed,
-            "metric": metric, "score": metrics[metric], "seconds": metrics.get("seconds"),
+            "metric": metric, "score": round(metrics[metric] * cell.kind.score_scale, 6), "seconds": metrics.get("seconds"),
             "validation_labels": metrics.get("validation_labels", 0), "protocol": metrics.get("protocol"),
             "cell": str(cell.folder), "overrides": " ".join(cell.overrides)}
 

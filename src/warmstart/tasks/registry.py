@@ -76,6 +76,7 @@ class Task:
     pools: bool = False  # reads train.pooling (the others score through the HF model's own head)
     # a format `predict --output` also writes besides CSV and JSONL: (suffix, "module:function" (rows) -> text)
     text_output: tuple[str, Ref] | None = None
+    score_scale: float = 1.0  # a study's score = metric x this, a fraction (ROUGE is reported in points)
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -177,13 +178,16 @@ for _task in (
     Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
          "warmstart.tasks.token_classification:predict_file", "warmstart.tasks.token_classification:labelled_sample",
          metrics=("entity_f1", "token_accuracy"), rank_features="words", description="NER, POS (CoNLL, JSONL, HF)",
+         baseline="commonest_tag", baselines=("commonest_tag",),
          text_output=(".conll", "warmstart.tasks.token_classification:conll_text")),
     Task("summarization", "warmstart.tasks.summarization:run_summarization",
          "warmstart.tasks.summarization:predict_file", "warmstart.tasks.summarization:labelled_sample",
-         metrics=("rouge1",), description="extractive summarisation (sentence scorer, word budget, ROUGE)"),
+         metrics=("rouge1",), baseline="lead", baselines=("lead",), score_scale=0.01,
+         description="extractive summarisation (sentence scorer, word budget, ROUGE)"),
     Task("response_selection", "warmstart.tasks.response_selection:run_response_selection",
          "warmstart.tasks.response_selection:predict_file", "warmstart.tasks.response_selection:labelled_sample",
-         metrics=("recall_at_1",), description="dialogue response selection (cross-encoder, recall@1 of N)"),
+         metrics=("recall_at_1",), baseline="tfidf_cosine", baselines=("tfidf_cosine",),
+         description="dialogue response selection (cross-encoder, recall@1 of N)"),
     Task("image_classification", "warmstart.tasks.image_classification:run_image_finetune",
          "warmstart.tasks.image_classification:predict_file", "warmstart.tasks.image_classification:labelled_sample",
          strategies=tuple(s for s in STRATEGIES if s not in TEXT_ONLY), config=ImageFinetuneConfig, rank_features="images", baseline="pixels_logreg",

@@ -137,6 +137,18 @@ def sample_negatives(examples: list[Example], pool: list[Example], k: int, rng: 
     return out
 
 
+def evaluation_candidates(sample, candidates: int, seed: int) -> tuple[list[list[str]], list[list[str]]]:
+    """The held-out and test contexts' candidates, the true reply first: the same for every model compared (a
+    run, the TF-IDF baseline) at one seed. The held-out ones' wrong replies come from the labelled conversations,
+    the test ones' from the test split."""
+    fixed = np.random.default_rng(seed + 1)
+    val, test = sample.validation, sample.test
+    val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, sample.labelled, candidates - 1, fixed),
+                                               strict=True)]
+    test_cands = [[e.reply, *n] for e, n in zip(test, sample_negatives(test, test, candidates - 1, fixed), strict=True)]
+    return val_cands, test_cands
+
+
 # ---------------------------------------------------------------- model
 def join_turns(context: list[str] | str, sep: str) -> str:
     return context if isinstance(context, str) else f" {sep} ".join(context)
@@ -199,11 +211,7 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
     splits = load_dialogue_splits(cfg.data, tc.seed)
     sample = few_labels(splits, cfg, group=same_opening)
     train, val, test = sample.labelled, sample.validation, sample.test
-    fixed = np.random.default_rng(tc.seed + 1)  # evaluation candidates: the same for every model compared
-    # the held-out contexts' wrong candidates come from the run's own labelled conversations
-    val_cands = [[e.reply, *n] for e, n in zip(val, sample_negatives(val, sample.labelled, cfg.data.candidates - 1,
-                                                                      fixed), strict=True)]
-    test_cands = [[e.reply, *n] for e, n in zip(test, sample_negatives(test, test, cfg.data.candidates - 1, fixed), strict=True)]
+    val_cands, test_cands = evaluation_candidates(sample, cfg.data.candidates, tc.seed)
     sep = tokenizer.sep_token
     pad_id = tokenizer.pad_token_id
     group = 1 + tc.negatives

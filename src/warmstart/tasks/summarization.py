@@ -170,6 +170,20 @@ def select(scores: np.ndarray, sentences: list[str], max_words: int) -> list[int
     return sorted(chosen)
 
 
+def summary_budget(cfg: FinetuneConfig, labelled: list[Document]) -> int:
+    """The extract's budget in words: `data.max_words`, else the median reference of the labelled documents."""
+    if cfg.data.max_words is not None:
+        return cfg.data.max_words
+    refs = [len(d.summary.split()) for d in labelled if d.summary]
+    return int(np.median(refs)) if refs else 100
+
+
+def lead_extracts(docs: list[Document], max_words: int) -> list[str]:
+    """Lead: each document's first sentences within the budget (the first one always), the rule a model must beat."""
+    return [" ".join(d.sentences[i] for i in select(-np.arange(len(d.sentences), dtype=float), d.sentences, max_words))
+            for d in docs]
+
+
 def sentence_f1(selected: list[list[int]], labels: list[list[int]]) -> float:
     """F1 of the selected sentences against the oracle labels, pooled over all sentences."""
     tp = sum(lab[i] for sel, lab in zip(selected, labels, strict=True) for i in sel)
@@ -219,8 +233,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
     sample = few_labels(splits, cfg)
     train, test = sample.labelled, sample.test
     if cfg.data.max_words is None:  # resolved once and saved with the run, so predict uses the same budget
-        refs = [len(d.summary.split()) for d in train if d.summary]
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_words=int(np.median(refs)) if refs else 100))
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_words=summary_budget(cfg, train)))
     budget = cfg.data.max_words
     pad_id = tokenizer.pad_token_id
 
@@ -259,8 +272,7 @@ def run_summarization(cfg: FinetuneConfig) -> dict:
         return metrics
     out = summarise(model, tokenizer, test, tc.max_length, budget, bf16)
     refs = [d.summary or "" for d in test]
-    lead = [" ".join(d.sentences[i] for i in select(-np.arange(len(d.sentences), dtype=float), d.sentences, budget))
-            for d in test]
+    lead = lead_extracts(test, budget)
     oracle = [" ".join(d.sentences[i] for i, x in enumerate(oracle_labels(d.sentences, r, budget)) if x)
               for d, r in zip(test, refs, strict=True)]
     metrics = {**rouge(out["summary"].tolist(), refs),
