@@ -96,7 +96,8 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
         "train.patience=3"])  # early stopping: the held-out share checks the refit
     metrics = run_task(cfg)
     assert metrics["max_words"] == 12  # the median training reference, in words
-    from warmstart.studies.baselines import run_baseline  # a study's Lead: the run's own, on the same documents
+    # a study's Lead: the run's own, on the same documents
+    from warmstart.studies.baselines import run_baseline
 
     lead = run_baseline(cfg)
     assert lead["baseline"] == "lead" and lead["max_words"] == 12 and lead["train_labels"] == metrics["train_labels"]

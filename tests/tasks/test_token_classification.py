@@ -98,6 +98,29 @@ def test_a_sentence_beyond_max_length_is_read_in_windows_not_cut(pretrained):
     assert torch.allclose(got[1][0][a:b], alone, atol=1e-5)
 
 
+def test_a_sentence_beyond_max_length_trains_in_windows(pretrained, tmp_path):
+    """Truncation dropped a long sentence's tail from training (45% of the words of WNUT tweets joined four a
+    line at 64 pieces): every word's label now reaches a window, so an epoch has more examples than sentences."""
+    from warmstart.tasks.registry import run_task
+
+    root = tmp_path / "long"
+    root.mkdir()
+    line = "".join(f"{w}\t{t}\n" for w, t in [("ann", "B-PER"), ("met", "O"), ("bob", "B-PER"), ("in", "O"),
+                                               ("paris", "B-LOC"), ("today", "O")] * 5) + "\n"
+    (root / "train.conll").write_text(line * 16, encoding="utf-8")
+    (root / "test.conll").write_text(line * 2, encoding="utf-8")
+    cfg = load_config(FinetuneConfig, None, [
+        "task=token_classification", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={root}",
+        "train.batch_size=8", "train.max_epochs=1", "train.max_length=16", "train.precision=fp32", "train.patience=0"])
+    metrics = run_task(cfg)
+    tok = load_tokenizer(str(pretrained))
+    from warmstart.tasks.token_classification import word_windows
+
+    windows = len(word_windows(tok, [line.split()[::2]] * 16, 16))
+    assert windows >= 3 * 16 and metrics["steps"] == -(-windows // 8)  # 30 words in windows of 14 pieces at most
+    assert metrics["train_labels"] == 16  # the labels are the sentences, however many windows they make
+
+
 def test_tables_and_hf_datasets_with_class_label_tags(tmp_path):
     import datasets
 
@@ -154,7 +177,8 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     assert metrics["test_sentences"] == 16 and 0 <= metrics["entity_f1"] <= 1
     assert metrics["token_accuracy"] > 0.6  # above "all O" (about 0.45 of the tokens are entities)
     assert 0 <= metrics["refit_check"] <= 1  # the refit checked on the held-out share (tasks/protocol.py)
-    from warmstart.studies.baselines import run_baseline  # a study's classic rival, on the same N and test split
+    # a study's classic rival, on the same N and test split
+    from warmstart.studies.baselines import run_baseline
 
     classic = run_baseline(cfg)
     assert classic["baseline"] == "commonest_tag" and classic["train_labels"] == metrics["train_labels"]

@@ -276,8 +276,11 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     def train_once(train: list, val: list | None, steps: int | None, phase: str):
         model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
                             id2label=dict(enumerate(names)), label2id=index)
-        ids, _, labels = encode(tokenizer, [w for w, _ in train], tc.max_length,
-                                [[index[t] for t in ts] for _, ts in train])
+        # a sentence beyond max_length trains window by window, as it is tagged: truncation dropped its tail's labels
+        pieces = [(train[i][0][a:b], train[i][1][a:b]) for i, a, b in word_windows(tokenizer, [w for w, _ in train],
+                                                                                   tc.max_length)]
+        ids, _, labels = encode(tokenizer, [w for w, _ in pieces], tc.max_length,
+                                [[index[t] for t in ts] for _, ts in pieces])
 
         def step_fn(batch):
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
