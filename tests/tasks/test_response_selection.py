@@ -132,6 +132,19 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     tfidf = run_baseline(cfg)
     assert tfidf["baseline"] == "tfidf_cosine" and tfidf["candidates"] == 5
     assert 0 <= tfidf["recall_at_1"] <= tfidf["mrr"] <= 1 and tfidf["train_labels"] == metrics["train_labels"]
+    # predict's bar counts the file's rows (contexts), not the candidate pairs scored
+    from warmstart.config import load_config as load_saved
+    from warmstart.tasks.registry import PredictRequest, get
+
+    ticks: list[tuple[int, int]] = []
+
+    def progress(total: int):
+        return lambda n: ticks.append((total, n))
+
+    task = get("response_selection")
+    task.resolve("predict")(run, load_saved(FinetuneConfig, run / "warmstart_config.yaml"),
+                            PredictRequest(run / "test_candidates.jsonl", batch_size=7, progress=progress))
+    assert {t for t, _ in ticks} == {len(saved)} and sum(n for _, n in ticks) == len(saved)
     # the card's transformers-only lines give predict's scores
     from card_snippet import run_reply_card_snippet
 

@@ -294,8 +294,15 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     contexts = [c if isinstance(c, str) else list(c) for c in df["context"]]
     candidates = [list(c) for c in df["candidates"]]
     model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    tick, ends, pairs = progress(len(contexts)), np.cumsum([len(c) for c in candidates]), [0]
+
+    def scored(n: int) -> None:  # pairs scored -> contexts done: the bar counts the file's rows, as predict's rate
+        before = int(np.searchsorted(ends, pairs[0], "right"))
+        pairs[0] += n
+        tick(int(np.searchsorted(ends, pairs[0], "right")) - before)
+
     scores = score_candidates(model, load_tokenizer(str(folder)), contexts, candidates, cfg.train.max_length,
-                              use_bf16(cfg.train.precision), batch_size, progress(sum(map(len, candidates))))
+                              use_bf16(cfg.train.precision), batch_size, scored)
     from warmstart.tasks.registry import beside_inputs
 
     ranked = pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],
