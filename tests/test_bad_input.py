@@ -127,6 +127,10 @@ CASES = [
     (["predict", "ft", "--input", "labels.xlsx"], "labels.xlsx: a spreadsheet, which is not read; save it as CSV"),
     (["predict", "ft", "--input", "s.csv", "--output", "p.txt"], "must end in .csv or .jsonl"),
     (["predict", "ft", "--input", "s.csv", "--output", "s.csv"], "that is the input file"),
+    # a typo'd --output naming the user's labels replaced them with predictions
+    (["predict", "ft", "--input", "in.jsonl", "--output", "s.csv"], "s.csv: exists and is not predictions warmstart "
+                                                                    "wrote; give another --output, or --overwrite"),
+    (["predict", "ft", "--input", "in.jsonl", "--output", "broken.jsonl"], "exists and is not predictions"),
     (["predict", "ft", "--input", "s.csv", "--output", "a_file/x.csv"], "a_file: not a folder"),
     (["predict", "ft", "--input", "notext.csv"], "no column 'text' \\(columns: review\\)"),
     (["predict", "ckpt", "--input", "s.csv"], "a pretrained encoder, not a fine-tuned model"),

@@ -60,3 +60,20 @@ def test_the_users_columns_stay_with_their_rows(finetuned, tmp_path):
     assert out["prediction"].isna().tolist() == [False, True, False]  # the blank text: no guess
     alone = pd.read_csv(run_predict(str(finetuned), str(tmp_path / "in.csv"), str(tmp_path / "o2.csv")))
     assert alone["prob_1"].iloc[2] == out["prob_1"].iloc[2]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_an_output_file_is_replaced_only_when_warmstart_wrote_it_or_overwrite_says_so(finetuned, tmp_path, suffix):
+    (tmp_path / "in.txt").write_text("great lovely film\nawful dull plot\n", encoding="utf-8")
+    out = tmp_path / f"out{suffix}"
+    run_predict(str(finetuned), str(tmp_path / "in.txt"), str(out))
+    first = out.read_text(encoding="utf-8")
+    run_predict(str(finetuned), str(tmp_path / "in.txt"), str(out))  # its own predictions: replaced, as before
+    assert out.read_text(encoding="utf-8") == first
+    mine = tmp_path / f"labels{suffix}"
+    mine.write_text("text,label\ngood,1\n" if suffix == ".csv" else '{"text": "good", "label": 1}\n', encoding="utf-8")
+    with pytest.raises(WarmstartError, match="exists and is not predictions warmstart wrote"):
+        run_predict(str(finetuned), str(tmp_path / "in.txt"), str(mine))
+    assert "good" in mine.read_text(encoding="utf-8")  # untouched
+    run_predict(str(finetuned), str(tmp_path / "in.txt"), str(mine), overwrite=True)
+    assert "prediction" in mine.read_text(encoding="utf-8")

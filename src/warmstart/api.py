@@ -121,15 +121,15 @@ def finetune(config: Any = None, *, resume: bool = False, overwrite: bool = Fals
 
 
 def predict(checkpoint: str | Path, input: str | Path, output: str | Path | None = None, *,
-            text_column: str | None = None, text_pair_column: str | None = None, batch_size: int = 64
-            ) -> PredictResult:
+            text_column: str | None = None, text_pair_column: str | None = None, batch_size: int = 64,
+            overwrite: bool = False) -> PredictResult:
     """Predict every row of `input` with a fine-tuned checkpoint; the file is written (CSV, JSONL or, for a token
     classifier, CoNLL by suffix; default INPUT.predictions.csv) and the rows returned as a DataFrame (list cells
-    as lists)."""
+    as lists). An existing `output` that is not predictions warmstart wrote is refused unless `overwrite`."""
     from warmstart.prediction import predict_rows
 
     path, rows = predict_rows(str(checkpoint), str(input), None if output is None else str(output), text_column,
-                              text_pair_column, batch_size)
+                              text_pair_column, batch_size, overwrite)
     return PredictResult(path, rows)
 
 

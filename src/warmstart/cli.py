@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", default=None, help="the same, named (warmstart predict CHECKPOINT --input FILE)")
     pr.add_argument("--output", default=None,
                     help="where to write (.csv or .jsonl; .conll for a token classifier); default INPUT.predictions.csv")
+    pr.add_argument("--overwrite", action="store_true", help="replace an --output file that is not predictions "
+                                                             "warmstart wrote")
     pr.add_argument("--text-column", default=None, help="default: the column the checkpoint was trained on")
     pr.add_argument("--text-pair-column", default=None)
     pr.add_argument("--batch-size", type=_positive, default=64)
@@ -166,7 +168,8 @@ def _run(args) -> None:
         if not (args.input or args.input_file):
             raise WarmstartError("predict: give the file to predict: warmstart predict CHECKPOINT FILE")
         warmstart.predict(args.checkpoint, args.input or args.input_file, args.output, text_column=args.text_column,
-                          text_pair_column=args.text_pair_column, batch_size=args.batch_size)
+                          text_pair_column=args.text_pair_column, batch_size=args.batch_size,
+                          overwrite=args.overwrite)
     elif args.command == "rank":
         if not args.candidates:
             raise WarmstartError("rank: give the checkpoints to score with --candidates DIR [DIR ...]")

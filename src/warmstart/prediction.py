@@ -9,6 +9,7 @@ renamed into place; the input's own columns (ids) are kept beside the prediction
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -37,10 +38,31 @@ def checkpoint_task(folder: Path) -> tuple[Task, object]:
     return task, load_config(task.config, saved if saved.is_file() else None)
 
 
-def output_path(src: Path, output: str | None, also: str | None = None) -> Path:
+PREDICTION_COLUMNS = ("prediction", "best", "selected")  # what every task's predictor writes (one of)
+
+
+def written_by_predict(path: Path) -> bool:
+    """Whether `path` holds predictions warmstart wrote: a CSV header or a first JSONL record with a prediction
+    column. A CoNLL file cannot tell (a user's labelled file looks the same), so it never passes."""
+    suffix = path.suffix.lower()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+        if suffix == ".csv":
+            return bool(set(next(csv.reader([first]), [])) & set(PREDICTION_COLUMNS))
+        if suffix == ".jsonl":
+            record = json.loads(first)
+            return isinstance(record, dict) and bool(set(record) & set(PREDICTION_COLUMNS))
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def output_path(src: Path, output: str | None, also: str | None = None, overwrite: bool = False) -> Path:
     """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file (or the task's own format,
-    suffix `also`: a token classifier's .conll), never a folder or the input itself; a missing parent folder is
-    created."""
+    suffix `also`: a token classifier's .conll), never a folder or the input itself, nor an existing file that is
+    not predictions warmstart wrote unless `overwrite` (`--output train.csv` for `test.csv` would have replaced
+    the labels); a missing parent folder is created."""
     out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
     suffixes = (".csv", ".jsonl", *([also] if also else []))
     if out.suffix.lower() not in suffixes:
@@ -49,19 +71,23 @@ def output_path(src: Path, output: str | None, also: str | None = None) -> Path:
         raise WarmstartError(f"{out}: a folder; give --output a file name ending in .csv or .jsonl")
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise WarmstartError(f"{out}: that is the input file; predictions must not overwrite it: give another --output")
+    if out.is_file() and not overwrite and not written_by_predict(out):
+        raise WarmstartError(f"{out}: exists and is not predictions warmstart wrote; give another --output, or "
+                             "--overwrite to replace it")
     if out.parent.exists() and not out.parent.is_dir():
         raise WarmstartError(f"{out.parent}: not a folder; give --output a file in a folder")
     return out
 
 
 def run_predict(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
-                text_pair_column: str | None = None, batch_size: int = 64) -> Path:
+                text_pair_column: str | None = None, batch_size: int = 64, overwrite: bool = False) -> Path:
     """Predict every row of `input_path`; returns the output file (default `<input>.predictions.csv`)."""
-    return predict_rows(checkpoint, input_path, output, text_column, text_pair_column, batch_size)[0]
+    return predict_rows(checkpoint, input_path, output, text_column, text_pair_column, batch_size, overwrite)[0]
 
 
 def predict_rows(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
-                 text_pair_column: str | None = None, batch_size: int = 64) -> tuple[Path, pd.DataFrame]:
+                 text_pair_column: str | None = None, batch_size: int = 64, overwrite: bool = False
+                 ) -> tuple[Path, pd.DataFrame]:
     """`run_predict`, also returning the rows as predicted (list cells as lists, whatever the file's format)."""
     if batch_size < 1:
         raise WarmstartError(f"--batch-size={batch_size}: must be at least 1")
@@ -70,7 +96,7 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
     src = Path(input_path.rstrip("/") if isinstance(input_path, str) else input_path)
     if not src.exists():
         raise WarmstartError(f"{src}: input file not found")
-    out = output_path(src, output, task.text_output[0] if task.text_output else None)
+    out = output_path(src, output, task.text_output[0] if task.text_output else None, overwrite)
     set_threads(None)
     t0 = time.perf_counter()
     bars, began = [], []
