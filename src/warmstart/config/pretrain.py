@@ -87,6 +87,9 @@ class ObjectiveConfig:
     sparse_prediction: bool = knob(True, "MLM head only on masked positions (same loss, less compute)")
     generator_size: float = knob(0.25, "electra: generator width as a fraction of the discriminator's", gt=0, le=1)
     rtd_weight: float = knob(50.0, "electra: weight of the discriminator loss (the paper's lambda)", gt=0)
+    generator_init: str | None = knob(None, "electra with model.init: the generator's folder (e.g. "
+                                            "google/electra-small-generator); default <model.init>/generator where "
+                                            "warmstart saved it, else a fresh one generator_size as wide")
     pooling: str = knob("auto", "tsdae/simcse: the sentence embedding, mean of the tokens or [CLS]; auto: the "
                                 "init's own (a sentence-transformers folder's pooling), else mean",
                         choices=("auto", "mean", "cls"))
@@ -150,8 +153,9 @@ class PretrainConfig:
         electra = self.objective.name == "electra"
         if electra and self.objective.nsp:
             raise WarmstartError("objective.nsp works with objective.name=mlm only; set objective.nsp=false")
-        if electra and self.model.init:
-            raise WarmstartError("model.init (continued pretraining) is supported for mlm only so far")
+        if self.objective.generator_init and not (electra and self.model.init):
+            raise WarmstartError("objective.generator_init continues an ELECTRA generator: it needs "
+                                 "objective.name=electra and model.init (the discriminator); unset it")
         if self.model.keep_init and self.objective.name not in SENTENCE_OBJECTIVES:
             raise WarmstartError(f"model.keep_init mixes an adapted sentence encoder with its start; it works with "
                                  f"objective.name=tsdae|simcse, not {self.objective.name}: set keep_init=0")

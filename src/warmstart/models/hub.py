@@ -78,7 +78,7 @@ def resolve_checkpoint(name: str | None, allow_download: bool = False, where: st
 
 # where configs name checkpoints: fine-tuning's `init` / `tokenizer`, pretraining's `model.init` and
 # `tokenizer.from_checkpoint`
-CHECKPOINT_KEYS = ("init", "tokenizer", "model.init", "tokenizer.from_checkpoint")
+CHECKPOINT_KEYS = ("init", "tokenizer", "model.init", "tokenizer.from_checkpoint", "objective.generator_init")
 
 
 def resolve_config_checkpoints(cfg, allow_download: bool = False) -> None:

@@ -83,11 +83,14 @@ def mlm_head(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] |
     return None
 
 
-def build_electra(cfg: ModelConfig, tokenizer, seed: int, generator_size: float = 0.25
-                  ) -> tuple[ElectraForPreTraining, ElectraForMaskedLM]:
+def build_electra(cfg: ModelConfig, tokenizer, seed: int, generator_size: float = 0.25,
+                  generator_init: str | None = None) -> tuple[ElectraForPreTraining, ElectraForMaskedLM]:
     """An ELECTRA discriminator sized by `cfg` and a generator `generator_size` times as wide (same depth),
-    sharing the discriminator's embeddings (token, position, type) as in the paper."""
+    sharing the discriminator's embeddings (token, position, type) as in the paper; with `cfg.init`, both
+    continued from their folders (`continued_electra`)."""
     torch.manual_seed(seed)
+    if cfg.init:
+        return continued_electra(cfg, tokenizer, generator_size, generator_init)
     common = dict(vocab_size=len(tokenizer), embedding_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
                   max_position_embeddings=max(512, cfg.max_seq_len), hidden_dropout_prob=cfg.dropout,
                   attention_probs_dropout_prob=cfg.dropout, pad_token_id=tokenizer.pad_token_id)
@@ -102,3 +105,49 @@ def build_electra(cfg: ModelConfig, tokenizer, seed: int, generator_size: float 
     return disc, gen
 
 
+
+
+def continued_electra(cfg: ModelConfig, tokenizer, generator_size: float, generator_init: str | None = None
+                      ) -> tuple[ElectraForPreTraining, ElectraForMaskedLM]:
+    """ELECTRA continued from a discriminator folder (a warmstart ELECTRA run, google/electra-*-discriminator);
+    the generator from `generator_init`, else `<init>/generator` where warmstart saves it, else a fresh one
+    `generator_size` times as wide with the discriminator's depth and embedding width. The embeddings are shared
+    as in the paper: the generator reads the discriminator's (a public generator's own copy is dropped)."""
+    from pathlib import Path
+
+    from warmstart.errors import WarmstartError
+
+    family = load_model_config(cfg.init, cfg.trust_pickled_weights).model_type
+    if family != "electra":
+        raise WarmstartError(f"model.init={cfg.init}: ELECTRA continues an ELECTRA discriminator, and this is a "
+                             f"{family} model; continue it with objective.name=mlm")
+    disc, info = load_pretrained(ElectraForPreTraining, cfg.init, cfg.trust_pickled_weights, quiet=True,
+                                 output_loading_info=True)
+    if info.get("missing_keys"):
+        print(f"warmstart pretrain: {cfg.init} has no weights for {missing_modules(info['missing_keys'])}: "
+              "initialised new", flush=True)
+    source = generator_init or (Path(cfg.init) / "generator" if (Path(cfg.init) / "generator").is_dir() else None)
+    d = disc.config
+    if source is not None:
+        gen = load_pretrained(ElectraForMaskedLM, source, cfg.trust_pickled_weights, quiet=True)
+        if gen.config.embedding_size != d.embedding_size or gen.config.vocab_size != d.vocab_size:
+            raise WarmstartError(f"objective.generator_init={source}: its embeddings ({gen.config.vocab_size} x "
+                                 f"{gen.config.embedding_size}) are not the discriminator's ({d.vocab_size} x "
+                                 f"{d.embedding_size}), which it must share; give the generator of the same pair")
+    else:
+        heads = max(1, int(d.hidden_size * generator_size) // 64)
+        width = max(16, int(d.hidden_size * generator_size) // heads * heads)
+        gen = ElectraForMaskedLM(ElectraConfig(
+            vocab_size=d.vocab_size, embedding_size=d.embedding_size, hidden_size=width, num_attention_heads=heads,
+            intermediate_size=4 * width, num_hidden_layers=d.num_hidden_layers,
+            max_position_embeddings=d.max_position_embeddings, type_vocab_size=d.type_vocab_size,
+            hidden_dropout_prob=d.hidden_dropout_prob, attention_probs_dropout_prob=d.attention_probs_dropout_prob,
+            pad_token_id=d.pad_token_id))
+        print(f"warmstart pretrain: {cfg.init} has no generator beside it: a new one, {width} wide "
+              f"({generator_size:g} of {d.hidden_size})", flush=True)
+    if d.vocab_size != len(tokenizer):
+        disc.resize_token_embeddings(len(tokenizer))
+    gen.electra.embeddings = disc.electra.embeddings
+    gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
+    gen.config.vocab_size = disc.config.vocab_size
+    return disc, gen

@@ -190,7 +190,8 @@ class TextPretraining:
         # nothing held out (too few documents, or too short for one block): nothing to follow, nothing claimed
         self.watch = None if self.electra or not self.val_batches else self.watch
         if self.electra:
-            self.encoder, self.generator = build_electra(cfg.model, tokenizer, tc.seed, cfg.objective.generator_size)
+            self.encoder, self.generator = build_electra(cfg.model, tokenizer, tc.seed, cfg.objective.generator_size,
+                                                         cfg.objective.generator_init)
             # one optimizer; the shared embeddings appear once
             self.model = torch.nn.ModuleDict({"discriminator": self.encoder, "generator": self.generator})
         else:
@@ -334,6 +335,7 @@ class TextPretraining:
 def pretrain_inputs(cfg: PretrainConfig) -> dict[str, str | None]:
     """What text pretraining reads from disk, which its output folder must not overlap."""
     return {"model.init": cfg.model.init, "tokenizer.from_checkpoint": cfg.tokenizer.from_checkpoint,
+            "objective.generator_init": cfg.objective.generator_init,
             **{f"corpus.sources[{i}]": s for i, s in enumerate(cfg.corpus.sources)}}
 
 
