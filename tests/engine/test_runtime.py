@@ -281,3 +281,25 @@ def test_each_compiled_job_counts_its_own_recompiles(monkeypatch):
     gc.collect()
     assert weight() is None, "the compiled graphs kept the last job's weights alive"
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("bf16_ms, fp32_ms, chosen", [
+    ([50, 13, 13, 13], [27, 27, 27, 27], True),   # a burst of load during one bf16 round: still bf16
+    ([13, 13, 13, 13], [27, 60, 27, 27], True),
+    ([30, 30, 30, 30], [27, 27, 27, 27], False),  # bf16 no faster (a Xeon with AVX512-BF16 alone): fp32
+    ([23, 23, 23, 23], [27, 27, 27, 27], False),  # under 20% faster is not worth bf16's rounding
+])
+def test_auto_precision_on_the_cpu_times_interleaved_rounds(monkeypatch, bf16_ms, fp32_ms, chosen):
+    """`precision: auto` times bf16 and fp32 in turn, four rounds, and compares the fastest of each."""
+    import torch
+
+    import warmstart.engine.runtime as runtime
+
+    clock = []
+    for b, f in zip(bf16_ms, fp32_ms, strict=True):
+        clock += [0.0, b / 1e3, 0.0, f / 1e3]  # perf_counter before and after each timed run, bf16 first
+    ticks = iter(clock)
+    monkeypatch.setattr(runtime, "_CPU_BF16_FASTER", None)
+    monkeypatch.setattr(runtime, "device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(ticks))
+    assert runtime.use_bf16("auto") is chosen
