@@ -112,6 +112,12 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["selected"] for r in again] == [r["selected"] for r in saved]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
+    # the same documents as text, one sentence a line and a blank line between them: the same extracts
+    docs = [json.loads(line) for line in (data / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    (tmp_path / "docs.txt").write_text("\n\n".join("\n".join(d["sentences"]) for d in docs) + "\n", encoding="utf-8")
+    as_text = [json.loads(line) for line in run_predict(str(run), str(tmp_path / "docs.txt"), str(tmp_path / "t.jsonl"))
+               .read_text().splitlines()]
+    assert [r["selected"] for r in as_text] == [r["selected"] for r in saved] and as_text[1]["id"] == "doc1"
     # the card's transformers-only lines score and choose as predict does
     from card_snippet import run_extract_card_snippet
 

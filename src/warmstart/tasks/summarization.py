@@ -299,15 +299,30 @@ def card_file(cfg: FinetuneConfig, metrics: dict) -> dict:
 
 
 def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
-    """`warmstart predict` for a summariser: JSONL documents in, one extract per document out."""
+    """`warmstart predict` for a summariser: JSONL documents (or a text file: one sentence a line, a blank line
+    between documents, as a pretraining corpus is written) in, one extract per document out."""
     src, progress = request.src, request.progress
     from transformers import AutoModelForSequenceClassification
 
-    docs = read_documents(src, cfg.data.aspect)
+    docs = read_documents(src, cfg.data.aspect) if src.suffix.lower() in (".jsonl", ".json") else text_documents(src)
     model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
-    progress(len(docs))  # after loading: predict's rows/s counts from here
-    return summarise(model, load_tokenizer(str(folder)), docs, cfg.train.max_length, cfg.data.max_words or 100,
-                     use_bf16(cfg.train.precision))
+    done = progress(len(docs))  # after loading: predict's rows/s counts from here
+    out = summarise(model, load_tokenizer(str(folder)), docs, cfg.train.max_length, cfg.data.max_words or 100,
+                    use_bf16(cfg.train.precision))
+    done(len(docs))
+    return out
+
+
+def text_documents(path: Path) -> list[Document]:
+    """Documents from a text file: each line a sentence, a blank line between documents (`data.sources`'
+    format; no sentence splitter is guessed at), ids doc0, doc1, ..."""
+    from warmstart.data.sources import split_documents
+
+    docs = [Document(f"doc{i}", sents, [""] * len(sents), None, None)
+            for i, sents in enumerate(split_documents(read_text_file(path), str(path)))]
+    if not docs:
+        raise WarmstartError(f"{path}: no documents (one sentence a line, a blank line between documents)")
+    return docs
 
 
 def labelled_sample(cfg: FinetuneConfig):
