@@ -272,3 +272,29 @@ def test_early_stopping_is_told_the_score_of_a_model_that_has_learnt_nothing(pre
     with pytest.raises(_Stop):
         run_task(cfg)
     assert seen["phase"] == "select" and seen["floor"] == pytest.approx(floor)
+
+
+def test_response_selection_reads_no_conversation_outside_the_n(pretrained, tmp_path, spy, monkeypatch):
+    """Its wrong replies (training negatives, held-out candidates) come from the N labelled conversations: the
+    training negatives were drawn from the whole training split, replies the user never labelled."""
+    from tests.tasks.test_response_selection import write_dialogue
+
+    seen: set[str] = set()
+    real = response_selection.encode
+
+    def encode(tokenizer, df, max_length):
+        seen.update(df["text"]) if "text_pair" not in df else seen.update(df["text_pair"])
+        return real(tokenizer, df, max_length)
+
+    monkeypatch.setattr(response_selection, "encode", encode)
+    write_dialogue(tmp_path / "chat.jsonl")
+    cfg = load_config(get("response_selection").config, None, [
+        "task=response_selection", f"init={pretrained}", f"data.path={tmp_path / 'chat.jsonl'}",
+        f"output_dir={tmp_path / 'run'}",
+        "data.labels=20", "data.candidates=4", "train.negatives=3", "train.max_epochs=2", "train.batch_size=4",
+        "train.max_length=32", "train.precision=fp32", "train.patience=3"])
+    run_task(cfg)
+    sample = spy["sample"]
+    n = {e.reply for e in sample.labelled}
+    assert len(sample.labelled) == 20
+    assert seen <= n | {e.reply for e in sample.test}, "a reply outside the N labels (and the test split) was read"

@@ -229,7 +229,9 @@ def run_response_selection(cfg: FinetuneConfig) -> dict:
 
         def make_batch(rows) -> dict:
             exs = [items[i] for i in rows]
-            cands = [[e.reply, *n] for e, n in zip(exs, sample_negatives(exs, splits["train"], tc.negatives, rng),
+            # the wrong replies come from this phase's labelled conversations only: the rest of the training
+            # split is labels the user does not have (its replies and, for the same-opening check, its contexts)
+            cands = [[e.reply, *n] for e, n in zip(exs, sample_negatives(exs, items, tc.negatives, rng),
                                                    strict=True)]
             enc = encode(tokenizer, pair_table([join_turns(e.context, sep) for e in exs], cands), tc.max_length)
             return make_batches(enc, None, len(exs) * group, pad_id)[0]
