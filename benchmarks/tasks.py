@@ -74,7 +74,8 @@ def summary(values: list) -> str:
 
 def classic(task: str, seed: int = 0) -> dict:
     """The no-pretraining baseline on the same test split (see warmstart.baselines)."""
-    from warmstart.studies.baselines import most_frequent_tag, tfidf_similarity
+    from warmstart.tasks.response_selection import tfidf_similarity
+    from warmstart.tasks.token_classification import most_frequent_tag
 
     cfg = load_config(FinetuneConfig, ROOT / RECIPES[task], [f"train.seed={seed}"])
     if task == "ner":

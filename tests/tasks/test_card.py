@@ -89,3 +89,23 @@ def test_the_finetune_card_states_the_protocol_and_the_test_figures(metrics, say
     card = finetune_card(metrics, ["neg", "pos"], "runs/bert", "cls", 64)
     assert all(s in card for s in says), card
     assert "```python" not in card and "the same predictions" in card and "`runs/bert` (2 classes: neg, pos)" in card
+
+
+@pytest.mark.parametrize("card, metrics, behind", [
+    ("token", {"test_sentences": 5, "entity_f1": 0.30, "token_accuracy": 0.9, "commonest_tag_entity_f1": 0.35}, True),
+    ("token", {"test_sentences": 5, "entity_f1": 0.40, "token_accuracy": 0.9, "commonest_tag_entity_f1": 0.35}, False),
+    ("reply", {"test_contexts": 9, "candidates": 5, "recall_at_1": 0.2, "mrr": 0.4, "tfidf_recall_at_1": 0.3,
+               "tfidf_mrr": 0.5}, True),
+    ("reply", {"test_contexts": 9, "candidates": 5, "recall_at_1": 0.6, "mrr": 0.7, "tfidf_recall_at_1": 0.3,
+               "tfidf_mrr": 0.5}, False),
+    ("extract", {"test_documents": 4, "rouge1": 39.1, "rouge2": 14.8, "rougeL": 25.4, "lead_rouge1": 42.3}, True),
+    ("extract", {"test_documents": 4, "rouge1": 45.0, "rouge2": 14.8, "rougeL": 25.4, "lead_rouge1": 42.3}, False),
+])
+def test_a_card_says_plainly_when_the_model_does_not_beat_its_classic_rival(card, metrics, behind):
+    from warmstart.tasks.card import extract_card, reply_card, token_card
+
+    text = {"token": lambda: token_card(metrics, ["B-PER", "I-PER", "O"], "init", 64),
+            "reply": lambda: reply_card(metrics, "init", 64, 2),
+            "extract": lambda: extract_card(metrics, "init", 128, 60)}[card]()
+    said = "has not beaten" in text
+    assert said is behind

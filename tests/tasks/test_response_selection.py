@@ -132,6 +132,7 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     tfidf = run_baseline(cfg)
     assert tfidf["baseline"] == "tfidf_cosine" and tfidf["candidates"] == 5
     assert 0 <= tfidf["recall_at_1"] <= tfidf["mrr"] <= 1 and tfidf["train_labels"] == metrics["train_labels"]
+    assert (metrics["tfidf_recall_at_1"], metrics["tfidf_mrr"]) == (tfidf["recall_at_1"], tfidf["mrr"])  # beside
     # predict's bar counts the file's rows (contexts), not the candidate pairs scored
     from warmstart.config import load_config as load_saved
     from warmstart.tasks.registry import PredictRequest, get
@@ -150,6 +151,7 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
 
     card = (run / "README.md").read_text(encoding="utf-8")
     assert "recall@1 of 5" in card and "cross-encoder" in card
+    assert f"TF-IDF cosine of context and reply, no model: recall@1 {100 * tfidf['recall_at_1']:.1f}%" in card
     for row in again[:3]:
         scores = run_reply_card_snippet(card, run, row["context"], row["candidates"]).numpy()
         assert abs(scores - row["scores"]).max() < 1e-4

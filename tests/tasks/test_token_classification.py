@@ -183,6 +183,7 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     classic = run_baseline(cfg)
     assert classic["baseline"] == "commonest_tag" and classic["train_labels"] == metrics["train_labels"]
     assert classic["entity_f1"] > 0.5  # names and cities are the same words in test: the lookup finds them
+    assert metrics["commonest_tag_entity_f1"] == classic["entity_f1"]  # every run reports its rival beside it
     run = tmp_path / "run"
     saved = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     out = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.jsonl"))
@@ -200,6 +201,7 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
 
     card = (run / "README.md").read_text(encoding="utf-8")
     assert "pipeline_tag: token-classification" in card and f"{metrics['test_sentences']} sentences" in card
+    assert f"Each word's commonest tag in the same labels, no model: entity f1 {100 * classic['entity_f1']:.1f}%" in card
     tagged = run_token_card_snippet(card, run, [r["tokens"] for r in saved])
     assert [repair_bio(t) for t in tagged] == [r["prediction"] for r in saved]
     # CoNLL in, CoNLL out: token, gold, prediction; finetune reads the last column, so it trains as it is

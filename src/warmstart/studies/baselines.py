@@ -80,31 +80,6 @@ def pixels_logreg(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y
             "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": fit["C"]}
 
 
-def most_frequent_tag(train: list[tuple[list[str], list[str]]], sentences: list[list[str]]) -> list[list[str]]:
-    """Each word gets the tag it had most often in training (lowercased), unseen words the commonest tag."""
-    from collections import Counter, defaultdict
-
-    counts: dict[str, Counter] = defaultdict(Counter)
-    overall: Counter = Counter()
-    for words, tags in train:
-        for w, t in zip(words, tags, strict=True):
-            counts[w.lower()][t] += 1
-            overall[t] += 1
-    default = overall.most_common(1)[0][0]
-    return [[counts[w.lower()].most_common(1)[0][0] if w.lower() in counts else default for w in ws]
-            for ws in sentences]
-
-
-def tfidf_similarity(fit_texts: list[str], contexts: list[str], candidates: list[list[str]]) -> list[np.ndarray]:
-    """Cosine similarity of word TF-IDF vectors (fitted on `fit_texts`) between a context and each candidate."""
-    vec = TfidfVectorizer(sublinear_tf=True).fit(fit_texts)
-    out = []
-    for context, cands in zip(contexts, candidates, strict=True):
-        c, r = vec.transform([context]), vec.transform(cands)
-        out.append((r @ c.T).toarray()[:, 0])
-    return out
-
-
 def _texts(df) -> list[str]:
     """A sentence pair is one document to a bag of words."""
     return (df["text"] + " " + df["text_pair"]).tolist() if "text_pair" in df else df["text"].tolist()
@@ -248,7 +223,7 @@ def _fitted_on_all(cfg, fit, what: str) -> dict:
 def commonest_tag_baseline(cfg) -> dict:
     """Sequence labelling: each test word gets the tag it had most often in the N labelled sentences (BIO repaired),
     scored as fine-tuning is (seqeval entity F1)."""
-    from warmstart.tasks.token_classification import is_bio, repair_bio, tagging_metrics
+    from warmstart.tasks.token_classification import is_bio, most_frequent_tag, repair_bio, tagging_metrics
 
     def fit(s) -> dict:
         gold = [tags for _, tags in s.test]
@@ -273,13 +248,11 @@ def lead_baseline(cfg) -> dict:
 def tfidf_cosine_baseline(cfg) -> dict:
     """Response selection: TF-IDF cosine between context and each candidate (the vectoriser fitted on the N
     labelled conversations), on the very test candidates a run at this seed scores."""
-    from warmstart.tasks.response_selection import evaluation_candidates, join_turns, ranking_metrics
+    from warmstart.tasks.response_selection import evaluation_candidates, tfidf_rival
 
     def fit(s) -> dict:
         _, test_cands = evaluation_candidates(s, cfg.data.candidates, cfg.train.seed)
-        texts = [join_turns(e.context, " ") for e in s.labelled] + [e.reply for e in s.labelled]
-        scores = tfidf_similarity(texts, [join_turns(e.context, " ") for e in s.test], test_cands)
-        return {**ranking_metrics(scores), "candidates": cfg.data.candidates}
+        return {**tfidf_rival(s.labelled, s.test, test_cands), "candidates": cfg.data.candidates}
 
     return _fitted_on_all(cfg, fit, "the TF-IDF vocabulary")
 

@@ -113,6 +113,11 @@ def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> st
              f"token accuracy {100 * metrics.get('token_accuracy', 0):.1f}%")
     tested = (f"- Test split ({metrics['test_sentences']} sentences, never used to fit or choose): {score}.\n"
               if metrics.get("test_sentences") else "- No test sentences: nothing was scored.\n")
+    key = "entity_f1" if "entity_f1" in metrics else "token_accuracy"
+    if f"commonest_tag_{key}" in metrics:
+        rival = metrics[f"commonest_tag_{key}"]
+        tested += (f"- Each word's commonest tag in the same labels, no model: {key.replace('_', ' ')} "
+                   f"{100 * rival:.1f}%{': this model has not beaten it' if metrics[key] <= rival else ''}.\n")
     bio = all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
     return f"""---
 library_name: transformers
@@ -146,6 +151,10 @@ def reply_card(metrics: dict, init: str, max_length: int, context_turns: int) ->
     tested = (f"- Test contexts ({metrics['test_contexts']}, never used to fit or choose): recall@1 of "
               f"{metrics.get('candidates')} {100 * metrics['recall_at_1']:.1f}%, MRR {100 * metrics['mrr']:.1f}%.\n"
               if metrics.get("test_contexts") else "- No test contexts: nothing was scored.\n")
+    if "tfidf_recall_at_1" in metrics:
+        behind = metrics["recall_at_1"] <= metrics["tfidf_recall_at_1"]
+        tested += (f"- TF-IDF cosine of context and reply, no model: recall@1 {100 * metrics['tfidf_recall_at_1']:.1f}%, "
+                   f"MRR {100 * metrics['tfidf_mrr']:.1f}%{': this model has not beaten it' if behind else ''}.\n")
     return f"""---
 library_name: transformers
 tags: [warmstart, cross-encoder, response-selection]

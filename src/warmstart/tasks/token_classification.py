@@ -8,7 +8,6 @@ does not continue an X entity becomes B-X); any other tag set is scored by token
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,8 @@ import torch.nn.functional as F
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
-from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, place, to_device, use_bf16
+from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_fitted
 from warmstart.tasks.card import token_card
 from warmstart.tasks.finetune import (
     build_model,
@@ -159,6 +156,22 @@ def tagging_metrics(gold: list[list[str]], pred: list[list[str]], bio: bool) -> 
         out["entity_f1_by_type"] = {k: round(float(v["f1-score"]), 4) for k, v in report.items()
                                     if not k.endswith("avg")}
     return out
+
+
+def most_frequent_tag(train: list[Sentence], sentences: list[list[str]]) -> list[list[str]]:
+    """The classic rival, no pretraining: each word gets the tag it had most often in `train` (lowercased),
+    an unseen word the commonest tag."""
+    from collections import Counter, defaultdict
+
+    counts: dict[str, Counter] = defaultdict(Counter)
+    overall: Counter = Counter()
+    for words, tags in train:
+        for w, t in zip(words, tags, strict=True):
+            counts[w.lower()][t] += 1
+            overall[t] += 1
+    default = overall.most_common(1)[0][0]
+    return [[counts[w.lower()].most_common(1)[0][0] if w.lower() in counts else default for w in ws]
+            for ws in sentences]
 
 
 # ---------------------------------------------------------------- model inputs
@@ -306,6 +319,10 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     if test:
         pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
         tested = tagging_metrics([ts for _, ts in test], pred, bio)
+        # the classic rival beside it, on the same N labels and test split (Lead is summarisation's)
+        classic = most_frequent_tag(sample.labelled, [w for w, _ in test])
+        classic = tagging_metrics([ts for _, ts in test], [repair_bio(c) for c in classic] if bio else classic, bio)
+        tested |= {f"commonest_tag_{k}": classic[k] for k in (metric, "token_accuracy") if k in classic}
         predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
         files["predictions.jsonl"] = lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)
     metrics = scored({**tested, "task": "token_classification", "test_sentences": len(test), "init": cfg.init,
@@ -316,68 +333,6 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
         files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
-
-
-def read_predict_inputs(path: Path, tokens_column: str, text_column: str):
-    """A table with a list column of tokens (or a text column, split at whitespace), a CoNLL file (lines with
-    a TAB; its tags are kept as the gold `tags`), or plain text with one sentence per line.
-    -> (sentences, the table's own columns or the CoNLL gold tags as a DataFrame (None for plain text),
-    the column the words came from)"""
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        df = read_table(str(path))
-        if tokens_column in df.columns:
-            return [_words(cell, path, i) for i, cell in enumerate(df[tokens_column])], df, tokens_column
-        if text_column in df.columns:
-            return [str(t).split() for t in df[text_column].fillna("")], df, None
-        raise WarmstartError(f"{path}: no column '{tokens_column}' or '{text_column}' (columns: "
-                             f"{', '.join(map(str, df.columns))}); pass --text-column")
-    text = read_text_file(path)
-    if "\t" in text:
-        read = read_conll(path)
-        return [w for w, _ in read], pd.DataFrame({"tags": [t for _, t in read]}), None
-    return [line.split() for line in text.splitlines()], None, None  # a blank line keeps its row (no words)
-
-
-def conll_text(rows: pd.DataFrame) -> str:
-    """A token classifier's rows as CoNLL: `token<TAB>prediction` a line (`token<TAB>gold<TAB>prediction` when
-    the input was CoNLL with tags: conlleval's layout, and `warmstart finetune` reads the last column as the
-    tag, so the file trains as it is), a blank line after each sentence; a row without words has no lines."""
-    gold = rows["tags"] if "tags" in rows.columns else None
-    out = []
-    for i, (words, tags) in enumerate(zip(rows["tokens"], rows["prediction"], strict=True)):
-        known = gold.iloc[i] if gold is not None and isinstance(gold.iloc[i], list) else None
-        cols = [words, known, tags] if known is not None and len(known) == len(words) else [words, tags]
-        out += ["\t".join(parts) for parts in zip(*cols, strict=True)] + [""] if words else []
-    return "\n".join(out) + "\n" if out else ""
-
-
-def _words(cell, path: Path, row: int) -> list[str]:
-    """A table cell of words: a list (JSONL, HF), or the JSON text warmstart writes lists as in CSV files."""
-    if isinstance(cell, str):
-        try:
-            cell = json.loads(cell)
-        except ValueError:
-            return cell.split()
-        if not isinstance(cell, list):
-            raise WarmstartError(f"{path}: row {row}: the tokens cell is JSON but not a list of words")
-    return [str(w) for w in cell]
-
-
-def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
-    """`warmstart predict` for a token classifier. -> rows: the input's own columns (a CoNLL file's gold `tags`),
-    tokens, prediction"""
-    src, text_column, batch_size, progress = request.src, request.text_column, request.batch_size, request.progress
-    from transformers import AutoModelForTokenClassification
-
-    from warmstart.tasks.registry import beside_inputs
-
-    sentences, own, words_from = read_predict_inputs(src, cfg.data.tokens_column,
-                                                     text_column or cfg.data.text_column)
-    model = place(load_fitted(AutoModelForTokenClassification, folder, attn_implementation="sdpa"))
-    tags = predict_tags(model, load_tokenizer(str(folder)), sentences, cfg.train.max_length,
-                        use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
-    return beside_inputs(own, pd.DataFrame({"tokens": sentences, "prediction": tags}),
-                         consumed=(words_from,) if words_from else ())
 
 
 def labelled_sample(cfg: FinetuneConfig):
