@@ -124,6 +124,8 @@ CASES = [
     # predict
     (["predict", "missing", "--input", "s.csv"], "checkpoint folder not found"),
     (["predict", "ft", "--input", "missing.csv"], "input file not found"),
+    # auto: a negative budget reaches its own check (argparse said only "expected one argument")
+    (["auto", "--labelled", "s.csv", "--budget", "-5m"], "--budget -5m: give a duration such as 15m"),
     (["predict", "ft", "--input", "labels.xlsx"], "labels.xlsx: a spreadsheet, which is not read; save it as CSV"),
     (["predict", "ft", "--input", "s.csv", "--output", "p.txt"], "must end in .csv or .jsonl"),
     (["predict", "ft", "--input", "s.csv", "--output", "s.csv"], "that is the input file"),

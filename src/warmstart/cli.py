@@ -193,11 +193,25 @@ def _run(args) -> None:
                        adapt_minutes=args.adapt_minutes)
 
 
+def _joined_values(argv: list[str]) -> list[str]:
+    """`--budget -5m` as `--budget=-5m`: argparse reads a value starting with '-' as an option and says only
+    "expected one argument"; joined, the value reaches its own check and gets its own message."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--budget" and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1][1:2].isdigit():
+            out.append(f"--budget={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs (CI, nohup) as they happen
     _quiet_library_progress()
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command in RUN_COMMANDS:
         if args.command == "rank" and (args.task or args.set_overrides):  # the earlier spelling
             args.overrides = [*([args.config] if args.config else []), *args.overrides, *args.set_overrides]

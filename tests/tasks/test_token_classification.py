@@ -196,6 +196,10 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
              .read_text().splitlines()]
     assert [r["tokens"] for r in twice] == [r["tokens"] for r in saved]
     assert [r["prediction"] for r in twice] == [r["prediction"] for r in saved]
+    # that CSV's gold tags (JSON text) reach a CoNLL output as its middle column
+    from_csv = run_predict(str(run), str(as_csv), str(tmp_path / "from_csv.conll")).read_text(encoding="utf-8")
+    assert [line.split("\t") for line in from_csv.split("\n\n")[0].splitlines()] == \
+        [[w, g, p] for w, g, p in zip(saved[0]["tokens"], saved[0]["tags"], saved[0]["prediction"], strict=True)]
     # the card's transformers-only lines tag as predict does (predict then repairs BIO)
     from card_snippet import run_token_card_snippet
 

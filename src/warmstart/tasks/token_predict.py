@@ -44,10 +44,21 @@ def conll_text(rows: pd.DataFrame) -> str:
     gold = rows["tags"] if "tags" in rows.columns else None
     out = []
     for i, (words, tags) in enumerate(zip(rows["tokens"], rows["prediction"], strict=True)):
-        known = gold.iloc[i] if gold is not None and isinstance(gold.iloc[i], list) else None
+        known = _tag_list(gold.iloc[i]) if gold is not None else None
         cols = [words, known, tags] if known is not None and len(known) == len(words) else [words, tags]
         out += ["\t".join(parts) for parts in zip(*cols, strict=True)] + [""] if words else []
     return "\n".join(out) + "\n" if out else ""
+
+
+def _tag_list(cell) -> list[str] | None:
+    """A gold-tags cell as a list: a list (CoNLL, JSONL), an array (Parquet) or the JSON text of one (CSV)."""
+    if isinstance(cell, str):
+        try:
+            cell = json.loads(cell)
+        except ValueError:
+            return None
+    listed = isinstance(cell, (list, tuple)) or getattr(cell, "ndim", 0) == 1
+    return [str(t) for t in cell] if listed else None
 
 
 def _words(cell, path: Path, row: int) -> list[str]:
