@@ -205,7 +205,7 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
 
     card = (run / "README.md").read_text(encoding="utf-8")
     assert "pipeline_tag: token-classification" in card and f"{metrics['test_sentences']} sentences" in card
-    assert f"Each word's commonest tag in the same labels, no model: entity f1 {100 * classic['entity_f1']:.1f}%" in card
+    assert f"Each word's commonest tag in the same labels, no model: entity F1 {100 * classic['entity_f1']:.1f}%" in card
     tagged = run_token_card_snippet(card, run, [r["tokens"] for r in saved])
     assert [repair_bio(t) for t in tagged] == [r["prediction"] for r in saved]
     # CoNLL in, CoNLL out: token, gold, prediction; finetune reads the last column, so it trains as it is

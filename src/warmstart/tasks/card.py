@@ -81,6 +81,9 @@ The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
 """
 
 
+NAMES = {"entity_f1": "entity F1", "token_accuracy": "token accuracy"}
+
+
 def token_snippet(max_length: int) -> str:
     """Python that reproduces `warmstart predict`'s tags for sentences within `max_length` pieces, with
     transformers alone: each word is tagged at its first piece, as the head was trained."""
@@ -116,9 +119,11 @@ def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> st
     key = "entity_f1" if "entity_f1" in metrics else "token_accuracy"
     if f"commonest_tag_{key}" in metrics:
         rival = metrics[f"commonest_tag_{key}"]
-        tested += (f"- Each word's commonest tag in the same labels, no model: {key.replace('_', ' ')} "
+        tested += (f"- Each word's commonest tag in the same labels, no model: {NAMES[key]} "
                    f"{100 * rival:.1f}%{': this model has not beaten it' if metrics[key] <= rival else ''}.\n")
     bio = all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+    repair = (" `warmstart predict` also repairs the BIO tags (an I-X that does not continue an X becomes B-X)"
+              if bio else " `warmstart predict`")
     return f"""---
 library_name: transformers
 pipeline_tag: token-classification
@@ -139,7 +144,9 @@ tags.conll` writes CoNLL), or, with transformers alone:
 
 {token_snippet(max_length)}
 
-Each word is tagged at its first word piece, as it was trained.{" `warmstart predict` also repairs the BIO tags (an I-X that does not continue an X becomes B-X)" if bio else " `warmstart predict`"} and reads a sentence longer than {max_length} pieces in windows, where these lines tag its tail "O". `pipeline("token-classification", aggregation_strategy="first")` tags from the first piece too, but tokenises the raw string rather than your words.
+Each word is tagged at its first word piece, as it was trained.{repair} and reads a sentence longer than
+{max_length} pieces in windows, where these lines tag its tail "O". `pipeline("token-classification",
+aggregation_strategy="first")` tags from the first piece too, but tokenises the raw string rather than your words.
 
 The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
 """
@@ -153,8 +160,8 @@ def reply_card(metrics: dict, init: str, max_length: int, context_turns: int) ->
               if metrics.get("test_contexts") else "- No test contexts: nothing was scored.\n")
     if "tfidf_recall_at_1" in metrics:
         behind = metrics["recall_at_1"] <= metrics["tfidf_recall_at_1"]
-        tested += (f"- TF-IDF cosine of context and reply, no model: recall@1 {100 * metrics['tfidf_recall_at_1']:.1f}%, "
-                   f"MRR {100 * metrics['tfidf_mrr']:.1f}%{': this model has not beaten it' if behind else ''}.\n")
+        tested += (f"- TF-IDF cosine of context and reply, no model: recall@1 "
+                   f"{100 * metrics['tfidf_recall_at_1']:.1f}%, MRR {100 * metrics['tfidf_mrr']:.1f}%{': this model has not beaten it' if behind else ''}.\n")
     return f"""---
 library_name: transformers
 tags: [warmstart, cross-encoder, response-selection]

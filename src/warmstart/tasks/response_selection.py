@@ -150,7 +150,8 @@ def evaluation_candidates(sample, candidates: int, seed: int) -> tuple[list[list
 
 
 def tfidf_similarity(fit_texts: list[str], contexts: list[str], candidates: list[list[str]]) -> list[np.ndarray]:
-    """The classic rival, no pretraining: cosine similarity of word TF-IDF vectors (fitted on `fit_texts`) between a context and each candidate."""
+    """The classic rival, no pretraining: cosine similarity of word TF-IDF vectors (fitted on `fit_texts`)
+    between a context and each candidate."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vec = TfidfVectorizer(sublinear_tf=True).fit(fit_texts)

@@ -97,8 +97,8 @@ def _tag_names(source: str, column: str) -> list[str] | None:
 
 
 def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sentence]]:
-    """A folder of per-split CoNLL/JSONL files, one CoNLL file (split 90/10 train/test, seeded; 80/10/10 with an explicit dev set), or a table / HF dataset
-    (its `split` column or splits; seeded otherwise). A missing validation split is carved out of train."""
+    """A folder of per-split CoNLL/JSONL files, one CoNLL file (split 90/10 train/test, seeded; 80/10/10 with an
+    explicit dev set), or a table / HF dataset (its `split` column or splits; seeded otherwise)."""
     path = Path(cfg.path)
 
     def read(file: Path) -> list[Sentence]:
