@@ -41,6 +41,7 @@ def files(pretrained, sentiment_csv, corpus_file, tmp_path_factory):
     (root / "header.csv").write_text("text,label\n")
     (root / "unseen.csv").write_text("text,label,split\na,0,train\nb,1,train\nc,2,test\n")
     (root / "nan.csv").write_text("text,label\ngood,\nbad,1\n")
+    (root / "tags.csv").write_text('text,label\ngood,"[""a"", ""b""]"\nbad,[]\nok,"[""a""]"\n')
     (root / "notext.csv").write_text("review\nx\n")
     (root / "broken.jsonl").write_text('{"sentences": ["a"]}\n[1, 2]\n')
     (root / "bad.conll").write_text("John\tB-PER\nbroken-line-without-tag\n")
@@ -107,6 +108,10 @@ CASES = [
     ([*FT, "data.path=header.csv"], "has no rows"),
     ([*FT, "data.path=unseen.csv"], "appears in the test split but never in train"),
     ([*FT, "data.path=nan.csv"], "have no value in label column"),
+    ([*FT, "data.path=tags.csv"], "holds lists of labels.*use task: multi_label"),
+    ([*FT, "data.path=s.csv", "task=multi_label"], "holds one label a row, not a set of labels"),
+    ([*FT, "data.path=tags.csv", "task=multi_label", "data.label_separator=' '"], "an empty or blank separator"),
+    ([*FT, "data.path=tags.csv", "task=multi_label", "data.balanced=true"], "data.balanced: .*remove it"),
     ([*FT, "data.path=s.csv", "data.labels=1"], "fewer than the 2 classes"),
     ([*FT, "data.path=s.csv", "task=ner"], "unknown task 'ner'"),
     ([*FT, "data.path=s.csv", "train.strategy=magic"], "unknown value"),

@@ -42,7 +42,7 @@ def test_pad_right_pads_with_the_fill_value():
 def test_unknown_task_and_unavailable_strategy_are_one_line_errors(pretrained, tmp_path):
     from warmstart.tasks.registry import run_task
 
-    with pytest.raises(WarmstartError, match="unknown task 'ner'; use classification, token_classification"):
+    with pytest.raises(WarmstartError, match="unknown task 'ner'; use classification, multi_label, token_classification"):
         run_task(load_config(FinetuneConfig, None, ["task=ner", f"init={pretrained}"]))
     cfg = load_config(FinetuneConfig, None, ["task=summarization", f"init={pretrained}", "train.strategy=lp_ft",
                                              f"data.path={tmp_path}"])

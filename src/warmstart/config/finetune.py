@@ -19,6 +19,9 @@ class LabelledDataConfig:
     text_column: str = knob("text", "the text column")
     text_pair_column: str | None = knob(None, "a second text column (sentence pairs)")
     label_column: str = knob("label", "the label column")
+    label_separator: str | None = knob(None, "multi_label: the separator between one cell's labels "
+                                             "('|', ';'); list cells (JSONL, Parquet, HF, a JSON list in CSV) need "
+                                             "none")
     split_column: str | None = knob("split", "column with train / validation / test; a seeded split if absent")
     validation_size: float | None = knob(None, "seeded split: fraction carved for an explicit dev set; default 0.1 "
                                                "with data.validation_labels, else 0 (a share nothing reads would "
@@ -49,6 +52,9 @@ class LabelledDataConfig:
         return 0.1 if self.validation_labels else 0.0
 
     def check(self) -> None:
+        if self.label_separator is not None and not self.label_separator.strip():
+            raise WarmstartError(f"data.label_separator={self.label_separator!r}: an empty or blank separator splits "
+                                 "nothing; give the character between one cell's labels, e.g. '|'")
         if self.carved_validation + self.test_size >= 1:
             raise WarmstartError(f"data.validation_size={self.carved_validation} + data.test_size={self.test_size} "
                                  "leave no training rows; keep their sum below 1")

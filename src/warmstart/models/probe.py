@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, f1_score
 
 PROBE_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
@@ -90,6 +90,46 @@ def fit_logistic_cv(x: np.ndarray, y: np.ndarray, seed: int, cs: tuple[float, ..
     w, b = _raw_weights(clf.coef_, clf.intercept_, mu, sd)
     return {"val_accuracy": cv, "val_score": cv, "C": c, "weight": w, "bias": b, "classes": clf.classes_,
             "folds": k if k >= 2 else 0}
+
+
+def fit_one_vs_rest(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
+                    seed: int, cs: tuple[float, ...] = PROBE_CS, folds: int = 5) -> dict:
+    """The multi-label probe: one L2 logistic regression per label on standardised features (scikit-learn's
+    OneVsRestClassifier, written out so that the weights land in a linear head, one row per label, and a label
+    the N never or always show gets a constant score instead of an error), one C for all labels chosen by
+    micro-F1: on validation, or, `x_val` None, by k-fold cross-validation inside the labels (k = min(`folds`, N)).
+    y_*: (N, L) 0/1. -> {"val_accuracy": that micro-F1 (None without a fold), "C", "weight" (L, D), "bias" (L,)}"""
+    from sklearn.model_selection import KFold
+
+    y_train = np.asarray(y_train)
+
+    def fitted(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+        mu, sd = _standardisation(x)
+        coef, bias = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
+        for j in range(y.shape[1]):
+            if y[:, j].min() == y[:, j].max():  # never (or always) seen: sigmoid(-/+8), predicted never (always)
+                bias[j] = 8.0 if y[0, j] else -8.0
+                continue
+            clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit((x - mu) / sd, y[:, j])
+            coef[j], bias[j] = clf.coef_[0], clf.intercept_[0]
+        return coef / sd, bias - (coef / sd) @ mu  # the standardisation folded into the weights
+
+    def micro_f1(w_b, x: np.ndarray, y: np.ndarray) -> float:
+        return float(f1_score(y, (x @ w_b[0].T + w_b[1]) > 0, average="micro", zero_division=0))
+
+    if x_val is not None:
+        scores = {c: micro_f1(fitted(x_train, y_train, c), x_val, np.asarray(y_val)) for c in cs}
+    else:
+        k = min(folds, len(y_train))
+        scores = {c: [] for c in cs} if k >= 2 else {}
+        for tr, va in (KFold(k, shuffle=True, random_state=seed).split(x_train) if k >= 2 else ()):
+            for c in cs:
+                scores[c].append(micro_f1(fitted(x_train[tr], y_train[tr], c), x_train[va], y_train[va]))
+        scores = {c: float(np.mean(v)) for c, v in scores.items()}
+    c = max(sorted(scores), key=lambda c: scores[c]) if scores else FALLBACK_C  # ties: the smallest C
+    weight, bias = fitted(x_train, y_train, c)
+    score = scores.get(c)
+    return {"val_accuracy": score, "val_score": score, "C": c, "weight": weight, "bias": bias}
 
 
 @torch.no_grad()

@@ -66,7 +66,8 @@ BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression (no pretraining)",
              "pixels_logreg": "logistic regression on raw pixels (no pretraining)",
              "commonest_tag": "each word's commonest tag in the labels (no pretraining)",
              "lead": "Lead: the first sentences within the budget (no model)",
-             "tfidf_cosine": "TF-IDF cosine of context and reply (no pretraining)"}
+             "tfidf_cosine": "TF-IDF cosine of context and reply (no pretraining)",
+             "tfidf_ovr": "TF-IDF + a logistic regression per label (no pretraining)"}
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
 td:first-child,th:first-child{text-align:left}img.plot{max-width:100%;display:block;margin:1rem 0}

@@ -19,9 +19,13 @@ _POOL_LINES = {
 }
 
 
-def use_snippet(pooling: str, max_length: int, pairs: bool = False) -> str:
+def use_snippet(pooling: str, max_length: int, pairs: bool = False, multi_label: bool = False) -> str:
     """Python that reproduces `warmstart predict`'s probabilities with transformers alone (in fp32: `predict` may
-    run bf16, within ~1e-3 on MiniLM). `pooling`: mean | cls_token; `pairs`: a sentence-pair classifier."""
+    run bf16, within ~1e-3 on MiniLM). `pooling`: mean | cls_token; `pairs`: a sentence-pair classifier;
+    `multi_label`: one sigmoid per label (a label is predicted at 0.5 or above)."""
+    probs = ("probs = logits.sigmoid()  # (B, L), columns as model.config.id2label\n"
+             "labels = [[model.config.id2label[j] for j in range(probs.shape[1]) if p[j] >= 0.5] for p in probs]"
+             if multi_label else "probs = logits.softmax(-1)  # (B, C), columns as model.config.id2label")
     texts = ('texts = ["first text", "second text"]\npairs = ["its pair", "the second\'s pair"]\n'
              if pairs else 'texts = ["first text", "second text"]\n')
     return f"""```python
@@ -37,18 +41,20 @@ with torch.no_grad():
     {_POOL_LINES[pooling]}
     head = model.classifier  # BERT's is one linear layer; RoBERTa-style heads read position 0 of (B, 1, H)
     logits = head(features) if isinstance(head, torch.nn.Linear) else head(features[:, None])
-probs = logits.softmax(-1)  # (B, C), columns as model.config.id2label
+{probs}
 ```"""
 
 
-def usage(pooling: str, max_length: int, pairs: bool = False) -> str:
+def usage(pooling: str, max_length: int, pairs: bool = False, multi_label: bool = False) -> str:
     """The card's "Use" section for a classifier fitted with `pooling` (cls | mean | cls_token)."""
+    what = "each text's labels and their probabilities" if multi_label else "classes and probabilities"
     if pooling == "cls":  # the standard head: what transformers computes is what warmstart predicts
-        return ("`warmstart predict THIS_FOLDER FILE` (classes and probabilities), `transformers.pipeline(\"text-"
-                "classification\", model=THIS_FOLDER)`, or `AutoModelForSequenceClassification`: the same predictions.")
+        return (f"`warmstart predict THIS_FOLDER FILE` ({what}), `transformers.pipeline(\"text-classification\", "
+                f"model=THIS_FOLDER{', top_k=None' if multi_label else ''})`, or `AutoModelForSequenceClassification`"
+                f"{' (a sigmoid per label, predicted at 0.5)' if multi_label else ''}: the same predictions.")
     pooled = "mean-pooled features" if pooling == "mean" else "the [CLS] state as its features"
-    return (f"`warmstart predict THIS_FOLDER FILE` (classes and probabilities), or, with transformers alone:\n\n"
-            f"{use_snippet(pooling, max_length, pairs)}\n\n"
+    return (f"`warmstart predict THIS_FOLDER FILE` ({what}), or, with transformers alone:\n\n"
+            f"{use_snippet(pooling, max_length, pairs, multi_label)}\n\n"
             f"The head reads {pooled}; `pipeline(\"text-classification\")` and "
             "`AutoModelForSequenceClassification(...)(**batch).logits` do not pool this way (BERT's head reads its "
             "pooler) and may predict something else.")
@@ -76,6 +82,38 @@ Fine-tuned by `warmstart finetune` from `{init}` ({len(classes)} classes: {', '.
 {tested}
 ## Use
 {usage(pooling, max_length, pairs)}
+
+The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
+"""
+
+
+def multi_label_card(metrics: dict, labels: list[str], init: str, pooling: str, max_length: int,
+                     pairs: bool = False) -> str:
+    """README.md of a `warmstart finetune` multi-label folder, its classic rival beside the model's figures."""
+    tested = "- No test rows: nothing was scored.\n"
+    if metrics.get("test_size"):
+        tested = (f"- Test split ({metrics['test_size']} rows, never used to fit or choose): micro-F1 "
+                  f"{100 * metrics['micro_f1']:.1f}%, macro-F1 {100 * metrics['macro_f1']:.1f}%, exact match "
+                  f"{100 * metrics['exact_match']:.1f}% (a label predicted at probability 0.5 or above).\n")
+        if "tfidf_micro_f1" in metrics:
+            rival = metrics["tfidf_micro_f1"]
+            tested += (f"- TF-IDF + one logistic regression per label, on the same labels: micro-F1 {100 * rival:.1f}%"
+                       f"{'' if metrics['micro_f1'] > rival else '; this model has not beaten it'}.\n")
+    return f"""---
+library_name: transformers
+tags: [warmstart, text-classification, multi-label]
+---
+# Multi-label text classifier ({metrics.get('strategy', 'full')}, warmstart)
+
+Fine-tuned by `warmstart finetune` from `{init}` ({len(labels)} labels, any number a text: {', '.join(labels)}).
+
+## Protocol
+{metrics.get('protocol', '')}
+
+## Metrics
+{tested}
+## Use
+{usage(pooling, max_length, pairs, multi_label=True)}
 
 The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
 """

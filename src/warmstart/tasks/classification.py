@@ -21,10 +21,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
-from warmstart.data.sample import Sample, check_classes, draw, draw_balanced, holdout
+from warmstart.data.sample import Sample
 from warmstart.data.sources import read_table
 from warmstart.engine.runtime import autocast, require_placed, to_device
 from warmstart.errors import WarmstartError
@@ -43,15 +42,27 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
+from warmstart.tasks.labelled_table import (
+    SPLITS,
+    read_labelled,
+    sample_splits,
+    split_table,
+    subsample,  # noqa: F401 (re-exported: autopilot and tests draw with it)
+    texts_of,
+)
 from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
-
-SPLITS = ("train", "validation", "test")
 
 
 # ---------------------------------------------------------------- data
 def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
     labels = df[column]
+    listed = labels.map(lambda v: isinstance(v, (list, tuple, np.ndarray))
+                        or (isinstance(v, str) and v.startswith("[") and v.endswith("]")))
+    if listed.all():
+        raise WarmstartError(f"{where}: label column '{column}' holds lists of labels, a set for each text: that is "
+                             "multi-label classification; use task: multi_label "
+                             "(configs/finetune/multilabel.yaml)")
     if labels.isna().any():
         raise WarmstartError(f"{where}: {int(labels.isna().sum())} rows have no value in label column '{column}'; "
                              "drop or fill them")
@@ -65,31 +76,9 @@ def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
 
 def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list]:
     """Read the table, split it, map labels to ids. -> ({split: DataFrame[text, (text_pair), label]}, label names)"""
-    df = read_table(cfg.path)
+    df = read_labelled(cfg)
     where = cfg.path
-    for col in (cfg.text_column, cfg.label_column, cfg.text_pair_column):
-        if col is not None and col not in df.columns:
-            raise WarmstartError(f"{where}: no column '{col}' (columns: {', '.join(map(str, df.columns))})")
-    if df.empty:
-        raise WarmstartError(f"{where}: the table has no rows")
-    labels = _check_labels(df, cfg.label_column, where)
-    table = pd.DataFrame({"text": df[cfg.text_column].fillna("").astype(str), "label": labels})
-    if cfg.text_pair_column:
-        table["text_pair"] = df[cfg.text_pair_column].fillna("").astype(str)
-    if cfg.split_column and cfg.split_column in df.columns:
-        split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
-        splits = {name: table[split == name].reset_index(drop=True) for name in SPLITS}
-        if splits["train"].empty:
-            raise WarmstartError(f"{where}: no rows with {cfg.split_column}=train")
-    else:  # seeded and stratified; a share of 0 (auto's own table: every row is a label) carves nothing
-        def carve(rows: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-            if share == 0:
-                return rows, rows.iloc[:0]
-            return train_test_split(rows, test_size=share, random_state=seed, stratify=rows["label"])
-
-        rest, test = carve(table, cfg.test_size)
-        train, val = carve(rest, cfg.carved_validation / (1 - cfg.test_size))
-        splits = {"train": train, "validation": val, "test": test}
+    splits = split_table(df, texts_of(df, cfg, _check_labels(df, cfg.label_column, where)), cfg, seed)
     names = sorted(splits["train"]["label"].unique().tolist())
     for name in ("validation", "test"):
         unseen = sorted(set(splits[name]["label"]) - set(names))
@@ -100,35 +89,6 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
     for name in SPLITS:
         splits[name] = splits[name].assign(label=splits[name]["label"].map(index)).reset_index(drop=True)
     return splits, names  # no validation split is carved: the labelled sample chooses inside its own N
-
-
-def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.labels", balanced: bool = False
-              ) -> pd.DataFrame:
-    """A stratified (or, `balanced`, evenly spread over the classes), seeded sample of `n` rows (all rows if n is
-    None or larger): data/sample.py's `draw` / `draw_balanced`."""
-    y = df["label"].to_numpy()
-    rows = draw_balanced(y, n, seed, where) if balanced else draw(len(df), n, seed, y, where)
-    return df.iloc[rows].reset_index(drop=True)
-
-
-def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig) -> Sample:
-    """The labelled sample of `splits` (data/sample.py): the N labels (at least two classes), a stratified share of
-    them held out to choose with and a refit on all N; or, when the user asks for one, an explicit dev set of
-    `data.validation_labels` rows from the validation split (else from the training rows beyond the N)."""
-    seed, tc = cfg.train.seed, cfg.train
-    labelled = subsample(splits["train"], cfg.data.labels, seed, balanced=cfg.data.balanced)
-    check_classes(labelled["label"])
-    if cfg.data.validation_labels:
-        pool = splits["validation"]
-        if pool.empty:  # the training rows the N did not take: extra labels, the user's explicit choice
-            taken = set(zip(labelled["text"], labelled["label"], strict=True))
-            pool = splits["train"][[(x, y) not in taken for x, y in zip(splits["train"]["text"],
-                                                                       splits["train"]["label"], strict=True)]]
-        dev = subsample(pool.reset_index(drop=True), cfg.data.validation_labels, seed, "data.validation_labels")
-        return Sample(labelled, labelled, dev, splits["test"], refit=False, extra=len(dev))
-    kept, held = holdout(len(labelled), tc.holdout, seed, labelled["label"].to_numpy())
-    return Sample(labelled, labelled.iloc[kept].reset_index(drop=True), labelled.iloc[held].reset_index(drop=True),
-                  splits["test"], refit=tc.refit)
 
 
 def labelled_sample(cfg: FinetuneConfig) -> Sample:
@@ -165,7 +125,8 @@ def make_batches(encoded, labels: np.ndarray | None, batch_size: int, pad_id: in
             if types is not None:
                 b["token_type_ids"][j, :n] = torch.tensor(types[i])
         if labels is not None:
-            b["labels"] = torch.as_tensor(labels[rows], dtype=torch.long)
+            y = np.asarray(labels)[rows]  # (B,) class ids, or (B, L) 0/1 for sets of labels
+            b["labels"] = torch.as_tensor(y, dtype=torch.long if y.ndim == 1 else torch.float32)
         batches.append(b)
     return batches
 
@@ -209,9 +170,13 @@ def _over_batches(fn, model, batches: list[dict], bf16: bool) -> np.ndarray:
     return torch.cat(out).cpu().numpy()
 
 
-def predict_batches(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
-    """-> (N, C) class probabilities."""
-    return _over_batches(lambda b: F.softmax(logits_of(model, b, pooling).float(), -1), model, batches, bf16)
+def predict_batches(model, batches: list[dict], pooling: str, bf16: bool, multi_label: bool = False) -> np.ndarray:
+    """-> (N, C) class probabilities (softmax), or, `multi_label`, each label's own (sigmoid)."""
+    def probs(b: dict) -> torch.Tensor:
+        logits = logits_of(model, b, pooling).float()
+        return torch.sigmoid(logits) if multi_label else F.softmax(logits, -1)
+
+    return _over_batches(probs, model, batches, bf16)
 
 
 def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray:
@@ -352,7 +317,8 @@ def read_inputs(path: Path, text_column: str, text_pair_column: str | None) -> p
 
 def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     """`warmstart predict` for a sequence classifier: each row's class and class probabilities, beside the
-    row's own columns (ids stay with their rows). A blank text gets no prediction, not a guess."""
+    row's own columns (ids stay with their rows); for a multi-label one (`problem_type`, as HF's pipeline reads
+    it), each row's list of labels at probability 0.5 or above. A blank text gets no prediction, not a guess."""
     from transformers import AutoModelForSequenceClassification
 
     from warmstart.data.text import load_tokenizer
@@ -369,6 +335,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     tokenizer = load_tokenizer(str(folder))
     model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    multi = model.config.problem_type == "multi_label_classification"
     bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))
     pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config names it; auto: resolved here
     probs = np.full((len(data), len(names)), np.nan)
@@ -377,12 +344,13 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
         part = todo[start:start + 2048]
         batches = make_batches(encode(tokenizer, data.iloc[part], cfg.train.max_length), None, request.batch_size,
                                tokenizer.pad_token_id)
-        probs[part] = predict_batches(model, batches, pooling, bf16)
+        probs[part] = predict_batches(model, batches, pooling, bf16, multi)
         done(len(part))
     if blank.any():
         print(f"warmstart predict: {int(blank.sum())} blank rows left without a prediction")
     out = rows.rename(columns={c: f"input_{c}" for c in rows.columns if c == "prediction" or str(c).startswith("prob_")})
-    out["prediction"] = [None if b else names[i] for b, i in zip(blank, np.nan_to_num(probs).argmax(1), strict=True)]
+    out["prediction"] = [None if b else [n for n, q in zip(names, p, strict=True) if q >= 0.5] if multi
+                         else names[p.argmax()] for b, p in zip(blank, np.nan_to_num(probs), strict=True)]
     for i, n in enumerate(names):
         out[f"prob_{n}"] = probs[:, i].round(6)
     return out

@@ -1,0 +1,93 @@
+"""A labelled table of texts, for the classification tasks (one label a text, or a set of labels a text): read,
+split, and its labelled sample (data/sample.py's rules: the N labels, a held-out share of them, or an explicit dev
+set). Classification and multi-label classification differ only in what a label cell holds and in whether a
+sample can be stratified by it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from warmstart.config import FinetuneConfig, LabelledDataConfig
+from warmstart.data.sample import Sample, check_classes, draw, draw_balanced, holdout
+from warmstart.data.sources import read_table
+from warmstart.errors import WarmstartError
+
+SPLITS = ("train", "validation", "test")
+
+
+def read_labelled(cfg: LabelledDataConfig) -> pd.DataFrame:
+    """The table at `cfg.path`, its text, pair and label columns checked. -> DataFrame (the file's columns)"""
+    df = read_table(cfg.path)
+    for col in (cfg.text_column, cfg.label_column, cfg.text_pair_column):
+        if col is not None and col not in df.columns:
+            raise WarmstartError(f"{cfg.path}: no column '{col}' (columns: {', '.join(map(str, df.columns))})")
+    if df.empty:
+        raise WarmstartError(f"{cfg.path}: the table has no rows")
+    return df
+
+
+def texts_of(df: pd.DataFrame, cfg: LabelledDataConfig, labels) -> pd.DataFrame:
+    """-> DataFrame[text, label, (text_pair)] of the table's rows, `labels` the label column as read."""
+    table = pd.DataFrame({"text": df[cfg.text_column].fillna("").astype(str), "label": labels})
+    if cfg.text_pair_column:
+        table["text_pair"] = df[cfg.text_pair_column].fillna("").astype(str)
+    return table
+
+
+def split_table(df: pd.DataFrame, table: pd.DataFrame, cfg: LabelledDataConfig, seed: int, stratify: bool = True
+                ) -> dict[str, pd.DataFrame]:
+    """The table's own `split` column, else a seeded split (stratified by label when `stratify`): test_size for
+    test, and a validation share only for an explicit dev set. A share of 0 (auto's own table: every row is a
+    label) carves nothing. -> {train, validation, test: rows of `table`}"""
+    if cfg.split_column and cfg.split_column in df.columns:
+        split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
+        splits = {name: table[split == name].reset_index(drop=True) for name in SPLITS}
+        if splits["train"].empty:
+            raise WarmstartError(f"{cfg.path}: no rows with {cfg.split_column}=train")
+        return splits
+
+    def carve(rows: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if share == 0:
+            return rows, rows.iloc[:0]
+        return train_test_split(rows, test_size=share, random_state=seed, stratify=rows["label"] if stratify else None)
+
+    rest, test = carve(table, cfg.test_size)
+    train, val = carve(rest, cfg.carved_validation / (1 - cfg.test_size))
+    return {"train": train, "validation": val, "test": test}
+
+
+def subsample(df: pd.DataFrame, n: int | None, seed: int, where: str = "data.labels", balanced: bool = False,
+              stratified: bool = True) -> pd.DataFrame:
+    """A stratified (or, `balanced`, evenly spread over the classes; or, not `stratified`, uniform), seeded
+    sample of `n` rows (all rows if n is None or larger): data/sample.py's `draw` / `draw_balanced`."""
+    y = df["label"].to_numpy() if stratified else None
+    rows = draw_balanced(y, n, seed, where) if balanced else draw(len(df), n, seed, y, where)
+    return df.iloc[rows].reset_index(drop=True)
+
+
+def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig, single_label: bool = True) -> Sample:
+    """The labelled sample of `splits` (data/sample.py): the N labels (at least two classes; for sets of labels,
+    at least one label among them), a share of them held out to choose with (stratified by class when each row
+    has one) and a refit on all N; or, when the user asks for one, an explicit dev set of
+    `data.validation_labels` rows from the validation split (else from the training rows beyond the N)."""
+    seed, tc = cfg.train.seed, cfg.train
+    labelled = subsample(splits["train"], cfg.data.labels, seed, balanced=cfg.data.balanced, stratified=single_label)
+    if single_label:
+        check_classes(labelled["label"])
+    elif not any(len(s) for s in labelled["label"]):
+        raise WarmstartError("data.labels: no text of the labelled training sample has a label; a classifier needs "
+                             "positive examples (more labels, or check the label column)")
+    if cfg.data.validation_labels:
+        pool = splits["validation"]
+        if pool.empty:  # the training rows the N did not take: extra labels, the user's explicit choice
+            taken = set(zip(labelled["text"], labelled["label"], strict=True))
+            pool = splits["train"][[(x, y) not in taken for x, y in zip(splits["train"]["text"],
+                                                                       splits["train"]["label"], strict=True)]]
+        dev = subsample(pool.reset_index(drop=True), cfg.data.validation_labels, seed, "data.validation_labels",
+                        stratified=single_label)
+        return Sample(labelled, labelled, dev, splits["test"], refit=False, extra=len(dev))
+    kept, held = holdout(len(labelled), tc.holdout, seed, labelled["label"].to_numpy() if single_label else None)
+    return Sample(labelled, labelled.iloc[kept].reset_index(drop=True), labelled.iloc[held].reset_index(drop=True),
+                  splits["test"], refit=tc.refit)

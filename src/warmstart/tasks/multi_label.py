@@ -1,0 +1,273 @@
+"""Multi-label text classification: each text has a set of labels, none, one or several (topics, tags, the kinds
+of entity a tweet mentions).
+
+The model is a standard `AutoModelForSequenceClassification` with `problem_type="multi_label_classification"`: one
+sigmoid per label, trained with binary cross-entropy, a label predicted at probability 0.5 or above (HF's and
+SetFit's rule), so `pipeline("text-classification", top_k=None)` reads the folder as it was trained. The rest is
+classification's: tokenisation, pooling, every strategy (the probe fits one logistic regression per label,
+models/probe.py; SetFit's pairs are "similar" when the two texts share a label, as setfit 1.x draws them), and the
+honest protocol. Metrics: micro-F1 (the headline: every label decision counts once), macro-F1 over the labels
+the test split or the model uses, exact match (the whole set right). Beside every run, its classic rival on the
+same N labels: TF-IDF + one logistic regression per label.
+
+A label cell is a list (JSONL, Parquet, an HF dataset), a JSON list in a CSV cell (`["sports", "politics"]`),
+or text joined by `data.label_separator` (`sports|politics`); an empty cell is a text with no label.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+
+from warmstart.config import FinetuneConfig, LabelledDataConfig
+from warmstart.data.sample import Sample
+from warmstart.errors import WarmstartError
+from warmstart.models.probe import fit_one_vs_rest
+from warmstart.tasks.card import multi_label_card
+from warmstart.tasks.classification import (
+    encode,
+    features,
+    logits_of,
+    make_batches,
+    predict_batches,
+    train_setfit,
+)
+from warmstart.tasks.finetune import (
+    build_model,
+    elapsed,
+    fit,
+    measure_forgetting,
+    resolve_pooling,
+    scored,
+    shuffled_epochs,
+    start_run,
+    write_run,
+)
+from warmstart.tasks.labelled_table import SPLITS, read_labelled, sample_splits, split_table, texts_of
+from warmstart.tasks.protocol import select_then_refit
+from warmstart.tasks.strategies import probe_then_finetune
+
+THRESHOLD = 0.5  # a label is predicted at this probability or above
+METRIC = "val_micro_f1"
+
+
+# ---------------------------------------------------------------- data
+def _name(x) -> str:
+    if isinstance(x, (float, np.floating)) and float(x).is_integer():  # pandas reads 3 as 3.0 beside a gap
+        return str(int(x))
+    return str(x).strip()
+
+
+def label_sets(values: pd.Series, separator: str | None, where: str, column: str) -> list[tuple[str, ...]]:
+    """Each cell's labels, unique and sorted: a list, a JSON list in text, `separator`-joined text, or an empty cell
+    (no label). A column of one plain label a row, without a separator, is refused: that is classification."""
+    sets, listed = [], False
+    for v in values:
+        if isinstance(v, str) and v.strip().startswith("["):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                if separator is None:  # else a label may begin with a bracket
+                    raise WarmstartError(f"{where}: label cell {v[:40]!r} in column '{column}' is not a JSON list; "
+                                         'write it as ["a", "b"]') from None
+        if isinstance(v, (list, tuple, np.ndarray)):
+            items, listed = list(v), True
+        elif v is None or (isinstance(v, float) and np.isnan(v)):
+            items = []
+        elif separator is not None:
+            items, listed = str(v).split(separator), True
+        else:
+            items = [v]
+        sets.append(tuple(sorted({_name(x) for x in items} - {""})))
+    if not listed:
+        raise WarmstartError(f"{where}: label column '{column}' holds one label a row, not a set of labels; give "
+                             "lists (a JSON list in a CSV cell, JSONL or Parquet arrays) or data.label_separator "
+                             "(e.g. '|'); one label a text is task classification")
+    return sets
+
+
+def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Read the table, split it (seeded and uniform: a set of labels does not stratify), map labels to ids.
+    -> ({split: DataFrame[text, (text_pair), label: tuple of label ids]}, label names)"""
+    df = read_labelled(cfg)
+    sets = label_sets(df[cfg.label_column], cfg.label_separator, cfg.path, cfg.label_column)
+    splits = split_table(df, texts_of(df, cfg, sets), cfg, seed, stratify=False)
+    names = sorted({n for s in splits["train"]["label"] for n in s})
+    for name in ("validation", "test"):
+        unseen = sorted({n for s in splits[name]["label"] for n in s} - set(names))
+        if unseen:
+            raise WarmstartError(f"{cfg.path}: label {unseen[0]!r} appears in the {name} split but never in train; "
+                                 "add training examples or drop it from those rows")
+    index = {n: i for i, n in enumerate(names)}
+    for name in SPLITS:
+        ids = pd.Series([tuple(index[n] for n in s) for s in splits[name]["label"]], dtype=object)
+        splits[name] = splits[name].reset_index(drop=True).assign(label=ids)
+    return splits, names
+
+
+def refuse_balanced(cfg: FinetuneConfig) -> None:
+    if cfg.data.balanced:
+        raise WarmstartError("data.balanced: spreads the N over the classes, one class a text; with sets of labels "
+                             "there is no such spread: remove it")
+
+
+def labelled_sample(cfg: FinetuneConfig) -> Sample:
+    """The labelled sample that this task's runs and its TF-IDF rival see: N texts drawn uniformly."""
+    refuse_balanced(cfg)
+    return sample_splits(load_splits(cfg.data, cfg.train.seed)[0], cfg, single_label=False)
+
+
+def multi_hot(rows: pd.DataFrame, n_labels: int) -> np.ndarray:
+    """-> (N, L) float32, 1 where the row has the label"""
+    y = np.zeros((len(rows), n_labels), dtype=np.float32)
+    for i, labels in enumerate(rows["label"]):
+        y[i, list(labels)] = 1
+    return y
+
+
+def set_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """(N, L) 0/1 each. -> micro_f1, macro_f1 (over the labels either side uses), exact_match"""
+    used = np.flatnonzero(np.asarray(y_true).any(0) | np.asarray(y_pred).any(0))
+    macro = f1_score(y_true, y_pred, average="macro", labels=used, zero_division=0) if len(used) else 0.0
+    return {"micro_f1": round(float(f1_score(y_true, y_pred, average="micro", zero_division=0)), 4),
+            "macro_f1": round(float(macro), 4),
+            "exact_match": round(float(np.all(np.asarray(y_true) == np.asarray(y_pred), axis=1).mean()), 4)}
+
+
+# ---------------------------------------------------------------- the rival
+C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def tfidf_rival(labelled: pd.DataFrame, test: pd.DataFrame, n_labels: int, seed: int, folds: int = 5) -> dict:
+    """TF-IDF (word 1-2-grams) + one L2 logistic regression per label, fitted on the N labelled texts, C chosen
+    by k-fold micro-F1 inside them (the vectoriser refitted on each fold's training part), scored on `test`.
+    -> tfidf_micro_f1, tfidf_macro_f1, tfidf_exact_match, tfidf_C"""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold
+    from sklearn.multiclass import OneVsRestClassifier
+
+    def texts(rows: pd.DataFrame) -> list[str]:
+        return (rows["text"] + " " + rows["text_pair"]).tolist() if "text_pair" in rows else rows["text"].tolist()
+
+    def predicted(train_texts, y, other_texts, c: float) -> np.ndarray:
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        with warnings.catch_warnings():  # "label not present in all training examples": a constant, as wanted
+            warnings.simplefilter("ignore", UserWarning)
+            clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, random_state=seed))
+            clf.fit(vec.fit_transform(train_texts), y)
+        return clf.predict(vec.transform(other_texts))
+
+    x, y = texts(labelled), multi_hot(labelled, n_labels)
+    k = min(folds, len(x))
+    scores = {c: [] for c in C_GRID}
+    for tr, va in KFold(k, shuffle=True, random_state=seed).split(x) if k >= 2 else ():
+        for c in C_GRID:
+            pred = predicted([x[i] for i in tr], y[tr], [x[i] for i in va], c)
+            scores[c].append(f1_score(y[va], pred, average="micro", zero_division=0))
+    c = max(C_GRID, key=lambda c: float(np.mean(scores[c])) if scores[c] else 0.0)
+    tested = set_metrics(multi_hot(test, n_labels), predicted(x, y, texts(test), c))
+    return {**{f"tfidf_{name}": value for name, value in tested.items()}, "tfidf_C": c}
+
+
+# ---------------------------------------------------------------- training
+def train_full(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, val_b, y_val, pad_id: int, bf16: bool,
+               start_score: float, steps: int | None, phase: str) -> dict:
+    """Fine-tune with the strategy on binary cross-entropy, one sigmoid per label; with validation (`val_b`),
+    early stopping on its micro-F1; without (the refit), `steps` steps."""
+    tc = cfg.train
+
+    def step_fn(batch: dict) -> dict:
+        logits = logits_of(model, batch, tc.pooling)  # (B, L)
+        return {"loss": F.binary_cross_entropy_with_logits(logits.float(), batch["labels"])}
+
+    def evaluate() -> float:
+        pred = predict_batches(model, val_b, tc.pooling, bf16, multi_label=True) >= THRESHOLD
+        return float(f1_score(y_val, pred, average="micro", zero_division=0))
+
+    batches = shuffled_epochs(len(y_train), tc.batch_size, tc.seed,
+                              lambda rows: make_batches(train_enc, y_train, len(rows), pad_id, rows)[0])
+    return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val_b is not None else None,
+               len(y_train), model.classifier, bf16, METRIC, start_score, steps=steps, phase=phase)
+
+
+def _named(fitted: dict) -> dict:
+    """The strategies name a probe's score `val_accuracy`; here it is micro-F1 (fine-tuning's own `val_micro_f1`
+    wins where both are there: LP-FT's choice)."""
+    out = {k: v for k, v in fitted.items() if "val_accuracy" not in k}
+    for k, v in fitted.items():
+        if "val_accuracy" in k:
+            out.setdefault(k.replace("val_accuracy", "val_micro_f1"), v)
+    return out
+
+
+
+def run_multi_label(cfg: FinetuneConfig) -> dict:
+    """Fine-tune, evaluate on the test split, write metrics.json / predictions.csv / the checkpoint."""
+    from transformers import AutoModelForSequenceClassification
+
+    refuse_balanced(cfg)
+    resolve_pooling(cfg)
+    tc = cfg.train
+    t0, bf16, tokenizer = start_run(cfg)
+    splits, names = load_splits(cfg.data, tc.seed)
+    sample = sample_splits(splits, cfg, single_label=False)
+    n, pad = len(names), tokenizer.pad_token_id
+    id2label = {i: name for i, name in enumerate(names)}
+
+    def train_once(train: pd.DataFrame, val: pd.DataFrame | None, steps: int | None, phase: str):
+        """A fresh model fitted on `train`, choosing on `val` (or, without, for `steps` steps)."""
+        model = build_model(AutoModelForSequenceClassification, cfg, num_labels=n, id2label=id2label,
+                            label2id={v: k for k, v in id2label.items()}, problem_type="multi_label_classification")
+        enc, y_train = encode(tokenizer, train, tc.max_length), multi_hot(train, n)
+        val_b = make_batches(encode(tokenizer, val, tc.max_length), None, 64, pad) if val is not None else None
+        y_val = multi_hot(val, n) if val is not None else None
+
+        def probe() -> dict:  # a logistic regression per label on frozen features; C on validation or by k-fold
+            x = features(model, make_batches(enc, None, 64, pad), tc.pooling, bf16)
+            x_val = features(model, val_b, tc.pooling, bf16) if val_b is not None else None
+            return fit_one_vs_rest(x, y_train, x_val, y_val, tc.seed)
+
+        def finetune(start: float) -> dict:
+            if tc.strategy == "setfit":
+                return train_setfit(model, cfg, enc, y_train, pad, bf16, phase)
+            return train_full(model, cfg, enc, y_train, val_b, y_val, pad, bf16, start, steps, phase)
+
+        return model, _named(probe_then_finetune(tc.strategy, model.classifier, probe, finetune, steps))
+
+    def probabilities(model, rows: pd.DataFrame):  # (N, L)
+        batches = make_batches(encode(tokenizer, rows, tc.max_length), None, 64, pad)
+        return predict_batches(model, batches, tc.pooling, bf16, multi_label=True)
+
+    def score(model, rows: pd.DataFrame) -> float:  # the refit's check (tasks/protocol.py)
+        return float(f1_score(multi_hot(rows, n), probabilities(model, rows) >= THRESHOLD, average="micro",
+                              zero_division=0))
+
+    model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score, METRIC,
+                                      early_stopping=tc.patience > 0)
+    test, tested, files = sample.test, {}, {}
+    if len(test):
+        probs = probabilities(model, test)
+        pred = probs >= THRESHOLD
+        tested = {**set_metrics(multi_hot(test, n), pred), **tfidf_rival(sample.labelled, test, n, tc.seed)}
+        predictions = pd.DataFrame({"text": test["text"],
+                                    "label": [json.dumps([names[i] for i in s]) for s in test["label"]],
+                                    "prediction": [json.dumps([m for m, p in zip(names, row, strict=True) if p])
+                                                   for row in pred],
+                                    **{f"prob_{m}": probs[:, i] for i, m in enumerate(names)}})
+        files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
+    metrics = scored({**tested, "test_size": len(test), "label_count": n, "threshold": THRESHOLD,
+                      "strategy": tc.strategy, "pooling": tc.pooling, "init": cfg.init, "seed": tc.seed, **fitted,
+                      **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}, len(test) > 0)
+    if tc.save_model:  # how to use the folder, with transformers alone too (the pooled head is not its forward)
+        card = multi_label_card(metrics, names, str(cfg.init), tc.pooling, tc.max_length,
+                                bool(cfg.data.text_pair_column))
+        files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
+    write_run(cfg, model, tokenizer, metrics, files)
+    return metrics
