@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from card_snippet import run_card_snippet
-from conftest import FILLER, NEGATIVE, POSITIVE
+from conftest import FILLER, NEGATIVE, POSITIVE, requires
 
 from warmstart.config import FinetuneConfig, load_config
 from warmstart.errors import WarmstartError
@@ -225,3 +225,27 @@ def test_a_study_compares_an_encoder_with_the_tfidf_rival_on_micro_f1(pretrained
     table = pd.read_csv(tmp_path / "study" / "results.csv")
     assert set(table["metric"]) == {"micro_f1"} and "tfidf_ovr" in set(table["init"])
     assert sorted(table.loc[table["init"] == "tfidf_ovr", "labels"]) == [20, 40]
+
+
+@pytest.mark.slow
+@requires("setfit", "setfit")
+def test_the_setfit_library_rival_runs_one_vs_rest_on_the_same_labels(pretrained, tmp_path, monkeypatch):
+    """What a SetFit user runs on sets of labels: `SetFitModel(..., multi_target_strategy="one-vs-rest")` on the
+    run's N texts, scored as the runs are."""
+    from warmstart.studies.baselines import run_baseline
+
+    monkeypatch.setattr("warmstart.models.common.minilm_folder", lambda: pretrained)  # a tiny body, not MiniLM
+    seen = {}
+    real = __import__("warmstart.models.sentence", fromlist=["load_setfit_model"]).load_setfit_model
+
+    def spy(folder, strategy=None):
+        seen["strategy"] = strategy
+        return real(folder, strategy)
+
+    monkeypatch.setattr("warmstart.models.sentence.load_setfit_model", spy)
+    monkeypatch.chdir(tmp_path)
+    path = _table(tmp_path / "t.jsonl")
+    cfg = _cfg(path, pretrained, tmp_path / "r", "data.labels=16", "train.setfit.num_iterations=1")
+    got = run_baseline(cfg, "setfit")
+    assert seen["strategy"] == "one-vs-rest" and got["train_labels"] == 16
+    assert set(got) >= {"micro_f1", "macro_f1", "exact_match"} and 0 <= got["micro_f1"] <= 1

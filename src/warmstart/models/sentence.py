@@ -43,10 +43,10 @@ def import_setfit() -> types.ModuleType:
     return importlib.import_module("setfit")
 
 
-def load_setfit_model(folder: str | Path) -> Any:
+def load_setfit_model(folder: str | Path, multi_target_strategy: str | None = None) -> Any:
     """`setfit.SetFitModel` over a local sentence-transformers (or plain HF encoder) folder, checked as every
     checkpoint warmstart reads (engine/checkpoint.require_weights: safetensors only, no checkpoint code, no pickled
-    head), offline; the head is always a fresh one."""
+    head), offline; the head is always a fresh one (`multi_target_strategy` "one-vs-rest": a head per label)."""
     from warmstart.engine.checkpoint import require_weights
 
     setfit = import_setfit()
@@ -54,7 +54,8 @@ def load_setfit_model(folder: str | Path) -> Any:
     if (checked / "model_head.pkl").exists():  # setfit would unpickle it (joblib): code that runs on load
         raise WarmstartError(f"{checked}: holds a pickled SetFit head (model_head.pkl), which warmstart does not "
                              "load; give the sentence-transformers body without it")
-    return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False)
+    return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False,
+                                              multi_target_strategy=multi_target_strategy)
 
 
 # ---------------------------------------------------------------- the pooling a folder was trained with

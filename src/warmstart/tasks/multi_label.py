@@ -123,6 +123,11 @@ def labelled_sample(cfg: FinetuneConfig) -> Sample:
     return sample_splits(load_splits(cfg.data, cfg.train.seed)[0], cfg, single_label=False)
 
 
+def label_count(cfg: FinetuneConfig) -> int:
+    """The labels a run of `cfg` has (those of its training split): the width of its multi-hot rows."""
+    return len(load_splits(cfg.data, cfg.train.seed)[1])
+
+
 def multi_hot(rows: pd.DataFrame, n_labels: int) -> np.ndarray:
     """-> (N, L) float32, 1 where the row has the label"""
     y = np.zeros((len(rows), n_labels), dtype=np.float32)

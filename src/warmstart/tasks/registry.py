@@ -177,7 +177,7 @@ for _task in (
          description="sequence classification (sentiment, topics, sentence pairs)"),
     Task("multi_label", "warmstart.tasks.multi_label:run_multi_label", "warmstart.tasks.classification:predict_file",
          "warmstart.tasks.multi_label:labelled_sample", metrics=("micro_f1", "macro_f1"), strategies=STRATEGIES,
-         baseline="tfidf_ovr", baselines=("tfidf_ovr",), pools=True,
+         baseline="tfidf_ovr", baselines=("tfidf_ovr", "setfit"), pools=True,
          description="multi-label text classification (a set of labels a text: topics, tags)"),
     Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
          "warmstart.tasks.token_predict:predict_file", "warmstart.tasks.token_classification:labelled_sample",
