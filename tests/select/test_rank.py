@@ -208,3 +208,36 @@ def test_rank_flags_a_candidate_fine_tuned_on_the_labels_it_is_scored_on(pretrai
     table = pd.read_csv(out).set_index("candidate")
     assert table["fitted_on_these_labels"].to_dict() == {str(pretrained): False, str(tmp_path / "ft"): True}
     assert f"{tmp_path / 'ft'} was fine-tuned on {sentiment_csv}" in capsys.readouterr().out
+
+
+def test_knn_for_sets_predicts_a_label_that_half_the_neighbours_weight_holds():
+    import torch
+
+    from warmstart.models.probe import knn_predict_sets
+
+    train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = torch.tensor([[1, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0]])
+    got = knn_predict_sets(train, labels, torch.tensor([[1.0, 0.05], [0.05, 1.0]]), k=2)
+    # the first query's two neighbours both have label 0, only one (the nearer) label 2: just over half the weight
+    assert got.tolist() == [[1, 0, 1], [0, 1, 0]]
+
+
+@pytest.mark.slow
+def test_rank_scores_a_multi_label_task_by_micro_f1_out_of_fold(pretrained, random_twin, tmp_path):
+    import json as _json
+
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.select.rank import rank_candidates
+
+    rows = [{"text": f"{'good great ' * (i % 2)}{'dull awful ' * (i // 2 % 2)} the film {i}",
+             "labels": [n for n, on in (("pos", i % 2), ("neg", i // 2 % 2)) if on]} for i in range(40)]
+    path = tmp_path / "tags.jsonl"
+    path.write_text("".join(_json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = load_config(FinetuneConfig, None, ["task=multi_label", f"data.path={path}", "data.label_column=labels",
+                                             "data.test_size=0.2"])
+    table = rank_candidates(cfg, [str(pretrained), str(random_twin)], tmp_path / "rank.csv")
+    assert set(table["metric"]) == {"micro_f1"} and len(table) == 2
+    assert table["probe"].is_monotonic_decreasing  # sets of labels: ordered by the probe
+    for score in ("knn", "probe"):
+        assert table[score].between(0, 1).all()
+    assert table["logme"].notna().all() and table["hscore"].notna().all()

@@ -53,3 +53,18 @@ def test_hscore_hand_values():
     few = rng.normal(size=(20, 64))  # noise, 20 examples in 64 dimensions: the plain inverse would give 1.0
     assert hscore(few, np.arange(20) % 2) < 0.5
     assert not math.isnan(hscore(np.zeros((4, 2)), labels))
+
+
+def test_sets_of_labels_score_label_by_label():
+    """(N, L) 0/1 sets: LogME and H-score are the means over the labels that occur, each read as has it / has it
+    not; one label a row reads the same either way."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, size=200)
+    f = np.eye(3)[labels] + 0.3 * rng.normal(size=(200, 3))
+    onehot = np.eye(3)[labels]
+    assert logme(f, onehot) == pytest.approx(logme(f, labels), rel=1e-9)
+    sets = np.concatenate([onehot, np.zeros((200, 1))], 1)  # a label nobody has is left out
+    assert logme(f, sets) == pytest.approx(logme(f, labels), rel=1e-9)
+    per_label = np.mean([hscore(f, onehot[:, j].astype(int)) for j in range(3)])
+    assert hscore(f, sets) == pytest.approx(per_label, rel=1e-9)
+    assert logme(f, sets) > logme(rng.normal(size=(200, 3)), sets)

@@ -151,6 +151,20 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_f
     return torch.cat(out)
 
 
+@torch.no_grad()
+def knn_predict_sets(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                     k: int = 20, temperature: float = 0.07) -> torch.Tensor:
+    """knn_predict for sets of labels: a label is predicted when the neighbours that have it hold at least half of
+    the k neighbours' weight. A label on a few percent of the texts rarely does (`rank` orders sets of labels by
+    the probe for that reason, see select/rank.py). train_labels: (N, L) 0/1. -> (M, L) 0/1"""
+    train = F.normalize(train_features.float(), dim=1)
+    sim = F.normalize(test_features.float(), dim=1) @ train.T  # (M, N)
+    top, idx = sim.topk(min(k, len(train)), dim=1)
+    weight = torch.exp(top / temperature)  # (M, k)
+    share = (weight.unsqueeze(-1) * train_labels.float()[idx]).sum(1) / weight.sum(1, keepdim=True)  # (M, L)
+    return (share >= 0.5).long()
+
+
 def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                  test_labels: torch.Tensor, k: int = 20, temperature: float = 0.07, chunk: int = 1024) -> float:
     """Accuracy of `knn_predict` on the test features."""

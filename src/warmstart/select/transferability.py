@@ -75,22 +75,35 @@ def maximise_evidence(features: np.ndarray, y: np.ndarray, iterations: int = 100
     return _fixed_point(len(y), *_projections(u, y), sigma, iterations)
 
 
+def _targets(labels: np.ndarray) -> list[np.ndarray]:
+    """The 0/1 target of each class: integer labels (N,) one class each, or (N, L) 0/1 sets of labels, each label
+    that occurs."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return [labels[:, j].astype(np.float64) for j in range(labels.shape[1]) if labels[:, j].any()]
+    return [(labels == k).astype(np.float64) for k in np.unique(labels)]
+
+
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
-    """LogME of features (N, D) for integer labels (N,): mean over classes of max log evidence / N. One SVD
-    serves every class (each class costs O(N rank) after it)."""
+    """LogME of features (N, D) for integer labels (N,), or (N, L) 0/1 sets of labels: mean over classes (labels)
+    of max log evidence / N. One SVD serves every class (each class costs O(N rank) after it)."""
     f = np.asarray(features, dtype=np.float64)
     n, d = f.shape
     u, sigma = _svd(f)
     scores = []
-    for k in np.unique(labels):
-        z2, outside = _projections(u, (labels == k).astype(np.float64))
+    for target in _targets(labels):
+        z2, outside = _projections(u, target)
         alpha, beta = _fixed_point(n, z2, outside, sigma)
         scores.append(_evidence(n, d, z2, outside, sigma, alpha, beta) / n)
     return float(np.mean(scores))
 
 
 def hscore(features: np.ndarray, labels: np.ndarray) -> float:
-    """H-score of features (N, D) for integer labels (N,)."""
+    """H-score of features (N, D) for integer labels (N,); for (N, L) 0/1 sets of labels, the mean of each
+    label's (has it / has it not) H-score."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return float(np.mean([hscore(features, t.astype(int)) for t in _targets(labels) if not t.all()] or [0.0]))
     f = np.asarray(features, dtype=np.float64)
     f = f - f.mean(0)
     cov_f = f.T @ f / len(f)

@@ -210,7 +210,7 @@ def rank_candidates(cfg: StudyConfig, inits: dict[str, str], root: Path) -> None
         return
     for name, spec in cfg.tasks.items():
         task = task_of(spec.recipe, spec.overrides)
-        if task.rank_features not in ("sentences", "images"):
+        if task.rank_features not in ("sentences", "label_sets", "images"):
             continue
         for labels in spec.labels:
             out = root / "rank" / f"{name}-{labels}.csv"

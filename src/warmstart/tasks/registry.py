@@ -68,7 +68,7 @@ class Task:
     metrics: tuple[str, ...] = ("accuracy",)  # what a study compares: the first one the metrics hold
     strategies: tuple[str, ...] = SGD_STRATEGIES
     config: type = FinetuneConfig
-    rank_features: str | None = None  # what `rank` reads: sentences | words | images (None: not rankable)
+    rank_features: str | None = None  # what `rank` reads: sentences | label_sets | words | images (None: not rankable)
     baseline: str | None = None  # the classic no-pretraining model (studies/baselines.py): tfidf_logreg | ...
     baselines: tuple[str, ...] = ()  # every baseline a study may fit beside it (the classic one included)
     count_key: str = "data.labels"  # the knob a study sets to a label count
@@ -177,6 +177,7 @@ for _task in (
          description="sequence classification (sentiment, topics, sentence pairs)"),
     Task("multi_label", "warmstart.tasks.multi_label:run_multi_label", "warmstart.tasks.classification:predict_file",
          "warmstart.tasks.multi_label:labelled_sample", metrics=("micro_f1", "macro_f1"), strategies=STRATEGIES,
+         rank_features="label_sets",
          baseline="tfidf_ovr", baselines=("tfidf_ovr", "setfit"), pools=True,
          description="multi-label text classification (a set of labels a text: topics, tags)"),
     Task("token_classification", "warmstart.tasks.token_classification:run_token_classification",
