@@ -19,6 +19,32 @@ _POOL_LINES = {
 }
 
 
+def page(tags: str, title: str, intro: str, tested: str, use: str, metrics: dict, front: str = "") -> str:
+    """A card's README.md: front matter (`tags` after warmstart's; `front`, more lines of it), the title with the
+    run's strategy (a `title` ending in a comma continues inside the brackets), what the model was fine-tuned from
+    (`intro`), the protocol, the test figures (`tested`: lines, each ending in a newline) and how to use it."""
+    strategy = f"{metrics.get('strategy', 'full')}, warmstart"
+    heading = f"{title} {strategy})" if title.endswith(",") else f"{title} ({strategy})"
+    return f"""---
+library_name: transformers
+{front}tags: [warmstart, {tags}]
+---
+# {heading}
+
+Fine-tuned by `warmstart finetune` from {intro}
+
+## Protocol
+{metrics.get('protocol', '')}
+
+## Metrics
+{tested}
+## Use
+{use}
+
+The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
+"""
+
+
 def use_snippet(pooling: str, max_length: int, pairs: bool = False, multi_label: bool = False) -> str:
     """Python that reproduces `warmstart predict`'s probabilities with transformers alone (in fp32: `predict` may
     run bf16, within ~1e-3 on MiniLM). `pooling`: mean | cls_token; `pairs`: a sentence-pair classifier;
@@ -67,24 +93,8 @@ def finetune_card(metrics: dict, classes: list[str], init: str, pooling: str, ma
     tested = (f"- Test split ({metrics['test_size']} rows, never used to fit or choose): accuracy "
               f"{100 * metrics['accuracy']:.1f}%, macro-F1 {100 * metrics['macro_f1']:.1f}%.\n"
               if metrics.get("test_size") else "- No test rows: nothing was scored.\n")
-    return f"""---
-library_name: transformers
-tags: [warmstart, text-classification]
----
-# Text classifier ({metrics.get('strategy', 'full')}, warmstart)
-
-Fine-tuned by `warmstart finetune` from `{init}` ({len(classes)} classes: {', '.join(map(str, classes))}).
-
-## Protocol
-{metrics.get('protocol', '')}
-
-## Metrics
-{tested}
-## Use
-{usage(pooling, max_length, pairs)}
-
-The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
-"""
+    return page("text-classification", "Text classifier", f"`{init}` ({len(classes)} classes: "
+                f"{', '.join(map(str, classes))}).", tested, usage(pooling, max_length, pairs), metrics)
 
 
 def multi_label_card(metrics: dict, labels: list[str], init: str, pooling: str, max_length: int,
@@ -99,24 +109,9 @@ def multi_label_card(metrics: dict, labels: list[str], init: str, pooling: str, 
             rival = metrics["tfidf_micro_f1"]
             tested += (f"- TF-IDF + one logistic regression per label, on the same labels: micro-F1 {100 * rival:.1f}%"
                        f"{'' if metrics['micro_f1'] > rival else '; this model has not beaten it'}.\n")
-    return f"""---
-library_name: transformers
-tags: [warmstart, text-classification, multi-label]
----
-# Multi-label text classifier ({metrics.get('strategy', 'full')}, warmstart)
-
-Fine-tuned by `warmstart finetune` from `{init}` ({len(labels)} labels, any number a text: {', '.join(labels)}).
-
-## Protocol
-{metrics.get('protocol', '')}
-
-## Metrics
-{tested}
-## Use
-{usage(pooling, max_length, pairs, multi_label=True)}
-
-The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
-"""
+    return page("text-classification, multi-label", "Multi-label text classifier",
+                f"`{init}` ({len(labels)} labels, any number a text: {', '.join(labels)}).", tested,
+                usage(pooling, max_length, pairs, multi_label=True), metrics)
 
 
 NAMES = {"entity_f1": "entity F1", "token_accuracy": "token accuracy"}
@@ -162,32 +157,16 @@ def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> st
     bio = all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
     repair = (" `warmstart predict` also repairs the BIO tags (an I-X that does not continue an X becomes B-X)"
               if bio else " `warmstart predict`")
-    return f"""---
-library_name: transformers
-pipeline_tag: token-classification
-tags: [warmstart, token-classification]
----
-# Token classifier ({metrics.get('strategy', 'full')}, warmstart)
-
-Fine-tuned by `warmstart finetune` from `{init}` ({len(tags)} tags: {', '.join(tags)}).
-
-## Protocol
-{metrics.get('protocol', '')}
-
-## Metrics
-{tested}
-## Use
-`warmstart predict THIS_FOLDER FILE` (a CoNLL file, JSONL with a tokens column, or one sentence a line; `--output
+    use = f"""`warmstart predict THIS_FOLDER FILE` (a CoNLL file, JSONL with a tokens column, or one sentence a line; `--output
 tags.conll` writes CoNLL), or, with transformers alone:
 
 {token_snippet(max_length)}
 
 Each word is tagged at its first word piece, as it was trained.{repair} and reads a sentence longer than
 {max_length} pieces in windows, where these lines tag its tail "O". `pipeline("token-classification",
-aggregation_strategy="first")` tags from the first piece too, but tokenises the raw string rather than your words.
-
-The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
-"""
+aggregation_strategy="first")` tags from the first piece too, but tokenises the raw string rather than your words."""
+    return page("token-classification", "Token classifier", f"`{init}` ({len(tags)} tags: {', '.join(tags)}).", tested,
+                use, metrics, "pipeline_tag: token-classification\n")
 
 
 def reply_card(metrics: dict, init: str, max_length: int, context_turns: int) -> str:
@@ -200,21 +179,7 @@ def reply_card(metrics: dict, init: str, max_length: int, context_turns: int) ->
         behind = metrics["recall_at_1"] <= metrics["tfidf_recall_at_1"]
         tested += (f"- TF-IDF cosine of context and reply, no model: recall@1 "
                    f"{100 * metrics['tfidf_recall_at_1']:.1f}%, MRR {100 * metrics['tfidf_mrr']:.1f}%{': this model has not beaten it' if behind else ''}.\n")
-    return f"""---
-library_name: transformers
-tags: [warmstart, cross-encoder, response-selection]
----
-# Response selector (cross-encoder, {metrics.get('strategy', 'full')}, warmstart)
-
-Fine-tuned by `warmstart finetune` from `{init}` to score a reply to a context (the last {context_turns} turns).
-
-## Protocol
-{metrics.get('protocol', '')}
-
-## Metrics
-{tested}
-## Use
-`warmstart predict THIS_FOLDER FILE` (JSONL `{{"context": ..., "candidates": [...]}}`: a score per candidate and
+    use = f"""`warmstart predict THIS_FOLDER FILE` (JSONL `{{"context": ..., "candidates": [...]}}`: a score per candidate and
 the best), or, with transformers alone:
 
 ```python
@@ -232,10 +197,9 @@ batch = tokenizer([text] * len(candidates), candidates, padding=True, truncation
 with torch.no_grad():
     scores = model(**batch).logits[:, 0]  # (len(candidates),): higher, the likelier reply
 best = candidates[int(scores.argmax())]
-```
-
-The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
-"""
+```"""
+    return page("cross-encoder, response-selection", "Response selector (cross-encoder,",
+                f"`{init}` to score a reply to a context (the last {context_turns} turns).", tested, use, metrics)
 
 
 def extract_card(metrics: dict, init: str, max_length: int, max_words: int) -> str:
@@ -249,22 +213,7 @@ def extract_card(metrics: dict, init: str, max_length: int, max_words: int) -> s
     if metrics.get("test_documents") and metrics["rouge1"] <= metrics.get("lead_rouge1", -1):
         tested += ("- Lead, the document's first sentences within the same budget, scores as high or higher on "
                    "ROUGE-1: this model has not beaten the rule it would replace.\n")
-    return f"""---
-library_name: transformers
-tags: [warmstart, extractive-summarization]
----
-# Extractive summariser ({metrics.get('strategy', 'full')}, warmstart)
-
-Fine-tuned by `warmstart finetune` from `{init}`: scores each sentence of a document, then keeps the best ones
-within {max_words} words, in document order.
-
-## Protocol
-{metrics.get('protocol', '')}
-
-## Metrics
-{tested}
-## Use
-`warmstart predict THIS_FOLDER FILE` (JSONL documents with `sentences`: the extract, the chosen indices and
+    use = f"""`warmstart predict THIS_FOLDER FILE` (JSONL documents with `sentences`: the extract, the chosen indices and
 every sentence's score), or, with transformers alone:
 
 ```python
@@ -290,7 +239,6 @@ for i in torch.argsort(-scores, stable=True).tolist():  # the best first, while 
         continue
     chosen, words = chosen + [i], words + n
 summary = " ".join(sentences[i] for i in sorted(chosen))
-```
-
-The run's settings: `warmstart_config.yaml`; its figures: `metrics.json`.
-"""
+```"""
+    return page("extractive-summarization", "Extractive summariser", f"`{init}`: scores each sentence of a document, "
+                f"then keeps the best ones\nwithin {max_words} words, in document order.", tested, use, metrics)
