@@ -249,3 +249,20 @@ def test_the_setfit_library_rival_runs_one_vs_rest_on_the_same_labels(pretrained
     got = run_baseline(cfg, "setfit")
     assert seen["strategy"] == "one-vs-rest" and got["train_labels"] == 16
     assert set(got) >= {"micro_f1", "macro_f1", "exact_match"} and 0 <= got["micro_f1"] <= 1
+
+
+def test_the_probe_chooses_one_decision_offset_inside_the_labels_and_folds_it_into_the_bias(monkeypatch):
+    """A rare label seldom reaches 0.5 after a regularised fit: the offset chosen out of fold lowers the bar, and
+    lives in the bias, so the head's own 0.5 rule (predict, HF's pipeline) applies it."""
+    from warmstart.models import probe
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4))
+    y = np.stack([x[:, 0] > 1.6, x[:, 1] > 1.6], 1).astype(np.float32)  # each on ~5% of the rows
+    fit = probe.fit_one_vs_rest(x, y, None, None, seed=0, cs=(0.001,))
+    assert fit["offset"] < 0
+    monkeypatch.setattr(probe, "OFFSETS", np.array([0.0]))
+    plain = probe.fit_one_vs_rest(x, y, None, None, seed=0, cs=(0.001,))
+    assert plain["offset"] == 0 and np.allclose(fit["bias"], plain["bias"] - fit["offset"])
+    assert fit["val_accuracy"] > plain["val_accuracy"]  # the out-of-fold micro-F1 it was chosen on
+    assert ((x @ fit["weight"].T + fit["bias"])[:, 0] > 0).sum() > ((x @ plain["weight"].T + plain["bias"])[:, 0] > 0).sum()

@@ -234,17 +234,22 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
         val_b = make_batches(encode(tokenizer, val, tc.max_length), None, 64, pad) if val is not None else None
         y_val = multi_hot(val, n) if val is not None else None
 
+        offset = {}
+
         def probe() -> dict:  # a logistic regression per label on frozen features; C on validation or by k-fold
             x = features(model, make_batches(enc, None, 64, pad), tc.pooling, bf16)
             x_val = features(model, val_b, tc.pooling, bf16) if val_b is not None else None
-            return fit_one_vs_rest(x, y_train, x_val, y_val, tc.seed)
+            fit = fit_one_vs_rest(x, y_train, x_val, y_val, tc.seed)
+            offset["probe_offset"] = fit["offset"]  # the decision offset folded into its biases
+            return fit
 
         def finetune(start: float) -> dict:
             if tc.strategy == "setfit":
                 return train_setfit(model, cfg, enc, y_train, pad, bf16, phase)
             return train_full(model, cfg, enc, y_train, val_b, y_val, pad, bf16, start, steps, phase)
 
-        return model, _named(probe_then_finetune(tc.strategy, model.classifier, probe, finetune, steps))
+        fitted = _named(probe_then_finetune(tc.strategy, model.classifier, probe, finetune, steps))
+        return model, {**fitted, **offset}
 
     def probabilities(model, rows: pd.DataFrame):  # (N, L)
         batches = make_batches(encode(tokenizer, rows, tc.max_length), None, 64, pad)
