@@ -223,7 +223,7 @@ def test_knn_for_sets_predicts_a_label_that_half_the_neighbours_weight_holds():
 
 
 @pytest.mark.slow
-def test_rank_scores_a_multi_label_task_by_micro_f1_out_of_fold(pretrained, random_twin, tmp_path):
+def test_rank_scores_a_multi_label_task_by_micro_f1_out_of_fold(pretrained, random_twin, tmp_path, capsys):
     import json as _json
 
     from warmstart.config import FinetuneConfig, load_config
@@ -237,7 +237,8 @@ def test_rank_scores_a_multi_label_task_by_micro_f1_out_of_fold(pretrained, rand
                                              "data.test_size=0.2"])
     table = rank_candidates(cfg, [str(pretrained), str(random_twin)], tmp_path / "rank.csv")
     assert set(table["metric"]) == {"micro_f1"} and len(table) == 2
-    assert table["probe"].is_monotonic_decreasing  # sets of labels: ordered by the probe
+    assert table["probe"].is_monotonic_decreasing  # sets of labels: ordered by the probe, not by kNN
+    assert "ranked by probe" in capsys.readouterr().out
     for score in ("knn", "probe"):
         assert table[score].between(0, 1).all()
     assert table["logme"].notna().all() and table["hscore"].notna().all()
