@@ -6,8 +6,9 @@ sigmoid per label, trained with binary cross-entropy, a label predicted at proba
 SetFit's rule), so `pipeline("text-classification", top_k=None)` reads the folder as it was trained. The rest is
 classification's: tokenisation, pooling, every strategy (the probe fits one logistic regression per label and
 carries a decision offset chosen inside the N in its biases, models/probe.py; SetFit's pairs are "similar"
-when the two texts share a label, as setfit 1.x draws them), and the honest protocol. Metrics: micro-F1 (the headline: every label decision counts once), macro-F1 over the labels
-the test split or the model uses, exact match (the whole set right). Beside every run, its classic rival on the
+when the two texts share a label, as setfit 1.x draws them), and the honest protocol. Metrics: micro-F1 (the
+headline: every label decision counts once), macro-F1 over the labels the test split or the model uses, exact
+match (the whole set right). Beside every run, its classic rival on the
 same N labels: TF-IDF + one logistic regression per label.
 
 A label cell is a list (JSONL, Parquet, an HF dataset), a JSON list in a CSV cell (`["sports", "politics"]`),
