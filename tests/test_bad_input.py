@@ -38,6 +38,7 @@ def files(pretrained, sentiment_csv, corpus_file, tmp_path_factory):
     (root / "nolabel.csv").write_text("text,sentiment\ngood,1\nbad,0\n")
     (root / "labels.xlsx").write_bytes(b"PK\x03\x04 zipped sheets")
     (root / "float.csv").write_text("text,label\ngood,0.5\nbad,1.5\n")
+    (root / "vectors.jsonl").write_text('{"text": "a", "label": [0, 1, 0]}\n{"text": "b", "label": [1, 0, 0, 0]}\n')
     (root / "header.csv").write_text("text,label\n")
     (root / "unseen.csv").write_text("text,label,split\na,0,train\nb,1,train\nc,2,test\n")
     (root / "nan.csv").write_text("text,label\ngood,\nbad,1\n")
@@ -112,6 +113,10 @@ CASES = [
     ([*FT, "data.path=s.csv", "task=multi_label"], "holds one label a row, not a set of labels"),
     ([*FT, "data.path=tags.csv", "task=multi_label", "data.label_separator=' '"], "an empty or blank separator"),
     ([*FT, "data.path=tags.csv", "task=multi_label", "data.balanced=true"], "data.balanced: .*remove it"),
+    ([*FT, "data.path=vectors.jsonl", "task=multi_label"], "0/1 label vectors of different lengths"),
+    ([*FT, "data.path=s.csv", "task=multi_label", "data.label_columns=[split]"], "label column 'split' holds 'train'"),
+    ([*FT, "data.path=s.csv", "task=multi_label", "data.label_columns=[a, a]"], "a column is named twice"),
+    ([*FT, "data.path=s.csv", "data.label_columns=[label]"], "one 0/1 column per label .*task: multi_label"),
     ([*FT, "data.path=s.csv", "data.labels=1"], "fewer than the 2 classes"),
     ([*FT, "data.path=s.csv", "task=ner"], "unknown task 'ner'"),
     ([*FT, "data.path=s.csv", "train.strategy=magic"], "unknown value"),

@@ -63,6 +63,28 @@ def test_integral_float_labels_are_accepted(tmp_path):
     assert names == [0, 1]
 
 
+def test_an_hf_class_label_column_gives_its_names_in_its_order_and_unlabelled_rows_are_left_out(tmp_path, capsys):
+    """As `run_glue` reads a dataset: id2label from the ClassLabel, ids kept; GLUE's test splits label -1."""
+    import datasets
+
+    feats = datasets.Features({"text": datasets.Value("string"),
+                               "label": datasets.ClassLabel(names=["positive", "negative", "neutral"])})
+    datasets.DatasetDict({
+        "train": datasets.Dataset.from_dict({"text": list("abcd"), "label": [0, 1, 0, 1]}, features=feats),
+        "test": datasets.Dataset.from_dict({"text": list("efg"), "label": [-1, 1, -1]}, features=feats),
+    }).save_to_disk(str(tmp_path / "hf"))
+    splits, names = load_splits(LabelledDataConfig(path=str(tmp_path / "hf")), seed=0)
+    assert names == ["positive", "negative"]  # the dataset's order (not sorted), the class no row has left out
+    assert list(splits["train"]["label"]) == [0, 1, 0, 1] and list(splits["test"]["text"]) == ["f"]
+    assert "2 rows have no label (-1) (test: 2); they are left out" in capsys.readouterr().err
+
+
+def test_label_columns_belong_to_multi_label(tmp_path):
+    path = _table(tmp_path, text=list("ab"), toxic=[0, 1], obscene=[1, 1])
+    with pytest.raises(WarmstartError, match="one 0/1 column per label .*task: multi_label"):
+        load_splits(LabelledDataConfig(path=path, label_columns=["toxic", "obscene"]), seed=0)
+
+
 def test_test_label_absent_from_training(tmp_path):
     path = _table(tmp_path, text=list("abcd"), label=["x", "y", "x", "z"], split=["train", "train", "test", "test"])
     with pytest.raises(WarmstartError, match="label 'z' appears in the test split but never in train"):

@@ -23,6 +23,11 @@ from warmstart.tasks.multi_label import label_sets, load_splits, multi_hot, set_
     (["b|a", float("nan"), "c"], "|", [("a", "b"), (), ("c",)]),  # joined text; an empty cell
     ([" b ; a ", ""], ";", [("a", "b"), ()]),  # spaces around the separator
     ([[3, 1.0], [2]], None, [("1", "3"), ("2",)]),  # numbers as label names
+    ([[0, 1, 0], [1, 0, 1]], None, [("1",), ("0", "2")]),  # 0/1 vectors (SetFit's, HF Trainer's): positions
+    (["[0, 1, 0]", "[0, 0, 0]"], None, [("1",), ()]),  # ... as JSON in a CSV cell
+    ([np.array([True, False]), np.array([False, False])], None, [("0",), ()]),  # ... Parquet booleans
+    ([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]], None, [("1", "2"), ("0",)]),  # ... floats (BCE targets)
+    ([[0, 1], [1]], None, [("0", "1"), ("1",)]),  # label ids 0 and 1, no repeat: not a vector
 ])
 def test_label_cells_are_read_as_sets(cells, separator, want):
     assert label_sets(pd.Series(cells, dtype=object), separator, "t.csv", "labels") == want
@@ -32,6 +37,7 @@ def test_label_cells_are_read_as_sets(cells, separator, want):
     (["sports", "politics"], None, "one label a row, not a set of labels"),
     (['["a", "b"'], None, "is not a JSON list"),  # brackets, but not JSON
     (['[a, b]'], None, "is not a JSON list"),
+    ([[0, 1, 0], [1, 0, 0, 1]], None, "0/1 label vectors of different lengths \\(3 and 4\\)"),
 ])
 def test_label_cells_that_are_not_sets_get_one_line(cells, separator, message):
     with pytest.raises(WarmstartError, match=message):
@@ -69,6 +75,80 @@ def test_splits_map_each_set_to_label_ids_and_refuse_a_label_unseen_in_training(
     rows.to_json(tmp_path / "u.jsonl", orient="records", lines=True)
     with pytest.raises(WarmstartError, match="label 'tvshow' appears in the test split but never in train"):
         load_splits(_cfg(tmp_path / "u.jsonl", pretrained, tmp_path / "o").data, 0)
+
+
+def _formats(path, root):
+    """The `_table` rows written in each label format a user brings. -> {format: extra config keys}"""
+    import datasets
+
+    rows = pd.read_json(path, lines=True)
+    hot = [[int("neg" in s), int("pos" in s), 0] for s in rows["labels"]]  # a third label no text has
+    rows.assign(labels=hot).to_json(root / "vectors.jsonl", orient="records", lines=True)
+    rows.assign(labels=[json.dumps(h) for h in hot]).to_csv(root / "vectors.csv", index=False)
+    columns = rows.assign(neg=[h[0] for h in hot], pos=[h[1] for h in hot], meh=0).drop(columns="labels")
+    columns.to_csv(root / "columns.csv", index=False)
+    feats = datasets.Features({"text": datasets.Value("string"),
+                               "labels": datasets.Sequence(datasets.ClassLabel(names=["pos", "neg", "meh"]))})
+    datasets.DatasetDict({s: datasets.Dataset.from_dict(
+        {"text": list(part["text"]), "labels": [[["pos", "neg", "meh"].index(n) for n in ls] for ls in part["labels"]]},
+        features=feats) for s, part in rows.groupby("split")}).save_to_disk(str(root / "hf"))
+    return {"lists": ([f"data.path={path}"], ["neg", "pos"]),
+            "vectors": ([f"data.path={root / 'vectors.jsonl'}"], ["0", "1", "2"]),
+            "vectors_csv": ([f"data.path={root / 'vectors.csv'}"], ["0", "1", "2"]),
+            "columns": ([f"data.path={root / 'columns.csv'}", "data.label_columns=[neg, pos, meh]"],
+                        ["neg", "pos", "meh"]),
+            "class_label": ([f"data.path={root / 'hf'}"], ["pos", "neg", "meh"])}
+
+
+def test_every_label_format_gives_the_same_sets_with_the_labels_it_declares(tmp_path, pretrained):
+    """Lists, 0/1 vectors (SetFit's and HF Trainer's labels), one 0/1 column per label (Jigsaw) and an HF
+    Sequence(ClassLabel): the same texts get the same labels, and a declared label keeps its place (output i is
+    the user's label i) even when no text has it."""
+    path = _table(tmp_path / "t.jsonl")
+    want = None
+    for name, (keys, names) in _formats(path, tmp_path).items():
+        splits, got = load_splits(_cfg(path, pretrained, tmp_path / "o", *keys).data, 0)
+        assert got == names, name
+        sets = {s: [tuple(sorted(got[i] for i in ls)) for ls in splits[s]["label"]] for s in ("train", "test")}
+        named = {s: [tuple(sorted({"0": "neg", "1": "pos"}.get(n, n) for n in ls)) for ls in v] for s, v in sets.items()}
+        want = want or named
+        assert named == want, name
+    assert sum(map(len, want["train"])) == 60  # (each of the 60 rows: pos, neg, both, none)
+
+
+@pytest.mark.slow
+def test_a_run_on_0_1_columns_equals_the_run_on_lists(tmp_path, pretrained):
+    from warmstart.tasks.registry import run_task
+
+    path = _table(tmp_path / "t.jsonl")
+    keys = _formats(path, tmp_path)["columns"][0]
+    lists = run_task(_cfg(path, pretrained, tmp_path / "a", "train.strategy=linear_probe"))
+    columns = run_task(_cfg(path, pretrained, tmp_path / "b", "train.strategy=linear_probe", *keys[1:],
+                            keys[0]))
+    for key in ("micro_f1", "exact_match", "tfidf_micro_f1"):
+        assert columns[key] == lists[key], key
+    assert columns["label_count"] == 3  # `meh` is a label of the model, never predicted
+    config = json.loads((tmp_path / "b" / "config.json").read_text(encoding="utf-8"))
+    assert config["id2label"] == {"0": "neg", "1": "pos", "2": "meh"}
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"a": [0, 1, -1], "b": [0, 1, 0]}, "label column 'a' holds -1; data.label_columns need 0 or 1"),
+    ({"a": [0, 1, "yes"], "b": [0, 1, 0]}, "label column 'a' holds 'yes'"),
+])
+def test_label_columns_hold_0_or_1(tmp_path, pretrained, columns, message):
+    pd.DataFrame({"text": list("xyz"), **columns}).to_csv(tmp_path / "t.csv", index=False)
+    cfg = _cfg(tmp_path / "t.csv", pretrained, tmp_path / "o", "data.label_columns=[a, b]", "data.test_size=0")
+    with pytest.raises(WarmstartError, match=message):
+        load_splits(cfg.data, 0)
+
+
+def test_rows_of_minus_one_in_every_label_column_are_unlabelled_and_left_out(tmp_path, pretrained, capsys):
+    pd.DataFrame({"text": list("wxyz"), "a": [0, 1, -1, 1], "b": [1, 1, -1, 0]}).to_csv(tmp_path / "t.csv", index=False)
+    cfg = _cfg(tmp_path / "t.csv", pretrained, tmp_path / "o", "data.label_columns=[a, b]", "data.test_size=0")
+    splits, names = load_splits(cfg.data, 0)
+    assert sorted(splits["train"]["text"]) == ["w", "x", "z"] and names == ["a", "b"]
+    assert "1 rows have -1 in every label column (no label); they are left out" in capsys.readouterr().err
 
 
 def test_a_classification_run_on_lists_of_labels_points_to_this_task(tmp_path, pretrained):

@@ -22,6 +22,8 @@ class LabelledDataConfig:
     label_separator: str | None = knob(None, "multi_label: the separator between one cell's labels "
                                              "('|', ';'); list cells (JSONL, Parquet, HF, a JSON list in CSV) need "
                                              "none")
+    label_columns: list[str] = knob(help="multi_label: one 0/1 column per label (Jigsaw, SemEval style), named as "
+                                         "the labels; instead of label_column", factory=list)
     split_column: str | None = knob("split", "column with train / validation / test; a seeded split if absent")
     validation_size: float | None = knob(None, "seeded split: fraction carved for an explicit dev set; default 0.1 "
                                                "with data.validation_labels, else 0 (a share nothing reads would "
@@ -55,6 +57,11 @@ class LabelledDataConfig:
         if self.label_separator is not None and not self.label_separator.strip():
             raise WarmstartError(f"data.label_separator={self.label_separator!r}: an empty or blank separator splits "
                                  "nothing; give the character between one cell's labels, e.g. '|'")
+        if len(set(self.label_columns)) < len(self.label_columns):
+            raise WarmstartError(f"data.label_columns={self.label_columns}: a column is named twice; name each once")
+        if self.label_columns and self.label_separator is not None:
+            raise WarmstartError("data.label_columns and data.label_separator: 0/1 columns need no separator; give "
+                                 "one of them")
         if self.carved_validation + self.test_size >= 1:
             raise WarmstartError(f"data.validation_size={self.carved_validation} + data.test_size={self.test_size} "
                                  "leave no training rows; keep their sum below 1")

@@ -165,6 +165,23 @@ def read_table(source: str) -> pd.DataFrame:
     return ds.to_pandas()
 
 
+def class_names(source: str, column: str) -> list[str] | None:
+    """The names of an HF dataset's integer label column: a `ClassLabel` (one label a row) or a sequence of them
+    (several a row, or a tag a word), as `run_glue` reads them into `id2label`; None for a file or plain values."""
+    path = Path(source)
+    if path.is_file() or (not _is_hf_folder(path) and (path.exists() or not looks_like_hub_id(source))):
+        return None
+    import datasets
+
+    ds = load_hf_dataset(source, split=None)
+    first = next(iter(ds.values())) if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)) else ds
+    feature = (first.features or {}).get(column)
+    feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel) / List(ClassLabel) -> ClassLabel
+    if isinstance(feature, list) and feature:  # datasets writes a list of one feature as [ClassLabel]
+        feature = feature[0]
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+
+
 def _missing_column(where: str, column: str, columns) -> WarmstartError:
     return WarmstartError(f"{where}: no column '{column}' (columns: {', '.join(map(str, columns))}); "
                           "set corpus.text_column")

@@ -76,10 +76,14 @@ def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
 
 def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list]:
     """Read the table, split it, map labels to ids. -> ({split: DataFrame[text, (text_pair), label]}, label names)"""
-    df = read_labelled(cfg)
+    if cfg.label_columns:
+        raise WarmstartError(f"data.label_columns={cfg.label_columns}: one 0/1 column per label lets a text have "
+                             "several labels; that is task: multi_label (configs/finetune/multilabel.yaml)")
+    df, order = read_labelled(cfg)
     where = cfg.path
     splits = split_table(df, texts_of(df, cfg, _check_labels(df, cfg.label_column, where)), cfg, seed)
-    names = sorted(splits["train"]["label"].unique().tolist())
+    seen = set(splits["train"]["label"].tolist())
+    names = [n for n in order if n in seen] if order else sorted(seen)  # a ClassLabel's ids keep their order
     for name in ("validation", "test"):
         unseen = sorted(set(splits[name]["label"]) - set(names))
         if unseen:

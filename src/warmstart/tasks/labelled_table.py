@@ -6,26 +6,55 @@ sample can be stratified by it.
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sample import Sample, check_classes, draw, draw_balanced, holdout
-from warmstart.data.sources import read_table
+from warmstart.data.sources import class_names, read_table
 from warmstart.errors import WarmstartError
 
 SPLITS = ("train", "validation", "test")
+UNLABELLED = -1  # HF's ClassLabel value for a row without a label (GLUE's test splits), and Kaggle's
 
 
-def read_labelled(cfg: LabelledDataConfig) -> pd.DataFrame:
-    """The table at `cfg.path`, its text, pair and label columns checked. -> DataFrame (the file's columns)"""
+def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | None]:
+    """The table at `cfg.path`, its text, pair and label columns checked; an HF dataset's `ClassLabel` ids read as
+    their names, and its unlabelled rows (-1, as in GLUE's test splits) left out with a note.
+    -> (DataFrame (the file's columns), the ClassLabel names in the dataset's order, or None)"""
     df = read_table(cfg.path)
-    for col in (cfg.text_column, cfg.label_column, cfg.text_pair_column):
+    for col in (cfg.text_column, *(cfg.label_columns or [cfg.label_column]), cfg.text_pair_column):
         if col is not None and col not in df.columns:
             raise WarmstartError(f"{cfg.path}: no column '{col}' (columns: {', '.join(map(str, df.columns))})")
     if df.empty:
         raise WarmstartError(f"{cfg.path}: the table has no rows")
-    return df
+    names = None if cfg.label_columns else class_names(cfg.path, cfg.label_column)
+    if names is not None:
+        df = _named(df, cfg, names)
+    return df, names
+
+
+def _named(df: pd.DataFrame, cfg: LabelledDataConfig, names: list[str]) -> pd.DataFrame:
+    """ClassLabel ids (one a row, or a list a row) -> their names; rows labelled -1 (none) left out, said once."""
+    column = df[cfg.label_column]
+    unlabelled = column.map(lambda v: not isinstance(v, (list, tuple, np.ndarray)) and v == UNLABELLED)
+    if unlabelled.any():
+        where = (f" ({', '.join(f'{k}: {v}' for k, v in df.loc[unlabelled, cfg.split_column].value_counts().items())})"
+                 if cfg.split_column in df.columns else "")
+        print(f"note: {cfg.path}: {int(unlabelled.sum())} rows have no label (-1){where}; they are left out",
+              file=sys.stderr)
+        df = df[~unlabelled].reset_index(drop=True)
+    if df.empty:
+        raise WarmstartError(f"{cfg.path}: every row has label -1 (none); give a labelled split")
+
+    def name(v):
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [names[int(i)] for i in v]
+        return names[int(v)]
+    return df.assign(**{cfg.label_column: df[cfg.label_column].map(name)})
 
 
 def texts_of(df: pd.DataFrame, cfg: LabelledDataConfig, labels) -> pd.DataFrame:

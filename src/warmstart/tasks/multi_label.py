@@ -11,13 +11,16 @@ headline: every label decision counts once), macro-F1 over the labels the test s
 match (the whole set right). Beside every run, its classic rival on the
 same N labels: TF-IDF + one logistic regression per label.
 
-A label cell is a list (JSONL, Parquet, an HF dataset), a JSON list in a CSV cell (`["sports", "politics"]`),
-or text joined by `data.label_separator` (`sports|politics`); an empty cell is a text with no label.
+A label cell is a list (JSONL, Parquet, an HF dataset; a `Sequence(ClassLabel)` read as its names), a JSON list in
+a CSV cell (`["sports", "politics"]`), text joined by `data.label_separator` (`sports|politics`), or a 0/1 vector
+over the labels (SetFit's and HF Trainer's format); an empty cell is a text with no label. Or `data.label_columns`
+names one 0/1 column per label (Jigsaw, SemEval).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -50,7 +53,14 @@ from warmstart.tasks.finetune import (
     start_run,
     write_run,
 )
-from warmstart.tasks.labelled_table import SPLITS, read_labelled, sample_splits, split_table, texts_of
+from warmstart.tasks.labelled_table import (
+    SPLITS,
+    UNLABELLED,
+    read_labelled,
+    sample_splits,
+    split_table,
+    texts_of,
+)
 from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
@@ -65,10 +75,37 @@ def _name(x) -> str:
     return str(x).strip()
 
 
+def _binary(x) -> bool:
+    return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)) and x in (0, 1)
+
+
+def multi_hot_width(cells: list) -> int | None:
+    """The width L when every cell is a vector of L 0/1 values (SetFit's and HF Trainer's multi-label labels:
+    position i set when the text has label i), else None. A vector repeats a value; a list of label ids never
+    does, which tells [0, 1, 0] (labels 1) from [0, 1] (labels 0 and 1)."""
+    if not cells or not all(isinstance(c, (list, tuple, np.ndarray)) and len(c) and all(_binary(x) for x in c)
+                            for c in cells):
+        return None
+    if not any(len(set(map(float, c))) < len(c) for c in cells):
+        return None
+    widths = sorted({len(c) for c in cells})
+    if len(widths) > 1:
+        raise ValueError(f"0/1 label vectors of different lengths ({widths[0]} and {widths[-1]}); give every text "
+                         "one value per label")
+    return widths[0]
+
+
 def label_sets(values: pd.Series, separator: str | None, where: str, column: str) -> list[tuple[str, ...]]:
-    """Each cell's labels, unique and sorted: a list, a JSON list in text, `separator`-joined text, or an empty cell
-    (no label). A column of one plain label a row, without a separator, is refused: that is classification."""
-    sets, listed = [], False
+    """Each cell's labels, unique and sorted: a list, a JSON list in text, `separator`-joined text, an empty cell
+    (no label), or a 0/1 vector over the labels (its positions named 0, 1, ...: a label id's name). A column of
+    one plain label a row, without a separator, is refused: that is classification."""
+    return read_sets(values, separator, where, column)[0]
+
+
+def read_sets(values: pd.Series, separator: str | None, where: str, column: str
+              ) -> tuple[list[tuple[str, ...]], list[str] | None]:
+    """label_sets, and the labels that 0/1 vectors declare (every position, in order), else None."""
+    cells, listed = [], False
     for v in values:
         if isinstance(v, str) and v.strip().startswith("["):
             try:
@@ -77,6 +114,15 @@ def label_sets(values: pd.Series, separator: str | None, where: str, column: str
                 if separator is None:  # else a label may begin with a bracket
                     raise WarmstartError(f"{where}: label cell {v[:40]!r} in column '{column}' is not a JSON list; "
                                          'write it as ["a", "b"]') from None
+        cells.append(v)
+    try:
+        width = multi_hot_width(cells)
+    except ValueError as e:
+        raise WarmstartError(f"{where}: label column '{column}' holds {e}") from None
+    if width is not None:
+        return [tuple(str(i) for i, x in enumerate(c) if x) for c in cells], [str(i) for i in range(width)]
+    sets = []
+    for v in cells:
         if isinstance(v, (list, tuple, np.ndarray)):
             items, listed = list(v), True
         elif v is None or (isinstance(v, float) and np.isnan(v)):
@@ -88,18 +134,45 @@ def label_sets(values: pd.Series, separator: str | None, where: str, column: str
         sets.append(tuple(sorted({_name(x) for x in items} - {""})))
     if not listed:
         raise WarmstartError(f"{where}: label column '{column}' holds one label a row, not a set of labels; give "
-                             "lists (a JSON list in a CSV cell, JSONL or Parquet arrays) or data.label_separator "
-                             "(e.g. '|'); one label a text is task classification")
-    return sets
+                             "lists (a JSON list in a CSV cell, JSONL or Parquet arrays), data.label_separator "
+                             "(e.g. '|') or data.label_columns (one 0/1 column per label); one label a text is "
+                             "task classification")
+    return sets, None
+
+
+def column_sets(df: pd.DataFrame, columns: list[str], where: str) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """One 0/1 column per label (Jigsaw, SemEval) -> the labelled rows, and each one's labels (the columns where
+    it has a 1). A row of -1 in every column is unlabelled (Kaggle's test labels, HF's ClassLabel): left out."""
+    values = df[columns].apply(lambda c: pd.to_numeric(c, errors="coerce").astype(float))
+    unlabelled = (values == UNLABELLED).all(axis=1)
+    if unlabelled.any():
+        print(f"note: {where}: {int(unlabelled.sum())} rows have -1 in every label column (no label); they are "
+              "left out", file=sys.stderr)
+        df, values = df[~unlabelled].reset_index(drop=True), values[~unlabelled].reset_index(drop=True)
+    for c in columns:
+        bad = ~values[c].isin([0, 1])
+        if bad.any():
+            raise WarmstartError(f"{where}: label column '{c}' holds {df[c][bad].tolist()[0]!r}; data.label_columns "
+                                 "need 0 or 1 in every row (-1 in all of them: a row without labels)")
+    hot = values.to_numpy() == 1
+    return df, [tuple(c for c, h in zip(columns, row, strict=True) if h) for row in hot]
 
 
 def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Read the table, split it (seeded and uniform: a set of labels does not stratify), map labels to ids.
+    """Read the table, split it (seeded and uniform: a set of labels does not stratify), map labels to ids. The
+    labels are those the data declares, in its order (a ClassLabel's names, the 0/1 vectors' positions or
+    columns: output i is the user's label i), else those the training split uses, sorted (numbers as numbers).
     -> ({split: DataFrame[text, (text_pair), label: tuple of label ids]}, label names)"""
-    df = read_labelled(cfg)
-    sets = label_sets(df[cfg.label_column], cfg.label_separator, cfg.path, cfg.label_column)
+    df, declared = read_labelled(cfg)
+    if cfg.label_columns:
+        df, sets = column_sets(df, cfg.label_columns, cfg.path)
+        declared = list(cfg.label_columns)
+    else:
+        sets, vectors = read_sets(df[cfg.label_column], cfg.label_separator, cfg.path, cfg.label_column)
+        declared = vectors or declared
     splits = split_table(df, texts_of(df, cfg, sets), cfg, seed, stratify=False)
-    names = sorted({n for s in splits["train"]["label"] for n in s})
+    used = {n for s in splits["train"]["label"] for n in s}
+    names = declared or sorted(used, key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n))
     for name in ("validation", "test"):
         unseen = sorted({n for s in splits[name]["label"] for n in s} - set(names))
         if unseen:
@@ -107,7 +180,7 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
                                  "add training examples or drop it from those rows")
     index = {n: i for i, n in enumerate(names)}
     for name in SPLITS:
-        ids = pd.Series([tuple(index[n] for n in s) for s in splits[name]["label"]], dtype=object)
+        ids = pd.Series([tuple(sorted(index[n] for n in s)) for s in splits[name]["label"]], dtype=object)
         splits[name] = splits[name].reset_index(drop=True).assign(label=ids)
     return splits, names
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
-from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, read_table, read_text_file
+from warmstart.data.sources import TABLE_SUFFIXES, _is_hf_folder, class_names, read_table, read_text_file
 from warmstart.engine.runtime import autocast, to_device
 from warmstart.errors import WarmstartError
 from warmstart.tasks.card import token_card
@@ -83,19 +83,6 @@ def _table_sentences(df: pd.DataFrame, cfg: LabelledDataConfig, names: list[str]
     return out
 
 
-def _tag_names(source: str, column: str) -> list[str] | None:
-    """The ClassLabel names of an HF dataset's tag column (tags stored as integers), if it has them."""
-    import datasets
-
-    from warmstart.data.sources import load_hf_dataset
-
-    ds = load_hf_dataset(source, split=None)
-    first = next(iter(ds.values())) if isinstance(ds, datasets.DatasetDict) else ds
-    feature = first.features.get(column)
-    inner = getattr(feature, "feature", None)
-    return list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
-
-
 def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sentence]]:
     """A folder of per-split CoNLL/JSONL files, one CoNLL file (split 90/10 train/test, seeded; 80/10/10 with an
     explicit dev set), or a table / HF dataset (its `split` column or splits; seeded otherwise)."""
@@ -112,7 +99,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
         splits = split_examples(read_conll(path), seed, cfg.carved_validation, cfg.test_size)
     else:
         df = read_table(cfg.path)
-        names = None if path.is_file() else _tag_names(cfg.path, cfg.tags_column)
+        names = None if path.is_file() else class_names(cfg.path, cfg.tags_column)
         if cfg.split_column and cfg.split_column in df.columns:
             split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
             splits = {s: _table_sentences(df[split == s], cfg, names, cfg.path) for s in ("train", "validation", "test")}
