@@ -79,17 +79,14 @@ def classic(task: str, seed: int = 0) -> dict:
 
     cfg = load_config(FinetuneConfig, ROOT / RECIPES[task], [f"train.seed={seed}"])
     if task == "ner":
-        from warmstart.tasks.token_classification import (
-            is_bio,
-            load_token_splits,
-            repair_bio,
-            tagging_metrics,
-        )
+        from warmstart.tasks.tag_schemes import decode, entity_scheme, tagging_metrics
+        from warmstart.tasks.token_classification import load_token_splits
 
         splits = load_token_splits(cfg.data, 0)
-        pred = [repair_bio(t) for t in most_frequent_tag(splits["train"], [w for w, _ in splits["test"]])]
         gold = [t for _, t in splits["test"]]
-        return {"name": "most frequent tag per word", **tagging_metrics(gold, pred, is_bio([t for s in gold for t in s]))}
+        scheme = entity_scheme({t for s in gold for t in s})
+        pred = [decode(t, scheme) for t in most_frequent_tag(splits["train"], [w for w, _ in splits["test"]])]
+        return {"name": "most frequent tag per word", **tagging_metrics(gold, pred, scheme)}
     if task == "summarization":
         m = json.loads((run_dir(task, "warmstart", seed) / "metrics.json").read_text())
         return {"name": "Lead (first sentences, same budget)", **{k: m[f"lead_{k}"] for k in ("rouge1", "rouge2", "rougeL")},

@@ -136,12 +136,18 @@ def test_a_sharded_run_killed_at_a_random_step_resumes(pretrained, corpus_file, 
     def run(folder: str, resume: bool = False, procs: int = 2) -> subprocess.Popen:
         cfg = tiny_pretrain_config(corpus_file, tmp_path / folder, tmp_path / "cache", *common)
         how = launch if procs == 2 else [sys.executable, "-m", "warmstart"]
-        return subprocess.Popen([*how, "pretrain", *[f"{k}={v}" for k, v in _flat(cfg).items()],
-                                 *(["--resume"] if resume else [])], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True, env=on_cpu())
+        # stderr to a file: a pipe nobody reads while the run goes on could fill and stall the workers, and
+        # would be left open (a ResourceWarning)
+        with open(tmp_path / f"{folder}{'.resumed' if resume else ''}.err", "w", encoding="utf-8") as err:
+            return subprocess.Popen([*how, "pretrain", *[f"{k}={v}" for k, v in _flat(cfg).items()],
+                                     *(["--resume"] if resume else [])], stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True, env=on_cpu())
+
+    def tail(name: str) -> str:
+        return (tmp_path / f"{name}.err").read_text(encoding="utf-8")[-3000:]
 
     full = run("full")
-    assert full.wait(timeout=300) == 0, full.stderr.read()[-3000:]
+    assert full.wait(timeout=300) == 0, tail("full")
     kill_at = random.Random().randint(3, 12)
     cut = run("cut")
     log, deadline = tmp_path / "cut" / "training_log.jsonl", time.time() + 240
@@ -153,7 +159,7 @@ def test_a_sharded_run_killed_at_a_random_step_resumes(pretrained, corpus_file, 
     cut.wait()
     assert not (tmp_path / "cut" / "model.safetensors").exists(), "the run finished before it was killed"
     resumed = run("cut", resume=True, procs=resume_with)
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-3000:]
+    assert resumed.wait(timeout=300) == 0, tail("cut.resumed")
     a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
     assert a.keys() == b.keys()
     if resume_with == 2:

@@ -242,3 +242,16 @@ def test_rank_scores_a_multi_label_task_by_micro_f1_out_of_fold(pretrained, rand
     for score in ("knn", "probe"):
         assert table[score].between(0, 1).all()
     assert table["logme"].notna().all() and table["hscore"].notna().all()
+
+
+@pytest.mark.parametrize("scheme", ["BIOES", "BILOU"])
+def test_rank_reads_bioes_and_bilou_tags_as_entities(tmp_path, scheme):
+    """A token task's candidates are scored by entity F1 in any entity scheme, as its fine-tuning is."""
+    from tests.tasks.test_token_classification import write_ner_folder
+    from warmstart.config import LabelledDataConfig
+    from warmstart.select.rank import _word_data
+    from warmstart.tasks.token_classification import load_token_splits
+
+    splits = load_token_splits(LabelledDataConfig(path=str(write_ner_folder(tmp_path / "ner", scheme=scheme))), 0)
+    _, (_, y_val), metric, name = _word_data(splits["train"], splits["validation"])
+    assert name == "entity_f1" and metric(y_val, y_val) == 1.0 and metric(y_val, 0 * y_val) < 1.0

@@ -7,13 +7,12 @@ import torch
 from warmstart.config import FinetuneConfig, LabelledDataConfig, load_config
 from warmstart.data.text import load_tokenizer
 from warmstart.errors import WarmstartError
+from warmstart.tasks.tag_schemes import decode, from_bio
 from warmstart.tasks.token_classification import (
     IGNORE,
     encode,
     load_token_splits,
     read_conll,
-    repair_bio,
-    tagging_metrics,
 )
 
 
@@ -38,27 +37,26 @@ def test_one_conll_file_carves_validation_only_for_an_explicit_dev_set(tmp_path,
     assert [len(splits[s]) for s in ("train", "validation", "test")] == sizes
 
 
-@pytest.mark.parametrize("tags, repaired", [
-    (["I-PER", "I-PER", "O"], ["B-PER", "I-PER", "O"]),
-    (["B-PER", "I-LOC", "I-LOC"], ["B-PER", "B-LOC", "I-LOC"]),
-    (["O", "I-ORG", "B-ORG", "I-ORG"], ["O", "B-ORG", "B-ORG", "I-ORG"]),
-    (["B-X", "I-X", "O"], ["B-X", "I-X", "O"]),
-])
-def test_repair_bio(tags, repaired):
-    assert repair_bio(tags) == repaired
+@pytest.mark.parametrize("scheme, tags", [("BIOES", {"B-LOC", "E-LOC", "S-PER"}), ("BILOU", {"B-LOC", "L-LOC", "U-PER"})])
+def test_bioes_and_bilou_sets_are_scored_by_entity_f1_and_tagged_in_their_own_scheme(pretrained, tmp_path, scheme,
+                                                                                      tags):
+    """Until 2026-12-06 only BIO was read as entities: a Flair (BIOES) or spaCy (BILOU) set got token accuracy."""
+    from warmstart.tasks.registry import run_task
+    from warmstart.tasks.tag_schemes import entity_scheme
 
-
-def test_entity_f1_against_a_hand_computed_value():
-    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
-    pred = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "B-LOC"]]
-    # entities: gold {PER, LOC, ORG}, predicted {PER, ORG, LOC@wrong place}: tp 2, P = 2/3, R = 2/3
-    m = tagging_metrics(gold, pred, bio=True)
-    assert m["entity_precision"] == pytest.approx(0.6667, abs=1e-4)
-    assert m["entity_recall"] == pytest.approx(0.6667, abs=1e-4)
-    assert m["entity_f1"] == pytest.approx(0.6667, abs=1e-4)
-    assert m["token_accuracy"] == pytest.approx(4 / 6, abs=1e-4)
-    assert m["entity_f1_by_type"]["PER"] == 1.0 and m["entity_f1_by_type"]["LOC"] == 0.0
-    assert "entity_f1" not in tagging_metrics([["NN", "VB"]], [["NN", "NN"]], bio=False)
+    data = write_ner_folder(tmp_path / "ner", scheme=scheme)
+    assert tags <= {t for _, ts in read_conll(data / "train.conll") for t in ts}
+    cfg = load_config(FinetuneConfig, None, [
+        "task=token_classification", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
+        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32"])
+    metrics = run_task(cfg)
+    assert metrics["entity_f1"] > 0.5 and metrics["commonest_tag_entity_f1"] > 0.5
+    saved = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    for r in saved:  # well-formed in the scheme: the same after decoding again
+        assert decode(r["prediction"], scheme) == r["prediction"] and entity_scheme(r["prediction"]) in ("BIO", scheme)
+    config = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))
+    assert set(config["id2label"].values()) == {"O", *(f"{p}-{t}" for p in scheme.replace("O", "") for t in ("LOC", "PER"))}
+    assert f"repairs the {scheme} tags" in (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
 
 
 def test_only_the_first_word_piece_carries_the_label(pretrained):
@@ -144,8 +142,9 @@ PLACES = ["paris", "rome", "oslo", "lima"]
 FILL = ["met", "in", "the", "at", "saw", "went", "to", "with", "today"]
 
 
-def write_ner_folder(root, seed: int = 0):
-    """Names are persons, city names locations (two-word cities for I- tags)."""
+def write_ner_folder(root, seed: int = 0, scheme: str = "BIO"):
+    """Names are persons, city names locations (two-word cities for I- tags); tags in `scheme` (BIO, BIOES,
+    BILOU)."""
     rng = random.Random(seed)
     root.mkdir()
     for split, n in (("train", 60), ("validation", 16), ("test", 16)):
@@ -160,6 +159,12 @@ def write_ner_folder(root, seed: int = 0):
                 else:
                     lines.append(f"{rng.choice(FILL)}\tO")
             lines.append("")
+        if scheme != "BIO":  # each sentence's tags written in the scheme
+            text, lines = "\n".join(lines), []
+            for block in text.split("\n\n"):
+                pairs = [line.split("\t") for line in block.split("\n") if line]
+                tags = from_bio([t for _, t in pairs], scheme)
+                lines += [f"{w}\t{t}" for (w, _), t in zip(pairs, tags, strict=True)] + [""]
         (root / f"{split}.conll").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
@@ -207,7 +212,7 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     assert "pipeline_tag: token-classification" in card and f"{metrics['test_sentences']} sentences" in card
     assert f"Each word's commonest tag in the same labels, no model: entity F1 {100 * classic['entity_f1']:.1f}%" in card
     tagged = run_token_card_snippet(card, run, [r["tokens"] for r in saved])
-    assert [repair_bio(t) for t in tagged] == [r["prediction"] for r in saved]
+    assert [decode(t, "BIO") for t in tagged] == [r["prediction"] for r in saved]
     # CoNLL in, CoNLL out: token, gold, prediction; finetune reads the last column, so it trains as it is
     conll = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.conll"))
     gold = read_conll(data / "test.conll")

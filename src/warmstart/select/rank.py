@@ -90,7 +90,7 @@ def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Met
     """The training sample's and validation split's sentences (word lists), one tag id per word, and the task's
     metric over per-word predictions of the validation split: seqeval entity F1 for BIO tags, as fine-tuning
     reports (token accuracy, dominated by 'O', barely separates candidates), token accuracy otherwise."""
-    from warmstart.tasks.token_classification import is_bio, repair_bio, tagging_metrics
+    from warmstart.tasks.tag_schemes import decode, entity_scheme, tagging_metrics
 
     names = sorted({t for part in (train, val) for _, tags in part for t in tags})
     index = {t: i for i, t in enumerate(names)}
@@ -98,13 +98,13 @@ def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Met
 
     def entity_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         gold = [[names[i] for i in y_true[a:b]] for a, b in zip(starts[:-1], starts[1:], strict=True)]
-        pred = [repair_bio([names[i] for i in y_pred[a:b]]) for a, b in zip(starts[:-1], starts[1:], strict=True)]
-        return tagging_metrics(gold, pred, True)["entity_f1"]
+        pred = [decode([names[i] for i in y_pred[a:b]], scheme) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        return tagging_metrics(gold, pred, scheme)["entity_f1"]
 
-    bio = is_bio(names)
+    scheme = entity_scheme(names)
     return ([[w for w, _ in train], [w for w, _ in val]],
             [np.array([index[t] for _, tags in part for t in tags]) for part in (train, val)],
-            entity_f1 if bio else _accuracy, "entity_f1" if bio else "token_accuracy")
+            entity_f1 if scheme else _accuracy, "entity_f1" if scheme else "token_accuracy")
 
 
 def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, token_level: bool,

@@ -230,15 +230,16 @@ def _fitted_on_all(cfg, fit, what: str) -> dict:
 
 
 def commonest_tag_baseline(cfg) -> dict:
-    """Sequence labelling: each test word gets the tag it had most often in the N labelled sentences (BIO repaired),
-    scored as fine-tuning is (seqeval entity F1)."""
-    from warmstart.tasks.token_classification import is_bio, most_frequent_tag, repair_bio, tagging_metrics
+    """Sequence labelling: each test word gets the tag it had most often in the N labelled sentences (made
+    well-formed in the tags' scheme), scored as fine-tuning is (seqeval entity F1)."""
+    from warmstart.tasks.tag_schemes import decode, entity_scheme, tagging_metrics
+    from warmstart.tasks.token_classification import most_frequent_tag
 
     def fit(s) -> dict:
         gold = [tags for _, tags in s.test]
-        bio = is_bio(sorted({t for part in (s.labelled, s.validation, s.test) for _, tags in part for t in tags}))
+        scheme = entity_scheme({t for part in (s.labelled, s.validation, s.test) for _, tags in part for t in tags})
         pred = most_frequent_tag(s.labelled, [words for words, _ in s.test])
-        return tagging_metrics(gold, [repair_bio(p) for p in pred] if bio else pred, bio)
+        return tagging_metrics(gold, [decode(p, scheme) for p in pred] if scheme else pred, scheme)
 
     return _fitted_on_all(cfg, fit, "each word's commonest tag")
 

@@ -11,6 +11,8 @@ dozen lines of plain transformers that pool as the fit did (tests/tasks/test_car
 
 from __future__ import annotations
 
+from warmstart.tasks.tag_schemes import LAST, entity_scheme
+
 # The features the head reads, as plain-transformers lines, per `train.pooling`
 _POOL_LINES = {
     "mean": ("mask = batch[\"attention_mask\"].unsqueeze(-1).to(hidden.dtype)\n"
@@ -154,9 +156,11 @@ def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> st
         rival = metrics[f"commonest_tag_{key}"]
         tested += (f"- Each word's commonest tag in the same labels, no model: {NAMES[key]} "
                    f"{100 * rival:.1f}%{': this model has not beaten it' if metrics[key] <= rival else ''}.\n")
-    bio = all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
-    repair = (" `warmstart predict` also repairs the BIO tags (an I-X that does not continue an X becomes B-X)"
-              if bio else " `warmstart predict`")
+    scheme = entity_scheme(tags)
+    ends = (f"; then an entity's last word is {LAST[scheme][0]}-X, a one-word entity {LAST[scheme][1]}-X"
+            if scheme in LAST else "")
+    repair = (f" `warmstart predict` also repairs the {scheme} tags (an I-X that does not continue an X becomes "
+              f"B-X{ends})" if scheme else " `warmstart predict`")
     use = f"""`warmstart predict THIS_FOLDER FILE` (a CoNLL file, JSONL with a tokens column, or one sentence a line; `--output
 tags.conll` writes CoNLL), or, with transformers alone:
 

@@ -1,16 +1,16 @@
-"""Token classification (NER, POS): CoNLL / JSONL / HF data, word-piece alignment, BIO repair, seqeval F1.
+"""Token classification (NER, POS): CoNLL / JSONL / HF data, word-piece alignment, entity repair, seqeval F1.
 
 The model is a standard `AutoModelForTokenClassification`. Each word's tag is learnt and predicted on its first
-word piece (the other pieces are ignored, label -100), as in the BERT paper's NER set-up. Tags in the BIO
-scheme are scored as entities with seqeval (micro F1, conlleval's convention) after a BIO repair (an I-X that
-does not continue an X entity becomes B-X); any other tag set is scored by token accuracy (POS).
+word piece (the other pieces are ignored, label -100), as in the BERT paper's NER set-up. Entity tags (BIO,
+IOB1, BIOES, BILOU: tasks/tag_schemes.py) are scored as entities with seqeval (micro F1, conlleval's
+convention) after a repair (an I-X that does not continue an X entity becomes B-X); any other tag set is scored
+by token accuracy (POS).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ from warmstart.tasks.finetune import (
     write_run,
 )
 from warmstart.tasks.protocol import select_then_refit
+from warmstart.tasks.tag_schemes import decode, entity_scheme, inventory, tagging_metrics
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
@@ -113,38 +114,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
     return splits
 
 
-# ---------------------------------------------------------------- BIO and metrics
-def is_bio(tags: list[str]) -> bool:
-    return all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
-
-
-def repair_bio(tags: list[str]) -> list[str]:
-    """An I-X that does not continue an X entity (after O, another type, or at the start) begins one: B-X."""
-    out = []
-    for i, t in enumerate(tags):
-        if t.startswith("I-") and (i == 0 or out[-1] == "O" or out[-1][2:] != t[2:]):
-            t = "B-" + t[2:]
-        out.append(t)
-    return out
-
-
-def tagging_metrics(gold: list[list[str]], pred: list[list[str]], bio: bool) -> dict:
-    """Entity precision/recall/F1 (seqeval, micro over entities) for BIO tags, and token accuracy always."""
-    flat_gold = [t for s in gold for t in s]
-    flat_pred = [t for s in pred for t in s]
-    out = {"token_accuracy": round(float(np.mean([g == p for g, p in zip(flat_gold, flat_pred, strict=True)])), 4)}
-    if bio:
-        from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-
-        out.update(entity_f1=round(float(f1_score(gold, pred, zero_division=0)), 4),
-                   entity_precision=round(float(precision_score(gold, pred, zero_division=0)), 4),
-                   entity_recall=round(float(recall_score(gold, pred, zero_division=0)), 4))
-        report = classification_report(gold, pred, output_dict=True, zero_division=0)
-        out["entity_f1_by_type"] = {k: round(float(v["f1-score"]), 4) for k, v in report.items()
-                                    if not k.endswith("avg")}
-    return out
-
-
+# ---------------------------------------------------------------- the classic rival
 def most_frequent_tag(train: list[Sentence], sentences: list[list[str]]) -> list[list[str]]:
     """The classic rival, no pretraining: each word gets the tag it had most often in `train` (lowercased),
     an unseen word the commonest tag."""
@@ -242,14 +212,16 @@ def per_word(forward, tokenizer, sentences: list[list[str]], max_length: int, bf
 
 def predict_tags(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
                  progress=None) -> list[list[str]]:
-    """Each word's tag from its first word piece (a sentence beyond max_length in windows); BIO repaired."""
+    """Each word's tag from its first word piece (a sentence beyond max_length in windows); entity tags made
+    well-formed in their scheme (tasks/tag_schemes.py)."""
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     fallback = "O" if "O" in names else names[0]
     model.eval()
     out = [[names[b] if k else fallback for b, k in zip(logits.argmax(-1).tolist(), kept.tolist(), strict=True)]
            for logits, kept in per_word(lambda b: model(**b).logits, tokenizer, sentences, max_length, bf16,
                                         batch_size, progress)]
-    return [repair_bio(t) for t in out] if is_bio(names) else out
+    scheme = entity_scheme(names)
+    return [decode(t, scheme) for t in out] if scheme else out
 
 
 # ---------------------------------------------------------------- run
@@ -263,15 +235,13 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     sample = few_labels(splits, cfg)
     test = sample.test
     # the tag inventory is the schema (every tag of every split), so a type absent from a small training
-    # sample is still a class; BIO schemes get both B- and I- of every type
+    # sample is still a class; an entity scheme gets each of its prefixes for every type (B- and I- for BIO)
     tags = {t for part in splits.values() for _, ts in part for t in ts}
-    bio = is_bio(sorted(tags))
-    if bio:
-        tags |= {p + t[2:] for t in tags if t != "O" for p in ("B-", "I-")}
-    names = sorted(tags)
+    scheme = entity_scheme(tags)
+    names = sorted(inventory(tags, scheme) if scheme else tags)
     index = {t: i for i, t in enumerate(names)}
     pad_id = tokenizer.pad_token_id
-    metric = "entity_f1" if bio else "token_accuracy"
+    metric = "entity_f1" if scheme else "token_accuracy"
 
     def train_once(train: list, val: list | None, steps: int | None, phase: str):
         model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
@@ -289,7 +259,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
 
         def evaluate() -> float:
             pred = predict_tags(model, tokenizer, [w for w, _ in val], tc.max_length, bf16)
-            return tagging_metrics([ts for _, ts in val], pred, bio)[metric]
+            return tagging_metrics([ts for _, ts in val], pred, scheme)[metric]
 
         batches = shuffled_epochs(len(ids), tc.batch_size, tc.seed, lambda rows: make_batch(ids, rows, pad_id, labels))
         return model, fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val else None, len(ids),
@@ -298,17 +268,18 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
 
     def score(model, rows: list) -> float:  # the refit's check (tasks/protocol.py)
         pred = predict_tags(model, tokenizer, [w for w, _ in rows], tc.max_length, bf16)
-        return tagging_metrics([ts for _, ts in rows], pred, bio)[metric]
+        return tagging_metrics([ts for _, ts in rows], pred, scheme)[metric]
 
     model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score, f"val_{metric}",
                                       tc.patience > 0)
     tested, files = {}, {}
     if test:
         pred = predict_tags(model, tokenizer, [w for w, _ in test], tc.max_length, bf16)
-        tested = tagging_metrics([ts for _, ts in test], pred, bio)
+        tested = tagging_metrics([ts for _, ts in test], pred, scheme)
         # the classic rival beside it, on the same N labels and test split (Lead is summarisation's)
         classic = most_frequent_tag(sample.labelled, [w for w, _ in test])
-        classic = tagging_metrics([ts for _, ts in test], [repair_bio(c) for c in classic] if bio else classic, bio)
+        classic = tagging_metrics([ts for _, ts in test], [decode(c, scheme) for c in classic] if scheme else classic,
+                                  scheme)
         tested |= {f"commonest_tag_{k}": classic[k] for k in (metric, "token_accuracy") if k in classic}
         predictions = pd.DataFrame({"tokens": [w for w, _ in test], "tags": [ts for _, ts in test], "prediction": pred})
         files["predictions.jsonl"] = lambda p: predictions.to_json(p, orient="records", lines=True, force_ascii=False)
