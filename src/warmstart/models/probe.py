@@ -136,14 +136,24 @@ def fit_one_vs_rest(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray 
             for c in cs:
                 held.setdefault(c, np.zeros(y_train.shape))[va] = logits(fitted(x_train[tr], y_train[tr], c),
                                                                          x_train[va])
-    # ties: the smallest C, then the offset nearest 0
+    c, offset, score = choose_c_and_offset(truth, held)
+    weight, bias = fitted(x_train, y_train, c)
+    return {"val_accuracy": score, "val_score": score, "C": c, "offset": offset, "weight": weight,
+            "bias": bias - offset}
+
+
+def choose_c_and_offset(truth: np.ndarray, held: dict[float, np.ndarray], fallback: float = FALLBACK_C
+                        ) -> tuple[float, float, float | None]:
+    """One C and one decision offset for every label, by the micro-F1 of the held-out logits (N, L) that each C
+    gave against `truth` (N, L) 0/1; ties to the smallest C, then the offset nearest 0. The multi-label probe's
+    rule, and its TF-IDF rival's (the same protocol for both). -> (C, offset, that micro-F1; without any held-out
+    logits: `fallback`, 0, None)"""
     choices = [(c, o) for c in sorted(held) for o in sorted(OFFSETS, key=abs)]
     scores = {(c, o): float(f1_score(truth, held[c] > o, average="micro", zero_division=0)) for c, o in choices}
-    c, offset = max(choices, key=lambda co: scores[co]) if scores else (FALLBACK_C, 0.0)
-    weight, bias = fitted(x_train, y_train, c)
-    score = scores.get((c, offset))
-    return {"val_accuracy": score, "val_score": score, "C": c, "offset": float(offset), "weight": weight,
-            "bias": bias - offset}
+    if not scores:
+        return fallback, 0.0, None
+    c, offset = max(choices, key=lambda co: scores[co])
+    return c, float(offset), scores[(c, offset)]
 
 
 @torch.no_grad()

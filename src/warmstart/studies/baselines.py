@@ -268,7 +268,8 @@ def tfidf_cosine_baseline(cfg) -> dict:
 
 
 def tfidf_ovr_baseline(cfg) -> dict:
-    """Multi-label: TF-IDF + one logistic regression per label, C by k-fold inside the N (the run's own rival)."""
+    """Multi-label: TF-IDF + one logistic regression per label, C and a decision offset by k-fold inside the N
+    (the run's own rival, tasks/multi_label.tfidf_rival)."""
     from warmstart.tasks.multi_label import label_count, tfidf_rival
 
     n = label_count(cfg)
