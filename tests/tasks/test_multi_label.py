@@ -219,6 +219,42 @@ def test_the_tfidf_rival_chooses_a_decision_offset_as_the_probe_does_and_finds_a
     assert got["tfidf_offset"] < 0 and got["tfidf_micro_f1"] > 0.5
 
 
+@pytest.mark.parametrize("y, cap, want", [
+    ([[1, 0], [0, 0], [0, 0], [0, 0]], 10, [3, 1]),  # 3 negatives a positive; a label no row has: 1
+    ([[1, 1], [0, 1], [0, 1], [0, 0]], 10, [3, 1]),  # more positives than negatives: never below 1
+    ([[1, 0]] + [[0, 0]] * 99, 10, [10, 1]),  # 99 negatives a positive: capped
+    ([[1, 0]] + [[0, 0]] * 99, 1, [1, 1]),  # cap 1: unweighted BCE
+])
+def test_positive_weights_of_the_binary_cross_entropy(y, cap, want):
+    from warmstart.tasks.multi_label import pos_weights
+
+    assert pos_weights(np.array(y, dtype=np.float32), cap).tolist() == want
+
+
+def test_fine_tuning_weighs_each_labels_positives(tmp_path, pretrained, monkeypatch):
+    """Unweighted, full fine-tuning predicted few rare labels (WNUT-16's entity kinds: micro-F1 28.8 against 45.3)."""
+    import torch.nn.functional as F
+
+    from warmstart.tasks.registry import run_task
+
+    seen, real = [], F.binary_cross_entropy_with_logits
+
+    def spy(logits, target, *args, pos_weight=None, **kwargs):
+        seen.append(None if pos_weight is None else pos_weight.tolist())
+        return real(logits, target, *args, pos_weight=pos_weight, **kwargs)
+
+    monkeypatch.setattr(F, "binary_cross_entropy_with_logits", spy)
+    path = _table(tmp_path / "t.jsonl")  # each label on half of the 60 texts: 30 / 30 = 1
+    rows = pd.read_json(path, lines=True)
+    rows["labels"] = [["pos", "rare"] if i < 60 and i % 4 == 0 else ls  # `rare`: 15 of 60, 45 / 15 = 3
+                      for i, ls in enumerate(rows["labels"])]
+    rows.to_json(path, orient="records", lines=True)
+    run_task(_cfg(path, pretrained, tmp_path / "o", "train.max_steps=2"))
+    assert seen and seen[0] == [1.0, 1.0, 3.0]
+    run_task(_cfg(path, pretrained, tmp_path / "p", "train.max_steps=2", "train.pos_weight_cap=2"))
+    assert seen[-1] == [1.0, 1.0, 2.0]
+
+
 @pytest.fixture(scope="module")
 def multi_label_runs(pretrained, tmp_path_factory):
     from warmstart.tasks.registry import run_task

@@ -111,6 +111,9 @@ class TextTrainConfig(FinetuneTrainConfig):
     max_length: int = knob(128, "tokens per input, special tokens included", ge=4)
     dropout: float = knob(0.1, "dropout in the encoder while fine-tuning", ge=0, lt=1)
     negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
+    pos_weight_cap: float = knob(10.0, "multi_label: binary cross-entropy weighs each label's positive examples "
+                                       "by its negatives / positives among the training rows, at most this "
+                                       "(1: unweighted)", ge=1)
 
     def check(self) -> None:
         if self.strategy == "setfit" and self.pooling == "cls":
