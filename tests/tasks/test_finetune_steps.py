@@ -40,18 +40,21 @@ def test_classification_steps(strategy, pretrained, sentiment_csv, tmp_path, ste
     assert step_waits.besides(TRANSFORMERS_MASK_CHECK) == []
 
 
-@pytest.mark.parametrize("task", ["token_classification", "summarization", "response_selection"])
+@pytest.mark.parametrize("task", ["token_classification", "summarization", "response_selection", "multi_label"])
 def test_other_text_task_steps(task, pretrained, tmp_path, step_waits):
+    from tests.tasks.test_multi_label import _table
     from tests.tasks.test_response_selection import write_dialogue
     from tests.tasks.test_summarization import write_documents
     from tests.tasks.test_token_classification import write_ner_folder
 
     data = {"token_classification": lambda p: write_ner_folder(p) or p,
             "summarization": lambda p: write_documents(p, 30, 0) or p,
-            "response_selection": lambda p: write_dialogue(p) or p}[task](
+            "response_selection": lambda p: write_dialogue(p) or p,
+            "multi_label": _table}[task](
         tmp_path / ("ner" if task == "token_classification" else f"{task}.jsonl"))
+    columns = {"label_column": "labels"} if task == "multi_label" else {}  # (its positives weighted: no read-back)
     warmstart.finetune(task=task, output_dir=str(tmp_path / "run"), init=str(pretrained),
-                       data={"path": str(data), "candidates": 4}, train={**TRAIN, "negatives": 3})
+                       data={"path": str(data), "candidates": 4, **columns}, train={**TRAIN, "negatives": 3})
     assert step_waits.seen
     assert step_waits.besides(TRANSFORMERS_MASK_CHECK) == []
 

@@ -132,6 +132,19 @@ def test_a_run_on_0_1_columns_equals_the_run_on_lists(tmp_path, pretrained):
     assert config["id2label"] == {"0": "neg", "1": "pos", "2": "meh"}
 
 
+@pytest.mark.parametrize("a, b", [
+    ([1, 0, 0], [1, 1, 0]),  # CSV integers
+    ([True, False, False], [True, True, False]),  # Parquet / HF booleans
+    ([1.0, 0.0, 0.0], [1.0, 1.0, 0.0]),  # floats
+    (["1", "0", "0"], ["1", "1", "0"]),  # text
+])
+def test_label_columns_read_each_spelling_of_0_and_1(a, b):
+    from warmstart.tasks.multi_label import column_sets
+
+    kept, sets = column_sets(pd.DataFrame({"text": list("xyz"), "a": a, "b": b}), ["a", "b"], "t.csv")
+    assert sets == [("a", "b"), ("b",), ()] and len(kept) == 3
+
+
 @pytest.mark.parametrize("columns, message", [
     ({"a": [0, 1, -1], "b": [0, 1, 0]}, "label column 'a' holds -1; data.label_columns need 0 or 1"),
     ({"a": [0, 1, "yes"], "b": [0, 1, 0]}, "label column 'a' holds 'yes'"),
@@ -282,6 +295,18 @@ def test_every_strategy_runs_and_reports_set_metrics_beside_its_rival(multi_labe
     written = pd.read_csv(out / "predictions.csv")
     assert json.loads(written["label"][3]) == [] and json.loads(written["label"][2]) == ["neg", "pos"]
     assert "TF-IDF + one logistic regression per label" in (out / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["freeze", "gradual_unfreeze", "llrd", "l2sp", "lora"])
+def test_the_other_strategies_train_a_multi_label_head(tmp_path, pretrained, strategy):
+    from warmstart.tasks.registry import run_task
+
+    path = _table(tmp_path / "t.jsonl")
+    metrics = run_task(_cfg(path, pretrained, tmp_path / "o", f"train.strategy={strategy}", "train.max_steps=3"))
+    assert metrics["strategy"] == strategy and metrics["steps"] == 3 and 0 <= metrics["micro_f1"] <= 1
+    config = json.loads((tmp_path / "o" / "config.json").read_text(encoding="utf-8"))
+    assert config["problem_type"] == "multi_label_classification"
 
 
 @pytest.mark.slow
