@@ -28,6 +28,7 @@ from warmstart.tasks.multi_label import label_sets, load_splits, multi_hot, set_
     ([np.array([True, False]), np.array([False, False])], None, [("0",), ()]),  # ... Parquet booleans
     ([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]], None, [("1", "2"), ("0",)]),  # ... floats (BCE targets)
     ([[0, 1], [1]], None, [("0", "1"), ("1",)]),  # label ids 0 and 1, no repeat: not a vector
+    ([[0, 1, 0], None, float("nan"), []], None, [("1",), (), (), ()]),  # vectors beside empty cells: no label
 ])
 def test_label_cells_are_read_as_sets(cells, separator, want):
     assert label_sets(pd.Series(cells, dtype=object), separator, "t.csv", "labels") == want

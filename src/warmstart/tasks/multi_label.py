@@ -80,12 +80,17 @@ def _binary(x) -> bool:
     return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)) and x in (0, 1)
 
 
+def _empty(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, (list, tuple, np.ndarray))
+                                                                  and len(v) == 0)
+
+
 def multi_hot_width(cells: list) -> int | None:
     """The width L when every cell is a vector of L 0/1 values (SetFit's and HF Trainer's multi-label labels:
-    position i set when the text has label i), else None. A vector repeats a value; a list of label ids never
-    does, which tells [0, 1, 0] (labels 1) from [0, 1] (labels 0 and 1)."""
-    if not cells or not all(isinstance(c, (list, tuple, np.ndarray)) and len(c) and all(_binary(x) for x in c)
-                            for c in cells):
+    position i set when the text has label i) or empty (no label), else None. A vector repeats a value; a list of
+    label ids never does, which tells [0, 1, 0] (labels 1) from [0, 1] (labels 0 and 1)."""
+    cells = [c for c in cells if not _empty(c)]
+    if not cells or not all(isinstance(c, (list, tuple, np.ndarray)) and all(_binary(x) for x in c) for c in cells):
         return None
     if not any(len(set(map(float, c))) < len(c) for c in cells):
         return None
@@ -121,7 +126,8 @@ def read_sets(values: pd.Series, separator: str | None, where: str, column: str
     except ValueError as e:
         raise WarmstartError(f"{where}: label column '{column}' holds {e}") from None
     if width is not None:
-        return [tuple(str(i) for i, x in enumerate(c) if x) for c in cells], [str(i) for i in range(width)]
+        return [() if _empty(c) else tuple(str(i) for i, x in enumerate(c) if x) for c in cells], \
+            [str(i) for i in range(width)]
     sets = []
     for v in cells:
         if isinstance(v, (list, tuple, np.ndarray)):
