@@ -5,7 +5,6 @@ one import users and the rest of the package need.
 """
 
 from warmstart.config.finetune import (
-    TASKS,
     FinetuneConfig,
     FinetuneTrainConfig,
     ForgettingConfig,
@@ -63,7 +62,7 @@ __all__ = [
     "FreezeConfig", "GradualUnfreezeConfig", "IMAGE_OBJECTIVES", "ImageDataConfig", "ImageFinetuneConfig",
     "ImageFinetuneTrainConfig", "ImageForgettingConfig", "ImageModelConfig", "ImageObjectiveConfig",
     "ImagePretrainConfig", "L2spConfig", "LabelledDataConfig", "LlrdConfig", "LoraConfig", "ModelConfig",
-    "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "SENTENCE_OBJECTIVES", "SetFitConfig", "StrategySections", "StudyConfig", "TASKS", "TaskSpec",
+    "ObjectiveConfig", "PretrainConfig", "PretrainSpec", "SENTENCE_OBJECTIVES", "SetFitConfig", "StrategySections", "StudyConfig", "TaskSpec",
     "TokenizerConfig", "TrainConfig", "finished_with", "from_dict", "load_config", "save_config",
     "ImageTrainConfig", "TextTrainConfig", "STRATEGIES", "SGD_STRATEGIES", "TEXT_ONLY", "knob", "peek", "plain_name", "read_saved",
     "validate", "recipe_path",

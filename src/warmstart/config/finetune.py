@@ -131,14 +131,12 @@ class ForgettingConfig:
     samples: int = knob(512, "lines of `texts` measured", ge=1)
 
 
-TASKS = ("classification", "token_classification", "summarization", "response_selection")
-
-
 @dataclass
 class FinetuneConfig:
     output_dir: str = knob("runs/finetune", "the run folder (published whole at the end; owned by this run)")
-    task: str = knob("classification", "classification (incl. sentence pairs) | token_classification | "
-                                       "summarization (extractive) | response_selection (dialogue)")
+    task: str = knob("classification", "classification (incl. sentence pairs) | multi_label | token_classification | "
+                                       "summarization (extractive) | response_selection (dialogue); the task "
+                                       "registry (tasks/registry.py) holds them")
     init: str = knob("", "a checkpoint folder, or 'scratch'")
     tokenizer: str | None = knob(None, "the tokenizer / architecture folder; required when init is scratch")
     trust_pickled_weights: bool = knob(False, "allow an `init` folder with pickled (.bin) weights only")
