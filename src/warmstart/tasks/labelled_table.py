@@ -19,6 +19,7 @@ from warmstart.errors import WarmstartError
 
 SPLITS = ("train", "validation", "test")
 UNLABELLED = -1  # HF's ClassLabel value for a row without a label (GLUE's test splits), and Kaggle's
+_TOLD: set[str] = set()  # notes already printed in this process
 
 
 def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | None]:
@@ -37,15 +38,21 @@ def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | No
     return df, names
 
 
+def tell_once(note: str) -> None:
+    """A note on stderr, once a process: the run, its rival and rank each read the table."""
+    if note not in _TOLD:
+        _TOLD.add(note)
+        print(note, file=sys.stderr)
+
+
 def _named(df: pd.DataFrame, cfg: LabelledDataConfig, names: list[str]) -> pd.DataFrame:
-    """ClassLabel ids (one a row, or a list a row) -> their names; rows labelled -1 (none) left out, said once."""
+    """ClassLabel ids (one a row, or a list a row) -> their names; rows labelled -1 (none) left out, with a note."""
     column = df[cfg.label_column]
     unlabelled = column.map(lambda v: not isinstance(v, (list, tuple, np.ndarray)) and v == UNLABELLED)
     if unlabelled.any():
         where = (f" ({', '.join(f'{k}: {v}' for k, v in df.loc[unlabelled, cfg.split_column].value_counts().items())})"
                  if cfg.split_column in df.columns else "")
-        print(f"note: {cfg.path}: {int(unlabelled.sum())} rows have no label (-1){where}; they are left out",
-              file=sys.stderr)
+        tell_once(f"note: {cfg.path}: {int(unlabelled.sum())} rows have no label (-1){where}; they are left out")
         df = df[~unlabelled].reset_index(drop=True)
     if df.empty:
         raise WarmstartError(f"{cfg.path}: every row has label -1 (none); give a labelled split")

@@ -20,7 +20,6 @@ names one 0/1 column per label (Jigsaw, SemEval).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +59,7 @@ from warmstart.tasks.labelled_table import (
     read_labelled,
     sample_splits,
     split_table,
+    tell_once,
     texts_of,
 )
 from warmstart.tasks.protocol import select_then_refit
@@ -153,8 +153,8 @@ def column_sets(df: pd.DataFrame, columns: list[str], where: str) -> tuple[pd.Da
     values = df[columns].apply(lambda c: pd.to_numeric(c, errors="coerce").astype(float))
     unlabelled = (values == UNLABELLED).all(axis=1)
     if unlabelled.any():
-        print(f"note: {where}: {int(unlabelled.sum())} rows have -1 in every label column (no label); they are "
-              "left out", file=sys.stderr)
+        tell_once(f"note: {where}: {int(unlabelled.sum())} rows have -1 in every label column (no label); they are "
+                  "left out")
         df, values = df[~unlabelled].reset_index(drop=True), values[~unlabelled].reset_index(drop=True)
     for c in columns:
         bad = ~values[c].isin([0, 1])
