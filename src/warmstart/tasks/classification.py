@@ -61,8 +61,8 @@ def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
                         or (isinstance(v, str) and v.startswith("[") and v.endswith("]")))
     if listed.all():
         raise WarmstartError(f"{where}: label column '{column}' holds lists of labels, a set for each text: that is "
-                             "multi-label classification; use task: multi_label "
-                             "(configs/finetune/multilabel.yaml)")
+                             "multi-label classification; use task: multi_label (`warmstart finetune multilabel "
+                             f"data.path={where} data.label_column={column} init=ENCODER`)")
     if labels.isna().any():
         raise WarmstartError(f"{where}: {int(labels.isna().sum())} rows have no value in label column '{column}'; "
                              "drop or fill them")
