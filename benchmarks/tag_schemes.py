@@ -1,5 +1,5 @@
 """Entity tag schemes on one real set: WNUT-16's tweets (../shared/data/ner/wnut16, BIO) rewritten in BIOES (Flair,
-many OntoNotes exports) and BILOU (spaCy), each fine-tuned with `configs/finetune/ner.yaml` from the public MiniLM
+many OntoNotes exports), BILOU (spaCy) and IOB1 (CoNLL-2003 as released), each fine-tuned with `configs/finetune/ner.yaml` from the public MiniLM
 on the same N sentences and seeds, and scored on the same test tweets: seqeval entity F1 (read through BIO,
 tasks/tag_schemes.py), token accuracy, and each word's commonest tag as the rival.
 
@@ -29,7 +29,18 @@ from warmstart.tasks.token_classification import read_conll  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 WNUT = ROOT.parent / "shared" / "data" / "ner" / "wnut16"
 RECIPE = ROOT / "configs" / "finetune" / "ner.yaml"
-SCHEMES = ("BIO", "BIOES", "BILOU")
+SCHEMES = ("BIO", "BIOES", "BILOU", "IOB1")
+
+
+def iob1(tags: list[str]) -> list[str]:
+    """Well-formed BIO -> IOB1 (CoNLL-2003 as released): an entity begins with I- unless it follows one of its
+    type, where B- marks the boundary."""
+    out = []
+    for i, t in enumerate(tags):
+        if t.startswith("B-") and not (i and tags[i - 1] != "O" and tags[i - 1][2:] == t[2:]):
+            t = "I-" + t[2:]
+        out.append(t)
+    return out
 
 
 def write_scheme(scheme: str, out: Path) -> Path:
@@ -39,7 +50,8 @@ def write_scheme(scheme: str, out: Path) -> Path:
     for split in ("train", "validation", "test"):
         path = folder / f"{split}.conll"
         if not path.is_file():
-            blocks = ["\n".join(f"{w}\t{t}" for w, t in zip(words, from_bio(tags, scheme), strict=True))
+            convert = iob1 if scheme == "IOB1" else lambda tags: from_bio(tags, scheme)
+            blocks = ["\n".join(f"{w}\t{t}" for w, t in zip(words, convert(tags), strict=True))
                       for words, tags in read_conll(WNUT / f"{split}.conll")]
             path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
     return folder
