@@ -132,7 +132,7 @@ def read_sets(values: pd.Series, separator: str | None, where: str, column: str
     for v in cells:
         if isinstance(v, (list, tuple, np.ndarray)):
             items, listed = list(v), True
-        elif v is None or (isinstance(v, float) and np.isnan(v)):
+        elif _empty(v):
             items = []
         elif separator is not None:
             items, listed = str(v).split(separator), True
