@@ -67,7 +67,7 @@ def _cfg(path, pretrained, out, *overrides) -> FinetuneConfig:
 
 def test_splits_map_each_set_to_label_ids_and_refuse_a_label_unseen_in_training(tmp_path, pretrained):
     path = _table(tmp_path / "t.jsonl")
-    splits, names = load_splits(_cfg(path, pretrained, tmp_path / "o").data, 0)
+    splits, names, _ = load_splits(_cfg(path, pretrained, tmp_path / "o").data, 0)
     assert names == ["neg", "pos"] and len(splits["train"]) == 60 and len(splits["test"]) == 20
     assert list(splits["train"]["label"][:4]) == [(1,), (0,), (0, 1), ()]
     assert multi_hot(splits["train"][:4], 2).tolist() == [[0, 1], [1, 0], [1, 1], [0, 0]]
@@ -108,8 +108,9 @@ def test_every_label_format_gives_the_same_sets_with_the_labels_it_declares(tmp_
     path = _table(tmp_path / "t.jsonl")
     want = None
     for name, (keys, names) in _formats(path, tmp_path).items():
-        splits, got = load_splits(_cfg(path, pretrained, tmp_path / "o", *keys).data, 0)
+        splits, got, form = load_splits(_cfg(path, pretrained, tmp_path / "o", *keys).data, 0)
         assert got == names, name
+        assert form == {"vectors": "vectors", "vectors_csv": "vectors", "columns": "columns"}.get(name, "sets")
         sets = {s: [tuple(sorted(got[i] for i in ls)) for ls in splits[s]["label"]] for s in ("train", "test")}
         named = {s: [tuple(sorted({"0": "neg", "1": "pos"}.get(n, n) for n in ls)) for ls in v] for s, v in sets.items()}
         want = want or named
@@ -131,6 +132,24 @@ def test_a_run_on_0_1_columns_equals_the_run_on_lists(tmp_path, pretrained):
     assert columns["label_count"] == 3  # `meh` is a label of the model, never predicted
     config = json.loads((tmp_path / "b" / "config.json").read_text(encoding="utf-8"))
     assert config["id2label"] == {"0": "neg", "1": "pos", "2": "meh"}
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_0_1_vectors_predicts_0_1_vectors(tmp_path, pretrained):
+    """A SetFit / HF Trainer user's labels come back in their form: [0, 1, 0], not the position names ["1"]."""
+    from warmstart.prediction import predict_rows
+    from warmstart.tasks.registry import run_task
+
+    path = _table(tmp_path / "t.jsonl")
+    keys = _formats(path, tmp_path)["vectors"][0]
+    run_task(_cfg(path, pretrained, tmp_path / "v", "train.strategy=linear_probe", *keys))
+    saved = pd.read_csv(tmp_path / "v" / "predictions.csv")
+    gold = pd.read_json(tmp_path / "vectors.jsonl", lines=True).query("split == 'test'")
+    assert [json.loads(c) for c in saved["label"]] == [list(v) for v in gold["labels"]]
+    assert all(len(v) == 3 and set(v) <= {0, 1} for v in map(json.loads, saved["prediction"]))
+    gold.drop(columns=["labels", "split"]).to_csv(tmp_path / "in.csv", index=False)
+    _, rows = predict_rows(str(tmp_path / "v"), str(tmp_path / "in.csv"), str(tmp_path / "out.jsonl"))
+    assert [json.dumps(p) for p in rows["prediction"]] == list(saved["prediction"])
 
 
 @pytest.mark.parametrize("a, b", [
@@ -160,7 +179,7 @@ def test_label_columns_hold_0_or_1(tmp_path, pretrained, columns, message):
 def test_rows_of_minus_one_in_every_label_column_are_unlabelled_and_left_out(tmp_path, pretrained, capsys):
     pd.DataFrame({"text": list("wxyz"), "a": [0, 1, -1, 1], "b": [1, 1, -1, 0]}).to_csv(tmp_path / "t.csv", index=False)
     cfg = _cfg(tmp_path / "t.csv", pretrained, tmp_path / "o", "data.label_columns=[a, b]", "data.test_size=0")
-    splits, names = load_splits(cfg.data, 0)
+    splits, names, _ = load_splits(cfg.data, 0)
     assert sorted(splits["train"]["text"]) == ["w", "x", "z"] and names == ["a", "b"]
     assert "1 rows have -1 in every label column (no label); they are left out" in capsys.readouterr().err
 
@@ -211,7 +230,7 @@ def test_setfit_pairs_of_label_sets_are_similar_when_they_share_a_label():
 
 def test_the_tfidf_rival_fits_on_the_labelled_rows_alone(tmp_path, pretrained):
     path = _table(tmp_path / "t.jsonl", n_train=80)
-    splits, names = load_splits(_cfg(path, pretrained, tmp_path / "o").data, 0)
+    splits, names, _ = load_splits(_cfg(path, pretrained, tmp_path / "o").data, 0)
     got = tfidf_rival(splits["train"], splits["test"], len(names), seed=0)
     assert got["tfidf_micro_f1"] > 0.8 and got["tfidf_C"] > 0
     # the test rows' own words decide nothing: the same rows relabelled score the same predictions worse

@@ -49,6 +49,7 @@ from warmstart.tasks.labelled_table import (
     split_table,
     subsample,  # noqa: F401 (re-exported: autopilot and tests draw with it)
     texts_of,
+    written,
 )
 from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
@@ -353,8 +354,9 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     if blank.any():
         print(f"warmstart predict: {int(blank.sum())} blank rows left without a prediction")
     out = rows.rename(columns={c: f"input_{c}" for c in rows.columns if c == "prediction" or str(c).startswith("prob_")})
-    out["prediction"] = [None if b else [n for n, q in zip(names, p, strict=True) if q >= 0.5] if multi
-                         else names[p.argmax()] for b, p in zip(blank, np.nan_to_num(probs), strict=True)]
+    form = getattr(model.config, "label_form", "sets")  # trained on 0/1 vectors: predicts them
+    out["prediction"] = [None if b else written(p, names, form) if multi else names[p.argmax()]
+                         for b, p in zip(blank, np.nan_to_num(probs), strict=True)]
     for i, n in enumerate(names):
         out[f"prob_{n}"] = probs[:, i].round(6)
     return out

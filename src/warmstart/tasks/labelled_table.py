@@ -20,6 +20,15 @@ from warmstart.errors import WarmstartError
 SPLITS = ("train", "validation", "test")
 UNLABELLED = -1  # HF's ClassLabel value for a row without a label (GLUE's test splits), and Kaggle's
 _TOLD: set[str] = set()  # notes already printed in this process
+THRESHOLD = 0.5  # multi-label: a label is predicted at this probability or above (HF's pipeline's rule too)
+
+
+def written(probs: np.ndarray, names: list[str], form: str) -> list:
+    """One text's predicted labels (probs: (L,)) as the user wrote theirs: a 0/1 vector for vectors (SetFit's
+    and HF Trainer's labels), else the label names."""
+    if form == "vectors":
+        return [int(p >= THRESHOLD) for p in probs]
+    return [m for m, p in zip(names, probs, strict=True) if p >= THRESHOLD]
 
 
 def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | None]:

@@ -55,17 +55,18 @@ from warmstart.tasks.finetune import (
 )
 from warmstart.tasks.labelled_table import (
     SPLITS,
+    THRESHOLD,
     UNLABELLED,
     read_labelled,
     sample_splits,
     split_table,
     tell_once,
     texts_of,
+    written,
 )
 from warmstart.tasks.protocol import select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
-THRESHOLD = 0.5  # a label is predicted at this probability or above
 METRIC = "val_micro_f1"
 
 
@@ -165,18 +166,20 @@ def column_sets(df: pd.DataFrame, columns: list[str], where: str) -> tuple[pd.Da
     return df, [tuple(c for c, h in zip(columns, row, strict=True) if h) for row in hot]
 
 
-def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list[str]]:
+def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFrame], list[str], str]:
     """Read the table, split it (seeded and uniform: a set of labels does not stratify), map labels to ids. The
     labels are those the data declares, in its order (a ClassLabel's names, the 0/1 vectors' positions or
     columns: output i is the user's label i), else those the training split uses, sorted (numbers as numbers).
-    -> ({split: DataFrame[text, (text_pair), label: tuple of label ids]}, label names)"""
+    -> ({split: DataFrame[text, (text_pair), label: tuple of label ids]}, label names, the labels' form: "vectors"
+    (0/1 vectors, which predictions are written as too), "columns" or "sets")"""
     df, declared = read_labelled(cfg)
+    form = "sets"
     if cfg.label_columns:
         df, sets = column_sets(df, cfg.label_columns, cfg.path)
-        declared = list(cfg.label_columns)
+        declared, form = list(cfg.label_columns), "columns"
     else:
         sets, vectors = read_sets(df[cfg.label_column], cfg.label_separator, cfg.path, cfg.label_column)
-        declared = vectors or declared
+        declared, form = (vectors, "vectors") if vectors else (declared, form)
     splits = split_table(df, texts_of(df, cfg, sets), cfg, seed, stratify=False)
     used = {n for s in splits["train"]["label"] for n in s}
     names = declared or sorted(used, key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n))
@@ -189,7 +192,8 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
     for name in SPLITS:
         ids = pd.Series([tuple(sorted(index[n] for n in s)) for s in splits[name]["label"]], dtype=object)
         splits[name] = splits[name].reset_index(drop=True).assign(label=ids)
-    return splits, names
+    return splits, names, form
+
 
 
 def refuse_balanced(cfg: FinetuneConfig) -> None:
@@ -320,7 +324,7 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
     resolve_pooling(cfg)
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
-    splits, names = load_splits(cfg.data, tc.seed)
+    splits, names, form = load_splits(cfg.data, tc.seed)
     sample = sample_splits(splits, cfg, single_label=False)
     n, pad = len(names), tokenizer.pad_token_id
     id2label = {i: name for i, name in enumerate(names)}
@@ -329,6 +333,7 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
         """A fresh model fitted on `train`, choosing on `val` (or, without, for `steps` steps)."""
         model = build_model(AutoModelForSequenceClassification, cfg, num_labels=n, id2label=id2label,
                             label2id={v: k for k, v in id2label.items()}, problem_type="multi_label_classification")
+        model.config.update({"label_form": form})  # predict writes 0/1 vectors for vectors
         enc, y_train = encode(tokenizer, train, tc.max_length), multi_hot(train, n)
         val_b = make_batches(encode(tokenizer, val, tc.max_length), None, 64, pad) if val is not None else None
         y_val = multi_hot(val, n) if val is not None else None
@@ -363,12 +368,11 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
     test, tested, files = sample.test, {}, {}
     if len(test):
         probs = probabilities(model, test)
-        pred = probs >= THRESHOLD
-        tested = {**set_metrics(multi_hot(test, n), pred), **tfidf_rival(sample.labelled, test, n, tc.seed)}
+        gold = multi_hot(test, n)
+        tested = {**set_metrics(gold, probs >= THRESHOLD), **tfidf_rival(sample.labelled, test, n, tc.seed)}
         predictions = pd.DataFrame({"text": test["text"],
-                                    "label": [json.dumps([names[i] for i in s]) for s in test["label"]],
-                                    "prediction": [json.dumps([m for m, p in zip(names, row, strict=True) if p])
-                                                   for row in pred],
+                                    "label": [json.dumps(written(row, names, form)) for row in gold],
+                                    "prediction": [json.dumps(written(row, names, form)) for row in probs],
                                     **{f"prob_{m}": probs[:, i] for i, m in enumerate(names)}})
         files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
     metrics = scored({**tested, "test_size": len(test), "label_count": n, "threshold": THRESHOLD,
