@@ -6,7 +6,18 @@ import random
 
 import pytest
 
-from warmstart.tasks.tag_schemes import decode, entity_scheme, from_bio, inventory, tagging_metrics, to_bio
+from warmstart.tasks.tag_schemes import (
+    decode,
+    entity_scheme,
+    from_bio,
+    inventory,
+    learnt_inventory,
+    learnt_tags,
+    tagging_metrics,
+    to_bio,
+    to_iob1,
+    written_scheme,
+)
 
 
 @pytest.mark.parametrize("tags, scheme", [
@@ -88,3 +99,53 @@ def test_entity_f1_of_any_scheme_equals_seqeval_strict_on_its_own_tags(scheme, n
     got = tagging_metrics(gold, pred, scheme)
     strict = f1_score(gold, pred, mode="strict", scheme=getattr(seqeval.scheme, name))
     assert 0.1 < got["entity_f1"] < 0.9 and got["entity_f1"] == pytest.approx(strict, abs=1e-4)
+
+
+@pytest.mark.parametrize("scheme, tags, learnt", [
+    ("BIO", ["B-PER", "I-PER", "O", "B-LOC"], ["I-PER", "I-PER", "O", "I-LOC"]),
+    ("BIO", ["B-PER", "B-PER", "I-PER", "B-LOC"], ["I-PER", "B-PER", "I-PER", "I-LOC"]),  # B- where two PER touch
+    ("BIO", ["O", "I-ORG", "I-ORG"], ["O", "I-ORG", "I-ORG"]),  # a stray I- begins an entity, as decode reads it
+    ("BIOES", ["S-PER", "S-PER", "B-LOC", "E-LOC"], ["I-PER", "B-PER", "I-LOC", "I-LOC"]),
+    ("BILOU", ["U-LOC", "O", "B-ORG", "I-ORG", "L-ORG"], ["I-LOC", "O", "I-ORG", "I-ORG", "I-ORG"]),
+    (None, ["NN", "B-VB"], ["NN", "B-VB"]),  # not entity tags: as written
+])
+def test_a_model_learns_the_iob1_reading_of_any_scheme(scheme, tags, learnt):
+    assert learnt_tags(tags, scheme) == learnt
+    assert learnt_tags(tags, scheme, "as_written") == tags
+
+
+def test_the_iob1_reading_decodes_back_to_the_data_exactly():
+    """Lossless: a model that predicts the learnt tags perfectly gives the user's well-formed tags back."""
+    rng = random.Random(2)
+    for _ in range(300):
+        bio = decode([rng.choice(["O", "B-A", "I-A", "B-B", "I-B"]) for _ in range(rng.randint(1, 12))], "BIO")
+        assert to_iob1(bio) == to_iob1(to_iob1(bio))  # IOB1 stays IOB1
+        for scheme in ("BIO", "IOB1", "BIOES", "BILOU"):
+            written = from_bio(bio, scheme)
+            assert decode(learnt_tags(written, scheme), scheme) == written
+
+
+def test_the_classes_of_each_reading():
+    tags = {"O", "S-LOC", "B-PER", "E-PER"}
+    assert learnt_inventory(tags, "BIOES") == {"O", "B-LOC", "I-LOC", "B-PER", "I-PER"}
+    assert learnt_inventory(tags, "BIOES", "as_written") == inventory(tags, "BIOES")
+    assert learnt_inventory({"NN", "VB"}, None) == {"NN", "VB"}
+
+
+@pytest.mark.parametrize("sentences, scheme", [
+    ([["I-PER", "I-PER", "O", "I-LOC"], ["I-ORG", "B-ORG"]], "IOB1"),  # CoNLL-2003 as released
+    ([["B-PER", "I-PER", "O", "B-LOC"]], "BIO"),
+    ([["I-PER", "O"], ["B-LOC"]], "BIO"),  # a B- that begins after nothing of its type: BIO (with a stray I-)
+    ([["O", "O"]], "BIO"),
+    ([["I-PER", "I-PER"], ["B-PER", "I-LOC"]], "BIO"),
+    ([["S-PER", "B-LOC", "E-LOC"]], "BIOES"),
+    ([["NN", "VB"]], None),
+])
+def test_iob1_is_told_from_bio_by_the_order_of_its_tags(sentences, scheme):
+    assert written_scheme(sentences) == scheme
+
+
+def test_iob1_data_is_written_back_in_iob1():
+    assert decode(["O", "B-PER", "I-PER", "B-PER", "I-LOC"], "IOB1") == ["O", "I-PER", "I-PER", "B-PER", "I-LOC"]
+    assert tagging_metrics([["I-PER", "B-PER", "O"]], [["I-PER", "B-PER", "O"]], "IOB1")["entity_f1"] == 1.0
+    assert tagging_metrics([["I-PER", "B-PER", "O"]], [["I-PER", "I-PER", "O"]], "IOB1")["entity_f1"] == 0.0

@@ -37,10 +37,14 @@ def test_one_conll_file_carves_validation_only_for_an_explicit_dev_set(tmp_path,
     assert [len(splits[s]) for s in ("train", "validation", "test")] == sizes
 
 
+@pytest.mark.parametrize("entity_tags", ["iob1", "as_written"])
 @pytest.mark.parametrize("scheme, tags", [("BIOES", {"B-LOC", "E-LOC", "S-PER"}), ("BILOU", {"B-LOC", "L-LOC", "U-PER"})])
 def test_bioes_and_bilou_sets_are_scored_by_entity_f1_and_tagged_in_their_own_scheme(pretrained, tmp_path, scheme,
-                                                                                      tags):
-    """Until 2026-12-06 only BIO was read as entities: a Flair (BIOES) or spaCy (BILOU) set got token accuracy."""
+                                                                                      tags, entity_tags):
+    """Until 2026-12-06 only BIO was read as entities: a Flair (BIOES) or spaCy (BILOU) set got token accuracy.
+    The model learns the IOB1 reading (train.entity_tags=iob1) or the tags as written; either way predictions and
+    `warmstart predict` come back in the data's scheme."""
+    from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
     from warmstart.tasks.tag_schemes import entity_scheme
 
@@ -48,15 +52,43 @@ def test_bioes_and_bilou_sets_are_scored_by_entity_f1_and_tagged_in_their_own_sc
     assert tags <= {t for _, ts in read_conll(data / "train.conll") for t in ts}
     cfg = load_config(FinetuneConfig, None, [
         "task=token_classification", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
-        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32"])
+        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32",
+        f"train.entity_tags={entity_tags}"])
     metrics = run_task(cfg)
     assert metrics["entity_f1"] > 0.5 and metrics["commonest_tag_entity_f1"] > 0.5
     saved = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     for r in saved:  # well-formed in the scheme: the same after decoding again
         assert decode(r["prediction"], scheme) == r["prediction"] and entity_scheme(r["prediction"]) in ("BIO", scheme)
+    assert entity_scheme({t for r in saved for t in r["prediction"]}) == scheme  # E-/S- (L-/U-) come back
     config = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))
-    assert set(config["id2label"].values()) == {"O", *(f"{p}-{t}" for p in scheme.replace("O", "") for t in ("LOC", "PER"))}
-    assert f"repairs the {scheme} tags" in (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    prefixes = "BI" if entity_tags == "iob1" else scheme.replace("O", "")
+    assert set(config["id2label"].values()) == {"O", *(f"{p}-{t}" for p in prefixes for t in ("LOC", "PER"))}
+    assert config["tag_scheme"] == scheme and config["entity_tags"] == entity_tags
+    card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    assert (f"writes them back in {scheme}" if entity_tags == "iob1" else f"repairs the {scheme} tags") in card
+    again = run_predict(str(tmp_path / "run"), str(data / "test.conll"), str(tmp_path / "p.jsonl"))
+    assert [json.loads(line)["prediction"] for line in again.read_text().splitlines()] == \
+        [r["prediction"] for r in saved]
+
+
+def test_an_iob1_set_is_tagged_in_iob1(pretrained, tmp_path):
+    """CoNLL-2003 as released: an entity begins with I-; predictions come back so, not as BIO."""
+    from warmstart.tasks.registry import run_task
+    from warmstart.tasks.tag_schemes import written_scheme
+
+    data = write_ner_folder(tmp_path / "ner", scheme="IOB1")
+    assert written_scheme([ts for _, ts in read_conll(data / "train.conll")]) == "IOB1"
+    cfg = load_config(FinetuneConfig, None, [
+        "task=token_classification", f"init={pretrained}", f"output_dir={tmp_path / 'run'}", f"data.path={data}",
+        "train.lr=0.005", "train.batch_size=8", "train.max_epochs=6", "train.max_length=32", "train.precision=fp32"])
+    metrics = run_task(cfg)
+    assert metrics["entity_f1"] > 0.5
+    saved = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert written_scheme([r["prediction"] for r in saved]) == "IOB1"
+    assert all(decode(r["prediction"], "IOB1") == r["prediction"] for r in saved)
+    config = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))
+    assert config["tag_scheme"] == "IOB1"
+    assert "Its tags are IOB1, as the data's are" in (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
 
 
 def test_only_the_first_word_piece_carries_the_label(pretrained):
@@ -143,8 +175,8 @@ FILL = ["met", "in", "the", "at", "saw", "went", "to", "with", "today"]
 
 
 def write_ner_folder(root, seed: int = 0, scheme: str = "BIO"):
-    """Names are persons, city names locations (two-word cities for I- tags); tags in `scheme` (BIO, BIOES,
-    BILOU)."""
+    """Names are persons, city names locations (two-word cities for I- tags); tags in `scheme` (BIO, IOB1,
+    BIOES, BILOU)."""
     rng = random.Random(seed)
     root.mkdir()
     for split, n in (("train", 60), ("validation", 16), ("test", 16)):

@@ -99,6 +99,7 @@ class FinetuneTrainConfig(StrategySections):
 
 
 POOLINGS = ("auto", "cls", "cls_token", "mean")  # tasks/classification.pooled; auto: tasks/finetune.chosen_pooling
+ENTITY_TAGS = ("iob1", "as_written")  # what a token classifier learns: tasks/tag_schemes.learnt_tags
 
 
 @dataclass
@@ -114,6 +115,9 @@ class TextTrainConfig(FinetuneTrainConfig):
     pos_weight_cap: float = knob(10.0, "multi_label: binary cross-entropy weighs each label's positive examples "
                                        "by its negatives / positives among the training rows, at most this "
                                        "(1: unweighted)", ge=1)
+    entity_tags: str = knob("iob1", "token_classification: entity tags (BIO, IOB1, BIOES, BILOU) are learnt in "
+                                    "their IOB1 reading, one tag a type inside entities, and predicted in the data's "
+                                    "scheme | as_written: learn the data's own tags", choices=ENTITY_TAGS)
 
     def check(self) -> None:
         if self.strategy == "setfit" and self.pooling == "cls":

@@ -87,23 +87,24 @@ def _encoder(folder: Path, trust_pickled: bool = False):
 
 
 def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:
-    """The training sample's and validation split's sentences (word lists), one tag id per word, and the task's
-    metric over per-word predictions of the validation split: seqeval entity F1 for BIO tags, as fine-tuning
-    reports (token accuracy, dominated by 'O', barely separates candidates), token accuracy otherwise."""
-    from warmstart.tasks.tag_schemes import decode, entity_scheme, tagging_metrics
+    """The training sample's and validation split's sentences (word lists), one tag id per word (entity tags in
+    the IOB1 reading fine-tuning learns, tasks/tag_schemes.learnt_tags), and the task's metric over per-word
+    predictions of the validation split: seqeval entity F1 for entity tags, as fine-tuning reports (token accuracy,
+    dominated by 'O', barely separates candidates), token accuracy otherwise."""
+    from warmstart.tasks.tag_schemes import decode, entity_scheme, learnt_tags, tagging_metrics
 
-    names = sorted({t for part in (train, val) for _, tags in part for t in tags})
+    scheme = entity_scheme({t for part in (train, val) for _, tags in part for t in tags})
+    learnt = [[learnt_tags(tags, scheme) for _, tags in part] for part in (train, val)]
+    names = sorted({t for part in learnt for tags in part for t in tags})
     index = {t: i for i, t in enumerate(names)}
     starts = np.cumsum([0] + [len(tags) for _, tags in val])
 
-    def entity_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        gold = [[names[i] for i in y_true[a:b]] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    def entity_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:  # y_true: the validation split's, as below
         pred = [decode([names[i] for i in y_pred[a:b]], scheme) for a, b in zip(starts[:-1], starts[1:], strict=True)]
-        return tagging_metrics(gold, pred, scheme)["entity_f1"]
+        return tagging_metrics([tags for _, tags in val], pred, scheme)["entity_f1"]
 
-    scheme = entity_scheme(names)
     return ([[w for w, _ in train], [w for w, _ in val]],
-            [np.array([index[t] for _, tags in part for t in tags]) for part in (train, val)],
+            [np.array([index[t] for tags in part for t in tags]) for part in learnt],
             entity_f1 if scheme else _accuracy, "entity_f1" if scheme else "token_accuracy")
 
 

@@ -100,8 +100,9 @@ def finetune_card(metrics: dict, classes: list[str], init: str, pooling: str, ma
 
 
 def multi_label_card(metrics: dict, labels: list[str], init: str, pooling: str, max_length: int,
-                     pairs: bool = False) -> str:
-    """README.md of a `warmstart finetune` multi-label folder, its classic rival beside the model's figures."""
+                     pairs: bool = False, form: str = "sets") -> str:
+    """README.md of a `warmstart finetune` multi-label folder, its classic rival beside the model's figures.
+    `form`: the labels' form in the data (multi_label.load_splits)."""
     tested = "- No test rows: nothing was scored.\n"
     if metrics.get("test_size"):
         tested = (f"- Test split ({metrics['test_size']} rows, never used to fit or choose): micro-F1 "
@@ -112,7 +113,9 @@ def multi_label_card(metrics: dict, labels: list[str], init: str, pooling: str, 
             tested += (f"- TF-IDF + one logistic regression per label, on the same labels: micro-F1 {100 * rival:.1f}%"
                        f"{'' if metrics['micro_f1'] > rival else '; this model has not beaten it'}.\n")
     return page("text-classification, multi-label", "Multi-label text classifier",
-                f"`{init}` ({len(labels)} labels, any number a text: {', '.join(labels)}).", tested,
+                f"`{init}` ({len(labels)} labels, any number a text: {', '.join(labels)}"
+                f"{'; trained on 0/1 vectors, so label i is position i, and `warmstart predict` writes vectors' if form == 'vectors' else ''}).",
+                tested,
                 usage(pooling, max_length, pairs, multi_label=True), metrics)
 
 
@@ -144,8 +147,10 @@ for i, words in enumerate(sentences):
 ```"""
 
 
-def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> str:
-    """README.md of a `warmstart finetune` token-classification folder. `metrics`: the run's metrics.json."""
+def token_card(metrics: dict, tags: list[str], init: str, max_length: int, scheme: str | None = None,
+               entity_tags: str = "as_written") -> str:
+    """README.md of a `warmstart finetune` token-classification folder. `metrics`: the run's metrics.json; `tags`:
+    the model's own; `scheme`: the data's entity scheme (None: read from `tags`); `entity_tags`: train.entity_tags."""
     score = (f"entity F1 {100 * metrics['entity_f1']:.1f}% (seqeval, micro), token accuracy "
              f"{100 * metrics['token_accuracy']:.1f}%" if "entity_f1" in metrics else
              f"token accuracy {100 * metrics.get('token_accuracy', 0):.1f}%")
@@ -156,11 +161,21 @@ def token_card(metrics: dict, tags: list[str], init: str, max_length: int) -> st
         rival = metrics[f"commonest_tag_{key}"]
         tested += (f"- Each word's commonest tag in the same labels, no model: {NAMES[key]} "
                    f"{100 * rival:.1f}%{': this model has not beaten it' if metrics[key] <= rival else ''}.\n")
-    scheme = entity_scheme(tags)
+    scheme = scheme or entity_scheme(tags)
     ends = (f"; then an entity's last word is {LAST[scheme][0]}-X, a one-word entity {LAST[scheme][1]}-X"
             if scheme in LAST else "")
     repair = (f" `warmstart predict` also repairs the {scheme} tags (an I-X that does not continue an X becomes "
               f"B-X{ends})" if scheme else " `warmstart predict`")
+    if scheme == "IOB1":
+        repair = (" Its tags are IOB1, as the data's are (an entity begins with I-X, B-X only where an X follows "
+                  "another X), which `pipeline(..., aggregation_strategy=\"simple\")` groups as entities too; "
+                  "`warmstart predict` also makes them well-formed IOB1 (a B-X that follows no X becomes I-X)")
+    elif scheme and entity_tags == "iob1":
+        repair = (f" The model's tags are the IOB1 reading of the data's {scheme} tags (every word of an entity "
+                  "I-X, B-X only where an X follows another X: one tag a type, which trained better with few "
+                  "labels), so the lines above give IOB1, which `pipeline(..., aggregation_strategy=\"simple\")` "
+                  f"groups as entities too. `warmstart predict` writes them back in {scheme} (an I-X that does not "
+                  f"continue an X begins one, B-X{ends})")
     use = f"""`warmstart predict THIS_FOLDER FILE` (a CoNLL file, JSONL with a tokens column, or one sentence a line; `--output
 tags.conll` writes CoNLL), or, with transformers alone:
 

@@ -2,9 +2,9 @@
 
 The model is a standard `AutoModelForTokenClassification`. Each word's tag is learnt and predicted on its first
 word piece (the other pieces are ignored, label -100), as in the BERT paper's NER set-up. Entity tags (BIO,
-IOB1, BIOES, BILOU: tasks/tag_schemes.py) are scored as entities with seqeval (micro F1, conlleval's
-convention) after a repair (an I-X that does not continue an X entity becomes B-X); any other tag set is scored
-by token accuracy (POS).
+IOB1, BIOES, BILOU: tasks/tag_schemes.py) are learnt in their IOB1 reading, predicted back in the data's
+scheme and scored as entities with seqeval (micro F1, conlleval's convention) after a repair (an I-X that does not
+continue an X entity becomes B-X); any other tag set is scored by token accuracy (POS).
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ from warmstart.tasks.finetune import (
     write_run,
 )
 from warmstart.tasks.protocol import select_then_refit
-from warmstart.tasks.tag_schemes import decode, entity_scheme, inventory, tagging_metrics
+from warmstart.tasks.tag_schemes import (
+    decode,
+    entity_scheme,
+    learnt_inventory,
+    learnt_tags,
+    tagging_metrics,
+    written_scheme,
+)
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
@@ -220,7 +227,9 @@ def predict_tags(model, tokenizer, sentences: list[list[str]], max_length: int, 
     out = [[names[b] if k else fallback for b, k in zip(logits.argmax(-1).tolist(), kept.tolist(), strict=True)]
            for logits, kept in per_word(lambda b: model(**b).logits, tokenizer, sentences, max_length, bf16,
                                         batch_size, progress)]
-    scheme = entity_scheme(names)
+    # the data's scheme, which the model's own (IOB1) tags are written back in; a folder from before it was
+    # recorded learnt the data's tags as written, so its tags name the scheme
+    scheme = getattr(model.config, "tag_scheme", None) or entity_scheme(names)
     return [decode(t, scheme) for t in out] if scheme else out
 
 
@@ -235,20 +244,24 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     sample = few_labels(splits, cfg)
     test = sample.test
     # the tag inventory is the schema (every tag of every split), so a type absent from a small training
-    # sample is still a class; an entity scheme gets each of its prefixes for every type (B- and I- for BIO)
+    # sample is still a class; entity tags of any scheme are learnt in their IOB1 reading (tasks/tag_schemes.py)
+    # and predicted back in the data's scheme, which gold (validation, test) stays in
     tags = {t for part in splits.values() for _, ts in part for t in ts}
-    scheme = entity_scheme(tags)
-    names = sorted(inventory(tags, scheme) if scheme else tags)
+    scheme = written_scheme([ts for part in splits.values() for _, ts in part])
+    names = sorted(learnt_inventory(tags, scheme, tc.entity_tags))
     index = {t: i for i, t in enumerate(names)}
+    learnt = {"tag_scheme": scheme, "entity_tags": tc.entity_tags} if scheme else {}  # in config.json, for predict
     pad_id = tokenizer.pad_token_id
     metric = "entity_f1" if scheme else "token_accuracy"
 
     def train_once(train: list, val: list | None, steps: int | None, phase: str):
         model = build_model(AutoModelForTokenClassification, cfg, num_labels=len(names),
                             id2label=dict(enumerate(names)), label2id=index)
+        model.config.update(learnt)  # from_pretrained would hand keys its config lacks to the model's __init__
         # a sentence beyond max_length trains window by window, as it is tagged: truncation dropped its tail's labels
-        pieces = [(train[i][0][a:b], train[i][1][a:b]) for i, a, b in word_windows(tokenizer, [w for w, _ in train],
-                                                                                   tc.max_length)]
+        rows = [(words, learnt_tags(ts, scheme, tc.entity_tags)) for words, ts in train]
+        pieces = [(rows[i][0][a:b], rows[i][1][a:b]) for i, a, b in word_windows(tokenizer, [w for w, _ in rows],
+                                                                                 tc.max_length)]
         ids, _, labels = encode(tokenizer, [w for w, _ in pieces], tc.max_length,
                                 [[index[t] for t in ts] for _, ts in pieces])
 
@@ -287,7 +300,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
                       "seed": tc.seed, **fitted, **measure_forgetting(cfg, model, tokenizer, bf16),
                       "seconds": elapsed(t0)}, len(test) > 0)
     if tc.save_model:  # how to use the folder, with transformers alone too
-        card = token_card(metrics, names, str(cfg.init), tc.max_length)
+        card = token_card(metrics, names, str(cfg.init), tc.max_length, scheme, tc.entity_tags)
         files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
