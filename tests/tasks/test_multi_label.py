@@ -150,6 +150,7 @@ def test_a_model_trained_on_0_1_vectors_predicts_0_1_vectors(tmp_path, pretraine
     gold.drop(columns=["labels", "split"]).to_csv(tmp_path / "in.csv", index=False)
     _, rows = predict_rows(str(tmp_path / "v"), str(tmp_path / "in.csv"), str(tmp_path / "out.jsonl"))
     assert [json.dumps(p) for p in rows["prediction"]] == list(saved["prediction"])
+    assert "label i is position i" in (tmp_path / "v" / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("a, b", [

@@ -380,7 +380,7 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
                       **measure_forgetting(cfg, model, tokenizer, bf16), "seconds": elapsed(t0)}, len(test) > 0)
     if tc.save_model:  # how to use the folder, with transformers alone too (the pooled head is not its forward)
         card = multi_label_card(metrics, names, str(cfg.init), tc.pooling, tc.max_length,
-                                bool(cfg.data.text_pair_column))
+                                bool(cfg.data.text_pair_column), form)
         files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
