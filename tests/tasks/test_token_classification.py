@@ -71,6 +71,21 @@ def test_bioes_and_bilou_sets_are_scored_by_entity_f1_and_tagged_in_their_own_sc
         [r["prediction"] for r in saved]
 
 
+@pytest.mark.parametrize("pred, want", [
+    ([["B-PER", "B-PER", "B-PER", "B-PER"]], 0.0),  # finds the entity by tagging every word: below all-'O' (75%)
+    ([["O", "O", "B-PER", "B-PER"]], 0.6667),  # 3 of 4 words right, as many as all-'O': its F1 counts
+    ([["O", "O", "O", "B-PER"]], 1.0),
+    ([["O", "O", "O", "O"]], 0.0),
+])
+def test_a_model_below_tagging_every_word_o_has_learnt_nothing_when_choosing(pred, want):
+    """Early stopping counted a garbage first epoch (F1 0.013, token accuracy 47.6%) as a best and stopped there."""
+    from warmstart.tasks.token_classification import held_out_score
+
+    rows = [(["a", "b", "c", "Ann"], ["O", "O", "O", "B-PER"])]
+    assert held_out_score(rows, pred, "BIO", "entity_f1") == pytest.approx(want, abs=1e-4)
+    assert held_out_score([(["a"], ["NN"])], [["VB"]], None, "token_accuracy") == 0.0
+
+
 def test_an_iob1_set_is_tagged_in_iob1(pretrained, tmp_path):
     """CoNLL-2003 as released: an entity begins with I-; predictions come back so, not as BIO."""
     from warmstart.tasks.registry import run_task
