@@ -88,7 +88,7 @@ def _encoder(folder: Path, trust_pickled: bool = False):
 
 def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:
     """The training sample's and validation split's sentences (word lists), one tag id per word (entity tags in
-    the IOB1 reading fine-tuning learns, tasks/tag_schemes.learnt_tags), and the task's metric over per-word
+    the IOB1 reading fine-tuning learns by default, tasks/tag_schemes.learnt_tags), and the task's metric over per-word
     predictions of the validation split: seqeval entity F1 for entity tags, as fine-tuning reports (token accuracy,
     dominated by 'O', barely separates candidates), token accuracy otherwise."""
     from warmstart.tasks.tag_schemes import decode, entity_scheme, learnt_tags, tagging_metrics
