@@ -117,8 +117,8 @@ def main() -> None:
                 s = "setfit" if "SetFit" in gap["a"] else "linear_probe"
                 test_says = round(100 * (ref[f"MiniLM + SimCSE, {s}"] - ref[f"MiniLM, {s}"]), 1)
             rows.append({"task": task, "seed": seed, "per_class": args.per_class, "auto_pipeline": result["chosen"]["name"],
-                         "auto_strategy": strategy, "auto_cv": result["chosen"]["accuracy"],
-                         "auto_test": round(100 * result["chosen"]["test_accuracy"], 1),
+                         "auto_strategy": strategy, "auto_cv": result["chosen"]["score"],
+                         "auto_test": round(100 * result["chosen"]["test_score"], 1),
                          "best_hindsight": best, "best_test": round(100 * ref[best], 1),
                          "setfit_library": round(100 * ref["SetFit on MiniLM (library)"], 1),
                          "tfidf": round(100 * ref["TF-IDF + LR"], 1),

@@ -137,6 +137,10 @@ CASES = [
     (["predict", "ft", "--input", "missing.csv"], "input file not found"),
     # auto: a negative budget reaches its own check (argparse said only "expected one argument")
     (["auto", "--labelled", "s.csv", "--budget", "-5m"], "--budget -5m: give a duration such as 15m"),
+    # auto on sets of labels: no even spread per class, a separator that splits nothing, a column named twice
+    (["auto", "--labelled", "tags.csv", "--per-class", "2"], "tags.csv: --per-class spreads the N over the classes"),
+    (["auto", "--labelled", "s.csv", "--label-separator", " "], "an empty or blank separator splits nothing"),
+    (["auto", "--labelled", "s.csv", "--label-columns", "a", "a"], "--label-columns a a: a column is named twice"),
     (["predict", "ft", "--input", "labels.xlsx"], "labels.xlsx: a spreadsheet, which is not read; save it as CSV"),
     (["predict", "ft", "--input", "s.csv", "--output", "p.txt"], "must end in .csv or .jsonl"),
     (["predict", "ft", "--input", "s.csv", "--output", "s.csv"], "that is the input file"),

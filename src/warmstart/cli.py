@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "the labels, refit the winner on all of them and report against the rivals. "
                                    "Running it again on the same folder resumes it.")
     a.add_argument("--labelled", required=True, help="the labelled table (CSV/TSV/JSONL) with text and label "
-                                                      "columns; a `split` column's test rows only score the result")
+                                                      "columns (one label a text, or a list: multi-label); a "
+                                                      "`split` column's test rows only score the result")
     a.add_argument("--unlabelled", nargs="+", default=[], help="unlabelled text files from your domain")
     a.add_argument("--candidates", nargs="+", default=[], help="encoder folders (or hub ids, with --allow-download) "
                                                                "to consider beside the installed MiniLM")
@@ -113,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--text-column", default="text")
     a.add_argument("--label-column", default="label")
+    sets = a.add_mutually_exclusive_group()
+    sets.add_argument("--label-separator", default=None, help="multi-label: the separator between one cell's "
+                                                              "labels (e.g. '|'); lists need none")
+    sets.add_argument("--label-columns", nargs="+", default=None, help="multi-label: one 0/1 column per label")
     a.add_argument("--allow-download", action="store_true", help="a candidate given as a hub id may be downloaded")
     a.add_argument("--overwrite", action="store_true", help="make every decision again (or replace a folder "
                                                             "warmstart did not write)")
@@ -187,6 +192,7 @@ def _run(args) -> None:
         warmstart.auto(args.labelled, unlabelled=args.unlabelled, candidates=args.candidates, budget=args.budget,
                        output_dir=args.output_dir, labels=args.labels, per_class=args.per_class, seed=args.seed,
                        text_column=args.text_column, label_column=args.label_column,
+                       label_separator=args.label_separator, label_columns=args.label_columns,
                        allow_download=args.allow_download, overwrite=args.overwrite)
     elif args.command == "demo":
         warmstart.demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds, overwrite=args.overwrite,

@@ -94,16 +94,16 @@ def test_the_budget_is_kept_and_every_stage_reported(auto_run):
 def test_the_verdict_names_the_choice_rivals_and_adaptation(auto_run):
     v = auto_run[0].verdict
     assert v["chosen"]["pipeline"] in {r["pipeline"] for r in v["pipelines"]}
-    best = max(r["accuracy"] for r in v["pipelines"] if r["pipeline"] not in ("tfidf", "setfit_library"))
-    assert v["chosen"]["accuracy"] == best  # the best out-of-fold accuracy wins
-    assert v["chosen"]["low"] <= v["chosen"]["accuracy"] <= v["chosen"]["high"]
+    best = max(r["score"] for r in v["pipelines"] if r["pipeline"] not in ("tfidf", "setfit_library"))
+    assert v["chosen"]["score"] == best  # the best out-of-fold accuracy wins
+    assert v["chosen"]["low"] <= v["chosen"]["score"] <= v["chosen"]["high"]
     assert "tfidf" in v["comparisons"] and v["unlabelled"]["adapted"]
     runner = v["comparisons"]["runner_up"]  # the next pipeline, and how far behind it is
     assert runner["b"] != v["chosen"]["name"] and runner["gap"] >= 0 and runner["labels"] >= 0
     assert any(s.startswith(f"The runner-up, {runner['b']}") for s in v["sentences"])
     assert "adaptation" in v["comparisons"]
     assert len(v["curve"]) == 3 and v["curve"][0]["labels"] < v["curve"][-1]["labels"]
-    assert 0 <= v["chosen"]["test_accuracy"] <= 1 and v["test_rows"] == 40
+    assert 0 <= v["chosen"]["test_score"] <= 1 and v["test_rows"] == 40
 
 
 def test_the_model_folder_predicts_loads_in_transformers_and_sentence_transformers(auto_run, sentiment_csv, tmp_path):
@@ -212,3 +212,36 @@ def test_a_killed_run_resumes_where_it_stopped(pretrained, sentiment_csv, tmp_pa
     assert after[first] == before[first]  # kept, not fitted again
     assert "done" in after and (out / "model" / "model.safetensors").is_file()
     assert np.isfinite(after["done"]["wall_s"])
+
+
+def test_a_table_of_label_sets_is_chosen_by_micro_f1_and_predicted_as_the_user_wrote_it(pretrained, tmp_path,
+                                                                                       monkeypatch):
+    """Multi-label end to end: 0/1 vectors in, micro-F1 decides and reports against TF-IDF + LR with bootstrap
+    intervals, and the delivered model predicts 0/1 vectors (its folds' tables had one column a label)."""
+    import random
+
+    from conftest import FILLER, NEGATIVE, POSITIVE
+
+    rng, rows = random.Random(0), []
+    for split, n in (("train", 40), ("test", 12)):
+        for i in range(n):
+            hot = [[0, 1], [1, 0], [1, 1], [0, 0]][i % 4]  # [neg, pos]
+            words = NEGATIVE * 3 * hot[0] + POSITIVE * 3 * hot[1]
+            rows.append({"text": " ".join(rng.choice(FILLER + words) for _ in range(8)), "labels": json.dumps(hot),
+                         "split": split})
+    path = tmp_path / "sets.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    monkeypatch.setattr(NO_MINILM, _no_minilm)
+    v = warmstart.auto(path, candidates=[pretrained], budget="2m", output_dir=tmp_path / "a", labels=24,
+                       label_column="labels").verdict
+    assert v["multi_label"] and v["metric"] == "micro-F1" and v["rank_by"] == "probe" and v["classes"] == ["0", "1"]
+    assert v["chosen"]["low"] <= v["chosen"]["score"] <= v["chosen"]["high"] and 0 <= v["chosen"]["test_score"] <= 1
+    assert "tfidf" in v["comparisons"] and "micro-F1 cross-validated" in v["sentences"][0]
+    used = pd.read_csv(tmp_path / "a" / "labels.csv")
+    assert list(used.columns) == ["text", "0", "1", "fold"] and len(used) == 24
+    predicted = warmstart.predict(tmp_path / "a" / "model", path, tmp_path / "p.csv").rows["prediction"]
+    assert all(len(p) == 2 and set(p) <= {0, 1} for p in predicted)
+    written = pd.read_csv(tmp_path / "p.csv")["prediction"].map(json.loads)  # the file: 0/1 vectors, as given
+    assert all(len(p) == 2 and set(p) <= {0, 1} for p in written)
+    card = (tmp_path / "a" / "model" / "README.md").read_text(encoding="utf-8")
+    assert "2 labels, any number a text" in card and "Cross-validated micro-F1" in card and "sigmoid" in card

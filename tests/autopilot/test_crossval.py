@@ -1,6 +1,8 @@
 """auto/crossval.py: the N labels and their folds, out-of-fold predictions that never see their own row, and the
 intervals that the verdict reads."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,9 @@ import pytest
 from warmstart.autopilot.crossval import (
     fold_finetune,
     fraction_of,
+    interval,
     load_labelled,
+    micro_f1,
     oof_probe,
     oof_tfidf,
     paired_gap,
@@ -123,3 +127,111 @@ def test_the_wilson_interval_stays_inside_0_and_1():
     assert 0.6 < low < 1.0 and high == pytest.approx(1.0)
     low, high = wilson(0, 5)
     assert low == pytest.approx(0.0) and 0 < high < 0.6
+
+
+# ---------------------------------------------------------------- sets of labels
+def _sets_table(path, form: str, n: int = 24):
+    """A table whose texts say their labels (pos, neg, both or neither), in one of the forms multi_label reads."""
+    sets = [["pos"], ["neg"], ["neg", "pos"], []] * (n // 4)
+    texts = [" ".join(["good great"] * ("pos" in s) + ["bad awful"] * ("neg" in s) + [f"film {i}"])
+             for i, s in enumerate(sets)]
+    frame = pd.DataFrame({"text": texts, "split": ["train"] * (n - 8) + ["test"] * 8})
+    if form == "lists":
+        frame["labels"] = [json.dumps(s) for s in sets]
+    elif form == "separator":
+        frame["labels"] = ["|".join(s) for s in sets]
+    elif form == "vectors":
+        frame["labels"] = [json.dumps([int("neg" in s), int("pos" in s)]) for s in sets]
+    else:
+        frame["neg"], frame["pos"] = [int("neg" in s) for s in sets], [int("pos" in s) for s in sets]
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("form, options, names", [
+    ("lists", {}, ["neg", "pos"]),  # JSON lists in the label column: told apart from one label a text
+    ("separator", {"label_separator": "|"}, ["neg", "pos"]),
+    ("vectors", {}, ["0", "1"]),  # 0/1 vectors: the positions are the labels
+    ("columns", {"label_columns": ["neg", "pos"]}, ["neg", "pos"]),
+])
+def test_sets_of_labels_are_read_in_every_form_and_folded_by_label(form, options, names, tmp_path):
+    data = load_labelled(str(_sets_table(tmp_path / "t.csv", form)), "text", "labels", None, None, 0, 4, **options)
+    assert data.multi and data.metric == "micro-F1" and data.names == names and data.y.shape == (16, 2)
+    assert data.test_y.shape == (8, 2) and data.k == 4
+    for j in range(2):  # iterative stratification: each label's 8 texts, 2 in each fold
+        assert np.bincount(data.folds[data.y[:, j] == 1], minlength=4).tolist() == [2, 2, 2, 2]
+    train, held = data.fold(0)
+    table = data.table(train, held)
+    assert list(table.columns) == ["text", *names, "split"]  # one 0/1 column a label, whatever the file's form
+    assert (table[names].to_numpy() == np.concatenate([data.y[train], data.y[held]])).all()
+    written = pd.Series([json.dumps([names[j] for j in np.flatnonzero(r)]) for r in data.y])
+    assert (data.decode(written) == data.y).all()  # predictions.csv's lists of names, back to 0/1 rows
+
+
+@pytest.mark.parametrize("text, labels, columns", [
+    ("text", ["text", "b"], ["_text", "b", "text", "split"]),  # a label named like the text column
+    ("body", ["split", "b"], ["body", "b", "split", "_split"]),  # ... like the split column
+])
+def test_a_label_named_like_a_column_of_auto_tables_moves_that_column(text, labels, columns, tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({text: [f"w{i}" for i in range(8)],
+                  "labels": [json.dumps([labels[i % 2]]) for i in range(8)]}).to_csv(path, index=False)
+    data = load_labelled(str(path), text, "labels", None, None, 0, 2)
+    assert list(data.table().columns) == columns
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"per_class": 2}, "--per-class spreads the N over the classes"),
+    ({"labels": 2}, "needs at least 2 texts and one label"),
+])
+def test_sets_auto_cannot_use_are_refused_in_one_line(flags, message, tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": [f"w{i}" for i in range(6)], "labels": ["[]"] * 5 + ['["a"]']}).to_csv(path, index=False)
+    with pytest.raises(WarmstartError, match=message):
+        load_labelled(str(path), "text", "labels", flags.get("labels"), flags.get("per_class"), 0, 5)
+
+
+def test_out_of_fold_probe_and_tfidf_predict_sets(tmp_path):
+    data = load_labelled(str(_sets_table(tmp_path / "t.csv", "lists", 40)), "text", "labels", None, None, 0, 4)
+    x = data.y + np.random.default_rng(0).normal(scale=0.3, size=data.y.shape)  # features that carry the labels
+    probe, tfidf = oof_probe(x, data, 0), oof_tfidf(data, 0)
+    assert probe.shape == tfidf.shape == data.y.shape
+    assert data.score(probe) > 0.9 and data.score(tfidf) > 0.5  # the words say the labels
+
+
+@pytest.mark.parametrize("wrong_a, wrong_b, verdict", [
+    (0, 30, "better"),  # a right everywhere, b misses every label of 30 texts
+    (30, 0, "worse"),
+    (2, 3, "not clearly different"),
+    (5, None, "the same"),  # the same predictions: no interval to read
+])
+def test_paired_gaps_of_micro_f1_come_from_a_paired_bootstrap(wrong_a, wrong_b, verdict):
+    y = np.tile([[1, 0], [0, 1], [1, 1]], (20, 1))  # 60 texts, 80 labels
+    a = y.copy()
+    a[:wrong_a] = 0  # the first texts' labels missed
+    b = a.copy() if wrong_b is None else y.copy()
+    if wrong_b:
+        b[-wrong_b:] = 0  # the last ones'
+    g = paired_gap(a, b, y)
+    assert g["verdict"] == verdict and g["low"] <= g["gap"] <= g["high"]
+    assert g["gap"] == pytest.approx(100 * (micro_f1(a, y) - micro_f1(b, y)), abs=0.06)
+
+
+def test_a_micro_f1_interval_holds_its_figure_and_stays_inside_0_and_1():
+    y = np.tile([[1, 0], [0, 1], [1, 1]], (10, 1))
+    pred = y.copy()
+    pred[:6] = 0
+    low, high = interval(pred, y)
+    assert 0 <= low < micro_f1(pred, y) < high <= 1
+    assert interval(y, y) == (1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_a_fold_of_sets_trains_task_multi_label_and_predicts_every_label(pretrained, tmp_path):
+    """A fold's model knows every label (one 0/1 column a label), even one its training rows never show."""
+    data = load_labelled(str(_sets_table(tmp_path / "t.csv", "lists")), "text", "labels", None, None, 0, 2)
+    data.y[data.fold(0)[0], 0] = 0  # "neg" never among fold 0's training rows
+    pred, metrics = fold_finetune(data, 0, tmp_path / "f0", str(pretrained),
+                                  ["train.strategy=linear_probe", "train.precision=fp32"])
+    assert pred.shape == (len(data.fold(0)[1]), 2) and not pred[:, 0].any()
+    assert "micro_f1" in metrics and metrics["label_count"] == 2

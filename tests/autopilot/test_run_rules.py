@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from warmstart.autopilot.plan import SCRATCH
-from warmstart.autopilot.run import SCRATCH_MIN_BYTES, AutoRun
+from warmstart.autopilot.run import AutoRun
+from warmstart.autopilot.unlabelled import SCRATCH_MIN_BYTES, plan_unlabelled
 
 
 def _run(tmp_path, sentiment_csv, budget_s: float = 3600, unlabelled: list[str] = ()) -> AutoRun:
@@ -63,10 +64,10 @@ def test_scratch_pretraining_needs_tfidf_clearly_ahead_and_text_enough(tfidf_wro
     text.write_bytes(b"x" * size)
     (tmp_path / "run").mkdir()
     run = _run(tmp_path / "run", sentiment_csv, unlabelled=[str(text)])
-    run.state.put("encoder:base", {"knn": 0.5}, run.clock)
+    run.state.put("encoder:base", {"rank": 0.5}, run.clock)
     y = run.data.y
     run.oof = {"tfidf": _wrong(y, tfidf_wrong), "probe:base": _wrong(y, probe_wrong)}
-    decision = run.plan_unlabelled()
+    decision = plan_unlabelled(run)
     assert bool(decision.get("scratch_minutes")) == scratch
     assert decision["adapt_minutes"] > 0 and decision["base"] == "base"
     assert why in decision["why"]

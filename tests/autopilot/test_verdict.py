@@ -38,5 +38,5 @@ def test_the_model_card_says_how_to_use_the_folder_as_it_was_fitted(pooling, sni
 
 
 CARD_RESULT = {"labels": 20, "classes": ["neg", "pos"], "protocol": "20 labels, 2-fold cross-validation",
-               "chosen": {"name": "tiny, SetFit (warmstart)", "encoder_folder": "tiny", "accuracy": 80.0,
+               "chosen": {"name": "tiny, SetFit (warmstart)", "encoder_folder": "tiny", "score": 80.0,
                           "low": 60.0, "high": 90.0}}

@@ -39,3 +39,25 @@ def test_a_sample_smaller_than_asked_says_so(capsys, drawn, n, warned):
     err = capsys.readouterr().err
     assert (warned in err) if warned else err == ""
     assert len(rows) == min(n or 100, 70 if n == 80 else 100)
+
+
+@pytest.mark.parametrize("n, k, rates, seed", [
+    (50, 5, [0.06, 0.1, 0.2, 0.3, 0.5, 0.02], 0),  # WNUT-like: labels on 2 to 50 percent of the texts
+    (37, 3, [0.5, 0.1], 1),  # N not a multiple of k
+    (20, 2, [0.0, 0.3], 2),  # a label no text has
+    (40, 4, [0.9, 0.9, 0.05], 3),  # labels on nearly every text
+])
+def test_iterative_folds_spread_every_label_and_the_items_evenly(n, k, rates, seed):
+    """Iterative stratification: each label's items split over the folds as evenly as its count allows (plain
+    k-fold put 0 to 5 of a 13-text label in a fold of 10 on the first case), the folds N/k items each."""
+    from warmstart.data.sample import iterative_folds
+
+    y = (np.random.default_rng(seed).random((n, len(rates))) < np.array(rates)).astype(int)
+    folds = iterative_folds(y, k, seed)
+    assert folds.shape == (n,) and set(folds) == set(range(k))
+    sizes = np.bincount(folds, minlength=k)
+    assert sizes.max() - sizes.min() <= 1
+    for j in range(y.shape[1]):
+        spread = np.bincount(folds[y[:, j] == 1], minlength=k)
+        assert spread.max() - spread.min() <= 1, (j, spread)
+    assert (iterative_folds(y, k, seed) == folds).all()  # seeded

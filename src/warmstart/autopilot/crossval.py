@@ -4,7 +4,9 @@ out-of-fold predictions, and the intervals read from them.
 Every pipeline is scored on the same stratified folds of the N labels (k = 5, or 3 when the budget is short,
 never more than the smallest class's count): fitted on k-1 folds, it predicts the held-out one, so each of the N
 labels gets one out-of-fold prediction from every pipeline and two pipelines can be compared example by example
-(paired). Nothing outside the N reaches a fit, a choice or a score; test rows in the user's file are read only
+(paired). One label a text: accuracy, t intervals on the per-example differences. A set of labels a text (lists
+in the label column, `label_separator`, `label_columns`): micro-F1, folds by iterative stratification, and
+paired bootstrap intervals (micro-F1 is not a mean over examples). Nothing outside the N reaches a fit, a choice or a score; test rows in the user's file are read only
 to score the final model once every decision is made.
 """
 
@@ -23,7 +25,8 @@ from warmstart.errors import WarmstartError
 
 @dataclass
 class Labelled:
-    """The N labels (texts, class ids, each row's fold) and the file's test rows (scored once, at the end)."""
+    """The N labels (texts, class ids (N,) or, for sets of labels, 0/1 rows (N, L), each row's fold) and the file's
+    test rows (scored once, at the end)."""
 
     texts: list[str]
     y: np.ndarray
@@ -33,15 +36,37 @@ class Labelled:
     test_y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     unused: int = 0  # the file's training rows beyond the N, and its validation rows: never read again
     text_column: str = "text"  # the file's own name for it: the model auto writes predicts that file as it is
+    form: str | None = None  # sets of labels: how the file wrote them (multi_label.load_splits), which predict keeps
 
     @property
     def k(self) -> int:
         return int(self.folds.max()) + 1
 
+    @property
+    def multi(self) -> bool:
+        return self.y.ndim == 2
+
+    @property
+    def metric(self) -> str:
+        return "micro-F1" if self.multi else "accuracy"
+
+    @property
+    def split_column(self) -> str:
+        return "split" if not self.multi or "split" not in self.names else "_split"
+
+    def score(self, pred: np.ndarray) -> float:
+        """The out-of-fold predictions' accuracy, or micro-F1 for sets of labels."""
+        return score(pred, self.y)
+
     def set_folds(self, k: int, seed: int) -> Labelled:
-        """Assign each of the N labels to one of k stratified, seeded folds."""
+        """Assign each of the N labels to one of k stratified, seeded folds (iterative stratification for sets)."""
         from sklearn.model_selection import StratifiedKFold
 
+        from warmstart.data.sample import iterative_folds
+
+        if self.multi:
+            self.folds[:] = iterative_folds(self.y, k, seed)
+            return self
         split = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(self.y)), self.y)
         for i, (_, held) in enumerate(split):
             self.folds[held] = i
@@ -54,95 +79,154 @@ class Labelled:
     def table(self, rows: np.ndarray | None = None, test_rows: np.ndarray | None = None,
               with_test: bool = False) -> pd.DataFrame:
         """A labelled table that the fine-tuning task reads: `rows` of the N as split=train, then `test_rows` of
-        the N (a fold's held-out part) or, `with_test`, the file's test rows, as split=test."""
+        the N (a fold's held-out part) or, `with_test`, the file's test rows, as split=test. Sets of labels: one
+        0/1 column per label (`data.label_columns`), so that every fold's model has every label, in one order,
+        even one that its training rows never show."""
         rows = np.arange(len(self.y)) if rows is None else rows
-        text = self.text_column
-        parts = [pd.DataFrame({text: [self.texts[i] for i in rows], "label": [self.names[c] for c in self.y[rows]],
-                               "split": "train"})]
+
+        def part(texts: list[str], y: np.ndarray, split: str) -> pd.DataFrame:
+            labels = (dict(zip(self.names, np.asarray(y).reshape(len(texts), -1).T, strict=True)) if self.multi
+                      else {"label": [self.names[c] for c in y]})
+            return pd.DataFrame({self.text_column: texts, **labels, self.split_column: split})
+
+        parts = [part([self.texts[i] for i in rows], self.y[rows], "train")]
         if test_rows is not None:
-            parts.append(pd.DataFrame({text: [self.texts[i] for i in test_rows],
-                                       "label": [self.names[c] for c in self.y[test_rows]], "split": "test"}))
+            parts.append(part([self.texts[i] for i in test_rows], self.y[test_rows], "test"))
         if with_test and len(self.test_y):
-            parts.append(pd.DataFrame({text: self.test_texts, "label": [self.names[c] for c in self.test_y],
-                                       "split": "test"}))
+            parts.append(part(self.test_texts, self.test_y, "test"))
         return pd.concat(parts, ignore_index=True)
+
+    def decode(self, predicted: pd.Series) -> np.ndarray:
+        """A fine-tuning run's predictions.csv `prediction` column -> (M,) class ids, or (M, L) 0/1 (JSON lists of
+        label names)."""
+        index = {n: c for c, n in enumerate(self.names)}
+        if not self.multi:
+            return predicted.astype(str).map(index).to_numpy()
+        out = np.zeros((len(predicted), len(self.names)), dtype=int)
+        for i, cell in enumerate(predicted):
+            out[i, [index[str(n)] for n in json.loads(cell)]] = 1
+        return out
 
 
 def load_labelled(path: str, text_column: str, label_column: str, labels: int | None, per_class: int | None,
-                  seed: int, folds: int) -> Labelled:
+                  seed: int, folds: int, label_separator: str | None = None, label_columns: list[str] = ()
+                  ) -> Labelled:
     """Read the user's labelled table (a `split` column's test rows are kept apart; without one every row is a
     label), draw the N (`labels`, stratified; or `per_class` of each class) exactly as a fine-tuning run with
-    `data.labels` draws them, and assign folds."""
+    `data.labels` draws them, and assign folds. Sets of labels (lists in the label column, `label_separator`,
+    `label_columns`) are drawn as task multi_label draws them: uniformly."""
     from warmstart.config import LabelledDataConfig
-    from warmstart.data.sample import check_classes
     from warmstart.data.sources import read_table
+    from warmstart.tasks.labelled_table import holds_sets
+
+    columns = (table := read_table(path)).columns
+    data = LabelledDataConfig(path=path, text_column=text_column, label_column=label_column,
+                              label_separator=label_separator, label_columns=list(label_columns),
+                              split_column="split" if "split" in columns else None, validation_size=0.0, test_size=0.0)
+    sets = bool(label_columns) or label_separator is not None or (
+        label_column in columns and holds_sets(table[label_column]))
+    drawn = (_draw_sets if sets else _draw_classes)(data, labels, per_class, seed)
+    return drawn.set_folds(int(min(folds, len(drawn.y) if sets else np.bincount(drawn.y).min())), seed)
+
+
+def _draw_classes(data, labels: int | None, per_class: int | None, seed: int) -> Labelled:
+    from warmstart.data.sample import check_classes
     from warmstart.tasks.classification import load_splits, subsample
 
-    has_split = "split" in read_table(path).columns
-    data = LabelledDataConfig(path=path, text_column=text_column, label_column=label_column,
-                              split_column="split" if has_split else None,
-                              validation_size=0.0, test_size=0.0)
     splits, names = load_splits(data, seed)
     pool = splits["train"]
     n = per_class * len(names) if per_class else labels
     drawn = subsample(pool, n, seed, "--per-class" if per_class else "--labels", balanced=bool(per_class))
     y = drawn["label"].to_numpy()
-    check_classes([names[c] for c in y], path)  # one class: nothing to choose between (sklearn would raise deep)
+    check_classes([names[c] for c in y], data.path)  # one class: nothing to choose between (sklearn would raise deep)
     counts = np.bincount(y, minlength=len(names))
     if (counts < 2).any():
         few = names[int(np.argmin(counts))]
-        raise WarmstartError(f"{path}: class {few!r} has {int(counts.min())} label(s) among the N; auto "
+        raise WarmstartError(f"{data.path}: class {few!r} has {int(counts.min())} label(s) among the N; auto "
                              "cross-validates inside the labels and needs at least 2 of every class")
     test = splits["test"]
-    data = Labelled(drawn["text"].tolist(), y, [str(x) for x in names], np.zeros(len(y), dtype=int),
+    return Labelled(drawn["text"].tolist(), y, [str(x) for x in names], np.zeros(len(y), dtype=int),
                     test["text"].tolist(), test["label"].to_numpy(), len(pool) - len(drawn) + len(splits["validation"]),
-                    _table_column(text_column))
-    return data.set_folds(int(min(folds, counts.min())), seed)
+                    _table_column(data.text_column, {"label", "split"}))
 
 
-def _table_column(name: str) -> str:
+def _draw_sets(data, labels: int | None, per_class: int | None, seed: int) -> Labelled:
+    from warmstart.tasks.labelled_table import subsample
+    from warmstart.tasks.multi_label import load_splits, multi_hot
+
+    if per_class:
+        raise WarmstartError(f"{data.path}: --per-class spreads the N over the classes, one class a text; the label "
+                             "column holds sets of labels: give --labels N")
+    splits, names, form = load_splits(data, seed)
+    pool = splits["train"]
+    drawn = subsample(pool, labels, seed, "--labels", stratified=False)
+    y = multi_hot(drawn, len(names)).astype(int)
+    if len(y) < 2 or not y.any():
+        raise WarmstartError(f"{data.path}: {len(y)} labelled text(s) among the N, {int(y.sum())} label(s) on them; "
+                             "auto cross-validates inside the labels and needs at least 2 texts and one label")
+    test = splits["test"]
+    names = [str(x) for x in names]
+    return Labelled(drawn["text"].tolist(), y, names, np.zeros(len(y), dtype=int), test["text"].tolist(),
+                    multi_hot(test, len(names)).astype(int), len(pool) - len(drawn) + len(splits["validation"]),
+                    _table_column(data.text_column, {*names, "_split" if "split" in names else "split"}), form)
+
+
+def _table_column(name: str, taken: set[str]) -> str:
     """The text column of the tables auto writes: the user's own name, so `warmstart predict` reads their file
-    as it is (its default is the column the model was trained on); "text" where that name would clash with the
-    table's other columns or not read back as a string from a `data.text_column=...` override."""
+    as it is (its default is the column the model was trained on); "text" (or "_text") where that name would
+    clash with the table's other columns (`taken`) or not read back as a string from a `data.text_column=...`
+    override."""
     import yaml
 
-    return name if name not in ("label", "split") and isinstance(yaml.safe_load(name), str) else "text"
+    if name not in taken and isinstance(yaml.safe_load(name), str):
+        return name
+    return "text" if "text" not in taken else "_text"
 
 
 # ---------------------------------------------------------------- out-of-fold predictions, one per pipeline
 def oof_probe(x: np.ndarray, data: Labelled, seed: int, rows: Callable[[np.ndarray], np.ndarray] | None = None
               ) -> np.ndarray:
     """A linear probe (logistic regression on frozen features x: (N, H), C by cross-validation inside each fold's
-    training part), out of fold. `rows`: a subset of each fold's training rows (the label-efficiency curve).
-    -> (N,) predicted class ids"""
-    from warmstart.models.probe import fit_logistic_cv
+    training part), out of fold; for sets of labels one per label, with its decision offset (models/probe.py's
+    fit_one_vs_rest). `rows`: a subset of each fold's training rows (the label-efficiency curve).
+    -> (N,) predicted class ids, or (N, L) 0/1"""
+    from warmstart.models.probe import fit_logistic_cv, fit_one_vs_rest
 
-    pred = np.zeros(len(data.y), dtype=int)
+    pred = np.zeros_like(data.y)
     for i in range(data.k):
         train, held = data.fold(i)
         train = rows(train) if rows else train
+        if data.multi:
+            fit = fit_one_vs_rest(x[train], data.y[train], None, None, seed)
+            pred[held] = x[held] @ fit["weight"].T + fit["bias"] > 0
+            continue
         fit = fit_logistic_cv(x[train], data.y[train], seed)
         pred[held] = fit["classes"][(x[held] @ fit["weight"].T + fit["bias"]).argmax(1)]
     return pred
 
 
 def oof_tfidf(data: Labelled, seed: int, rows: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-    """TF-IDF + logistic regression (studies/baselines.py, C inside each fold's training part), out of fold."""
+    """TF-IDF + logistic regression (studies/baselines.py, C inside each fold's training part; for sets of
+    labels one a label, multi_label.tfidf_sets), out of fold."""
     from warmstart.studies.baselines import tfidf_predict_cv
+    from warmstart.tasks.multi_label import tfidf_sets
 
-    pred = np.zeros(len(data.y), dtype=int)
+    pred = np.zeros_like(data.y)
     for i in range(data.k):
         train, held = data.fold(i)
         train = rows(train) if rows else train
-        pred[held], _ = tfidf_predict_cv([data.texts[j] for j in train], data.y[train],
-                                         [data.texts[j] for j in held], seed)
+        fit = tfidf_sets if data.multi else tfidf_predict_cv
+        pred[held] = fit([data.texts[j] for j in train], data.y[train], [data.texts[j] for j in held], seed)[0]
     return pred
 
 
 def fraction_of(fraction: float, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """A stratified `fraction` of a fold's training rows (at least 2 of each class), for the curve."""
+    """A stratified `fraction` of a fold's training rows (at least 2 of each class; sets of labels: a uniform
+    one, at least 2 rows), for the curve."""
     def pick(train: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(seed)
+        if np.ndim(y) == 2:
+            return np.sort(rng.permutation(train)[:max(2, round(fraction * len(train)))])
         out = []
         for c in np.unique(y[train]):
             mine = train[y[train] == c]
@@ -177,26 +261,72 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     frame = data.table(train, held, with_test)
     if not table.is_file() or not pd.read_csv(table, keep_default_na=False).astype(str).equals(frame.astype(str)):
         frame.to_csv(table, index=False)
+    sets = {"task": "multi_label", "data.label_columns": data.names, "data.split_column": data.split_column}
     cfg = load_config(FinetuneConfig, None, [
         f"output_dir={run_dir or folder / 'run'}", f"init={encoder}", f"tokenizer={encoder}", f"data.path={table}",
-        f"data.text_column={data.text_column}", "task=classification", f"train.save_model={str(save_model).lower()}", *overrides])
+        f"data.text_column={data.text_column}", "task=classification", f"train.save_model={str(save_model).lower()}",
+        *overrides], values=sets if data.multi else None)
     out = Path(cfg.output_dir)
     if finished_with(out, cfg):
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     else:
         with scored_by_caller():  # the refit's score is the cross-validation; its own "no test split" is not news
             metrics = run_task(cfg)
-    test = frame[frame["split"] == "test"]
+    test = frame[frame[data.split_column] == "test"]
     if not len(test):
-        return np.zeros(0, dtype=int), metrics
-    predicted = pd.read_csv(out / "predictions.csv", keep_default_na=False)["prediction"].astype(str)
-    index = {n: c for c, n in enumerate(data.names)}
-    return predicted.map(index).to_numpy(), metrics
+        return np.zeros((0, *data.y.shape[1:]), dtype=int), metrics
+    return data.decode(pd.read_csv(out / "predictions.csv", keep_default_na=False)["prediction"]), metrics
 
 
 # ---------------------------------------------------------------- what the predictions say
+BOOTSTRAP = 2000  # resamples for a micro-F1 interval: its 2.5% and 97.5% points move by about 0.2 points
+
+
 def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(y)))
+
+
+def micro_f1(pred: np.ndarray, y: np.ndarray) -> float:
+    """(N, L) 0/1 each: every (text, label) decision counted once; 0 when neither side has a label."""
+    tp, pp, ap = _counts(np.asarray(pred)[None], np.asarray(y)[None])
+    return float(_f1(tp, pp, ap)[0])
+
+
+def score(pred: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy (y: (N,) class ids), or micro-F1 (y: (N, L) 0/1)."""
+    return micro_f1(pred, y) if np.ndim(y) == 2 else accuracy(pred, y)
+
+
+def right(pred: np.ndarray, y: np.ndarray) -> int:
+    """How many of the labels (texts, or for sets of labels (text, label) decisions) the predictions got right."""
+    return int((np.asarray(pred) == np.asarray(y)).sum())
+
+
+def _counts(pred: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """True positives, predicted and actual positives of (B, N, L) 0/1 predictions, per bootstrap draw of rows
+    (B, N) (None: all rows once). -> three (B,) arrays"""
+    p, t = pred.astype(bool), y.astype(bool)
+    if rows is not None:
+        p, t = p[0][rows], t[0][rows]
+    return (p & t).sum((1, 2)), p.sum((1, 2)), t.sum((1, 2))
+
+
+def _f1(tp: np.ndarray, pp: np.ndarray, ap: np.ndarray) -> np.ndarray:
+    return np.where(pp + ap > 0, 2 * tp / np.maximum(pp + ap, 1), 0.0)
+
+
+def _bootstrap_rows(n: int, seed: int = 0) -> np.ndarray:
+    """(BOOTSTRAP, n) row indices, drawn with replacement, seeded: the same draws for every pipeline."""
+    return np.random.default_rng([seed, 23]).integers(0, n, size=(BOOTSTRAP, n))
+
+
+def interval(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The 95% interval of the predictions' score: Wilson's for an accuracy, the bootstrap's percentiles for a
+    micro-F1 (rows resampled with replacement)."""
+    if np.ndim(y) != 2:
+        return wilson(right(pred, y), len(y))
+    f1 = _f1(*_counts(np.asarray(pred)[None], np.asarray(y)[None], _bootstrap_rows(len(y))))
+    return float(np.percentile(f1, 2.5)), float(np.percentile(f1, 97.5))
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -209,15 +339,26 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def paired_gap(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
-    """Pipeline a minus pipeline b on the same N out-of-fold predictions, in accuracy points: the mean of the
-    per-example differences (1, 0 or -1) and its 95% t interval. `verdict`: better / worse / not clearly
-    different (the interval straddles 0) / the same (right and wrong on the same labels: no interval to read)."""
+    """Pipeline a minus pipeline b on the same N out-of-fold predictions, in points of the score: for an accuracy,
+    the mean of the per-example differences (1, 0 or -1) and its 95% t interval; for a micro-F1 (y: (N, L)), the
+    difference and the 2.5 / 97.5 percentiles of its paired bootstrap (both pipelines scored on the same resampled
+    rows). `verdict`: better / worse / not clearly different (the interval straddles 0) / the same (right and
+    wrong on the same labels: no interval to read)."""
     from scipy import stats
 
-    d = (np.asarray(a) == y).astype(float) - (np.asarray(b) == y).astype(float)
-    mean = float(d.mean()) * 100
-    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) * 100 if len(d) > 1 else np.inf
-    low, high = mean - half, mean + half
-    word = ("the same" if not d.any() else "better" if low > 0 else "worse" if high < 0
-            else "not clearly different")
+    a, b, y = np.asarray(a), np.asarray(b), np.asarray(y)
+    if y.ndim == 2:
+        rows = _bootstrap_rows(len(y))
+        d = (_f1(*_counts(a[None], y[None], rows)) - _f1(*_counts(b[None], y[None], rows))) * 100
+        mean = (micro_f1(a, y) - micro_f1(b, y)) * 100
+        low, high = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
+        same = bool((a == b).all())
+    else:
+        diff = (a == y).astype(float) - (b == y).astype(float)
+        mean = float(diff.mean()) * 100
+        half = float(stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))) * 100 \
+            if len(diff) > 1 else np.inf
+        low, high = mean - half, mean + half
+        same = not diff.any()
+    word = ("the same" if same else "better" if low > 0 else "worse" if high < 0 else "not clearly different")
     return {"gap": round(mean, 1), "low": round(low, 1), "high": round(high, 1), "verdict": word}

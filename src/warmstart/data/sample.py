@@ -123,6 +123,39 @@ def draw(n_items: int, n: int | None, seed: int, classes: np.ndarray | None = No
     return np.asarray(taken)
 
 
+def iterative_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Each item's fold (0..k-1) for sets of labels, by iterative stratification (Sechidis, Tsoumakas & Vlahavas,
+    ECML 2011): the rarest label's items are dealt first, each to the fold that most lacks that label (ties: the
+    fold most short of items, then a seeded coin), so every label is spread over the folds as evenly as its
+    count allows, where plain k-fold leaves a label on 3 texts in 50 wherever chance puts it. scikit-learn has no
+    multi-label stratifier; iterstrat / scikit-multilearn would be a dependency for 25 lines. Items with no label
+    fill the folds still short of items. y: (N, L) 0/1 -> (N,) fold ids, each fold N/k items (+- 1)"""
+    y = np.asarray(y).astype(bool)
+    n = len(y)
+    rng = np.random.default_rng([seed, 11])
+    want = np.full(k, n / k)  # items each fold still lacks
+    want_label = np.tile(y.sum(0) / k, (k, 1))  # (k, L): each label's items each fold still lacks
+    fold = np.full(n, -1)
+    left = y.copy()  # labels of the items not yet dealt
+    while left.any():
+        counts = left.sum(0)
+        label = int(np.flatnonzero(counts == counts[counts > 0].min())[0])
+        for i in rng.permutation(np.flatnonzero(left[:, label])):
+            best = np.flatnonzero(want_label[:, label] == want_label[:, label].max())
+            best = best[want[best] == want[best].max()]
+            f = int(rng.choice(best))
+            fold[i] = f
+            want[f] -= 1
+            want_label[f] -= y[i]
+            left[i] = False
+    for i in rng.permutation(np.flatnonzero(fold < 0)):  # the items with no label
+        best = np.flatnonzero(want == want.max())
+        f = int(rng.choice(best))
+        fold[i] = f
+        want[f] -= 1
+    return fold
+
+
 def draw_balanced(classes: np.ndarray, n: int | None, seed: int, where: str = "data.labels") -> np.ndarray:
     """Indices of a seeded sample of `n` items spread evenly over the classes (SetFit's "N per class" protocol;
     the first classes, in sorted order, get one more when it does not divide), sorted. A class with fewer items

@@ -44,6 +44,7 @@ from warmstart.tasks.finetune import (
 )
 from warmstart.tasks.labelled_table import (
     SPLITS,
+    holds_sets,
     read_labelled,
     sample_splits,
     split_table,
@@ -58,9 +59,7 @@ from warmstart.tasks.strategies import probe_then_finetune
 # ---------------------------------------------------------------- data
 def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
     labels = df[column]
-    listed = labels.map(lambda v: isinstance(v, (list, tuple, np.ndarray))
-                        or (isinstance(v, str) and v.startswith("[") and v.endswith("]")))
-    if listed.all():
+    if holds_sets(labels):
         raise WarmstartError(f"{where}: label column '{column}' holds lists of labels, a set for each text: that is "
                              "multi-label classification; use task: multi_label (`warmstart finetune multilabel "
                              f"data.path={where} data.label_column={column} init=ENCODER`)")

@@ -31,6 +31,16 @@ def written(probs: np.ndarray, names: list[str], form: str) -> list:
     return [m for m, p in zip(names, probs, strict=True) if p >= THRESHOLD]
 
 
+def holds_sets(values: pd.Series) -> bool:
+    """Whether a label column holds a set of labels a text (task multi_label): every filled cell a list, or a
+    JSON list in text, and at least one filled (an empty cell is a text with no label)."""
+    def listed(v) -> bool:
+        return isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, str) and v.strip().startswith("[")
+                                                             and v.strip().endswith("]"))
+    filled = [v for v in values if isinstance(v, (list, tuple, np.ndarray)) or not pd.isna(v)]
+    return bool(filled) and all(listed(v) for v in filled)
+
+
 def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | None]:
     """The table at `cfg.path`, its text, pair and label columns checked; an HF dataset's `ClassLabel` ids read as
     their names, and its unlabelled rows (-1, as in GLUE's test splits) left out with a note.

@@ -195,7 +195,6 @@ def load_splits(cfg: LabelledDataConfig, seed: int) -> tuple[dict[str, pd.DataFr
     return splits, names, form
 
 
-
 def refuse_balanced(cfg: FinetuneConfig) -> None:
     if cfg.data.balanced:
         raise WarmstartError("data.balanced: spreads the N over the classes, one class a text; with sets of labels "
@@ -235,26 +234,37 @@ C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def tfidf_rival(labelled: pd.DataFrame, test: pd.DataFrame, n_labels: int, seed: int, folds: int = 5) -> dict:
-    """TF-IDF (word 1-2-grams) + one L2 logistic regression per label, fitted on the N labelled texts, with the
-    probe's protocol (models/probe.choose_c_and_offset): one C and one decision offset chosen together by the
-    out-of-fold micro-F1 of k-fold inside them (the vectoriser refitted on each fold's training part), scored on
-    `test`. At a plain 0.5 it predicted no label at all on WNUT-16's entity kinds (0.0 micro-F1, 3 seeds), a rival
-    no practitioner would stop at. -> tfidf_micro_f1, tfidf_macro_f1, tfidf_exact_match, tfidf_C, tfidf_offset"""
+    """TF-IDF + one logistic regression per label (tfidf_sets) fitted on the N labelled texts, scored on `test`.
+    -> tfidf_micro_f1, tfidf_macro_f1, tfidf_exact_match, tfidf_C, tfidf_offset"""
+    def texts(rows: pd.DataFrame) -> list[str]:
+        return (rows["text"] + " " + rows["text_pair"]).tolist() if "text_pair" in rows else rows["text"].tolist()
+
+    pred, c, offset = tfidf_sets(texts(labelled), multi_hot(labelled, n_labels), texts(test), seed, folds)
+    tested = set_metrics(multi_hot(test, n_labels), pred)
+    return {**{f"tfidf_{name}": value for name, value in tested.items()}, "tfidf_C": c, "tfidf_offset": offset}
+
+
+def tfidf_sets(x: list[str], y: np.ndarray, test: list[str], seed: int, folds: int = 5
+               ) -> tuple[np.ndarray, float, float]:
+    """TF-IDF (word 1-2-grams) + one L2 logistic regression per label, with the probe's protocol
+    (models/probe.choose_c_and_offset): one C and one decision offset chosen together by the out-of-fold micro-F1
+    of k-fold inside the texts `x` (the vectoriser refitted on each fold's training part). At a plain 0.5 it
+    predicted no label at all on WNUT-16's entity kinds (0.0 micro-F1, 3 seeds), a rival no practitioner would
+    stop at. y: (N, L) 0/1. -> ((M, L) 0/1 predictions of `test`, C, offset)"""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import KFold
 
     from warmstart.models.probe import choose_c_and_offset
 
-    def texts(rows: pd.DataFrame) -> list[str]:
-        return (rows["text"] + " " + rows["text_pair"]).tolist() if "text_pair" in rows else rows["text"].tolist()
+    y = np.asarray(y)
 
     def fitted(train_texts: list[str], y: np.ndarray, c: float):
         """-> texts -> (n, L) logits; a label the training texts never (always) show scores a constant -8 (+8)"""
         vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         xt = vec.fit_transform(train_texts)
         heads = [None if y[:, j].min() == y[:, j].max() else
-                 LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xt, y[:, j]) for j in range(n_labels)]
+                 LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xt, y[:, j]) for j in range(y.shape[1])]
 
         def logits(other: list[str]) -> np.ndarray:
             xo = vec.transform(other)
@@ -262,15 +272,13 @@ def tfidf_rival(labelled: pd.DataFrame, test: pd.DataFrame, n_labels: int, seed:
                              for j, h in enumerate(heads)], axis=1)
         return logits
 
-    x, y = texts(labelled), multi_hot(labelled, n_labels)
     k = min(folds, len(x))
     held: dict[float, np.ndarray] = {}
     for tr, va in KFold(k, shuffle=True, random_state=seed).split(x) if k >= 2 else ():
         for c in C_GRID:
             held.setdefault(c, np.zeros(y.shape))[va] = fitted([x[i] for i in tr], y[tr], c)([x[i] for i in va])
     c, offset, _ = choose_c_and_offset(y, held, fallback=1.0)
-    tested = set_metrics(multi_hot(test, n_labels), fitted(x, y, c)(texts(test)) > offset)
-    return {**{f"tfidf_{name}": value for name, value in tested.items()}, "tfidf_C": c, "tfidf_offset": offset}
+    return (fitted(x, y, c)(test) > offset).astype(int), c, offset
 
 
 # ---------------------------------------------------------------- training
@@ -313,7 +321,6 @@ def _named(fitted: dict) -> dict:
         if "val_accuracy" in k:
             out.setdefault(k.replace("val_accuracy", "val_micro_f1"), v)
     return out
-
 
 
 def run_multi_label(cfg: FinetuneConfig) -> dict:
