@@ -237,6 +237,7 @@ def test_a_table_of_label_sets_is_chosen_by_micro_f1_and_predicted_as_the_user_w
     assert v["multi_label"] and v["metric"] == "micro-F1" and v["rank_by"] == "probe" and v["classes"] == ["0", "1"]
     assert v["chosen"]["low"] <= v["chosen"]["score"] <= v["chosen"]["high"] and 0 <= v["chosen"]["test_score"] <= 1
     assert "tfidf" in v["comparisons"] and "micro-F1 cross-validated" in v["sentences"][0]
+    assert any(p["pipeline"].startswith("full:") for p in v["pipelines"] + v["skipped"])  # queued for sets only
     used = pd.read_csv(tmp_path / "a" / "labels.csv")
     assert list(used.columns) == ["text", "0", "1", "fold"] and len(used) == 24
     predicted = warmstart.predict(tmp_path / "a" / "model", path, tmp_path / "p.csv").rows["prediction"]

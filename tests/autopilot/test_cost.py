@@ -48,6 +48,8 @@ def test_lp_ft_costs_its_fixed_budget_in_texts(monkeypatch):
     epochs = config.FinetuneTrainConfig().max_epochs
     assert cost.fit_seconds("lp_ft", 64, 0.5) == pytest.approx(cost.STARTUP_S + epochs * 64 / 32 * 0.5)
     assert cost.fit_seconds("lp_ft", 64, 0.5) < cost.fit_seconds("setfit", 64, 0.5)  # a quarter of SetFit's texts
+    # auto's full fine-tuning (sets of labels): its own 10 epochs
+    assert cost.fit_seconds("full", 64, 0.5) == pytest.approx(cost.STARTUP_S + cost.FULL_EPOCHS * 64 / 32 * 0.5)
     monkeypatch.setattr(config, "FinetuneTrainConfig", lambda: SimpleNamespace(max_steps=10, batch_size=16,
                                                                                max_epochs=20))
     assert cost.fit_seconds("lp_ft", 64, 0.5) == pytest.approx(cost.STARTUP_S + 10 * 16 / 32 * 0.5)

@@ -27,6 +27,7 @@ SETFIT_STEPS_PER_LABEL = 2 * 20 / 16
 SETFIT_TEXTS_PER_STEP = 2 * 16
 RELATIVE = {"setfit": 1.0, "setfit_library": 1.1}
 STARTUP_S = 5.0  # loading the encoder, tokenising, writing the run folder
+FULL_EPOCHS = 10  # auto's full fine-tuning (sets of labels only): configs/finetune/multilabel.yaml's epochs
 
 
 def choose_max_length(lengths: list[int], floor: int = 64, cap: int = 256) -> int:
@@ -101,22 +102,24 @@ def library_step_seconds(folder: str, texts: list[str], seed: int) -> float:
     return step_seconds(folder, texts, max_length, False, seed)
 
 
-def lp_ft_setfit_steps(n_labels: float) -> float:
+def lp_ft_setfit_steps(n_labels: float, epochs: int | None = None) -> float:
     """LP-FT's fit on n labels in SetFit steps: fine-tuning's fixed budget (train.max_epochs over the n in batches
     of train.batch_size: text fine-tuning holds nothing out by default) counted in texts through the body, against
     SetFit's 32 a step; the probe before it (one forward pass) is left out. A constant measured under the old early
     stopping (1.55 SetFit fits) overestimated these fits 6-8x and kept LP-FT out of budgets it fitted; measured
     fits take 0.49-0.96 of this count (median 0.83, as SetFit's fits take 0.85 of theirs: both err on the side of
-    the budget; benchmarks/results/auto_cost.md)."""
+    the budget; benchmarks/results/auto_cost.md). `epochs`: another train.max_epochs (auto's `full` for sets of
+    labels runs 10)."""
     from warmstart.config import FinetuneTrainConfig
 
     train = FinetuneTrainConfig()
-    texts = train.max_steps * train.batch_size if train.max_steps else train.max_epochs * n_labels
+    texts = train.max_steps * train.batch_size if train.max_steps else (epochs or train.max_epochs) * n_labels
     return texts / SETFIT_TEXTS_PER_STEP
 
 
 def fit_seconds(strategy: str, n_labels: float, step_s: float) -> float:
     """Seconds one fit of `strategy` on n labels should take, from the measured SetFit step."""
-    steps = (lp_ft_setfit_steps(n_labels) if strategy == "lp_ft"
-             else RELATIVE[strategy] * SETFIT_STEPS_PER_LABEL * n_labels)
+    steps = (lp_ft_setfit_steps(n_labels) if strategy == "lp_ft" else
+             lp_ft_setfit_steps(n_labels, FULL_EPOCHS) if strategy == "full" else
+             RELATIVE[strategy] * SETFIT_STEPS_PER_LABEL * n_labels)
     return STARTUP_S + steps * step_s

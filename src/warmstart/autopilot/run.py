@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from warmstart.autopilot.cost import choose_max_length, fit_seconds, library_step_seconds, step_seconds
+from warmstart.autopilot.cost import (
+    FULL_EPOCHS,
+    choose_max_length,
+    fit_seconds,
+    library_step_seconds,
+    step_seconds,
+)
 from warmstart.autopilot.crossval import (
     Labelled,
     fold_finetune,
@@ -40,7 +46,11 @@ from warmstart.models.common import stored_parameters
 from warmstart.models.sentence import own_pooling
 
 STRATEGY = {"probe": ["train.strategy=linear_probe"], "setfit": ["train.strategy=setfit"],
-            "lp_ft": ["train.strategy=lp_ft", "train.lr=5e-5", "train.head_lr=1e-3"]}  # MiniLM's usual rates
+            "lp_ft": ["train.strategy=lp_ft", "train.lr=5e-5", "train.head_lr=1e-3"],  # MiniLM's usual rates
+            # sets of labels only: configs/finetune/multilabel.yaml's full fine-tuning, the best fixed pipeline on
+            # WNUT-16's entity kinds at 200 and 1,000 labels (45.3 and 57.0 micro-F1; SetFit 39.4 at 200, in 7x
+            # the time: benchmarks/results/multi_label.md)
+            "full": ["train.strategy=full", "train.lr=1e-4", "train.head_lr=1e-3", f"train.max_epochs={FULL_EPOCHS}"]}
 
 
 class AutoRun:
@@ -172,14 +182,15 @@ class AutoRun:
 
     # ------------------------------------------------------------ 3. select
     def queue(self) -> list[tuple[str, str | None]]:
-        """(strategy, encoder) pairs in order of promise: SetFit on the top encoder, on its un-adapted base (so
-        that 'did adaptation help' is answered under the same strategy), the setfit library's SetFit on MiniLM
-        (the rival), LP-FT on the top encoder, then SetFit on the others."""
+        """(strategy, encoder) pairs in order of promise: (for sets of labels, full fine-tuning of the top encoder,)
+        SetFit on the top encoder, on its un-adapted base (so that 'did adaptation help' is answered under the same
+        strategy), the setfit library's SetFit on MiniLM (the rival), LP-FT on the top encoder, then SetFit on the
+        others."""
         from warmstart.studies.demo import setfit_available
 
         top = self.best()
         decision = self.state.get("unlabelled") or {}
-        out: list[tuple[str, str | None]] = [("setfit", top)]
+        out: list[tuple[str, str | None]] = [*([("full", top)] if self.data.multi else []), ("setfit", top)]
         if decision.get("kept") and top == decision.get("adapted"):
             out.append(("setfit", decision["base"]))
         if "MiniLM" in self.encoders and setfit_available() is None:

@@ -17,7 +17,7 @@ from warmstart.config.loader import CONFIG_FILENAME
 from warmstart.studies.report import STYLE, axes, esc, figure_html
 from warmstart.tasks.card import usage
 
-STRATEGY_NAMES = {"probe": "linear probe", "setfit": "SetFit (warmstart)", "lp_ft": "LP-FT"}
+STRATEGY_NAMES = {"probe": "linear probe", "setfit": "SetFit (warmstart)", "lp_ft": "LP-FT", "full": "full fine-tuning"}
 CURVE_FRACTIONS = (0.25, 0.5, 1.0)
 
 
