@@ -234,7 +234,7 @@ def test_a_table_of_label_sets_is_chosen_by_micro_f1_and_predicted_as_the_user_w
     monkeypatch.setattr(NO_MINILM, _no_minilm)
     v = warmstart.auto(path, candidates=[pretrained], budget="2m", output_dir=tmp_path / "a", labels=24,
                        label_column="labels").verdict
-    assert v["multi_label"] and v["metric"] == "micro-F1" and v["rank_by"] == "probe" and v["classes"] == ["0", "1"]
+    assert v["label_sets"] and v["metric"] == "micro-F1" and v["rank_by"] == "probe" and v["classes"] == ["0", "1"]
     assert v["chosen"]["low"] <= v["chosen"]["score"] <= v["chosen"]["high"] and 0 <= v["chosen"]["test_score"] <= 1
     assert "tfidf" in v["comparisons"] and "micro-F1 cross-validated" in v["sentences"][0]
     assert any(p["pipeline"].startswith("full:") for p in v["pipelines"] + v["skipped"])  # queued for sets only

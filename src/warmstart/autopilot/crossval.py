@@ -261,11 +261,11 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     frame = data.table(train, held, with_test)
     if not table.is_file() or not pd.read_csv(table, keep_default_na=False).astype(str).equals(frame.astype(str)):
         frame.to_csv(table, index=False)
-    sets = {"task": "multi_label", "data.label_columns": data.names, "data.split_column": data.split_column}
+    sets = {"data.label_columns": data.names, "data.split_column": data.split_column}  # (names: not overrides)
     cfg = load_config(FinetuneConfig, None, [
         f"output_dir={run_dir or folder / 'run'}", f"init={encoder}", f"tokenizer={encoder}", f"data.path={table}",
-        f"data.text_column={data.text_column}", "task=classification", f"train.save_model={str(save_model).lower()}",
-        *overrides], values=sets if data.multi else None)
+        f"data.text_column={data.text_column}", "task=multi_label" if data.multi else "task=classification",
+        f"train.save_model={str(save_model).lower()}", *overrides], values=sets if data.multi else None)
     out = Path(cfg.output_dir)
     if finished_with(out, cfg):
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))

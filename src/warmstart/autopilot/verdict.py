@@ -105,7 +105,7 @@ def verdict(run, refit: dict) -> dict:
                    "probe": round(100 * score(run.oof[f"probe:{n}"], y), 1)}
                   for n in run.encoders]
     n, k = len(y), data.k
-    return {"labels": n, "classes": data.names, "multi_label": data.multi, "metric": data.metric, "rank_by": run.rank_by,
+    return {"labels": n, "classes": data.names, "label_sets": data.multi, "metric": data.metric, "rank_by": run.rank_by,
             "folds": k, "unused_rows": data.unused, "test_rows": len(data.test_y),
             "protocol": f"{n} labels, {k}-fold cross-validation inside them for every decision and score, then one "
                         f"fit of the winner on all {n}; no other label was read"
@@ -186,7 +186,7 @@ def _metric(result: dict) -> str:
 
 def _figure(result: dict, value: float) -> str:
     """A test score as the summary says it: 81.2% accuracy, or 45.3 micro-F1."""
-    return f"{100 * value:.1f} micro-F1" if result.get("multi_label") else f"{100 * value:.1f}% accuracy"
+    return f"{100 * value:.1f} micro-F1" if result.get("label_sets") else f"{100 * value:.1f}% accuracy"
 
 
 def summary(result: dict) -> str:
@@ -252,7 +252,7 @@ def page(result: dict) -> str:
 
 def model_card(result: dict, pooling: str = "mean", max_length: int = 128) -> str:
     """The deliverable folder's README.md; `pooling` and `max_length`: the fit's (`train.pooling`, `train.max_length`)."""
-    c, multi = result["chosen"], bool(result.get("multi_label"))
+    c, multi = result["chosen"], bool(result.get("label_sets"))
     test = (f"- Test rows of the labelled file, never used to decide: {_figure(result, c['test_score'])}.\n"
             if c.get("test_score") is not None else "")
     # the hub's text-classification widget runs the plain forward: right only for the standard head
