@@ -24,6 +24,19 @@ def test_the_verdict_says_how_far_the_runner_up_is(gap, expected):
     assert ("either may do better" in said) == (gap["verdict"] == "not clearly different")
 
 
+@pytest.mark.parametrize("labels, expected", [
+    (3, "3 more of your 64 label decisions (your 32 texts, each label yes or no) right"),
+    (-5, "5 fewer of your 64 label decisions (your 32 texts, each label yes or no) right, but more of the ones "
+         "micro-F1 counts"),  # micro-F1 ignores the labels rightly left off
+])
+def test_for_sets_of_labels_the_margin_counts_label_decisions(labels, expected):
+    from warmstart.autopilot.verdict import runner_up_sentence
+
+    gap = {"b": "MiniLM, SetFit (warmstart)", "gap": 2.1, "low": -7.3, "high": 10.4,
+           "verdict": "not clearly different", "labels": labels}
+    assert expected in runner_up_sentence(gap, 32, 64)
+
+
 @pytest.mark.parametrize("pooling, snippet, tagged", [("mean", True, False), ("cls_token", True, False),
                                                       ("cls", False, True)])
 def test_the_model_card_says_how_to_use_the_folder_as_it_was_fitted(pooling, snippet, tagged):

@@ -1,6 +1,6 @@
 """`warmstart auto`'s answer: the verdict (the chosen model and why, its cross-validated accuracy (micro-F1 for
-sets of labels) with an interval, the rivals on the same labels, whether adaptation or pretraining helped, what more labels would buy),
-printed short, written as one self-contained HTML page (the study report's parts) and as auto.json, and the
+sets of labels) with an interval, the rivals on the same labels, whether adaptation or pretraining helped, what
+more labels would buy), printed short, written as one self-contained HTML page (the study report's parts) and as auto.json, and the
 deliverable folder's model card and sentence-transformers layout."""
 
 from __future__ import annotations
