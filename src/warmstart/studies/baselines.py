@@ -172,6 +172,8 @@ def _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts
     import tempfile
     import warnings
 
+    from transformers.trainer_callback import ProgressCallback
+
     with tempfile.TemporaryDirectory(prefix="warmstart-setfit-") as scratch, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pin_memory.*")
         args = setfit.TrainingArguments(
@@ -181,7 +183,11 @@ def _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts
             show_progress_bar=False)
         labels = [[int(v) for v in row] if np.ndim(row) else int(row) for row in y_train]
         data = Dataset.from_dict({"text": list(train_texts), "label": labels})
-        setfit.Trainer(model=model, args=args, train_dataset=data).train()
+        trainer = setfit.Trainer(model=model, args=args, train_dataset=data)
+        # setfit hands show_progress_bar to its head's fit only; the body's transformers Trainer drew a bar and a
+        # log line a step (250 a fold, between auto's own progress lines)
+        trainer.remove_callback(ProgressCallback)
+        trainer.train()
     return np.asarray(model.predict(list(test_texts), batch_size=64, as_numpy=True))
 
 
