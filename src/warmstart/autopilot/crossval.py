@@ -6,8 +6,9 @@ never more than the smallest class's count): fitted on k-1 folds, it predicts th
 labels gets one out-of-fold prediction from every pipeline and two pipelines can be compared example by example
 (paired). One label a text: accuracy, t intervals on the per-example differences. A set of labels a text (lists
 in the label column, `label_separator`, `label_columns`): micro-F1, folds by iterative stratification, and
-paired bootstrap intervals (micro-F1 is not a mean over examples). Nothing outside the N reaches a fit, a choice or a score; test rows in the user's file are read only
-to score the final model once every decision is made.
+paired bootstrap intervals (micro-F1 is not a mean over examples). Nothing outside the N reaches a fit, a
+choice or a score; test rows in the user's file are read only to score the final model once every decision is
+made.
 """
 
 from __future__ import annotations
@@ -288,8 +289,7 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
 
 def micro_f1(pred: np.ndarray, y: np.ndarray) -> float:
     """(N, L) 0/1 each: every (text, label) decision counted once; 0 when neither side has a label."""
-    tp, pp, ap = _counts(np.asarray(pred)[None], np.asarray(y)[None])
-    return float(_f1(tp, pp, ap)[0])
+    return float(_f1(_counts(pred, y).sum(0)))
 
 
 def score(pred: np.ndarray, y: np.ndarray) -> float:
@@ -302,22 +302,24 @@ def right(pred: np.ndarray, y: np.ndarray) -> int:
     return int((np.asarray(pred) == np.asarray(y)).sum())
 
 
-def _counts(pred: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """True positives, predicted and actual positives of (B, N, L) 0/1 predictions, per bootstrap draw of rows
-    (B, N) (None: all rows once). -> three (B,) arrays"""
-    p, t = pred.astype(bool), y.astype(bool)
-    if rows is not None:
-        p, t = p[0][rows], t[0][rows]
-    return (p & t).sum((1, 2)), p.sum((1, 2)), t.sum((1, 2))
+def _counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each text's true positives, predicted and actual positives, of (N, L) 0/1 predictions. -> (N, 3) ints;
+    summed over a resample of the rows they give that resample's micro-F1."""
+    p, t = np.asarray(pred).astype(bool), np.asarray(y).astype(bool)
+    return np.stack([(p & t).sum(1), p.sum(1), t.sum(1)], axis=1)
 
 
-def _f1(tp: np.ndarray, pp: np.ndarray, ap: np.ndarray) -> np.ndarray:
+def _f1(counts: np.ndarray) -> np.ndarray:
+    """(..., 3) summed true / predicted / actual positives -> micro-F1 (...)"""
+    tp, pp, ap = counts[..., 0], counts[..., 1], counts[..., 2]
     return np.where(pp + ap > 0, 2 * tp / np.maximum(pp + ap, 1), 0.0)
 
 
-def _bootstrap_rows(n: int, seed: int = 0) -> np.ndarray:
-    """(BOOTSTRAP, n) row indices, drawn with replacement, seeded: the same draws for every pipeline."""
-    return np.random.default_rng([seed, 23]).integers(0, n, size=(BOOTSTRAP, n))
+def _bootstrap(counts: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The micro-F1 of BOOTSTRAP resamples of the rows of `counts` (N, 3), drawn with replacement, seeded: the
+    same draws for every pipeline, so a paired gap resamples both sides alike. -> (BOOTSTRAP,)"""
+    rows = np.random.default_rng([seed, 23]).integers(0, len(counts), size=(BOOTSTRAP, len(counts)))
+    return _f1(counts[rows].sum(1))
 
 
 def interval(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -325,7 +327,7 @@ def interval(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     micro-F1 (rows resampled with replacement)."""
     if np.ndim(y) != 2:
         return wilson(right(pred, y), len(y))
-    f1 = _f1(*_counts(np.asarray(pred)[None], np.asarray(y)[None], _bootstrap_rows(len(y))))
+    f1 = _bootstrap(_counts(pred, y))
     return float(np.percentile(f1, 2.5)), float(np.percentile(f1, 97.5))
 
 
@@ -348,8 +350,7 @@ def paired_gap(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
 
     a, b, y = np.asarray(a), np.asarray(b), np.asarray(y)
     if y.ndim == 2:
-        rows = _bootstrap_rows(len(y))
-        d = (_f1(*_counts(a[None], y[None], rows)) - _f1(*_counts(b[None], y[None], rows))) * 100
+        d = (_bootstrap(_counts(a, y)) - _bootstrap(_counts(b, y))) * 100
         mean = (micro_f1(a, y) - micro_f1(b, y)) * 100
         low, high = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
         same = bool((a == b).all())

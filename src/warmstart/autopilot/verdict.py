@@ -1,7 +1,7 @@
 """`warmstart auto`'s answer: the verdict (the chosen model and why, its cross-validated accuracy (micro-F1 for
 sets of labels) with an interval, the rivals on the same labels, whether adaptation or pretraining helped, what
-more labels would buy), printed short, written as one self-contained HTML page (the study report's parts) and as auto.json, and the
-deliverable folder's model card and sentence-transformers layout."""
+more labels would buy), printed short, written as one self-contained HTML page (the study report's parts) and as
+auto.json, and the deliverable folder's model card and sentence-transformers layout."""
 
 from __future__ import annotations
 
@@ -242,7 +242,8 @@ def page(result: dict) -> str:
         ["", "minus", "points", "95% interval", "reading"],
         [[g["a"], g["b"], g["gap"], f"{g['low']} to {g['high']}", g["verdict"]]
          for g in result["comparisons"].values()]))
-    parts.append("<h2>More labels?</h2>" + _curve_plot(result["curve"], _metric(result)) + f"<p>{esc(result['more_labels'])}</p>")
+    parts.append("<h2>More labels?</h2>" + _curve_plot(result["curve"], _metric(result))
+                 + f"<p>{esc(result['more_labels'])}</p>")
     parts.append(f"<h2>The model</h2><p><code>{esc(c['folder'])}</code>: a Hugging Face folder "
                  f"(<code>warmstart predict {esc(c['folder'])} FILE</code>), a sentence-transformers folder, and its "
                  f"model card (README.md). Wall time {result['wall_min']} of a {result['budget_min']}-minute budget.</p>")
