@@ -75,3 +75,30 @@ def test_scratch_pretraining_needs_tfidf_clearly_ahead_and_text_enough(tfidf_wro
         assert decision["scratch_minutes"] == decision["adapt_minutes"]  # the time is shared
     elif "not clearly" in why:
         assert "+20.0 points (95% interval" in decision["why"]  # the figures behind the decision are shown
+
+
+@pytest.mark.parametrize("ranks, oof, first", [
+    # one label of 20 ahead is luck, not evidence: SetFit on the top encoder (the default) stays first
+    ({"base": 0.5}, {"setfit:base": 2, "lp_ft:base": 1}, "setfit:base"),
+    ({"base": 0.5}, {"setfit:base": 2, "probe:base": 2}, "setfit:base"),  # a tie no longer goes to the cheaper
+    ({"base": 0.5}, {"setfit:base": 10, "lp_ft:base": 0}, "lp_ft:base"),  # clearly better: it replaces the default
+    ({"base": 0.5}, {"lp_ft:base": 2, "probe:base": 1}, "lp_ft:base"),  # SetFit unrun: the first queued that ran
+    ({"base": 0.5}, {"probe:base": 3}, "probe:base"),  # nothing queued ran: the best score
+    # the top encoder by rank is the adapted one: its SetFit is the default, the shipped one's a challenger
+    ({"base": 0.5, "base + SimCSE": 0.6}, {"setfit:base + SimCSE": 3, "setfit:base": 2}, "setfit:base + SimCSE"),
+    # a scratch encoder ranked on top: the default stays on a public candidate's side unless clearly beaten
+    ({"base": 0.5, SCRATCH: 0.7}, {f"setfit:{SCRATCH}": 1, "setfit:base": 2}, "setfit:base"),
+    ({"base": 0.5, SCRATCH: 0.7}, {f"setfit:{SCRATCH}": 0, "setfit:base": 10}, f"setfit:{SCRATCH}"),
+])
+def test_the_default_is_refitted_unless_another_pipeline_is_clearly_better(ranks, oof, first, sentiment_csv,
+                                                                            tmp_path):
+    """benchmarks/results/auto.md: seven of nine runs refitted LP-FT or the probe on leads of a label or a tie,
+    1.7 points below SetFit on test on average (autopilot/choice.py)."""
+    run = _run(tmp_path, sentiment_csv)
+    run.state.put("unlabelled", {"base": "base", "adapted": "base + SimCSE", "kept": True}, run.clock)
+    for name, rank in ranks.items():
+        run.encoders[name] = "folder"
+        run.state.put(f"encoder:{name}", {"rank": rank}, run.clock)
+    run.oof = {k: _wrong(run.data.y, wrong) for k, wrong in oof.items()}
+    assert run.choice()[0] == first
+    assert sorted(run.choice()) == sorted(run.ranking())  # reordered, nothing dropped

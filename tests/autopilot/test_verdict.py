@@ -37,6 +37,38 @@ def test_for_sets_of_labels_the_margin_counts_label_decisions(labels, expected):
     assert expected in runner_up_sentence(gap, 32, 64)
 
 
+@pytest.mark.parametrize("comparisons, why, expected", [
+    ({}, None, "the best out-of-fold accuracy of the pipelines run"),  # no queued pipeline ran: probes only
+    ({}, "SetFit, the strategy no other beat", "the default, SetFit, the strategy no other beat, and the best "
+                                               "out-of-fold accuracy of the pipelines run"),
+    ({"leader": {"a": "MiniLM, LP-FT"}}, "SetFit, the strategy no other beat",
+     "the default, SetFit, the strategy no other beat; no pipeline was clearly better out of fold"),
+    ({"default": {"b": "MiniLM, SetFit (warmstart)", "gap": 28.1, "low": 9.0, "high": 47.2, "verdict": "better"}},
+     "SetFit", "clearly better out of fold than the default, MiniLM, SetFit (warmstart): +28.1 points, 95% "
+               "interval +9.0 to +47.2"),
+    ({"default": {"b": "MiniLM, SetFit (warmstart)", "gap": -3.1, "low": -12.0, "high": 6.0,
+                  "verdict": "not clearly different"}}, "SetFit",
+     "the default, MiniLM, SetFit (warmstart), could not be refitted in the time left; this was next in line"),
+])
+def test_the_verdict_says_why_the_model_was_chosen(comparisons, why, expected):
+    from warmstart.autopilot.verdict import why_chosen
+
+    assert why_chosen(comparisons, "accuracy", why) == expected
+
+
+@pytest.mark.parametrize("labels, decisions, expected", [
+    (1, None, "1 more of your 32 labels right): not clearly better"),
+    (-2, 64, "more of the decisions micro-F1 counts right): not clearly better"),
+])
+def test_a_lead_the_default_kept_its_place_against_is_named_with_its_interval(labels, decisions, expected):
+    from warmstart.autopilot.verdict import leader_sentence
+
+    g = {"a": "MiniLM, LP-FT", "gap": 3.1, "low": -8.0, "high": 14.3, "labels": labels}
+    said = leader_sentence(g, 32, decisions)
+    assert said.startswith("MiniLM, LP-FT scored 3.1 points higher out of fold (95% interval -8.0 to +14.3")
+    assert expected in said and said.endswith("so the default is kept.")
+
+
 @pytest.mark.parametrize("pooling, snippet, tagged", [("mean", True, False), ("cls_token", True, False),
                                                       ("cls", False, True)])
 def test_the_model_card_says_how_to_use_the_folder_as_it_was_fitted(pooling, snippet, tagged):

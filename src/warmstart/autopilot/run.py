@@ -12,8 +12,9 @@ within a time budget, a verdict, and a deliverable folder. Every decision is mea
    (the text is unlike what they saw).
 3. select: strategies (SetFit's contrastive fine-tuning, LP-FT; for sets of labels full fine-tuning too) on the
    best encoders, and SetFit through the setfit library as the rival, each cross-validated on the same folds, in
-   order of promise while their measured cost fits the time left; the best out-of-fold accuracy (micro-F1)
-   wins (ties: not the scratch encoder).
+   order of promise while their measured cost fits the time left. The first of that order (SetFit on the top
+   encoder; for sets of labels full fine-tuning) is the default; another pipeline wins only when its out-of-fold
+   accuracy (micro-F1) is clearly better (a paired test: autopilot/choice.py says why).
 4. refit: the winner trained on all N labels into OUT/model (an HF folder, `predict`-ready, also a
    sentence-transformers folder, with a model card); a test split in the file is scored only now.
 5. report: OUT/report.html and a summary on stdout (autopilot/verdict.py).
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from warmstart.autopilot.choice import choice, ranking
 from warmstart.autopilot.cost import (
     FULL_EPOCHS,
     choose_max_length,
@@ -257,7 +259,7 @@ class AutoRun:
 
     def select_left(self, refit: float) -> float:
         """Seconds the selection may still spend on one more pipeline whose own refit is `refit` seconds."""
-        best = self.ranking()[:1]
+        best = self.choice()[:1]
         if best and not best[0].startswith("probe:"):
             cv = self.state.get(f"cv:{best[0]}") or {}
             if "fold_seconds" in cv:
@@ -282,13 +284,12 @@ class AutoRun:
         return max(20.0, self.settings["budget_s"] * 0.03)
 
     def ranking(self) -> list[str]:
-        """Warmstart's pipelines (an encoder and a strategy: deliverable as a folder), best out-of-fold accuracy
-        first; ties go to a public candidate's side (as shipped or adapted) over the encoder pretrained from
-        scratch, then to the cheaper (the probe, then the order they were run in)."""
-        # a dropped adaptation's probe must not win the refit (seen: "dropped", then "Best model: MiniLM + SimCSE");
-        # a tie is no evidence for minutes of MLM over a public encoder (rt seed 2: run order chose scratch)
-        keys = [k for k in self.oof if k.split(":")[0] in STRATEGY and self.kept(k.split(":", 1)[1])]
-        return sorted(keys, key=lambda k: (-self.data.score(self.oof[k]), k.split(":", 1)[1] == SCRATCH))
+        """Warmstart's pipelines, best out-of-fold score first (autopilot/choice.py)."""
+        return ranking(self, STRATEGY)
+
+    def choice(self) -> list[str]:
+        """The order the refit tries them in: the default unless another is clearly better (autopilot/choice.py)."""
+        return choice(self, STRATEGY)
 
     # ------------------------------------------------------------ 4. refit
     def refit(self) -> dict:
@@ -297,7 +298,7 @@ class AutoRun:
             return done
         # the budget's 10% tolerance: a winner whose refit overruns the rest by less than 5% of the budget is refitted
         spare = self.clock.left() - self.reserve() + 0.05 * self.settings["budget_s"]
-        for key in self.ranking():
+        for key in self.choice():
             strategy, encoder = key.split(":", 1)
             cv = self.state.get(f"cv:{key}") or {}
             n = len(self.data.y)

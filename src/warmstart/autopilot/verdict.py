@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from warmstart.autopilot.choice import DEFAULT_WHY, default
 from warmstart.autopilot.crossval import fraction_of, interval, oof_probe, oof_tfidf, paired_gap, right, score
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.config.loader import CONFIG_FILENAME
@@ -94,6 +95,13 @@ def verdict(run, refit: dict) -> dict:
     if runner is not None and score(run.oof[runner], y) <= score(run.oof[chosen], y):
         correct = right(run.oof[chosen], y) - right(run.oof[runner], y)
         comparisons["runner_up"] = {**_gap(run, chosen, runner), "labels": correct}
+    first, leader = default(run), run.ranking()[0]
+    why = DEFAULT_WHY.get(first.split(":")[0], "") if first else None
+    if first is not None and chosen != first:  # clearly better than the default (or the next in line for the time)
+        comparisons["default"] = _gap(run, chosen, first)
+    elif first is not None and score(run.oof[leader], y) > score(run.oof[chosen], y):  # the default held its place
+        comparisons["leader"] = {**_gap(run, leader, chosen),
+                                 "labels": right(run.oof[leader], y) - right(run.oof[chosen], y)}
     plain = [k for k in run.ranking() if k.split(":", 1)[1] not in (adapted, SCRATCH)]
     if plain and plain[0] != chosen:
         comparisons["best_unadapted"] = _gap(run, chosen, plain[0])
@@ -117,15 +125,19 @@ def verdict(run, refit: dict) -> dict:
             "pipelines": rows, "skipped": skipped, "candidates": candidates, "unlabelled": unl,
             "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
             "more_labels": more_labels(points), "budget_min": round(run.settings["budget_s"] / 60, 1),
-            "wall_min": round(run.clock.spent() / 60, 1), "sentences": sentences(run, comparisons, chosen, unl)}
+            "wall_min": round(run.clock.spent() / 60, 1), "default": first,
+            "sentences": sentences(run, comparisons, chosen, unl, why)}
 
 
-def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
-    """The verdict in plain words, one sentence a question."""
+def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str | None = None) -> list[str]:
+    """The verdict in plain words, one sentence a question; `default_why`: why the default pipeline is the default
+    (None: no queued pipeline ran)."""
     data = run.data
     out = [f"Best model: {pipeline_name(chosen)}, {100 * data.score(run.oof[chosen]):.1f}"
-           f"{' micro-F1' if data.multi else '%'} cross-validated on your {len(data.y)} labels (chosen as the best "
-           f"out-of-fold {data.metric} of the pipelines run)."]
+           f"{' micro-F1' if data.multi else '%'} cross-validated on your {len(data.y)} labels "
+           f"({why_chosen(comparisons, data.metric, default_why)})."]
+    if comparisons.get("leader"):
+        out.append(leader_sentence(comparisons["leader"], len(data.y), data.y.size if data.multi else None))
     if comparisons.get("runner_up"):
         out.append(runner_up_sentence(comparisons["runner_up"], len(data.y), data.y.size if data.multi else None))
     words = {"better": "better than", "worse": "worse than", "not clearly different": "not clearly different from",
@@ -157,8 +169,34 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict) -> list[str]:
                    f"({g['low']:+.1f} to {g['high']:+.1f}).")
     if comparisons.get("setfit") and comparisons["setfit"]["verdict"] != "better" and chosen != "setfit:MiniLM":
         out.append("Plainly: on these labels the chosen model has not clearly beaten what you could download; "
-                   "it is delivered because it scored best, not because it earned its cost.")
+                   "it is delivered as the best warmstart could choose here, not because it earned its cost.")
     return out
+
+
+def why_chosen(comparisons: dict, metric: str, default_why: str | None) -> str:
+    """The reason in the first sentence (autopilot/choice.py): the default (the best score too, or no pipeline
+    clearly better), clearly better than the default, or the next in line when the default's refit did not fit."""
+    g = comparisons.get("default")
+    if g and g["verdict"] != "better":
+        return f"the default, {g['b']}, could not be refitted in the time left; this was next in line"
+    if g:
+        return (f"clearly better out of fold than the default, {g['b']}: {g['gap']:+.1f} points, 95% interval "
+                f"{g['low']:+.1f} to {g['high']:+.1f}")
+    if default_why is None:
+        return f"the best out-of-fold {metric} of the pipelines run"
+    if comparisons.get("leader"):
+        return f"the default, {default_why}; no pipeline was clearly better out of fold"
+    return f"the default, {default_why}, and the best out-of-fold {metric} of the pipelines run"
+
+
+def leader_sentence(g: dict, n: int, decisions: int | None = None) -> str:
+    """Why the best out-of-fold score did not win: its lead over the default is not clear (autopilot/choice.py)."""
+    unit = f"label decisions of your {n} texts" if decisions else f"your {n} labels"
+    more = (f"{g['labels']} more of {unit} right" if g["labels"] > 0 else "more of the decisions micro-F1 counts right")
+    return (f"{g['a']} scored {g['gap']:.1f} points higher out of fold (95% interval {g['low']:+.1f} to "
+            f"{g['high']:+.1f}; {more}): not clearly better. The best of several scores on this few labels is "
+            "partly luck: on warmstart's benchmarks such leads over the default did not hold on the test set "
+            "(benchmarks/results/auto.md), so the default is kept.")
 
 
 def runner_up_sentence(g: dict, n: int, decisions: int | None = None) -> str:

@@ -1,0 +1,54 @@
+"""Which of `warmstart auto`'s pipelines is refitted: the default, unless another is clearly better out of fold.
+
+Why not simply the best out-of-fold score: at 16 labels a class auto picks among about eight pipelines on 32-48
+labels, and the best of eight noisy scores is mostly luck. On benchmarks/results/auto.md's nine runs it took LP-FT
+or the linear probe seven times, on leads as small as one label or a tie (given to the cheaper); on test those seven
+scored 1.7 points below SetFit on the same encoder (as the benchmark adapted it) on average, six of seven below, and
+SetFit was the best fixed pipeline in hindsight on every task. benchmarks/results/few_label.md says the same on Rotten Tomatoes (no
+strategy beats SetFit at 8 or 16 labels a class; the probe is 7-10 points below it in domain_adaptation.md). So the
+pipeline the benchmarks put first, the first of auto's queue (SetFit on the top encoder; for sets of labels full
+fine-tuning, multi_label.md's best), is the default, and another pipeline replaces it only when the paired test on
+the N out-of-fold predictions says it is clearly better (crossval.paired_gap, the verdict's own test, as for
+pretraining from scratch). The test's resolution grows with N: at 32 labels a lead of one or two labels is never
+clear, at 1,000 a lead of about 3 points is.
+`run` is the AutoRun (autopilot/run.py)."""
+
+from __future__ import annotations
+
+from warmstart.autopilot.crossval import paired_gap
+from warmstart.autopilot.plan import SCRATCH
+
+# why each strategy can be the default, as the verdict says it
+DEFAULT_WHY = {"setfit": "SetFit, the strategy no other beat at few labels in warmstart's benchmarks",
+               "full": "full fine-tuning, the best fixed pipeline on sets of labels in warmstart's benchmarks",
+               "lp_ft": "LP-FT, the first strategy queued that ran (SetFit did not fit the budget)"}
+
+
+def ranking(run, strategies) -> list[str]:
+    """Warmstart's pipelines (an encoder and one of `strategies`: deliverable as a folder), best out-of-fold score
+    first; ties go to a public candidate's side (as shipped or adapted) over the encoder pretrained from scratch,
+    then to the cheaper (the probe, then the order they were run in)."""
+    # a dropped adaptation's probe must not win the refit (seen: "dropped", then "Best model: MiniLM + SimCSE");
+    # a tie is no evidence for minutes of MLM over a public encoder (rt seed 2: run order chose scratch)
+    keys = [k for k in run.oof if k.split(":")[0] in strategies and run.kept(k.split(":", 1)[1])]
+    return sorted(keys, key=lambda k: (-run.data.score(run.oof[k]), k.split(":", 1)[1] == SCRATCH))
+
+
+def default(run) -> str | None:
+    """The first pipeline of the queue (the order of promise) that has out-of-fold predictions, on a public
+    candidate's side where one has them; None while none has (then the ranking alone decides)."""
+    ran = [f"{s}:{e}" for s, e in run.queue() if e is not None and f"{s}:{e}" in run.oof and run.kept(e)]
+    public = [k for k in ran if k.split(":", 1)[1] != SCRATCH]
+    return (public or ran or [None])[0]
+
+
+def choice(run, strategies) -> list[str]:
+    """The ranking reordered for the refit: the pipelines clearly better than the default out of fold (best
+    first), then the default, then the rest as ranked. The refit takes the first whose refit fits the time."""
+    order = ranking(run, strategies)
+    first = default(run)
+    if first is None:
+        return order
+    y = run.data.y
+    clear = [k for k in order if k != first and paired_gap(run.oof[k], run.oof[first], y)["verdict"] == "better"]
+    return clear + [first] + [k for k in order if k != first and k not in clear]
