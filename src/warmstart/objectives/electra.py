@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from warmstart.objectives.mlm import top1_accuracy
+
 
 @torch.no_grad()
 def sample_tokens(logits: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
@@ -71,7 +73,7 @@ def electra_loss(
     return {
         "loss": mlm_loss + rtd_weight * rtd_loss,
         "mlm_loss": mlm_loss,
-        "mlm_acc": ((gen_logits.argmax(-1) == targets) & keep).sum() / keep.sum().clamp(min=1),
+        "mlm_acc": top1_accuracy(gen_logits, targets),
         "rtd_loss": rtd_loss,
         "rtd_acc": (((disc_logits > 0) == is_replaced).float() * valid).sum() / real,
         "replaced": (is_replaced.float() * valid).sum() / real,
