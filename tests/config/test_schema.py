@@ -36,6 +36,7 @@ BAD_PRETRAIN = [
     ("train.save_every_minutes=0", "train.save_every_minutes=0.0: must be > 0"),
     ("train.schedule=exp", "train.schedule='exp': unknown value; use linear, cosine, constant"),
     ("train.precision=fp16", "train.precision='fp16': unknown value; use auto, bf16, fp32"),
+    ("train.attention=flash", "train.attention='flash': unknown value; use auto, sdpa, eager"),
     ("objective.mlm_probability=0", "objective.mlm_probability=0.0: must be > 0 and < 1"),
     ("objective.mlm_probability=1.5", "objective.mlm_probability=1.5: must be > 0 and < 1"),
     ("objective.name=gpt", "objective.name='gpt': unknown value; use mlm, electra"),

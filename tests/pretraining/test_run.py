@@ -174,3 +174,21 @@ def test_the_reason_nothing_is_held_out_names_the_cause(docs, why):
 
     said = nothing_held_out(docs)
     assert said.startswith(why) and said.endswith("or corpus.line_by_line=true each line")
+
+
+@pytest.mark.parametrize("mode, backend", [("auto", "warmstart_cpu"), ("sdpa", "sdpa"), ("eager", "eager")])
+def test_the_run_computes_attention_with_the_configured_backend(corpus_file, tmp_path, monkeypatch, mode, backend):
+    """train.attention reaches the model that trains (auto: the timed CPU backend), and the folder it writes
+    still loads with transformers' own default."""
+    from transformers import AutoConfig
+
+    import warmstart.pretraining.run as run_module
+
+    seen = []
+    real = run_module.use_attention
+    monkeypatch.setattr(run_module, "use_attention", lambda model, m: seen.append(real(model, m)) or seen[-1])
+    cfg = tiny_pretrain_config(corpus_file, tmp_path / "out", tmp_path / "cache", "train.max_steps=2",
+                               f"train.attention={mode}")
+    final = run_pretrain(cfg)
+    assert seen == [backend]
+    assert AutoConfig.from_pretrained(final)._attn_implementation != "warmstart_cpu"

@@ -55,12 +55,14 @@ def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, see
     from transformers import AutoModel
 
     from warmstart.data.text import load_tokenizer
+    from warmstart.engine.attention import use_attention
     from warmstart.engine.runtime import autocast, place, to_device
     from warmstart.models.common import load_pretrained
     from warmstart.tasks.classification import encode, make_batches
 
     tokenizer = load_tokenizer(folder)
     model = place(load_pretrained(AutoModel, folder, quiet=True)).train()
+    use_attention(model)  # as fine-tuning computes (its first timing falls in the warm-up step)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
     ids, types = encode(tokenizer, pd.DataFrame({"text": texts}), max_length)
     # A step's cost follows its batch's longest row, and 3 random batches sample that poorly where lengths have

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warmstart.config.pretrain import PRECISIONS, TRACKERS
+from warmstart.config.pretrain import ATTENTIONS, PRECISIONS, TRACKERS
 from warmstart.config.schema import knob
 from warmstart.config.strategies import STRATEGIES, StrategySections
 from warmstart.errors import WarmstartError
@@ -89,6 +89,8 @@ class FinetuneTrainConfig(StrategySections):
     weight_decay: float = knob(0.01, "AdamW weight decay", ge=0)
     warmup_fraction: float = knob(0.1, "fraction of the steps spent warming the learning rate up", ge=0, lt=1)
     precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
+    attention: str = knob("auto", "auto: on a CPU, the faster of SDPA and plain matmul attention for each shape, "
+                                  "timed here; on a GPU, SDPA", choices=ATTENTIONS)
     seed: int = knob(0, "seed of the labelled sample, the head and the data order", ge=0)
     save_model: bool = knob(True, "write the fine-tuned checkpoint into the run folder")
     save_every_minutes: float = knob(10.0, "minutes between resumable states (finetune --resume)", gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warmstart.config.schema import knob
+from warmstart.engine.attention import MODES as ATTENTIONS
 from warmstart.engine.runtime import COMPILE_MODES
 from warmstart.errors import WarmstartError
 
@@ -114,6 +115,8 @@ class TrainConfig:
     max_epochs: float | None = knob(None, "budget: passes over the corpus (tsdae / simcse; their papers adapt for "
                                           "one epoch, and a small corpus seen many times is over-fitted)", gt=0)
     precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
+    attention: str = knob("auto", "auto: on a CPU, the faster of SDPA and plain matmul attention for each shape, "
+                                  "timed here (bf16 with AMX: plain, 1.3x a step); on a GPU, SDPA", choices=ATTENTIONS)
     compile: bool = knob(False, "torch.compile the loss (encoder, head, cross-entropy) after ~30 s of compiling: "
                                 "+3.5% on a 2-core CPU with AMX, nothing without; meant for CUDA")
     compile_mode: str = knob("default", "with compile: default | reduce-overhead (CUDA graphs) | max-autotune | "

@@ -19,6 +19,7 @@ import torch
 import yaml
 from safetensors import SafetensorError
 
+from warmstart.engine.attention import restore_choices, timed_choices
 from warmstart.engine.outputs import replace_file
 from warmstart.engine.runtime import deepspeed_follows_device
 from warmstart.errors import WarmstartError
@@ -203,10 +204,12 @@ def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None =
 
 
 def rng_state() -> dict[str, Any]:
-    """Every global RNG, in types that `torch.load(weights_only=True)` accepts."""
+    """Every global RNG, and the attention kernels timed so far (engine/attention: what else a resumed run needs
+    to compute as the run did), in types that `torch.load(weights_only=True)` accepts."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "attention": timed_choices()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -215,6 +218,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, gauss_np = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss_np))
     torch.set_rng_state(state["torch"])
+    restore_choices(state.get("attention", []))
 
 
 def load_training_state(folder: str | Path) -> dict[str, Any]:

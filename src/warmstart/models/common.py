@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import require_weights
 from warmstart.errors import WarmstartError
 
@@ -127,4 +128,5 @@ def load_fitted(auto_class: Any, folder: str | Path, **kwargs: Any) -> Any:
         raise WarmstartError(f"{folder}: no weights for {missing_modules(info['missing_keys'])}, so its predictions "
                              f"would come from a random head: fine-tune it first (warmstart finetune ... "
                              f"init={folder})")
+    use_attention(model)  # on a CPU, the faster attention kernel for each shape it predicts (engine/attention)
     return model

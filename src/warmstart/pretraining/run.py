@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from warmstart.config import CONFIG_FILENAME, validate
+from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import (
     RESUME_DIR,
     TRAINING_STATE,
@@ -163,6 +164,7 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
                                  "train.max_tokens or train.max_minutes")
         budget = budget.per_epoch(per_epoch / tc.grad_accum)
     place(job.model, channels_last=getattr(job, "channels_last", False))
+    use_attention(job.model, tc.attention)
     broadcast_parameters(job.model, group.world)  # before sharding: every process cuts its shard from one tensor
     forward, optimizer, engine = parallelize(job.model, job.objective,
                                              lambda: make_optimizer(job.model, tc.lr, tc.weight_decay), group,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.outputs import file_hash, kind_of, recorded_inputs, replace_file
 from warmstart.engine.runtime import place, require_placed, set_threads, use_bf16
@@ -83,7 +84,9 @@ def _encoder(folder: Path, trust_pickled: bool = False):
     """The candidate's encoder (a pretraining head in the checkpoint is left out: expected, not news)."""
     from transformers import AutoModel
 
-    return place(load_pretrained(AutoModel, folder, trust_pickled, quiet=True))
+    model = place(load_pretrained(AutoModel, folder, trust_pickled, quiet=True))
+    use_attention(model)  # on a CPU, the faster attention kernel for each shape (engine/attention)
+    return model
 
 
 def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:

@@ -26,6 +26,7 @@ import yaml
 
 from warmstart.config import CONFIG_FILENAME, FinetuneConfig
 from warmstart.data.sample import Sample, draw, holdout
+from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import (
     TRAINING_STATE,
     atomic_folder,
@@ -182,10 +183,12 @@ def build_model(auto_class, cfg: FinetuneConfig, **config_kwargs):
     torch.manual_seed(cfg.train.seed)
     if cfg.init == "scratch":
         config = load_model_config(tokenizer_folder(cfg), cfg.trust_pickled_weights, **kwargs)
-        return place(auto_class.from_config(config, attn_implementation="sdpa"))
-    # quiet: "newly initialized head" is expected, not news
-    return place(load_pretrained(auto_class, cfg.init, cfg.trust_pickled_weights, quiet=True,
-                                 attn_implementation="sdpa", **kwargs))
+        model = place(auto_class.from_config(config, attn_implementation="sdpa"))
+    else:  # quiet: "newly initialized head" is expected, not news
+        model = place(load_pretrained(auto_class, cfg.init, cfg.trust_pickled_weights, quiet=True,
+                                      attn_implementation="sdpa", **kwargs))
+    use_attention(model, cfg.train.attention)
+    return model
 
 
 def pad(rows: list[list[int]], pad_id: int, fill: int | None = None) -> torch.Tensor:
@@ -249,8 +252,7 @@ def fit(model: torch.nn.Module, tc, out: Path | None, batches: Iterator, loss_fn
         top = head_name(model, head).split(".")[0]
         peft_model = wrap_lora(model, head, tc.lora)
         head = dict(model.named_modules())[top]
-    place(model)  # what fit is given (and
-    # LoRA's new adapters) runs where the run computes
+    place(model)  # what fit is given (and LoRA's new adapters) runs where the run computes
     # the optimizer holds every weight that may ever train; the strategy then turns some off (AdamW leaves a
     # weight without a gradient untouched, so frozen weights stay bit-identical)
     strategy = plan(tc.strategy, model, head, tc, tc.lr, tc.head_lr or tc.lr)
