@@ -5,7 +5,8 @@
 Alternates the two recipes `--repeats` times in one process and prints each one's tokens/s, the median
 ratio, and warmstart's model-FLOPs utilisation against the matmul peaks measured on the spot (bf16
 `nn.Linear` under autocast, which AMX makes fast, and fp32). `--levers` adds warmstart runs with one lever
-changed at a time (dense MLM head, bf16 forced, fp32 forced, torch.compile), to show what each one buys, and
+changed at a time (dense MLM head, bf16 forced, fp32 forced, torch.compile, SDPA forced instead of the attention
+timed per shape), to show what each one buys, and
 the HF recipe with `bf16=True` (its own lever: on a CPU with AMX it is the rival a user who knows would run).
 """
 
@@ -58,7 +59,7 @@ def main() -> None:
     if args.levers:
         variants.update({"dense MLM head": ["objective.sparse_prediction=false"],
                          "bf16 forced": ["train.precision=bf16"], "fp32 forced": ["train.precision=fp32"],
-                         "torch.compile": ["train.compile=true"]})
+                         "torch.compile": ["train.compile=true"], "SDPA forced": ["train.attention=sdpa"]})
     hf_variants = {"HF recipe": False} | ({"HF recipe, bf16": True} if args.levers else {})
     rates: dict[str, list[float]] = {**{k: [] for k in hf_variants}, **{k: [] for k in variants}}
     with tempfile.TemporaryDirectory() as tmp:
