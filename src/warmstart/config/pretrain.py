@@ -116,9 +116,11 @@ class TrainConfig:
                                           "one epoch, and a small corpus seen many times is over-fitted)", gt=0)
     precision: str = knob("auto", "auto measures bf16 against fp32 here and takes the faster", choices=PRECISIONS)
     attention: str = knob("auto", "auto: on a CPU, the faster of SDPA and plain matmul attention for each shape, "
-                                  "timed here (bf16 with AMX: plain, 1.3x a step); on a GPU, SDPA", choices=ATTENTIONS)
+                                  "timed here (bf16 with AMX: plain, 1.48x the steps); on a GPU, SDPA",
+                          choices=ATTENTIONS)
     compile: bool = knob(False, "torch.compile the loss (encoder, head, cross-entropy) after ~30 s of compiling: "
-                                "+3.5% on a 2-core CPU with AMX, nothing without; meant for CUDA")
+                                "meant for CUDA; on a 2-core CPU with AMX it runs at two thirds of eager (a "
+                                "compiled graph computes attention with SDPA)")
     compile_mode: str = knob("default", "with compile: default | reduce-overhead (CUDA graphs) | max-autotune | "
                                         "max-autotune-no-cudagraphs", choices=COMPILE_MODES)
     seed: int = knob(0, "seed of the data order, masking and initialisation", ge=0)

@@ -3,9 +3,10 @@ matmul-softmax-matmul, timed once per process for each shape it meets; on a GPU,
 
 Why by hand: on a 2-core Xeon with AMX, torch 2.13's CPU flash-attention kernel (what SDPA runs in bf16) took
 23-26 ms for an attention layer's forward and backward at 4 heads x 64, 4,096 tokens, whatever the sequence
-length up to 128; plain matmuls took 4.7-9.3 ms, which made a pretraining step 1.31x faster at the ANCHORS shape.
-At 512 tokens the kernel wins (22 ms against 28), and in fp32 it won at every length tried (32-512), so no fixed
-rule is right: the choice is timed per shape, as `runtime.use_bf16` times bf16 (2026-12-06).
+length up to 128; plain matmuls took 4.7-9.3 ms, which made pretraining at the ANCHORS shape 1.48x faster
+(benchmarks/results/pretrain_throughput.md). At 512 tokens the kernel wins (22 ms against 28), and in fp32 it
+won at every length tried (32-512; benchmarks/results/attention.md), so no fixed rule is right: the choice is
+timed per shape, as `runtime.use_bf16` times bf16 (2026-12-06).
 
 It is a transformers attention backend (`AttentionInterface`): a model switched to it saves, loads and runs
 anywhere as before (the backend's name is not written into config.json).
@@ -93,8 +94,8 @@ def position_bias_free(kwargs: dict) -> bool:
 
 def _math_faster(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
                  dropout: float, scaling: float | None) -> bool:
-    """Whether plain attention beat SDPA at this shape, dtype and mode, timed the first time it is met (four
-    calls of each, interleaved, the fastest three of each compared; plain only when 10% faster). Lengths count
+    """Whether plain attention beat SDPA at this shape, dtype and mode, timed the first time it is met (a first
+    call of each, then three interleaved, the fastest of each compared; plain only when 10% faster). Lengths count
     by their power of two: batches padded to their longest row come in dozens of lengths, and timing each one
     made the first steps of a MiniLM fine-tuning 25% slower."""
     grad = torch.is_grad_enabled()
