@@ -2,10 +2,10 @@
 matmul-softmax-matmul, timed once per process for each shape it meets; on a GPU, SDPA.
 
 Why by hand: on a 2-core Xeon with AMX, torch 2.13's CPU flash-attention kernel (what SDPA runs in bf16) took
-23-26 ms for an attention layer's forward and backward at 4 heads x 64, 4,096 tokens, whatever the sequence
-length up to 128; plain matmuls took 4.7-9.3 ms, which made pretraining at the ANCHORS shape 1.48x faster
-(benchmarks/results/pretrain_throughput.md). At 512 tokens the kernel wins (22 ms against 28), and in fp32 it
-won at every length tried (32-512; benchmarks/results/attention.md), so no fixed rule is right: the choice is
+27-30 ms for an attention layer's forward and backward at 4 heads x 64, 4,096 tokens, whatever the sequence
+length up to 128; plain matmuls took 7-8 ms, which made pretraining at the ANCHORS shape 1.48x faster
+(benchmarks/results/pretrain_throughput.md). At 512 tokens with 12 heads the kernel wins (90 ms against 102), and
+in fp32 it won at every length tried (32-512; benchmarks/results/attention.md), so no fixed rule is right: the choice is
 timed per shape, as `runtime.use_bf16` times bf16 (2026-12-06).
 
 It is a transformers attention backend (`AttentionInterface`): a model switched to it saves, loads and runs
