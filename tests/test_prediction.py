@@ -77,3 +77,10 @@ def test_an_output_file_is_replaced_only_when_warmstart_wrote_it_or_overwrite_sa
     assert "good" in mine.read_text(encoding="utf-8")  # untouched
     run_predict(str(finetuned), str(tmp_path / "in.txt"), str(mine), overwrite=True)
     assert "prediction" in mine.read_text(encoding="utf-8")
+    # a table of the user's own with a prediction column (a labelling tool's export): not these predictions' shape
+    export = tmp_path / f"export{suffix}"
+    export.write_text("id,text,prediction,checked\n7,good,1,yes\n" if suffix == ".csv" else
+                      '{"id": 7, "text": "good", "prediction": 1, "checked": "yes"}\n', encoding="utf-8")
+    with pytest.raises(WarmstartError, match="holds other columns .*checked.* than these predictions"):
+        run_predict(str(finetuned), str(tmp_path / "in.txt"), str(export))
+    assert "checked" in export.read_text(encoding="utf-8")  # untouched

@@ -41,21 +41,30 @@ def checkpoint_task(folder: Path) -> tuple[Task, object]:
 PREDICTION_COLUMNS = ("prediction", "best", "selected")  # what every task's predictor writes (one of)
 
 
-def written_by_predict(path: Path) -> bool:
-    """Whether `path` holds predictions warmstart wrote: a CSV header or a first JSONL record with a prediction
-    column. A CoNLL file cannot tell (a user's labelled file looks the same), so it never passes."""
-    suffix = path.suffix.lower()
+def written_by_predict(path: Path, columns: list[str] | None = None) -> bool:
+    """Whether `path` may hold predictions warmstart wrote: a CSV header or a first JSONL record with a prediction
+    column (checked before predicting) and, given the `columns` about to be written, exactly those (checked before
+    writing: a user's own table with a `prediction` column, say a labelling tool's export, is not replaced by
+    predictions of another shape). A CoNLL file cannot tell (a user's labelled file looks the same): never."""
+    if path.suffix.lower() not in (".csv", ".jsonl"):
+        return False
+    header = first_header(path)
+    if header is None or not set(header) & set(PREDICTION_COLUMNS):
+        return False
+    return columns is None or header == [str(c) for c in columns]
+
+
+def first_header(path: Path) -> list[str] | None:
+    """The columns of a CSV's header or of a JSONL file's first record, in order (None: unreadable, or neither)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             first = f.readline()
-        if suffix == ".csv":
-            return bool(set(next(csv.reader([first]), [])) & set(PREDICTION_COLUMNS))
-        if suffix == ".jsonl":
-            record = json.loads(first)
-            return isinstance(record, dict) and bool(set(record) & set(PREDICTION_COLUMNS))
+        if path.suffix.lower() == ".csv":
+            return next(csv.reader([first]), [])
+        record = json.loads(first)
+        return list(record) if isinstance(record, dict) else None
     except (OSError, ValueError):
-        return False
-    return False
+        return None
 
 
 def output_path(src: Path, output: str | None, also: str | None = None, overwrite: bool = False) -> Path:
@@ -119,6 +128,10 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
         written = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
                                                    if isinstance(v, list) else v))
     text = task.resolve("text_output") if task.text_output and out.suffix.lower() == task.text_output[0] else None
+    if out.is_file() and not overwrite and not written_by_predict(out, list(written.columns)):
+        raise WarmstartError(f"{out}: holds other columns ({', '.join(first_header(out) or [])[:200]}) than these "
+                             f"predictions ({', '.join(map(str, written.columns))[:200]}); give another --output, "
+                             "or --overwrite to replace it")
     return write_rows(written, out, t0, began[0] if began else t0, text), result
 
 

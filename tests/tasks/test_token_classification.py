@@ -285,5 +285,7 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     assert set(model.config.id2label.values()) == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"}
     text = tmp_path / "plain.txt"
     text.write_text("ann went to paris rome\n", encoding="utf-8")
-    csv = run_predict(str(run), str(text), str(tmp_path / "p.csv"))
-    assert "prediction" in csv.read_text().splitlines()[0]
+    with pytest.raises(WarmstartError, match="holds other columns"):  # p.csv has the CoNLL input's gold tags too
+        run_predict(str(run), str(text), str(tmp_path / "p.csv"))
+    csv = run_predict(str(run), str(text), str(tmp_path / "p.csv"), overwrite=True)
+    assert csv.read_text().splitlines()[0] == "tokens,prediction"
