@@ -102,3 +102,54 @@ def test_the_default_is_refitted_unless_another_pipeline_is_clearly_better(ranks
     run.oof = {k: _wrong(run.data.y, wrong) for k, wrong in oof.items()}
     assert run.choice()[0] == first
     assert sorted(run.choice()) == sorted(run.ranking())  # reordered, nothing dropped
+
+
+def _costed(tmp_path, sentiment_csv, monkeypatch, fold_s: dict[str, float], budget_s: float = 600) -> AutoRun:
+    """An AutoRun on MiniLM whose fits cost `fold_s[strategy]` seconds (estimated) and take none (recorded)."""
+    import warmstart.studies.demo as demo
+
+    monkeypatch.setattr(demo, "setfit_available", lambda: None)  # the rival is installed
+    run = AutoRun(tmp_path, {"labelled": str(sentiment_csv), "text_column": "text", "label_column": "label",
+                             "labels": 20, "per_class": None, "folds": 2, "seed": 0, "budget_s": budget_s},
+                  {"MiniLM": "folder"}, [])
+    run.state.put("encoder:MiniLM", {"rank": 0.5}, run.clock)
+    run.state.put("folds", 2, run.clock)
+    run.data.set_folds(2, 0)
+    run.estimate = lambda strategy, encoder, n: fold_s[strategy]
+    run.fitted = []
+
+    def fit_fold(strategy, encoder, i):
+        run.fitted.append(strategy)
+        return run.data.y[run.data.fold(i)[1]]
+
+    run.fit_fold = fit_fold
+    return run
+
+
+@pytest.mark.parametrize("setfit_s, order", [
+    (10.0, ["setfit", "setfit_library", "lp_ft"]),  # few labels: SetFit runs, and the rival beside it, first
+    # many labels (auto_many_labels.md: the rival's folds took 12 of 15 minutes at 500 labels and LP-FT was left
+    # unrun, the probe delivered): SetFit does not fit, so LP-FT goes before the rival
+    (1000.0, ["lp_ft", "setfit_library"]),
+])
+def test_lp_ft_goes_before_the_rival_when_setfit_does_not_fit(setfit_s, order, sentiment_csv, tmp_path, monkeypatch):
+    run = _costed(tmp_path, sentiment_csv, monkeypatch, {"setfit": setfit_s, "lp_ft": 20.0, "setfit_library": 30.0})
+    run.select()
+    assert list(dict.fromkeys(run.fitted)) == order
+    assert ("pred" in run.state.get("cv:setfit:MiniLM")) == (setfit_s < 100)
+    assert run.choice()[0] == ("setfit:MiniLM" if setfit_s < 100 else "lp_ft:MiniLM")  # the default
+
+
+@pytest.mark.parametrize("setfit_s, unlabelled, folds", [
+    (1.0, [], 5),  # cheap: as many folds as the smallest class allows
+    (100.0, [], 2),  # 2 x 5 x 100 s and 2 x 3 x 100 s exceed 77% of 600 s; 2 x 2 x 100 fits
+    (100.0, ["text.txt"], 2),  # not twice in 40%, but once with its refit (300 s) in 40% and the refit's 10%
+    (60.0, [], 3),  # 360 s fits 77% of 600 s (the unlabelled stage's share unused)...
+    (60.0, ["text.txt"], 2),  # ...not the selection's 40% alone (240 s)
+    (1000.0, [], 5),  # SetFit cannot fit even at 2 folds: LP-FT (1 s a fit) sizes them
+])
+def test_folds_fit_the_default_twice(setfit_s, unlabelled, folds, sentiment_csv, tmp_path, monkeypatch):
+    run = _costed(tmp_path, sentiment_csv, monkeypatch, {"setfit": setfit_s, "lp_ft": 1.0})
+    run.unlabelled = unlabelled
+    run.data.set_folds(5, 0)
+    assert run.choose_folds() == folds
