@@ -69,6 +69,17 @@ def test_a_lead_the_default_kept_its_place_against_is_named_with_its_interval(la
     assert expected in said and said.endswith("so the default is kept.")
 
 
+@pytest.mark.parametrize("comparisons, expected, not_said", [
+    ({}, "leans optimistic", "not picked for being the highest"),  # the best out-of-fold score was refitted
+    ({"leader": {"a": "MiniLM, LP-FT", "gap": 3.1}}, "not picked for being the highest", "leans optimistic"),
+])
+def test_the_pipelines_table_says_how_far_to_trust_the_chosen_figure(comparisons, expected, not_said):
+    from warmstart.autopilot.verdict import selection_note
+
+    note = selection_note({"comparisons": comparisons})
+    assert expected in note and not_said not in note and note.endswith("are the sober reading.")
+
+
 @pytest.mark.parametrize("pooling, snippet, tagged", [("mean", True, False), ("cls_token", True, False),
                                                       ("cls", False, True)])
 def test_the_model_card_says_how_to_use_the_folder_as_it_was_fitted(pooling, snippet, tagged):
