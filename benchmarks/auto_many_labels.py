@@ -2,7 +2,7 @@
 clearly better?
 
     .venv/bin/python benchmarks/auto_many_labels.py [--tasks rt wordnet] [--labels 500] [--seeds 1] [--budget 15m]
-        [--out runs/auto_many]
+        [--setfit-max-steps 500] [--out runs/auto_many]
 
 benchmarks/auto.py measured auto at 16 labels a class, where SetFit was the best fixed pipeline and no challenger
 was clearly better; what the default costs where a challenger really is better was not seen
@@ -37,9 +37,10 @@ from warmstart.models.common import minilm_folder  # noqa: E402
 from warmstart.studies.demo import finetune_cell, setfit_cell, tfidf_cell  # noqa: E402
 
 
-def reference(task: str, task_dir: Path, root: Path, n: int, seed: int) -> dict:
+def reference(task: str, task_dir: Path, root: Path, n: int, seed: int, setfit_caps: list[int] = ()) -> dict:
     """Each of auto's strategies on MiniLM as auto sets it, the setfit library and TF-IDF, on the seed's n labels,
-    scored on test. -> {pipeline: (accuracy, seconds)}"""
+    scored on test; also warmstart's SetFit with its pair steps capped (`train.setfit.max_steps`) at each of
+    `setfit_caps`. -> {pipeline: (accuracy, seconds)}"""
     data = (f"data.path={task_dir / 'labelled.csv'}", "data.balanced=true")
     minilm = str(minilm_folder())
     out = {"TF-IDF + LR": tfidf_cell(n, seed, data)}
@@ -49,6 +50,10 @@ def reference(task: str, task_dir: Path, root: Path, n: int, seed: int) -> dict:
         cell = root / "cells" / task / f"{strategy}-n{n}-seed{seed}"
         out[pipeline_name(f"{strategy}:MiniLM")] = finetune_cell(
             cell, minilm, minilm, n, seed, (*data, *overrides, "train.pooling=mean"))
+    for steps in setfit_caps:  # SetFit's cost grows with the labels (2 x 20 pairs each): what a cap loses
+        out[f"MiniLM, SetFit (warmstart), {steps} pair steps"] = finetune_cell(
+            root / "cells" / task / f"setfit-cap{steps}-n{n}-seed{seed}", minilm, minilm, n, seed,
+            (*data, *STRATEGY["setfit"], "train.pooling=mean", f"train.setfit.max_steps={steps}"))
     return {k: (m["accuracy"], m.get("seconds")) for k, m in out.items()}
 
 
@@ -59,6 +64,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--budget", default="15m")
     ap.add_argument("--out", default="runs/auto_many")
+    ap.add_argument("--setfit-max-steps", type=int, nargs="*", default=[],
+                    help="also fit warmstart's SetFit with its pair steps capped at each of these")
     args = ap.parse_args()
     root = Path(args.out)
     t0 = time.perf_counter()
@@ -75,7 +82,7 @@ def main() -> None:
                                     per_class=per_class, seed=seed).verdict
             state = json.loads((run_dir / "auto_state.json").read_text(encoding="utf-8"))["steps"]
             print(f"[{task} seed {seed}] auto: {time.perf_counter() - t:.0f} s this call", flush=True)
-            ref = reference(task, task_dir, root, n, seed)
+            ref = reference(task, task_dir, root, n, seed, args.setfit_max_steps)
             best = max(ref, key=lambda k: ref[k][0])
             leader = result["comparisons"].get("leader")
             rows.append({"task": task, "seed": seed, "labels": n, "auto_pipeline": result["chosen"]["name"],
