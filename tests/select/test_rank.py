@@ -255,3 +255,31 @@ def test_rank_reads_bioes_and_bilou_tags_as_entities(tmp_path, scheme):
     splits = load_token_splits(LabelledDataConfig(path=str(write_ner_folder(tmp_path / "ner", scheme=scheme))), 0)
     _, (_, y_val), metric, name = _word_data(splits["train"], splits["validation"])
     assert name == "entity_f1" and metric(y_val, y_val) == 1.0 and metric(y_val, 0 * y_val) < 1.0
+
+
+
+@pytest.mark.parametrize("reading", ["iob1", "as_written"])
+def test_rank_scores_the_word_classes_fine_tuning_will_learn(pretrained, tmp_path, monkeypatch, reading):
+    """With train.entity_tags=as_written a BIOES head learns S-/E- classes: rank's probe predicts those (it read
+    every scheme as IOB1 before, whatever the recipe said)."""
+    import numpy as np
+
+    from tests.tasks.test_token_classification import write_ner_folder
+    from warmstart.config import LabelledDataConfig
+    from warmstart.select import rank
+    from warmstart.tasks.tag_schemes import learnt_tags
+    from warmstart.tasks.token_classification import load_token_splits
+
+    data = write_ner_folder(tmp_path / "ner", scheme="BIOES")
+    recipe = tmp_path / "ner.yaml"
+    recipe.write_text(f"task: token_classification\ndata:\n  path: {data}\ntrain:\n  max_length: 32\n"
+                      f"  precision: fp32\n  entity_tags: {reading}\n")
+    seen = []
+    score = rank.score_features
+    monkeypatch.setattr(rank, "score_features", lambda *a, **k: seen.append((a[1], a[3])) or score(*a, **k))
+    rank.run_rank(str(recipe), [str(pretrained)], str(tmp_path / "rank.csv"))
+    splits = load_token_splits(LabelledDataConfig(path=str(data)), 0)
+    every = {t for part in ("train", "validation") for _, tags in splits[part] for t in learnt_tags(tags, "BIOES",
+                                                                                                   reading)}
+    assert len(np.unique(np.concatenate(seen[0]))) == len(every)  # one class per tag of the reading, all present
+    assert any(t[0] in "ES" for t in every) == (reading == "as_written")

@@ -89,15 +89,16 @@ def _encoder(folder: Path, trust_pickled: bool = False):
     return model
 
 
-def _word_data(train, val) -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:
+def _word_data(train, val, reading: str = "iob1") -> tuple[list[list[list[str]]], list[np.ndarray], Metric, str]:
     """The training sample's and validation split's sentences (word lists), one tag id per word (entity tags in
-    the IOB1 reading fine-tuning learns by default, tasks/tag_schemes.learnt_tags), and the task's metric over per-word
+    the reading fine-tuning will learn, `train.entity_tags`: tasks/tag_schemes.learnt_tags; the probe's classes
+    are the fine-tuned head's), and the task's metric over per-word
     predictions of the validation split: seqeval entity F1 for entity tags, as fine-tuning reports (token accuracy,
     dominated by 'O', barely separates candidates), token accuracy otherwise."""
     from warmstart.tasks.tag_schemes import decode, entity_scheme, learnt_tags, tagging_metrics
 
     scheme = entity_scheme({t for part in (train, val) for _, tags in part for t in tags})
-    learnt = [[learnt_tags(tags, scheme) for _, tags in part] for part in (train, val)]
+    learnt = [[learnt_tags(tags, scheme, reading) for _, tags in part] for part in (train, val)]
     names = sorted({t for part in learnt for tags in part for t in tags})
     index = {t: i for i, t in enumerate(names)}
     starts = np.cumsum([0] + [len(tags) for _, tags in val])
@@ -256,7 +257,8 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     t0 = time.perf_counter()
     sample = task.resolve("sample")(cfg)
     train, val, _ = sample
-    inputs, labels, metric, metric_name = FEATURES[task.rank_features](train, val)
+    reading = {"reading": cfg.train.entity_tags} if task.rank_features == "words" else {}
+    inputs, labels, metric, metric_name = FEATURES[task.rank_features](train, val, **reading)
     # the honest protocol (no explicit dev set): classes are scored by cross-validation over all N labels; token
     # tasks keep the held-out sentences (their entity F1 is a per-sentence metric)
     pooled = not getattr(sample, "extra", 0) and task.rank_features != "words"
