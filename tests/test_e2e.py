@@ -228,6 +228,12 @@ def test_sentence_pair_classification(pretrained, tmp_path):
     again = pd.read_csv(run_predict(str(tmp_path / "pairs"), str(test), str(tmp_path / "p.csv")))
     assert list(again["hypothesis"]) == [r["hypothesis"] for r in rows if r["split"] == "test"]  # the input's columns
     assert list(again["prediction"]) == list(saved["prediction"])
+    from warmstart.prediction import Predictor  # (text, pair) tuples in memory: the same predictions
+
+    pairs = [(r["premise"], r["hypothesis"]) for r in rows if r["split"] == "test"]
+    in_memory = Predictor(tmp_path / "pairs").predict(pairs)
+    assert list(in_memory["prediction"].astype(int)) == list(saved["prediction"])
+    assert list(in_memory.columns[:2]) == ["premise", "hypothesis"]
 
 
 def test_electra_pretraining_saves_a_discriminator_that_plain_transformers_loads(pretrained, corpus_file,

@@ -84,3 +84,69 @@ def test_an_output_file_is_replaced_only_when_warmstart_wrote_it_or_overwrite_sa
     with pytest.raises(WarmstartError, match="holds other columns .*checked.* than these predictions"):
         run_predict(str(finetuned), str(tmp_path / "in.txt"), str(export))
     assert "checked" in export.read_text(encoding="utf-8")  # untouched
+
+
+def test_a_predictor_loads_once_and_predicts_rows_in_memory_as_from_a_file(finetuned, tmp_path, monkeypatch):
+    """warmstart.Predictor: texts, dicts or a DataFrame in memory get the rows and probabilities a file of them
+    gets, from one load of the model and tokenizer, and nothing is written beside the user's files."""
+    import warmstart
+    from warmstart import prediction
+
+    loads = []
+    monkeypatch.setattr(prediction, "fitted", lambda *a, **k: loads.append("model") or fitted(*a, **k))
+    monkeypatch.setattr(prediction, "fitted_tokenizer", lambda f: loads.append("tokenizer") or tokenizer(f))
+    texts = ["great lovely film", "", "awful dull plot"]
+    pd.DataFrame({"id": [17, 4, 99], "text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    want = prediction.predict_rows(str(finetuned), str(tmp_path / "in.csv"))[1]  # the rows as predicted
+    before = sorted(tmp_path.iterdir())
+    loads.clear()
+    p = warmstart.Predictor(finetuned)
+    plain = p.predict(texts)
+    framed = p.predict(pd.DataFrame({"id": [17, 4, 99], "text": texts}, index=[5, 6, 7]))
+    dicts = p.predict([{"id": i, "text": t} for i, t in zip([17, 4, 99], texts, strict=True)])
+    assert loads == ["tokenizer", "model"]  # three calls, one load
+    assert list(plain.columns) == ["text", *[c for c in want.columns if c not in ("id", "text")]]
+    for got in (plain, framed, dicts):
+        assert got["prediction"].isna().tolist() == [False, True, False]  # a blank text: no guess, as from a file
+        assert got["prediction"].equals(want["prediction"])
+        assert np.allclose(got["prob_1"].astype(float), want["prob_1"].astype(float), atol=1e-6, equal_nan=True)
+    assert list(framed["id"]) == list(dicts["id"]) == [17, 4, 99]
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_predict_with_rows_in_memory_writes_only_where_asked(finetuned, tmp_path):
+    import warmstart
+
+    kept = warmstart.predict(finetuned, ["great lovely film"])
+    assert kept.path is None and len(kept.rows) == 1
+    written = warmstart.predict(finetuned, ["great lovely film", "dull"], tmp_path / "out.jsonl")
+    assert written.path == tmp_path / "out.jsonl" and len(pd.read_json(written.path, lines=True)) == 2
+    (tmp_path / "mine.csv").write_text("id,note\n1,keep me\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match="not predictions warmstart wrote"):
+        warmstart.predict(finetuned, ["great"], tmp_path / "mine.csv")
+    assert (tmp_path / "mine.csv").read_text(encoding="utf-8") == "id,note\n1,keep me\n"
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([], "no rows given"),
+    ([1, 2], "rows of int: give texts, dicts, a DataFrame"),
+    ([["great", "film"]], "rows of list: give texts, dicts, a DataFrame$"),  # not a pair or token classifier
+    ([{"review": "fine"}], r"the rows given: no column 'text' \(columns: review\); pass text_column="),
+])
+def test_rows_in_memory_that_cannot_be_read_are_one_line(finetuned, rows, message):
+    import warmstart
+
+    with pytest.raises(WarmstartError, match=message):
+        warmstart.Predictor(finetuned).predict(rows)
+
+
+def fitted(*args, **kwargs):
+    from warmstart.tasks.registry import fitted as load
+
+    return load(*args, **kwargs)
+
+
+def tokenizer(folder):
+    from warmstart.tasks.registry import fitted_tokenizer
+
+    return fitted_tokenizer(folder)

@@ -58,7 +58,7 @@ class Result:
 
 @dataclass
 class PredictResult:
-    path: Path  # the written file
+    path: Path | None  # the written file (None: rows given in memory and no `output`)
     rows: Any  # the predictions as a pandas DataFrame
 
 
@@ -120,17 +120,30 @@ def finetune(config: Any = None, *, resume: bool = False, overwrite: bool = Fals
     return Result(Path(cfg.output_dir), metrics, cfg)
 
 
-def predict(checkpoint: str | Path, input: str | Path, output: str | Path | None = None, *,
+def predict(checkpoint: str | Path, input: Any, output: str | Path | None = None, *,
             text_column: str | None = None, text_pair_column: str | None = None, batch_size: int = 64,
             overwrite: bool = False) -> PredictResult:
-    """Predict every row of `input` with a fine-tuned checkpoint; the file is written (CSV, JSONL or, for a token
-    classifier, CoNLL by suffix; default INPUT.predictions.csv) and the rows returned as a DataFrame (list cells
-    as lists). An existing `output` that is not predictions warmstart wrote is refused unless `overwrite`."""
-    from warmstart.prediction import predict_rows
+    """Predict every row of `input` with a fine-tuned checkpoint, and return the rows as a DataFrame (list cells as
+    lists). `input`: a file, written to `output` (CSV, JSONL or, for a token classifier, CoNLL by suffix; default
+    INPUT.predictions.csv); or rows in memory (texts, dicts, a DataFrame, (text, pair) tuples, word lists:
+    `prediction.Predictor`), written only where `output` is given. An existing `output` that is not
+    predictions warmstart wrote is refused unless `overwrite`. To predict many times with one load, use
+    `warmstart.Predictor(checkpoint).predict(rows)`."""
+    import time
 
-    path, rows = predict_rows(str(checkpoint), str(input), None if output is None else str(output), text_column,
-                              text_pair_column, batch_size, overwrite)
-    return PredictResult(path, rows)
+    from warmstart.prediction import Predictor, output_path, predict_rows, save_rows
+
+    if isinstance(input, (str, Path)):
+        path, rows = predict_rows(str(checkpoint), str(input), None if output is None else str(output), text_column,
+                                  text_pair_column, batch_size, overwrite)
+        return PredictResult(path, rows)
+    predictor = Predictor(checkpoint)
+    also = predictor.task.text_output[0] if predictor.task.text_output else None
+    out = None if output is None else output_path(None, str(output), also, overwrite)  # checked before predicting
+    t0 = time.perf_counter()
+    rows = predictor.predict(input, text_column=text_column, text_pair_column=text_pair_column,
+                             batch_size=batch_size)
+    return PredictResult(out and save_rows(predictor.task, rows, out, overwrite, t0, t0), rows)
 
 
 def rank(task: Any, candidates: list[str | Path], *, output: str | Path | None = None,

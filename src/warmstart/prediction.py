@@ -23,7 +23,14 @@ from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.outputs import replace_file
 from warmstart.engine.runtime import set_threads
 from warmstart.errors import WarmstartError
-from warmstart.tasks.registry import PredictRequest, Task, get, plain_checkpoint_task
+from warmstart.tasks.registry import (
+    PredictRequest,
+    Task,
+    fitted,
+    fitted_tokenizer,
+    get,
+    plain_checkpoint_task,
+)
 
 
 def checkpoint_task(folder: Path) -> tuple[Task, object]:
@@ -67,18 +74,18 @@ def first_header(path: Path) -> list[str] | None:
         return None
 
 
-def output_path(src: Path, output: str | None, also: str | None = None, overwrite: bool = False) -> Path:
+def output_path(src: Path | None, output: str | None, also: str | None = None, overwrite: bool = False) -> Path:
     """Where predictions go (default `<input>.predictions.csv`): a .csv or .jsonl file (or the task's own format,
     suffix `also`: a token classifier's .conll), never a folder or the input itself, nor an existing file that is
     not predictions warmstart wrote unless `overwrite` (`--output train.csv` for `test.csv` would have replaced
-    the labels); a missing parent folder is created."""
+    the labels); a missing parent folder is created. `src` None: rows given in memory (`output` is needed)."""
     out = Path(output) if output else src.with_name(src.name + ".predictions.csv")
     suffixes = (".csv", ".jsonl", *([also] if also else []))
     if out.suffix.lower() not in suffixes:
         raise WarmstartError(f"{out}: output must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}")
     if out.is_dir():
         raise WarmstartError(f"{out}: a folder; give --output a file name ending in .csv or .jsonl")
-    if out.exists() and src.exists() and out.resolve() == src.resolve():
+    if out.exists() and src is not None and src.exists() and out.resolve() == src.resolve():
         raise WarmstartError(f"{out}: that is the input file; predictions must not overwrite it: give another --output")
     if out.is_file() and not overwrite and not written_by_predict(out):
         raise WarmstartError(f"{out}: exists and is not predictions warmstart wrote; give another --output, or "
@@ -86,6 +93,107 @@ def output_path(src: Path, output: str | None, also: str | None = None, overwrit
     if out.parent.exists() and not out.parent.is_dir():
         raise WarmstartError(f"{out.parent}: not a folder; give --output a file in a folder")
     return out
+
+
+Rows = pd.DataFrame | list | tuple  # rows in memory: a DataFrame, dicts, texts, (text, pair) tuples, word lists
+
+
+class Predictor:
+    """A fine-tuned checkpoint, loaded once, predicting a file or rows in memory, as `warmstart predict` does
+    (same task predictor, same rows). The model and tokenizer are kept between calls: a notebook loop or a
+    service pays the load once, as with transformers' `pipeline` or `SetFitModel.predict`.
+
+        p = Predictor("runs/ft")
+        p.predict(["a gripping film", "dull"])          # -> DataFrame: text, prediction, prob_<class>...
+        p.predict(pd.DataFrame({"id": [7], "text": ["fine"]}))   # the rows' own columns stay beside
+    """
+
+    def __init__(self, checkpoint: str | Path) -> None:
+        self.folder = require_weights(str(checkpoint))
+        self.task, self.config = checkpoint_task(self.folder)
+        self._models: dict = {}
+        self._tokenizer = None
+
+    def _load(self, auto_class, folder: Path, **kwargs):
+        key = (auto_class.__name__, tuple(sorted(kwargs.items())))
+        if key not in self._models:
+            self._models[key] = fitted(auto_class, folder, **kwargs)
+        return self._models[key]
+
+    def _tokenizer_of(self, folder: Path):
+        if self._tokenizer is None:
+            self._tokenizer = fitted_tokenizer(folder)
+        return self._tokenizer
+
+    def predict(self, rows: Rows | str | Path, *, text_column: str | None = None,
+                text_pair_column: str | None = None, batch_size: int = 64, progress: bool = False) -> pd.DataFrame:
+        """Predict `rows`: a file (any input `warmstart predict` reads), or rows in memory: a DataFrame or dicts
+        (the columns a file would have), texts, (text, pair) tuples for a pair classifier, or word lists for a
+        token classifier. -> one row of predictions per input row, the input's own columns first."""
+        if isinstance(rows, (str, Path)):
+            return self.predict_file(Path(rows), text_column, text_pair_column, batch_size, progress)[0]
+        import tempfile
+
+        table = self._table(rows, text_column, text_pair_column)
+        with tempfile.TemporaryDirectory(prefix="warmstart-predict-") as tmp:
+            src = Path(tmp) / "rows.jsonl"
+            table.to_json(src, orient="records", lines=True, force_ascii=False)
+            try:
+                return self.predict_file(src, text_column, text_pair_column, batch_size, progress)[0]
+            except WarmstartError as e:  # the message names the temporary file: name what the user gave
+                raise WarmstartError(str(e).replace(str(src), "the rows given").replace("pass --text-column",
+                                                                                        "pass text_column=")) from None
+
+    def predict_file(self, src: Path, text_column: str | None, text_pair_column: str | None, batch_size: int,
+                     progress: bool) -> tuple[pd.DataFrame, float]:
+        """-> (the rows predicted, when predicting began: after the model loaded)"""
+        if batch_size < 1:
+            raise WarmstartError(f"--batch-size={batch_size}: must be at least 1")
+        set_threads(None)
+        bars, began = [], []
+
+        def progress_bar(total: int):
+            began.append(time.perf_counter())  # the model is loaded: predicting starts
+            if not progress:
+                return lambda n: None
+            bars.append(tqdm(total=total, desc="predict", unit=" rows", mininterval=0.5 if os.isatty(2) else 10))
+            return bars[-1].update
+
+        try:
+            result = self.task.resolve("predict")(self.folder, self.config, PredictRequest(
+                src, text_column, text_pair_column, batch_size, progress_bar, self._load, self._tokenizer_of))
+        finally:
+            for bar in bars:
+                bar.close()
+        if result.empty:
+            raise WarmstartError(f"{src}: no inputs to predict")
+        return result, began[0] if began else time.perf_counter()
+
+    def _table(self, rows: Rows, text_column: str | None, text_pair_column: str | None) -> pd.DataFrame:
+        """Rows in memory -> the table a file of them would hold (columns named as the model was trained)."""
+        data = self.config.data
+        if not hasattr(data, "text_column"):
+            raise WarmstartError(f"{self.folder}: an image classifier predicts image files: give a folder, IDX, "
+                                 ".npy/.npz file or dataset path")
+        if isinstance(rows, pd.DataFrame):
+            return rows.reset_index(drop=True)
+        rows = list(rows)
+        if not rows:
+            raise WarmstartError("predict: no rows given")
+        text = text_column or data.text_column
+        if all(isinstance(r, dict) for r in rows):
+            return pd.DataFrame(rows)
+        if all(isinstance(r, str) for r in rows):
+            return pd.DataFrame({text: rows})
+        pair = text_pair_column or getattr(data, "text_pair_column", None)  # a model fitted on pairs reads pairs
+        if pair and all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
+            return pd.DataFrame({text: [str(a) for a, _ in rows], pair: [str(b) for _, b in rows]})
+        words = data.tokens_column if self.task.rank_features == "words" else None  # a tag a word: word lists
+        if words and all(isinstance(r, (list, tuple)) for r in rows):
+            return pd.DataFrame({words: [[str(w) for w in r] for r in rows]})
+        kinds = "texts, dicts, a DataFrame" + (", word lists" if words else "") + (", (text, pair) tuples" if pair
+                                                                                   else "")
+        raise WarmstartError(f"predict: rows of {type(rows[0]).__name__}: give {kinds}")
 
 
 def run_predict(checkpoint: str, input_path: str, output: str | None = None, text_column: str | None = None,
@@ -98,31 +206,19 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
                  text_pair_column: str | None = None, batch_size: int = 64, overwrite: bool = False
                  ) -> tuple[Path, pd.DataFrame]:
     """`run_predict`, also returning the rows as predicted (list cells as lists, whatever the file's format)."""
-    if batch_size < 1:
-        raise WarmstartError(f"--batch-size={batch_size}: must be at least 1")
-    folder = require_weights(checkpoint)
-    task, cfg = checkpoint_task(folder)
+    predictor = Predictor(checkpoint)
     src = Path(input_path.rstrip("/") if isinstance(input_path, str) else input_path)
     if not src.exists():
         raise WarmstartError(f"{src}: input file not found")
-    out = output_path(src, output, task.text_output[0] if task.text_output else None, overwrite)
-    set_threads(None)
+    out = output_path(src, output, predictor.task.text_output[0] if predictor.task.text_output else None, overwrite)
     t0 = time.perf_counter()
-    bars, began = [], []
+    result, began = predictor.predict_file(src, text_column, text_pair_column, batch_size, progress=True)
+    return save_rows(predictor.task, result, out, overwrite, t0, began), result
 
-    def progress(total: int):
-        began.append(time.perf_counter())  # the model is loaded: predicting starts
-        bars.append(tqdm(total=total, desc="predict", unit=" rows", mininterval=0.5 if os.isatty(2) else 10))
-        return bars[-1].update
 
-    try:
-        result = task.resolve("predict")(folder, cfg, PredictRequest(src, text_column, text_pair_column, batch_size,
-                                                                      progress))
-    finally:
-        for bar in bars:
-            bar.close()
-    if result.empty:
-        raise WarmstartError(f"{src}: no inputs to predict")
+def save_rows(task: Task, result: pd.DataFrame, out: Path, overwrite: bool, t0: float, began: float) -> Path:
+    """Write a predictor's rows to `out` (checked by `output_path`) in its format: list cells as JSON text in a
+    CSV, the task's own text format by suffix (a token classifier's .conll)."""
     written = result
     if out.suffix.lower() == ".csv":  # list cells (tokens, tags, candidates, scores) as JSON text
         written = result.apply(lambda col: col.map(lambda v: json.dumps(v, ensure_ascii=False)
@@ -132,7 +228,7 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
         raise WarmstartError(f"{out}: holds other columns ({', '.join(first_header(out) or [])[:200]}) than these "
                              f"predictions ({', '.join(map(str, written.columns))[:200]}); give another --output, "
                              "or --overwrite to replace it")
-    return write_rows(written, out, t0, began[0] if began else t0, text), result
+    return write_rows(written, out, t0, began, text)
 
 
 def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float, text=None) -> Path:

@@ -128,6 +128,7 @@ def test_every_text_entry_point_places_what_it_runs(pretrained, corpus_file, sen
                                  **{**ft, "train": {**ft["train"], "strategy": strategy}})
     pd.DataFrame({"text": ["good film"]}).to_csv(tmp_path / "rows.csv", index=False)
     warmstart.predict(run.output_dir, tmp_path / "rows.csv")
+    warmstart.Predictor(run.output_dir).predict(["good film"])  # rows in memory, the model kept for the next call
     write_ner_folder(tmp_path / "ner")
     write_documents(tmp_path / "docs.jsonl", 30, 0)
     write_dialogue(tmp_path / "dialogue.jsonl")

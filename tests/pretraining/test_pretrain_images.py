@@ -159,6 +159,14 @@ def test_predict_reproduces_the_finetuned_image_classifier(shapes_idx, tmp_path)
     assert list(got["prediction"]) == list(want["prediction"]) and len(got) == 30
     assert np.allclose(got[["prob_0", "prob_1", "prob_2"]], want[["prob_0", "prob_1", "prob_2"]], atol=1e-4)
     assert got["image"].iloc[0].endswith("t10k-images-idx3-ubyte.gz[0]")
+    from warmstart.errors import WarmstartError
+    from warmstart.prediction import Predictor
+
+    predictor = Predictor(tmp_path / "ft")  # a path through the Predictor: the same rows; rows in memory: one line
+    assert list(predictor.predict(shapes_idx / "t10k-images-idx3-ubyte.gz")["prediction"].astype(int)) == \
+        list(got["prediction"])
+    with pytest.raises(WarmstartError, match="an image classifier predicts image files"):
+        predictor.predict(["a text"])
 
 
 def test_an_epoch_budget_counts_the_images(shapes_idx, tmp_path):

@@ -242,6 +242,11 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["prediction"] for r in again] == [r["prediction"] for r in saved]
     assert [r["tokens"] for r in again] == [r["tokens"] for r in saved]
+    # word lists in memory (warmstart.Predictor): the same tags, nothing written
+    from warmstart.prediction import Predictor
+
+    in_memory = Predictor(run).predict([r["tokens"] for r in saved])
+    assert list(in_memory["prediction"]) == [r["prediction"] for r in saved] and "tags" not in in_memory
     # a CSV that warmstart wrote holds the lists as JSON text: read back as lists, not characters
     as_csv = run_predict(str(run), str(data / "test.conll"), str(tmp_path / "p.csv"))
     twice = [json.loads(line) for line in run_predict(str(run), str(as_csv), str(tmp_path / "p2.jsonl"))

@@ -325,9 +325,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     it), each row's list of labels at probability 0.5 or above. A blank text gets no prediction, not a guess."""
     from transformers import AutoModelForSequenceClassification
 
-    from warmstart.data.text import load_tokenizer
-    from warmstart.engine.runtime import place, use_bf16
-    from warmstart.models.common import load_fitted
+    from warmstart.engine.runtime import use_bf16
 
     text_column = request.text_column or cfg.data.text_column
     pair_column = request.text_pair_column or cfg.data.text_pair_column
@@ -336,8 +334,8 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     if pair_column:
         data["text_pair"] = rows[pair_column].fillna("").astype(str)
     blank = (data["text"].str.strip() == "").to_numpy()
-    tokenizer = load_tokenizer(str(folder))
-    model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    tokenizer = request.tokenizer(folder)
+    model = request.load(AutoModelForSequenceClassification, folder, attn_implementation="sdpa")
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     multi = model.config.problem_type == "multi_label_classification"
     bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))

@@ -23,7 +23,7 @@ from warmstart.data.sample import Sample, check_classes, class_counts, holdout, 
 from warmstart.data.vision import augment, channel_stats, eval_transform
 from warmstart.engine.runtime import place, set_threads, to_device, use_bf16, uses_channels_last
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_fitted, load_model_config, load_pretrained
+from warmstart.models.common import load_model_config, load_pretrained
 from warmstart.models.images import (
     PREPROCESSOR_FILE,
     encode_images,
@@ -244,7 +244,7 @@ def predict_file(folder: Path, cfg: ImageFinetuneConfig, request) -> pd.DataFram
 
     size, mean, std = read_preprocessor(folder)
     images = load_images([str(request.src)])
-    model = place(load_fitted(AutoModelForImageClassification, folder)).eval()
+    model = request.load(AutoModelForImageClassification, folder).eval()
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     logits = map_images(lambda x: model(pixel_values=x).logits, model, images.images, size, mean, std,
                         use_bf16(cfg.train.precision), request.batch_size, progress=request.progress(len(images)))

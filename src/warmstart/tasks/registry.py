@@ -33,16 +33,36 @@ from warmstart.tasks.resume import CURRENT_RUN, RESUMABLE_CHANGES, RunContext, f
 Ref = str | Callable[..., Any]
 
 
+def fitted(auto_class: Any, folder: Path, **kwargs: Any) -> Any:
+    """A fine-tuned model to predict with (models/common.load_fitted: every weight from the folder), placed on
+    the run's device."""
+    from warmstart.engine.runtime import place
+    from warmstart.models.common import load_fitted
+
+    return place(load_fitted(auto_class, folder, **kwargs))
+
+
+def fitted_tokenizer(folder: Path) -> Any:
+    from warmstart.data.text import load_tokenizer
+
+    return load_tokenizer(str(folder))
+
+
 @dataclass
 class PredictRequest:
-    """What `warmstart predict` asks a task's predictor: the input file, its columns, the batch size, and
-    `progress(total)` -> a callback taking the number of rows done."""
+    """What `warmstart predict` asks a task's predictor: the input file, its columns, the batch size,
+    `progress(total)` -> a callback taking the number of rows done, and where its model and tokenizer come from:
+    `load(auto_class, folder, **kwargs)` -> the fitted model, placed; `tokenizer(folder)`. A `Predictor` hands
+    loaders that keep what they loaded, so a second call reads nothing from disk."""
 
     src: Path
     text_column: str | None = None
     text_pair_column: str | None = None
     batch_size: int = 64
     progress: Callable[[int], Callable[[int], None]] = lambda total: (lambda n: None)
+    load: Callable[..., Any] = fitted
+    tokenizer: Callable[[Path], Any] = fitted_tokenizer
+
 
 
 def beside_inputs(own, predicted, consumed: tuple[str, ...] = ()):

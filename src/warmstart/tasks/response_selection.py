@@ -25,10 +25,8 @@ import torch.nn.functional as F
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
-from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import autocast, place, require_placed, to_device, use_bf16
+from warmstart.engine.runtime import autocast, require_placed, to_device, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_fitted
 from warmstart.tasks.card import reply_card
 from warmstart.tasks.classification import encode, make_batches
 from warmstart.tasks.finetune import (
@@ -316,7 +314,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
             raise WarmstartError(f"{src}: no column '{col}'; expected JSONL lines {{\"context\": ..., \"candidates\": [...]}}")
     contexts = [c if isinstance(c, str) else list(c) for c in df["context"]]
     candidates = [list(c) for c in df["candidates"]]
-    model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    model = request.load(AutoModelForSequenceClassification, folder, attn_implementation="sdpa")
     tick, ends, pairs = progress(len(contexts)), np.cumsum([len(c) for c in candidates]), [0]
 
     def scored(n: int) -> None:  # pairs scored -> contexts done: the bar counts the file's rows, as predict's rate
@@ -324,7 +322,7 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
         pairs[0] += n
         tick(int(np.searchsorted(ends, pairs[0], "right")) - before)
 
-    scores = score_candidates(model, load_tokenizer(str(folder)), contexts, candidates, cfg.train.max_length,
+    scores = score_candidates(model, request.tokenizer(folder), contexts, candidates, cfg.train.max_length,
                               use_bf16(cfg.train.precision), batch_size, scored)
     from warmstart.tasks.registry import beside_inputs
 

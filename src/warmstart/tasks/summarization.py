@@ -25,10 +25,8 @@ import torch.nn.functional as F
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sources import read_text_file
-from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import device, place, use_bf16
+from warmstart.engine.runtime import device, use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_fitted
 from warmstart.tasks.card import extract_card
 from warmstart.tasks.classification import encode, make_batches, predict_batches
 from warmstart.tasks.finetune import (
@@ -305,9 +303,9 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     from transformers import AutoModelForSequenceClassification
 
     docs = read_documents(src, cfg.data.aspect) if src.suffix.lower() in (".jsonl", ".json") else text_documents(src)
-    model = place(load_fitted(AutoModelForSequenceClassification, folder, attn_implementation="sdpa"))
+    model = request.load(AutoModelForSequenceClassification, folder, attn_implementation="sdpa")
     done = progress(len(docs))  # after loading: predict's rows/s counts from here
-    out = summarise(model, load_tokenizer(str(folder)), docs, cfg.train.max_length, cfg.data.max_words or 100,
+    out = summarise(model, request.tokenizer(folder), docs, cfg.train.max_length, cfg.data.max_words or 100,
                     use_bf16(cfg.train.precision))
     done(len(docs))
     return out

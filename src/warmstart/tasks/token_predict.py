@@ -10,10 +10,8 @@ import pandas as pd
 
 from warmstart.config import FinetuneConfig
 from warmstart.data.sources import TABLE_SUFFIXES, read_table, read_text_file
-from warmstart.data.text import load_tokenizer
-from warmstart.engine.runtime import place, use_bf16
+from warmstart.engine.runtime import use_bf16
 from warmstart.errors import WarmstartError
-from warmstart.models.common import load_fitted
 from warmstart.tasks.token_classification import predict_tags, read_conll
 
 
@@ -83,8 +81,8 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
 
     sentences, own, words_from = read_predict_inputs(src, cfg.data.tokens_column,
                                                      text_column or cfg.data.text_column)
-    model = place(load_fitted(AutoModelForTokenClassification, folder, attn_implementation="sdpa"))
-    tags = predict_tags(model, load_tokenizer(str(folder)), sentences, cfg.train.max_length,
+    model = request.load(AutoModelForTokenClassification, folder, attn_implementation="sdpa")
+    tags = predict_tags(model, request.tokenizer(folder), sentences, cfg.train.max_length,
                         use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
     return beside_inputs(own, pd.DataFrame({"tokens": sentences, "prediction": tags}),
                          consumed=(words_from,) if words_from else ())
