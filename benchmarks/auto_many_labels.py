@@ -11,7 +11,8 @@ benchmarks/dev_tasks.py, no unlabelled text, so the strategy is all auto chooses
 and its model is scored on the test split; beside it, on the same seeded labels and test split, each of auto's
 pipelines fitted once on MiniLM with auto's own settings (autopilot/run.py's STRATEGY: the linear probe, SetFit,
 LP-FT, and full fine-tuning, which auto queues for sets of labels only), the setfit library's SetFit and TF-IDF +
-LR. Finished cells are reused, so an interrupted run continues. Run it alone: auto's budget is wall time.
+LR. Finished cells are reused, so an interrupted run continues; another `--budget` runs auto in folders of its own
+and shares the fixed pipelines' cells. Run it alone: auto's budget is wall time.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> None:
                     help="also fit warmstart's SetFit with its pair steps capped at each of these")
     args = ap.parse_args()
     root = Path(args.out)
+    suffix = "" if args.budget == "15m" else f"-{args.budget}"  # auto's folders and tables apart per budget, cells shared
     t0 = time.perf_counter()
     rows = []
     for seed in range(args.seeds):
@@ -76,7 +78,7 @@ def main() -> None:
             classes = pd.read_csv(task_dir / "labelled.csv").label.nunique()
             per_class = args.labels // classes
             n = per_class * classes
-            run_dir = root / "auto" / f"{task}-n{n}-seed{seed}"
+            run_dir = root / "auto" / f"{task}-n{n}-seed{seed}{suffix}"
             t = time.perf_counter()
             result = warmstart.auto(task_dir / "labelled.csv", budget=args.budget, output_dir=run_dir,
                                     per_class=per_class, seed=seed).verdict
@@ -98,7 +100,7 @@ def main() -> None:
                          "auto_wall_min": round(state["done"]["wall_s"] / 60, 1),
                          **{f"ref {k}": round(100 * v[0], 1) for k, v in ref.items()},
                          **{f"sec {k}": round(v[1]) if v[1] else None for k, v in ref.items()}})
-            pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+            pd.DataFrame(rows).to_csv(root / f"results{suffix}.csv", index=False)
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     cols = ["task", "seed", "labels", "auto_pipeline", "auto_cv", "auto_test", "best_hindsight", "best_test",
@@ -111,7 +113,7 @@ def main() -> None:
             + "\n\nWhat auto cross-validated (out-of-fold score):\n\n"
             + "\n".join(f"- {r.task} seed {r.seed}: {r.cross_validated}; folds {r.folds}; lead not followed: "
                         f"{r.leader}; not run: {r.not_run or 'none'}" for r in table.itertuples()) + "\n")
-    (root / "table.md").write_text(text, encoding="utf-8")
+    (root / f"table{suffix}.md").write_text(text, encoding="utf-8")
     print("\n" + text)
 
 

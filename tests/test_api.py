@@ -47,11 +47,14 @@ def test_api_and_cli_give_the_same_runs(pretrained, corpus_file, sentiment_csv, 
                                  train={{"max_steps": 6, "precision": "fp32", "pooling": "mean"}})
         model = run.load_model()
         preds = warmstart.predict(run.output_dir, {str(rows)!r}, {str(api / 'p.csv')!r})
+        again = run.predictor().predict(["great lovely film", "awful dull plot"])  # rows in memory
         print(json.dumps({{"pre": pre.metrics["steps"], "acc": run.metrics["accuracy"], "ids": list(preds.rows["id"]),
-                          "model": type(model).__name__, "version": warmstart.__version__}}))
+                          "model": type(model).__name__, "version": warmstart.__version__,
+                          "same": again["prob_1"].tolist() == preds.rows["prob_1"].tolist()}}))
     """)
     result = json.loads(out.strip().splitlines()[-1])
     assert result["pre"] == 4 and result["ids"] == [3, 1] and result["version"] == warmstart.__version__
+    assert result["same"]
     cli = tmp_path / "cli"
     _python(f"""
         import sys

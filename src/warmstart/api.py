@@ -55,6 +55,12 @@ class Result:
 
         return load_pretrained(auto_class or AutoModel, self.output_dir)
 
+    def predictor(self):
+        """The fine-tuned model, loaded once, predicting files or rows in memory (`warmstart.Predictor`)."""
+        from warmstart.prediction import Predictor
+
+        return Predictor(self.output_dir)
+
 
 @dataclass
 class PredictResult:
@@ -195,6 +201,12 @@ class AutoResult:
     model_dir: Path
     report: Path
     verdict: dict
+
+    def predictor(self):
+        """The delivered model, loaded once, predicting files or rows in memory (`warmstart.Predictor`)."""
+        from warmstart.prediction import Predictor
+
+        return Predictor(self.model_dir)
 
 
 def auto(labelled: str | Path, *, unlabelled: list[str | Path] = (), candidates: list[str | Path] = (),

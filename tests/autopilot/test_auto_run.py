@@ -128,6 +128,8 @@ def test_the_model_folder_predicts_loads_in_transformers_and_sentence_transforme
     table = pd.read_csv(sentiment_csv)
     again = rows[table.split == "test"].reset_index(drop=True)
     assert (again["prediction"].astype(str) == test["prediction"].astype(str)).all()
+    in_memory = auto_run[0].predictor().predict(list(table.text[table.split == "test"]))
+    assert (in_memory["prediction"].astype(str) == test["prediction"].astype(str)).all()
     # the sentence layout pools as the head was fitted, and the card's transformers-only lines give predict's
     # probabilities (predict may run bf16 where auto measured it faster: within 3e-2)
     fitted = yaml.safe_load((model / "warmstart_config.yaml").read_text(encoding="utf-8"))["train"]["pooling"]

@@ -77,11 +77,13 @@ def usage(pooling: str, max_length: int, pairs: bool = False, multi_label: bool 
     """The card's "Use" section for a classifier fitted with `pooling` (cls | mean | cls_token)."""
     what = "each text's labels and their probabilities" if multi_label else "classes and probabilities"
     if pooling == "cls":  # the standard head: what transformers computes is what warmstart predicts
-        return (f"`warmstart predict THIS_FOLDER FILE` ({what}), `transformers.pipeline(\"text-classification\", "
+        return (f"`warmstart predict THIS_FOLDER FILE` or `warmstart.Predictor(\"THIS_FOLDER\").predict(texts)` "
+                f"({what}), `transformers.pipeline(\"text-classification\", "
                 f"model=THIS_FOLDER{', top_k=None' if multi_label else ''})`, or `AutoModelForSequenceClassification`"
                 f"{' (a sigmoid per label, predicted at 0.5)' if multi_label else ''}: the same predictions.")
     pooled = "mean-pooled features" if pooling == "mean" else "the [CLS] state as its features"
-    return (f"`warmstart predict THIS_FOLDER FILE` ({what}), or, with transformers alone:\n\n"
+    return (f"`warmstart predict THIS_FOLDER FILE` or `warmstart.Predictor(\"THIS_FOLDER\").predict(texts)` "
+            f"({what}), or, with transformers alone:\n\n"
             f"{use_snippet(pooling, max_length, pairs, multi_label)}\n\n"
             f"The head reads {pooled}; `pipeline(\"text-classification\")` and "
             "`AutoModelForSequenceClassification(...)(**batch).logits` do not pool this way (BERT's head reads its "
