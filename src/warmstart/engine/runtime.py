@@ -9,6 +9,7 @@ from contextlib import nullcontext
 
 import torch
 
+from warmstart.engine.dropout import use_fast_dropout
 from warmstart.errors import WarmstartError
 
 DEVICE_ENV = "WARMSTART_DEVICE"  # cpu | cuda | cuda:N: overrides the detection below
@@ -65,10 +66,13 @@ def uses_channels_last(model: torch.nn.Module) -> bool:
 
 def place(model: torch.nn.Module, channels_last: bool | None = None) -> torch.nn.Module:
     """Put a model where the run computes: the one function that moves models (batches: `to_device`).
-    `channels_last`: the weights' memory format; None: `uses_channels_last(model)`."""
+    `channels_last`: the weights' memory format; None: `uses_channels_last(model)`. On a CPU its dropout
+    modules draw their masks the faster way (engine/dropout.py)."""
     if channels_last is None:
         channels_last = uses_channels_last(model)
     model = model.to(device(), memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    if device().type == "cpu":
+        use_fast_dropout(model)
     if _PLACED is not None:
         _PLACED.update(id(p) for p in model.parameters())
     return model
