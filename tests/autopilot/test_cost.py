@@ -58,12 +58,13 @@ def test_lp_ft_costs_its_fixed_budget_in_texts(monkeypatch):
 @pytest.mark.parametrize("config, expected", [({"max_seq_length": 256}, 256), ({"max_seq_length": 128}, 128),
                                               (None, 512)])
 def test_library_steps_are_timed_as_the_library_trains(tmp_path, monkeypatch, config, expected):
-    """fp32 at the body's own max_seq_length, whatever precision and length auto chose for its own fits."""
+    """fp32 at the body's own max_seq_length, whatever precision and length auto chose for its own fits, and
+    torch's dropout kernel (the library's model is not placed by warmstart: engine/dropout.py)."""
     if config is not None:
         with open(tmp_path / "sentence_bert_config.json", "w", encoding="utf-8") as f:
             json.dump(config, f)
     calls = []
-    monkeypatch.setattr(cost, "step_seconds", lambda folder, texts, max_length, bf16, seed: calls.append(
-        (max_length, bf16)) or 1.0)
+    monkeypatch.setattr(cost, "step_seconds", lambda folder, texts, max_length, bf16, seed, torch_dropout: calls.append(
+        (max_length, bf16, torch_dropout)) or 1.0)
     assert cost.library_step_seconds(str(tmp_path), ["a b"], 0) == 1.0
-    assert calls == [(expected, False)]
+    assert calls == [(expected, False, True)]

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from warmstart.engine.dropout import LANES, FastDropout, dropout, use_fast_dropout
+from warmstart.engine.dropout import LANES, FastDropout, dropout, use_fast_dropout, use_torch_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -81,3 +81,5 @@ def test_place_gives_a_models_dropout_modules_the_fast_kernel_on_a_cpu(monkeypat
     monkeypatch.setattr("warmstart.engine.dropout.dropout", lambda *a: calls.append(1) or dropout(*a))
     model.train()(input_ids=torch.randint(0, 100, (2, 8)))
     assert len(calls) == 1 + 2 * 2  # SDPA applies the attention dropout inside its kernel
+    use_torch_dropout(model)  # a timing of code that runs torch's kernel (the setfit library's) undoes it
+    assert FastDropout not in {type(m) for m in model.modules()} and Own in {type(m) for m in model.modules()}

@@ -47,21 +47,26 @@ def padded_width(lengths: list[int], batch: int, seed: int, draws: int = 2000) -
 
 
 def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, seed: int, batch: int = 32,
-                 repeats: int = 3) -> float:
+                 repeats: int = 3, torch_dropout: bool = False) -> float:
     """Seconds of one SetFit training step of the encoder in `folder` on `batch` random texts of `texts` padded to
-    the expected padded length of a random batch (the mean of `repeats` steps after a warm-up)."""
+    the expected padded length of a random batch (the mean of `repeats` steps after a warm-up). `torch_dropout`:
+    with torch's dropout kernel rather than the one `place` gives a model on a CPU (engine/dropout.py), as code
+    outside warmstart runs."""
     import pandas as pd
     import torch.nn.functional as F
     from transformers import AutoModel
 
     from warmstart.data.text import load_tokenizer
     from warmstart.engine.attention import use_attention
+    from warmstart.engine.dropout import use_torch_dropout
     from warmstart.engine.runtime import autocast, place, to_device
     from warmstart.models.common import load_pretrained
     from warmstart.tasks.classification import encode, make_batches
 
     tokenizer = load_tokenizer(folder)
     model = place(load_pretrained(AutoModel, folder, quiet=True)).train()
+    if torch_dropout:
+        use_torch_dropout(model)
     use_attention(model)  # as fine-tuning computes (its first timing falls in the warm-up step)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
     ids, types = encode(tokenizer, pd.DataFrame({"text": texts}), max_length)
@@ -92,7 +97,7 @@ def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, see
 
 def library_step_seconds(folder: str, texts: list[str], seed: int) -> float:
     """Seconds of one step of the setfit library's SetFit on the body in `folder`: fp32, at the body's
-    max_seq_length (sentence_bert_config.json; 512 without one), as the library trains it."""
+    max_seq_length (sentence_bert_config.json; 512 without one), with torch's dropout, as the library trains it."""
     import json
     from pathlib import Path
 
@@ -101,7 +106,7 @@ def library_step_seconds(folder: str, texts: list[str], seed: int) -> float:
     if config.is_file():
         with open(config, encoding="utf-8") as f:
             max_length = int(json.load(f).get("max_seq_length") or 512)
-    return step_seconds(folder, texts, max_length, False, seed)
+    return step_seconds(folder, texts, max_length, False, seed, torch_dropout=True)  # the library's own dropout
 
 
 def lp_ft_setfit_steps(n_labels: float, epochs: int | None = None) -> float:

@@ -56,3 +56,11 @@ def use_fast_dropout(model: torch.nn.Module) -> int:
             m.__class__ = FastDropout
             changed += 1
     return changed
+
+
+def use_torch_dropout(model: torch.nn.Module) -> None:
+    """Undo `use_fast_dropout`: where a timing must match code that runs torch's own dropout (the setfit library's
+    SetFit, autopilot/cost.library_step_seconds)."""
+    for m in model.modules():
+        if type(m) is FastDropout:
+            m.__class__ = torch.nn.Dropout
