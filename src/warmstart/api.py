@@ -9,6 +9,7 @@ are `WarmstartError` (one line), never `sys.exit`. The CLI (cli.py) is a thin la
     run = warmstart.finetune("sentiment", init=pre.output_dir, data={"labels": 100})
     print(run.metrics["accuracy"]); model = run.load_model()
     preds = warmstart.predict(run.output_dir, "reviews.csv").rows
+    run.predictor().predict(["a gripping film"])  # warmstart.Predictor: rows in memory, the model loaded once
 
 Keyword overrides: a section as a dict (`train={"lr": 1e-3}`), a dotted key through `__`
 (`train__lr=1e-3`), or a top-level key (`output_dir="runs/x"`); `overrides=["train.lr=1e-3"]` takes the CLI's
