@@ -132,6 +132,8 @@ def test_predict_with_rows_in_memory_writes_only_where_asked(finetuned, tmp_path
     ([1, 2], "rows of int: give texts, dicts, a DataFrame"),
     ([["great", "film"]], "rows of list: give texts, dicts, a DataFrame$"),  # not a pair or token classifier
     ([{"review": "fine"}], r"the rows given: no column 'text' \(columns: review\); pass text_column="),
+    ("a gripping film", r"'a gripping film': no such file; to predict texts, give a list"),  # not guessed
+    (__import__("pathlib").Path("no/such/rows.csv"), "no/such/rows.csv: input file not found"),
 ])
 def test_rows_in_memory_that_cannot_be_read_are_one_line(finetuned, rows, message):
     import warmstart

@@ -130,7 +130,11 @@ class Predictor:
         """Predict `rows`: a file (any input `warmstart predict` reads), or rows in memory: a DataFrame or dicts
         (the columns a file would have), texts, (text, pair) tuples for a pair classifier, or word lists for a
         token classifier. -> one row of predictions per input row, the input's own columns first."""
+        if isinstance(rows, str) and not Path(rows).exists():  # a text, or a mistyped path: neither is guessed
+            raise WarmstartError(f"{rows[:80]!r}: no such file; to predict texts, give a list: predict([text, ...])")
         if isinstance(rows, (str, Path)):
+            if not Path(rows).exists():
+                raise WarmstartError(f"{rows}: input file not found")
             return self.predict_file(Path(rows), text_column, text_pair_column, batch_size, progress)[0]
         import tempfile
 
