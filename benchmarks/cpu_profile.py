@@ -5,13 +5,16 @@ fourteenth session's notes quote beside them.
     .venv/bin/python benchmarks/cpu_profile.py pretrain [--steps 10]    # + the same step with bf16 weights
     .venv/bin/python benchmarks/cpu_profile.py alloc                    # the word-embedding gradient, mmap or not
     .venv/bin/python benchmarks/cpu_profile.py variants [--repeats 2]   # compile with eager / SDPA attention
+    .venv/bin/python benchmarks/cpu_profile.py widths                   # a library step's padded widths
 
 setfit: MiniLM on 100 Rotten Tomatoes labels, `--steps` pair steps, the whole fit profiled (`--torch-dropout`:
 torch's dropout kernel, as before engine/dropout.py). pretrain: benchmarks/gpu_throughput.py's small shape (the
 CPU benchmark's BERT 4L/256H, batch 32), warmstart's attention choice, `--steps` profiled after warm-up, then the
 step time with the model cast to bf16 and no autocast (no master weights: a speed probe, not a recipe). alloc: a
 (30522, 384) gradient each step, with glibc's defaults and with mmap off (`mallopt`, in a child process).
-variants: pretrain_throughput.py's warmstart run with `train.compile` and each attention, alternated. Run alone.
+variants: pretrain_throughput.py's warmstart run with `train.compile` and each attention, alternated. widths: the
+expected padded width of 32 texts (how autopilot/cost times the setfit library's step) against 16 (each side of
+its pair batch, which sentence-transformers encodes apart), on auto_many_labels' RT and WordNet labels. Run alone.
 """
 
 from __future__ import annotations
@@ -140,9 +143,27 @@ def variants(repeats: int) -> None:
         print(f"{name}: {statistics.median(values):,.0f} tokens/s ({' / '.join(f'{v:,.0f}' for v in values)})")
 
 
+def widths() -> None:
+    import pandas as pd
+    from dev_tasks import build
+
+    from warmstart.autopilot.cost import padded_width
+    from warmstart.data.text import load_tokenizer
+    from warmstart.models.common import minilm_folder
+    from warmstart.tasks.classification import encode
+
+    tokenizer = load_tokenizer(str(minilm_folder()))
+    for task in ("rt", "wordnet"):
+        texts = pd.read_csv(build(task, ROOT / "runs" / "auto_many" / "data") / "labelled.csv").query(
+            "split != 'test'").text
+        lengths = [len(i) for i in encode(tokenizer, pd.DataFrame({"text": texts}), 256)[0]]
+        print(f"{task}: expected padded width of 32 texts {padded_width(lengths, 32, 0)}, of 16 "
+              f"{padded_width(lengths, 16, 0)} (median length {statistics.median(lengths)}, longest {max(lengths)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("job", choices=["setfit", "pretrain", "alloc", "variants"])
+    ap.add_argument("job", choices=["setfit", "pretrain", "alloc", "variants", "widths"])
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--torch-dropout", action="store_true")
@@ -153,6 +174,8 @@ def main() -> None:
         pretrain(args.steps or 10)
     elif args.job == "alloc":
         alloc()
+    elif args.job == "widths":
+        widths()
     else:
         variants(args.repeats)
 
