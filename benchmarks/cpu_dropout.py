@@ -52,7 +52,7 @@ def fit(strategy: str, fast: bool, work: Path, steps: int) -> dict:
     runtime.use_fast_dropout = use_fast_dropout if fast else (lambda model: 0)
     attention.fast_dropout = dropout if fast else F.dropout
     # a fixed number of steps either way: early stopping and LP-FT's keep-or-replace follow the masks, so a fit's
-    # seconds would compare runs of different lengths (LP-FT ran 75 steps with torch's masks, 30 with others)
+    # seconds would compare runs of different lengths (LP-FT kept its probe with one set of masks, not the other)
     train = {"strategy": strategy, "max_length": 64, "precision": "auto", "patience": 0}  # the recipe stops early
     train.update({"setfit": {"max_steps": steps}} if strategy == "setfit" else {"max_steps": steps})
     out = work / f"{strategy}-{'fast' if fast else 'torch'}-{time.monotonic_ns()}"

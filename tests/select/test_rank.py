@@ -257,7 +257,6 @@ def test_rank_reads_bioes_and_bilou_tags_as_entities(tmp_path, scheme):
     assert name == "entity_f1" and metric(y_val, y_val) == 1.0 and metric(y_val, 0 * y_val) < 1.0
 
 
-
 @pytest.mark.parametrize("reading", ["iob1", "as_written"])
 def test_rank_scores_the_word_classes_fine_tuning_will_learn(pretrained, tmp_path, monkeypatch, reading):
     """With train.entity_tags=as_written a BIOES head learns S-/E- classes: rank's probe predicts those (it read

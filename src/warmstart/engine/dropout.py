@@ -2,8 +2,9 @@
 distribution, drawn 16 bits a decision from 64-bit random words.
 
 Why by hand: on a CPU `torch.nn.functional.dropout` draws one random number per element through `bernoulli_`,
-which runs at about 180 M elements/s on 2 cores, whatever the dtype: in a SetFit fit of MiniLM (batch 32, 6
-layers, 19 dropouts a step) `bernoulli_` took 18% of the CPU time, more than the attention. One 64-bit draw per
+12-16 ms for the 2 M elements of one FFN activation on 2 cores (`benchmarks/results/cpu_dropout.md`): in a
+SetFit fit of MiniLM (batch 32, 6 layers, 19 dropouts a step) `bernoulli_` took 19% of the CPU time, more than
+the attention (`benchmarks/cpu_profile.py setfit --torch-dropout`). One 64-bit draw per
 four elements (`random_` on int64, its full range) gives four 16-bit lanes, each compared with p * 65536: 1.7x
 faster per call in fp32 and 2.8-3.1x in bf16, and SetFit and full fine-tuning fits 10-11% faster in all (AMX Xeon,
 `benchmarks/cpu_dropout.py`). On a GPU, or inside a compiled graph, torch's own kernel is used (both draw their
