@@ -9,7 +9,10 @@ longest text, so where lengths have a long tail its time depends on which texts 
 the estimate decides whether a pipeline runs at all). For each task: the N labels of seed 0, then per seed the step as it was timed before
 (3 random batches padded to their own longest, after a warm-up) and as cost.step_seconds times it now (padded
 to the expected longest of a random batch), against the truth: the mean over `--truth` random batches, each
-padded to its own longest, which is what a fit pays. Run alone: it times wall clock.
+padded to its own longest, which is what a fit pays. Run alone: it times wall clock. Since the fifteenth session
+auto times the library's step as the library runs it (two columns of 16 encoded apart, the fused AdamW) and
+benchmarks/library_step.py compares that with the library's own steps; this script keeps the one-pass step of
+32 texts, whose padding it was written to study.
 """
 
 from __future__ import annotations

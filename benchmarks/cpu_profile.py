@@ -6,6 +6,7 @@ fourteenth session's notes quote beside them.
     .venv/bin/python benchmarks/cpu_profile.py alloc                    # the word-embedding gradient, mmap or not
     .venv/bin/python benchmarks/cpu_profile.py variants [--repeats 2]   # compile with eager / SDPA attention
     .venv/bin/python benchmarks/cpu_profile.py widths                   # a library step's padded widths
+    .venv/bin/python benchmarks/cpu_profile.py adamw                    # an AdamW step on MiniLM, fused or not
 
 setfit: MiniLM on 100 Rotten Tomatoes labels, `--steps` pair steps, the whole fit profiled (`--torch-dropout`:
 torch's dropout kernel, as before engine/dropout.py). pretrain: benchmarks/gpu_throughput.py's small shape (the
@@ -13,8 +14,10 @@ CPU benchmark's BERT 4L/256H, batch 32), warmstart's attention choice, `--steps`
 step time with the model cast to bf16 and no autocast (no master weights: a speed probe, not a recipe). alloc: a
 (30522, 384) gradient each step, with glibc's defaults and with mmap off (`mallopt`, in a child process).
 variants: pretrain_throughput.py's warmstart run with `train.compile` and each attention, alternated. widths: the
-expected padded width of 32 texts (how autopilot/cost times the setfit library's step) against 16 (each side of
-its pair batch, which sentence-transformers encodes apart), on auto_many_labels' RT and WordNet labels. Run alone.
+expected padded width of 32 texts (how autopilot/cost timed the setfit library's step until the fifteenth session)
+against 16 (each side of its pair batch, which sentence-transformers encodes apart), on auto_many_labels' RT and
+WordNet labels. adamw: one optimizer step over MiniLM's parameters with torch's default AdamW and with the one fits
+use. Run alone.
 """
 
 from __future__ import annotations
@@ -143,6 +146,25 @@ def variants(repeats: int) -> None:
         print(f"{name}: {statistics.median(values):,.0f} tokens/s ({' / '.join(f'{v:,.0f}' for v in values)})")
 
 
+def adamw() -> None:
+    from transformers import AutoModel
+
+    from warmstart.engine.loop import make_optimizer
+    from warmstart.models.common import minilm_folder
+
+    model = AutoModel.from_pretrained(str(minilm_folder()))
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    for name, optimizer in [("torch's default AdamW", torch.optim.AdamW(model.parameters(), lr=1e-9)),
+                            ("make_optimizer (fused)", make_optimizer(model, 1e-9, 0.01))]:
+        times = []
+        for _ in range(12):
+            t0 = time.perf_counter()
+            optimizer.step()
+            times.append(time.perf_counter() - t0)
+        print(f"{name}: {1000 * statistics.median(times[2:]):.1f} ms a step on MiniLM (median of 10 after 2)")
+
+
 def widths() -> None:
     import pandas as pd
     from dev_tasks import build
@@ -163,7 +185,7 @@ def widths() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("job", choices=["setfit", "pretrain", "alloc", "variants", "widths"])
+    ap.add_argument("job", choices=["setfit", "pretrain", "alloc", "variants", "widths", "adamw"])
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--torch-dropout", action="store_true")
@@ -176,6 +198,8 @@ def main() -> None:
         alloc()
     elif args.job == "widths":
         widths()
+    elif args.job == "adamw":
+        adamw()
     else:
         variants(args.repeats)
 

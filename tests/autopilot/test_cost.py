@@ -59,12 +59,43 @@ def test_lp_ft_costs_its_fixed_budget_in_texts(monkeypatch):
                                               (None, 512)])
 def test_library_steps_are_timed_as_the_library_trains(tmp_path, monkeypatch, config, expected):
     """fp32 at the body's own max_seq_length, whatever precision and length auto chose for its own fits, and
-    torch's dropout kernel (the library's model is not placed by warmstart: engine/dropout.py)."""
+    torch's dropout kernel (the library's model is not placed by warmstart: engine/dropout.py), its pair batch's
+    two columns encoded apart (sentence-transformers pads each to its own longest)."""
     if config is not None:
         with open(tmp_path / "sentence_bert_config.json", "w", encoding="utf-8") as f:
             json.dump(config, f)
     calls = []
-    monkeypatch.setattr(cost, "step_seconds", lambda folder, texts, max_length, bf16, seed, torch_dropout: calls.append(
-        (max_length, bf16, torch_dropout)) or 1.0)
+    monkeypatch.setattr(cost, "step_seconds", lambda folder, texts, max_length, bf16, seed, library, sides:
+                        calls.append((max_length, bf16, library, sides)) or 1.0)
     assert cost.library_step_seconds(str(tmp_path), ["a b"], 0) == 1.0
-    assert calls == [(expected, False, True)]
+    assert calls == [(expected, False, True, 2)]
+
+
+@pytest.mark.parametrize("sides", [1, 2])
+def test_a_timed_step_encodes_its_sides_apart_at_their_expected_width(pretrained, monkeypatch, sides):
+    """warmstart's SetFit encodes its 32 texts in one pass; the library's pair batch is two passes of 16, each
+    padded to the expected longest of 16 (narrower than of 32 where lengths vary). Every pass, the warm-up's
+    and the timed steps', has that shape, and the step goes through the optimizer fits use (fused AdamW)."""
+    import pandas as pd
+    import transformers
+
+    from warmstart.data.text import load_tokenizer
+    from warmstart.engine import loop
+    from warmstart.tasks.classification import encode
+
+    texts = [" ".join(["word"] * n) for n in [2] * 40 + [20] * 4]
+    lengths = [len(i) for i in encode(load_tokenizer(str(pretrained)), pd.DataFrame({"text": texts}), 64)[0]]
+    shapes, optimizers = [], []
+    forward = transformers.BertModel.forward
+    monkeypatch.setattr(transformers.BertModel, "forward",
+                        lambda self, input_ids=None, **k: shapes.append(tuple(input_ids.shape)) or forward(
+                            self, input_ids=input_ids, **k))
+    make = loop.make_optimizer
+    monkeypatch.setattr(loop, "make_optimizer", lambda *a, **k: optimizers.append(make(*a, **k)) or optimizers[-1])
+    seconds = cost.step_seconds(str(pretrained), texts, 64, False, 0, batch=32, repeats=2, sides=sides)
+    assert seconds > 0
+    width = cost.padded_width(lengths, 32 // sides, 0)
+    assert shapes == [(32 // sides, width)] * (3 * sides)  # a warm-up and 2 timed steps
+    assert len(optimizers) == 1
+    if sides == 2:
+        assert width < cost.padded_width(lengths, 32, 0)  # the point of timing the sides apart

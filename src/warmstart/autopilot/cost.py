@@ -20,9 +20,10 @@ import torch
 # label, 16 pairs (32 texts) a step (objectives/setfit.py). The setfit library makes as many pairs, but runs in
 # fp32 at the body's own max_seq_length (256 for MiniLM) whatever auto chose, so its steps are timed apart
 # (library_step_seconds): on a CPU where bf16 pays (an AMD EPYC with AVX512-BF16) a library fold took 2.9x
-# warmstart's SetFit fold, where a fixed ratio measured on an AMX Xeon said 1.75. Against its own timed step a
-# library fold took 0.8-1.0x the step count on Rotten Tomatoes (benchmarks/results/auto.md); 1.1 leaves a margin,
-# calibrated on that one task only.
+# warmstart's SetFit fold, where a fixed ratio measured on an AMX Xeon said 1.75. Timed as the library runs it
+# (two columns of 16 encoded apart, its attention, dropout and clipping), the library's whole fit took 0.96-1.07x
+# steps x the timed step on RT, WordNet and chatterbot; timed as one pass of 32 texts, as before, 0.72-1.09x of the
+# step alone (benchmarks/results/library_step.md). 1.1 leaves a margin on the side of the budget.
 SETFIT_STEPS_PER_LABEL = 2 * 20 / 16
 SETFIT_TEXTS_PER_STEP = 2 * 16
 RELATIVE = {"setfit": 1.0, "setfit_library": 1.1}
@@ -47,11 +48,13 @@ def padded_width(lengths: list[int], batch: int, seed: int, draws: int = 2000) -
 
 
 def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, seed: int, batch: int = 32,
-                 repeats: int = 3, torch_dropout: bool = False) -> float:
+                 repeats: int = 3, library: bool = False, sides: int = 1) -> float:
     """Seconds of one SetFit training step of the encoder in `folder` on `batch` random texts of `texts` padded to
-    the expected padded length of a random batch (the mean of `repeats` steps after a warm-up). `torch_dropout`:
-    with torch's dropout kernel rather than the one `place` gives a model on a CPU (engine/dropout.py), as code
-    outside warmstart runs."""
+    the expected padded length of a random batch (the mean of `repeats` steps after a warm-up). `library`: the
+    model as code outside warmstart runs it, with torch's dropout kernel and transformers' own attention rather
+    than what `place` and `use_attention` give it (engine/dropout.py, engine/attention.py). `sides`:
+    the batch's texts encoded in that many forward passes, each padded to its own expected longest
+    (sentence-transformers encodes a pair batch's two columns apart)."""
     import pandas as pd
     import torch.nn.functional as F
     from transformers import AutoModel
@@ -59,35 +62,47 @@ def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, see
     from warmstart.data.text import load_tokenizer
     from warmstart.engine.attention import use_attention
     from warmstart.engine.dropout import use_torch_dropout
+    from warmstart.engine.loop import make_optimizer
     from warmstart.engine.runtime import autocast, place, to_device
     from warmstart.models.common import load_pretrained
     from warmstart.tasks.classification import encode, make_batches
 
     tokenizer = load_tokenizer(folder)
     model = place(load_pretrained(AutoModel, folder, quiet=True)).train()
-    if torch_dropout:
+    if library:
         use_torch_dropout(model)
-    use_attention(model)  # as fine-tuning computes (its first timing falls in the warm-up step)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
+    else:
+        use_attention(model)  # as fine-tuning computes (its first timing falls in the warm-up step)
+    # the optimizer fits run with (fused AdamW; the library's transformers Trainer defaults to it too): torch's
+    # default AdamW is several times slower on a CPU (benchmarks/cpu_profile.py adamw) and inflated the timed step
+    optimizer = make_optimizer(model, 1e-9, 0.01)
     ids, types = encode(tokenizer, pd.DataFrame({"text": texts}), max_length)
     # A step's cost follows its batch's longest row, and 3 random batches sample that poorly where lengths have
     # a long tail: on chatterbot's labels three of them timed the library's step at 0.87-1.83x the mean of 24
     # random batches. Every timed batch is padded to the expected width instead: 1.04-1.15x (auto_step.py).
-    width = padded_width([len(i) for i in ids], batch, seed)
+    side = batch // sides
+    width = padded_width([len(i) for i in ids], side, seed)
     rng = np.random.default_rng(seed)
     times = []
     for r in range(repeats + 1):
-        rows = rng.integers(0, len(ids), batch)
-        cut = ([ids[i][:width] for i in rows], [types[i][:width] for i in rows] if types is not None else None)
-        b = make_batches(cut, None, batch, tokenizer.pad_token_id)[0]
-        b = to_device({k: F.pad(v, (0, width - v.shape[1]), value=tokenizer.pad_token_id if k == "input_ids" else 0)
-                       for k, v in b.items()})
+        batches = []
+        for _ in range(sides):
+            rows = rng.integers(0, len(ids), side)
+            cut = ([ids[i][:width] for i in rows], [types[i][:width] for i in rows] if types is not None else None)
+            b = make_batches(cut, None, side, tokenizer.pad_token_id)[0]
+            batches.append(to_device({k: F.pad(v, (0, width - v.shape[1]),
+                                               value=tokenizer.pad_token_id if k == "input_ids" else 0)
+                                      for k, v in b.items()}))
         t0 = time.perf_counter()
-        with autocast(bf16):
-            hidden = model(**b).last_hidden_state
-        mask = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        pooled.float().pow(2).mean().backward()
+        loss = 0.0
+        for b in batches:
+            with autocast(bf16):
+                hidden = model(**b).last_hidden_state
+            mask = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            loss = loss + pooled.float().pow(2).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # both clip: the loop's and transformers' default
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if r:
@@ -97,7 +112,10 @@ def step_seconds(folder: str, texts: list[str], max_length: int, bf16: bool, see
 
 def library_step_seconds(folder: str, texts: list[str], seed: int) -> float:
     """Seconds of one step of the setfit library's SetFit on the body in `folder`: fp32, at the body's
-    max_seq_length (sentence_bert_config.json; 512 without one), with torch's dropout, as the library trains it."""
+    max_seq_length (sentence_bert_config.json; 512 without one), with transformers' attention and torch's dropout,
+    each column of its 16 pairs encoded apart, as the library trains it (sentence-transformers pads each column to
+    its own longest; timed as one pass of 32 texts, the step was 0.72-1.09x the library's own:
+    benchmarks/results/library_step.md)."""
     import json
     from pathlib import Path
 
@@ -106,7 +124,7 @@ def library_step_seconds(folder: str, texts: list[str], seed: int) -> float:
     if config.is_file():
         with open(config, encoding="utf-8") as f:
             max_length = int(json.load(f).get("max_seq_length") or 512)
-    return step_seconds(folder, texts, max_length, False, seed, torch_dropout=True)  # the library's own dropout
+    return step_seconds(folder, texts, max_length, False, seed, library=True, sides=2)
 
 
 def lp_ft_setfit_steps(n_labels: float, epochs: int | None = None) -> float:
