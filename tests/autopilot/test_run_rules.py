@@ -153,3 +153,17 @@ def test_folds_fit_the_default_twice(setfit_s, unlabelled, folds, sentiment_csv,
     run.unlabelled = unlabelled
     run.data.set_folds(5, 0)
     assert run.choose_folds() == folds
+
+
+@pytest.mark.parametrize("fold_s, skipped, status", [
+    # the rival has no refit: its status counts its folds only (it had said "2 folds and a refit")
+    ({"setfit": 10.0, "lp_ft": 20.0, "setfit_library": 400.0}, "setfit_library",
+     "not run: 2 folds need about 13.3 min"),
+    ({"setfit": 400.0, "lp_ft": 20.0, "setfit_library": 30.0}, "setfit:MiniLM",
+     "not run: 2 folds and a refit need about 20.0 min"),  # 2 x 400 s + its refit on all 20 labels (400 s here)
+])
+def test_a_pipeline_left_unrun_says_what_it_needed(fold_s, skipped, status, sentiment_csv, tmp_path, monkeypatch):
+    run = _costed(tmp_path, sentiment_csv, monkeypatch, fold_s)
+    run.select()
+    said = run.state.get(f"cv:{skipped}")["status"]
+    assert said.startswith(status + ", ") and said.endswith(" min were left")

@@ -244,9 +244,10 @@ class AutoRun:
             # 77-83% of the budget with LP-FT unrun because the refit's and report's shares went unused.
             left = self.select_left(refit)
             if k * per_fold > left:
-                self.state.put(f"cv:{key}", {"status": f"not run: {k} folds and a refit need about "
-                                                       f"{(k * per_fold + refit) / 60:.1f} min, "
-                                                       f"{max(left + refit, 0) / 60:.1f} min were left"}, self.clock)
+                need = (f"{k} folds and a refit need about {(k * per_fold + refit) / 60:.1f} min" if refit else
+                        f"{k} folds need about {k * per_fold / 60:.1f} min")  # the rival: no refit of its own
+                self.state.put(f"cv:{key}", {"status": f"not run: {need}, {max(left + refit, 0) / 60:.1f} min were "
+                                                       "left"}, self.clock)
                 continue
             self.say("select", f"{key}, {k} folds (about {k * per_fold / 60:.1f} min)")
             pred, seconds = np.zeros_like(self.data.y), []
