@@ -21,9 +21,9 @@ import torch
 # fp32 at the body's own max_seq_length (256 for MiniLM) whatever auto chose, so its steps are timed apart
 # (library_step_seconds): on a CPU where bf16 pays (an AMD EPYC with AVX512-BF16) a library fold took 2.9x
 # warmstart's SetFit fold, where a fixed ratio measured on an AMX Xeon said 1.75. Timed as the library runs it
-# (two columns of 16 encoded apart, its attention, dropout and clipping), the library's whole fit took 0.96-1.07x
-# steps x the timed step on RT, WordNet and chatterbot; timed as one pass of 32 texts, as before, 0.72-1.09x of the
-# step alone (benchmarks/results/library_step.md). 1.1 leaves a margin on the side of the budget.
+# (two columns of 16 encoded apart, its attention, dropout and clipping), the library's step was 0.91-1.27x the
+# timed one on RT, WordNet and chatterbot (median 1.05; timed as one pass of 32 texts, 0.72-1.09x, median 0.89),
+# and its whole fit 0.96-1.07x steps x the timed step (benchmarks/results/library_step.md). 1.1 leaves a margin.
 SETFIT_STEPS_PER_LABEL = 2 * 20 / 16
 SETFIT_TEXTS_PER_STEP = 2 * 16
 RELATIVE = {"setfit": 1.0, "setfit_library": 1.1}
@@ -114,7 +114,7 @@ def library_step_seconds(folder: str, texts: list[str], seed: int) -> float:
     """Seconds of one step of the setfit library's SetFit on the body in `folder`: fp32, at the body's
     max_seq_length (sentence_bert_config.json; 512 without one), with transformers' attention and torch's dropout,
     each column of its 16 pairs encoded apart, as the library trains it (sentence-transformers pads each column to
-    its own longest; timed as one pass of 32 texts, the step was 0.72-1.09x the library's own:
+    its own longest; the library's step was 0.72-1.09x a step timed as one pass of 32 texts, 0.91-1.27x this one:
     benchmarks/results/library_step.md)."""
     import json
     from pathlib import Path
