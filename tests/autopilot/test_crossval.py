@@ -235,3 +235,4 @@ def test_a_fold_of_sets_trains_task_multi_label_and_predicts_every_label(pretrai
                                   ["train.strategy=linear_probe", "train.precision=fp32"])
     assert pred.shape == (len(data.fold(0)[1]), 2) and not pred[:, 0].any()
     assert "micro_f1" in metrics and metrics["label_count"] == 2
+    assert "tfidf_micro_f1" not in metrics  # auto scores its own TF-IDF out of fold; a fold fits none of its own

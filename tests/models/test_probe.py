@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from warmstart.models.probe import fit_logistic, knn_accuracy
+from warmstart.models.probe import OFFSETS, choose_c_and_offset, fit_logistic, knn_accuracy, micro_f1
 
 
 def test_knn_accuracy_on_separable_clusters():
@@ -47,3 +48,35 @@ def test_a_feature_nearly_constant_in_training_cannot_swamp_test_predictions():
     test = np.stack([np.array([0.0, 1.0]), np.ones(2)], 1)  # one image of each class, the rare pixel lit
     pred = fit["classes"][(test @ fit["weight"].T + fit["bias"]).argmax(1)]
     assert list(pred) == [0, 1]
+
+
+@pytest.mark.parametrize("pred, y, expect", [
+    ([[1, 0], [0, 1]], [[1, 0], [0, 1]], 1.0),
+    ([[0, 0], [0, 0]], [[0, 0], [0, 0]], 0.0),  # neither side has a label: 0 (zero_division=0)
+    ([[0, 0], [0, 0]], [[1, 0], [0, 0]], 0.0),  # nothing predicted
+    ([[1, 1], [1, 1]], [[0, 0], [0, 0]], 0.0),  # nothing true
+    ([[1, 1], [0, 0]], [[1, 0], [0, 1]], 0.5),  # tp 1, predicted 2, actual 2
+    ([[1, 0, 1]], [[1, 1, 1]], 0.8),
+])
+def test_micro_f1_of_sets_of_labels(pred, y, expect):
+    from sklearn.metrics import f1_score
+
+    assert micro_f1(np.array(pred), np.array(y)) == pytest.approx(expect)
+    assert micro_f1(np.array(pred), np.array(y)) == pytest.approx(
+        f1_score(np.array(y), np.array(pred), average="micro", zero_division=0))
+
+
+@pytest.mark.parametrize("seed, n, labels, rate", [(0, 24, 2, 0.5), (1, 60, 5, 0.1), (2, 7, 3, 0.02), (3, 40, 4, 0.0)])
+def test_the_offset_and_c_are_sklearns_first_best_micro_f1(seed, n, labels, rate):
+    """choose_c_and_offset scores every offset at once; its choice is the first best of sklearn's f1_score over
+    the Cs in order and the offsets nearest 0 first (the rule it replaced, call by call)."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    truth = (rng.random((n, labels)) < rate).astype(int)
+    held = {c: rng.normal(-1, 2, (n, labels)).round(1) for c in (0.1, 0.01, 1.0)}  # rounded: ties happen
+    choices = [(c, o) for c in sorted(held) for o in sorted(OFFSETS, key=abs)]
+    scores = [f1_score(truth, held[c] > o, average="micro", zero_division=0) for c, o in choices]
+    best = int(np.argmax(scores))
+    assert choose_c_and_offset(truth, held) == pytest.approx((*choices[best], scores[best]))
+    assert choose_c_and_offset(truth, {}, fallback=0.3) == (0.3, 0.0, None)

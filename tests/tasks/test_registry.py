@@ -27,7 +27,8 @@ def _toy_run(cfg) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     from warmstart.data.text import load_tokenizer
-    from warmstart.tasks.finetune import build_model, scored, write_run
+    from warmstart.tasks.finetune import build_model, write_run
+    from warmstart.tasks.protocol import scored
 
     sample = _toy_sample(cfg)
     train, test = sample.labelled, sample.test

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from warmstart.errors import WarmstartError
+from warmstart.models.probe import f1_of_counts, micro_f1, set_counts
 
 
 @dataclass
@@ -253,7 +254,7 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     test rows when `with_test`. Its table lives in `folder`, its run in `run_dir` (default `folder`/run); a
     finished run with the same settings is reused. -> (predicted class ids of the split=test rows, the run's metrics)"""
     from warmstart.config import FinetuneConfig, finished_with, load_config
-    from warmstart.tasks.finetune import scored_by_caller
+    from warmstart.tasks.protocol import scored_by_caller
     from warmstart.tasks.registry import run_task
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -287,11 +288,6 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(y)))
 
 
-def micro_f1(pred: np.ndarray, y: np.ndarray) -> float:
-    """(N, L) 0/1 each: every (text, label) decision counted once; 0 when neither side has a label."""
-    return float(_f1(_counts(pred, y).sum(0)))
-
-
 def score(pred: np.ndarray, y: np.ndarray) -> float:
     """Accuracy (y: (N,) class ids), or micro-F1 (y: (N, L) 0/1)."""
     return micro_f1(pred, y) if np.ndim(y) == 2 else accuracy(pred, y)
@@ -302,24 +298,11 @@ def right(pred: np.ndarray, y: np.ndarray) -> int:
     return int((np.asarray(pred) == np.asarray(y)).sum())
 
 
-def _counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each text's true positives, predicted and actual positives, of (N, L) 0/1 predictions. -> (N, 3) ints;
-    summed over a resample of the rows they give that resample's micro-F1."""
-    p, t = np.asarray(pred).astype(bool), np.asarray(y).astype(bool)
-    return np.stack([(p & t).sum(1), p.sum(1), t.sum(1)], axis=1)
-
-
-def _f1(counts: np.ndarray) -> np.ndarray:
-    """(..., 3) summed true / predicted / actual positives -> micro-F1 (...)"""
-    tp, pp, ap = counts[..., 0], counts[..., 1], counts[..., 2]
-    return np.where(pp + ap > 0, 2 * tp / np.maximum(pp + ap, 1), 0.0)
-
-
 def _bootstrap(counts: np.ndarray, seed: int = 0) -> np.ndarray:
     """The micro-F1 of BOOTSTRAP resamples of the rows of `counts` (N, 3), drawn with replacement, seeded: the
     same draws for every pipeline, so a paired gap resamples both sides alike. -> (BOOTSTRAP,)"""
     rows = np.random.default_rng([seed, 23]).integers(0, len(counts), size=(BOOTSTRAP, len(counts)))
-    return _f1(counts[rows].sum(1))
+    return f1_of_counts(counts[rows].sum(1))
 
 
 def interval(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -327,7 +310,7 @@ def interval(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     micro-F1 (rows resampled with replacement)."""
     if np.ndim(y) != 2:
         return wilson(right(pred, y), len(y))
-    f1 = _bootstrap(_counts(pred, y))
+    f1 = _bootstrap(set_counts(pred, y))
     return float(np.percentile(f1, 2.5)), float(np.percentile(f1, 97.5))
 
 
@@ -350,7 +333,7 @@ def paired_gap(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
 
     a, b, y = np.asarray(a), np.asarray(b), np.asarray(y)
     if y.ndim == 2:
-        d = (_bootstrap(_counts(a, y)) - _bootstrap(_counts(b, y))) * 100
+        d = (_bootstrap(set_counts(a, y)) - _bootstrap(set_counts(b, y))) * 100
         mean = (micro_f1(a, y) - micro_f1(b, y)) * 100
         low, high = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
         same = bool((a == b).all())

@@ -67,9 +67,9 @@ def _sentence_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
 
 
 def _micro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
+    from warmstart.models.probe import micro_f1
 
-    return float(f1_score(y_true, y_pred, average="micro", zero_division=0))
+    return micro_f1(y_pred, y_true)
 
 
 def _label_set_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:

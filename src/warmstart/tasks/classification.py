@@ -37,7 +37,6 @@ from warmstart.tasks.finetune import (
     majority_share,
     measure_forgetting,
     resolve_pooling,
-    scored,
     shuffled_epochs,
     start_run,
     write_run,
@@ -52,7 +51,7 @@ from warmstart.tasks.labelled_table import (
     texts_of,
     written,
 )
-from warmstart.tasks.protocol import select_then_refit
+from warmstart.tasks.protocol import scored, select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
 

@@ -12,11 +12,8 @@ import itertools
 import json
 import math
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict
 from pathlib import Path
 
@@ -336,35 +333,6 @@ def measure_forgetting(cfg: FinetuneConfig, model, tokenizer, bf16: bool) -> dic
     texts = sample_texts(cfg.forgetting.texts, cfg.forgetting.samples, cfg.train.seed)
     return text_forgetting(cfg.init, model.base_model, tokenizer, texts, cfg.train.max_length, bf16,
                            cfg.trust_pickled_weights)
-
-
-NO_TEST = ("no test split: nothing held out was scored (val_* numbers, with early stopping, come from the split it "
-           "chose on and are optimistic); add test rows, or let a seeded split carve them: data.split_column=null")
-
-
-_SCORED_BY_CALLER: ContextVar[bool] = ContextVar("warmstart_scored_by_caller", default=False)
-
-
-@contextmanager
-def scored_by_caller() -> Iterator[None]:
-    """Runs inside this block are scored by whoever runs them (`warmstart auto`'s refit on all N labels: its
-    score is the cross-validation inside them). Their metrics still say that no split was scored; the warning
-    is not printed, since its advice (test rows, `data.split_column`) is for a fine-tuning run of one's own."""
-    token = _SCORED_BY_CALLER.set(True)
-    try:
-        yield
-    finally:
-        _SCORED_BY_CALLER.reset(token)
-
-
-def scored(metrics: dict, has_test: bool) -> dict:
-    """Say which split a run's metrics come from. A run whose data has no test rows reports no test metric at
-    all, and says so: the early-stopping split is never called 'test'."""
-    if has_test:
-        return {**metrics, "scored_split": "test"}
-    if not _SCORED_BY_CALLER.get():
-        print(f"warning: {NO_TEST}", file=sys.stderr)
-    return {**metrics, "scored_split": "none", "warning": NO_TEST}
 
 
 def write_run(cfg, model, tokenizer, metrics: dict, files: dict[str, Callable[[Path], None]]) -> None:

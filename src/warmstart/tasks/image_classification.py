@@ -34,8 +34,8 @@ from warmstart.models.images import (
 )
 from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_accuracy
 from warmstart.models.tiny_conv import use_tiny_map_convs
-from warmstart.tasks.finetune import fit, majority_share, scored, write_run
-from warmstart.tasks.protocol import select_then_refit
+from warmstart.tasks.finetune import fit, majority_share, write_run
+from warmstart.tasks.protocol import scored, select_then_refit
 from warmstart.tasks.strategies import probe_then_finetune
 
 # fine-tuning views: a mild crop and a flip, no colour change (the label must survive the augmentation)

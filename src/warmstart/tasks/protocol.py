@@ -23,7 +23,10 @@ check is there to catch a failed fit, not to choose between two healthy ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +96,38 @@ def select_then_refit(sample: Sample, strategy: str, train_once: TrainOnce, out:
                                   f"was rejected ({metric} {after} on the {k} held-out labels after training on "
                                   f"them, clearly below the selection's {before} without them), so the model is the "
                                   "selection's"}
+
+
+NO_TEST = ("no test split: nothing held out was scored (val_* numbers, with early stopping, come from the split it "
+           "chose on and are optimistic); add test rows, or let a seeded split carve them: data.split_column=null")
+
+
+_SCORED_BY_CALLER: ContextVar[bool] = ContextVar("warmstart_scored_by_caller", default=False)
+
+
+@contextmanager
+def scored_by_caller() -> Iterator[None]:
+    """Runs inside this block are scored by whoever runs them (`warmstart auto`'s refit on all N labels: its
+    score is the cross-validation inside them). Their metrics still say that no split was scored; the warning
+    is not printed, since its advice (test rows, `data.split_column`) is for a fine-tuning run of one's own."""
+    token = _SCORED_BY_CALLER.set(True)
+    try:
+        yield
+    finally:
+        _SCORED_BY_CALLER.reset(token)
+
+
+def caller_scores() -> bool:
+    """Inside `scored_by_caller`: the caller brings its own score and rivals (auto's out-of-fold TF-IDF), so a
+    run need not fit the rival it reports beside itself."""
+    return _SCORED_BY_CALLER.get()
+
+
+def scored(metrics: dict, has_test: bool) -> dict:
+    """Say which split a run's metrics come from. A run whose data has no test rows reports no test metric at
+    all, and says so: the early-stopping split is never called 'test'."""
+    if has_test:
+        return {**metrics, "scored_split": "test"}
+    if not _SCORED_BY_CALLER.get():
+        print(f"warning: {NO_TEST}", file=sys.stderr)
+    return {**metrics, "scored_split": "none", "warning": NO_TEST}

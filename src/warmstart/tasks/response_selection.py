@@ -35,14 +35,13 @@ from warmstart.tasks.finetune import (
     few_labels,
     fit,
     measure_forgetting,
-    scored,
     shuffled_epochs,
     split_examples,
     split_files,
     start_run,
     write_run,
 )
-from warmstart.tasks.protocol import select_then_refit
+from warmstart.tasks.protocol import scored, select_then_refit
 
 QUOTES = ('"', "“", "‘", "'")
 

@@ -27,14 +27,13 @@ from warmstart.tasks.finetune import (
     fit,
     measure_forgetting,
     pad,
-    scored,
     shuffled_epochs,
     split_examples,
     split_files,
     start_run,
     write_run,
 )
-from warmstart.tasks.protocol import select_then_refit
+from warmstart.tasks.protocol import scored, select_then_refit
 from warmstart.tasks.tag_schemes import (
     decode,
     entity_scheme,
