@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -282,3 +283,56 @@ def test_rank_scores_the_word_classes_fine_tuning_will_learn(pretrained, tmp_pat
                                                                                                    reading)}
     assert len(np.unique(np.concatenate(seen[0]))) == len(every)  # one class per tag of the reading, all present
     assert any(t[0] in "ES" for t in every) == (reading == "as_written")
+
+
+@pytest.mark.parametrize("change, kept", [
+    (None, True),
+    ("candidate", False),  # a checkpoint retrained in place
+    ("data", False),  # the labelled table edited
+    ("setting", False),  # another max_length
+])
+def test_a_stopped_ranking_resumes_with_the_candidates_it_had_scored(pretrained, random_twin, sentiment_csv, tmp_path,
+                                                                    monkeypatch, capsys, change, kept):
+    """Killed while encoding its second candidate, `rank` run again scores only the rest, and its table is the
+    uninterrupted run's; what a kept row depends on changing scores that candidate again."""
+    import os
+    import shutil
+
+    import warmstart.select.rank as rank
+    from warmstart.select.partial import partial_path
+
+    first, data = tmp_path / "first", tmp_path / "labels.csv"
+    shutil.copytree(pretrained, first)
+    shutil.copy(sentiment_csv, data)
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"data:\n  path: {data}\n  labels: 40\ntrain:\n  max_length: 32\n  precision: fp32\n")
+    out, real, calls = tmp_path / "rank.csv", rank._text_features, []
+
+    def encode(folder, *a, **k):
+        calls.append(Path(folder).name)
+        if len(calls) == 2 and stop:
+            raise KeyboardInterrupt  # a kill while the second candidate encodes
+        return real(folder, *a, **k)
+
+    monkeypatch.setattr(rank, "_text_features", encode)
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        rank.run_rank(str(recipe), [str(first), str(random_twin)], output=str(out))
+    assert not out.exists() and partial_path(out).is_file()
+    overrides = []
+    if change == "candidate":
+        weights = first / "model.safetensors"
+        os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    elif change == "data":
+        data.write_text(data.read_text() + "", encoding="utf-8")
+        os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 10**9))
+    elif change == "setting":
+        overrides = ["train.max_length=24"]
+    stop, calls[:] = False, []
+    table = rank.run_rank(str(recipe), [str(first), str(random_twin)], output=str(out), overrides=overrides)
+    assert calls == ([random_twin.name] if kept else [first.name, random_twin.name])
+    assert ("scored before this run was stopped, kept" in capsys.readouterr().out) == kept
+    assert not partial_path(out).exists()  # the table written, the kept rows go
+    clean = rank.run_rank(str(recipe), [str(first), str(random_twin)], output=str(tmp_path / "clean.csv"),
+                          overrides=overrides)
+    pd.testing.assert_frame_equal(table.drop(columns="seconds"), clean.drop(columns="seconds"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from warmstart.models.probe import (
     knn_predict,
     knn_predict_sets,
 )
+from warmstart.select import partial
 from warmstart.select.transferability import hscore, logme
 
 SCORES = ("logme", "hscore", "knn", "probe")  # knn, probe: the task's validation metric (see `metric` column)
@@ -266,9 +268,18 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
         f"{len(labels[0])} labels scored on {len(labels[1])} held out"
     data_seconds = time.perf_counter() - t0
     data_hash = file_hash(cfg.data.path) if task.rank_features != "images" else None  # text's labelled file
-    rows = []
+    rows, progress = [], partial.partial_path(out)
+    # what a candidate's row depends on besides its own files (select/partial.py: a killed ranking resumes)
+    settings = {"config": asdict(cfg), "scores": scores, "bf16": bf16,
+                "data": partial.files_signature(partial.data_paths(asdict(cfg.data)))}
+    done = partial.finished(progress)
     for candidate in candidates:
         folder = require_weights(candidate, cfg.trust_pickled_weights)
+        key = partial.candidate_key(settings, folder)
+        if key in done:
+            rows.append({**done[key], "candidate": str(candidate)})
+            print(f"rank: {candidate}: scored before this run was stopped, kept ({progress.name})")
+            continue
         t1 = time.perf_counter()
         if task.rank_features == "images":
             feats = _image_features(folder, inputs, bf16, cfg.trust_pickled_weights)
@@ -282,6 +293,8 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
         seen = fitted_on(folder, data_hash)
         rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
                      "seconds": round(time.perf_counter() - t1, 1), "fitted_on_these_labels": seen})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.record(progress, key, rows[-1])
         print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in scores) + f" ({rows[-1]['seconds']} s)")
         if seen:
             print(f"rank: {candidate} was fine-tuned on {cfg.data.path}: it has seen the labels it is scored on, so "
@@ -290,6 +303,7 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     replace_file(out, lambda tmp: table.to_csv(tmp, index=False))  # a killed run leaves the old table
+    progress.unlink(missing_ok=True)
     print(f"warmstart rank: {len(table)} candidates, {protocol} (data {data_seconds:.1f} s), "
           f"ranked by {order} -> {out}")
     print(table.to_string(index=False))
