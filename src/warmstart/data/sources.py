@@ -17,10 +17,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from warmstart.errors import WarmstartError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: a text corpus's pretraining processes never need it
+    import pandas as pd
 
 Document = list[str]
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet"}  # parquet: the hub's own format
@@ -132,6 +134,8 @@ def load_hf_dataset(source: str, split: str | None = "train", streaming: bool = 
 def read_table(source: str) -> pd.DataFrame:
     """CSV / TSV / JSONL / JSON / Parquet / HF dataset -> DataFrame (all splits, with a `split` column for HF
     dicts)."""
+    import pandas as pd
+
     path = Path(source)
     suffix = path.suffix.lower()
     if path.is_file():

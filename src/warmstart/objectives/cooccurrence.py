@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.extmath import randomized_svd
 
 
 def cooccurrence_counts(docs: Iterable[np.ndarray], vocab_size: int, window: int,
@@ -73,6 +72,9 @@ def ppmi_svd_embeddings(docs: Iterable[np.ndarray], vocab_size: int, dim: int, w
     k = min(dim, vocab_size - 1)
     if matrix.nnz == 0 or k < 1:
         return out.astype(np.float32)
+    # imported here: scikit-learn costs about 0.6 s to import, and every pretraining process imports this module
+    from sklearn.utils.extmath import randomized_svd
+
     u, s, _ = randomized_svd(matrix, k, random_state=seed)
     vectors = u * np.sqrt(s)
     seen = np.asarray(matrix.sum(1)).ravel() > 0
