@@ -34,6 +34,8 @@ def test_rank_scores_every_candidate_and_orders_by_the_default_score(pretrained,
     assert set(table["metric"]) == {"accuracy"}
     printed = capsys.readouterr().out
     assert "ranked by knn" in printed and "60 labels, cross-validated" in printed  # all N score, none beyond
+    assert f"rank: 1/2 {pretrained}: encoding 60 texts" in printed  # before each candidate's minutes of encoding
+    assert f"rank: 2/2 {random_twin}: encoding 60 texts" in printed
     again = pd.read_csv(out) if main(["rank", "--task", str(recipe), "--candidates", str(pretrained),
                                        "--output", str(out), "--scores", "knn", "logme"]) == 0 else None
     assert again["logme"][0] == table.set_index("candidate")["logme"][str(pretrained)]  # deterministic
@@ -329,9 +331,12 @@ def test_a_stopped_ranking_resumes_with_the_candidates_it_had_scored(pretrained,
     elif change == "setting":
         overrides = ["train.max_length=24"]
     stop, calls[:] = False, []
+    capsys.readouterr()  # the stopped run's lines
     table = rank.run_rank(str(recipe), [str(first), str(random_twin)], output=str(out), overrides=overrides)
     assert calls == ([random_twin.name] if kept else [first.name, random_twin.name])
-    assert ("scored before this run was stopped, kept" in capsys.readouterr().out) == kept
+    printed = capsys.readouterr().out
+    assert ("scored before this run was stopped, kept" in printed) == kept
+    assert (f"rank: 1/2 {first}: encoding" in printed) != kept
     assert not partial_path(out).exists()  # the table written, the kept rows go
     clean = rank.run_rank(str(recipe), [str(first), str(random_twin)], output=str(tmp_path / "clean.csv"),
                           overrides=overrides)

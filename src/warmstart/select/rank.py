@@ -273,13 +273,17 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     settings = {"config": asdict(cfg), "scores": scores, "bf16": bf16,
                 "data": partial.files_signature(partial.data_paths(asdict(cfg.data)))}
     done = partial.finished(progress)
-    for candidate in candidates:
+    kind = {"words": "sentences", "images": "images"}.get(task.rank_features, "texts")
+    examples = f"{sum(len(part) for part in inputs):,} {kind}"
+    for i, candidate in enumerate(candidates, 1):
         folder = require_weights(candidate, cfg.trust_pickled_weights)
         key = partial.candidate_key(settings, folder)
         if key in done:
             rows.append({**done[key], "candidate": str(candidate)})
             print(f"rank: {candidate}: scored before this run was stopped, kept ({progress.name})")
             continue
+        # a large encoder takes minutes over the N: say which candidate is being encoded, and how far along
+        print(f"rank: {i}/{len(candidates)} {candidate}: encoding {examples}", flush=True)
         t1 = time.perf_counter()
         if task.rank_features == "images":
             feats = _image_features(folder, inputs, bf16, cfg.trust_pickled_weights)
