@@ -65,11 +65,17 @@ def finished(path: Path) -> dict[str, dict]:
     return rows
 
 
-def record(path: Path, key: str, row: dict) -> None:
-    """Append one finished candidate's row (flushed to disk: a kill after it keeps it)."""
+def record(path: Path, key: str, row: dict) -> bool:
+    """Append one finished candidate's row (flushed to disk: a kill after it keeps it). Keeping it is a convenience:
+    where the folder cannot be written, the ranking goes on (the table's own write then says why). -> kept?"""
     import os
 
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps({"key": key, "row": row}, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": key, "row": row}, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        return False
+    return True

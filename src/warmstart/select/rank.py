@@ -297,7 +297,6 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
         seen = fitted_on(folder, data_hash)
         rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
                      "seconds": round(time.perf_counter() - t1, 1), "fitted_on_these_labels": seen})
-        out.parent.mkdir(parents=True, exist_ok=True)
         partial.record(progress, key, rows[-1])
         print(f"rank: {candidate}: " + ", ".join(f"{k} {rows[-1][k]}" for k in scores) + f" ({rows[-1]['seconds']} s)")
         if seen:
