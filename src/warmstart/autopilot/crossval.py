@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from warmstart.errors import WarmstartError
-from warmstart.models.probe import f1_of_counts, micro_f1, set_counts
+from warmstart.models.probe import accuracy, f1_of_counts, micro_f1, set_counts
 
 
 @dataclass
@@ -282,10 +282,6 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
 
 # ---------------------------------------------------------------- what the predictions say
 BOOTSTRAP = 2000  # resamples for a micro-F1 interval: its 2.5% and 97.5% points move by about 0.2 points
-
-
-def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.asarray(pred) == np.asarray(y)))
 
 
 def score(pred: np.ndarray, y: np.ndarray) -> float:

@@ -12,9 +12,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
 
 PROBE_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """scikit-learn's accuracy_score without its input checks (about 1 ms a call, and the probe's cross-validation
+    scores every fold x C: an eighth of a small auto run's time profiled)."""
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
 def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int,
@@ -26,7 +31,7 @@ def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
     standardisation folded into the weights (so `x @ weight.T + bias` scores raw features) and one row per
     class even for K = 2. The Cs are fitted in increasing order, each starting from the previous solution
     (warm start: the same optima, a fraction of the iterations)."""
-    score = score or accuracy_score
+    score = score or accuracy
     mu, sd = _standardisation(x_train)
     xt, xv = (x_train - mu) / sd, (x_val - mu) / sd
     clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
@@ -36,7 +41,7 @@ def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
         pred = clf.predict(xv)
         val = score(y_val, pred)
         if best is None or val > best[0]:
-            best = (val, c, clf.coef_.copy(), clf.intercept_.copy(), accuracy_score(y_val, pred))
+            best = (val, c, clf.coef_.copy(), clf.intercept_.copy(), accuracy(y_val, pred))
     val, c, coef, intercept, acc = best
     w, b = _raw_weights(coef, intercept, mu, sd)
     return {"val_accuracy": float(acc), "val_score": float(val), "C": c, "weight": w, "bias": b,
@@ -80,7 +85,7 @@ def fit_logistic_cv(x: np.ndarray, y: np.ndarray, seed: int, cs: tuple[float, ..
             clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
             for c in sorted(cs):
                 clf.set_params(C=c).fit((x[train_idx] - mu) / sd, y[train_idx])
-                scores[c].append(accuracy_score(y[val_idx], clf.predict((x[val_idx] - mu) / sd)))
+                scores[c].append(accuracy(y[val_idx], clf.predict((x[val_idx] - mu) / sd)))
         c = max(sorted(cs), key=lambda c: float(np.mean(scores[c])))  # ties: the smallest C, the simplest model
         cv = float(np.mean(scores[c]))
     else:

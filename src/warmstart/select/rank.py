@@ -30,6 +30,7 @@ from warmstart.engine.runtime import place, require_placed, set_threads, use_bf1
 from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained, require_positions
 from warmstart.models.probe import (
+    accuracy,
     fit_logistic,
     fit_logistic_cv,
     fit_one_vs_rest,
@@ -60,12 +61,8 @@ RANK_PROBE_CS = (0.01, 0.1, 1.0)
 Metric = Callable[[np.ndarray, np.ndarray], float]  # (true ids, predicted ids) on validation -> score
 
 
-def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
-
-
 def _sentence_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
-    return [train, val], [train["label"].to_numpy(), val["label"].to_numpy()], _accuracy, "accuracy"
+    return [train, val], [train["label"].to_numpy(), val["label"].to_numpy()], accuracy, "accuracy"
 
 
 def _micro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -111,7 +108,7 @@ def _word_data(train, val, reading: str = "iob1") -> tuple[list[list[list[str]]]
 
     return ([[w for w, _ in train], [w for w, _ in val]],
             [np.array([index[t] for tags in part for t in tags]) for part in learnt],
-            entity_f1 if scheme else _accuracy, "entity_f1" if scheme else "token_accuracy")
+            entity_f1 if scheme else accuracy, "entity_f1" if scheme else "token_accuracy")
 
 
 def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, token_level: bool,
@@ -155,7 +152,7 @@ def _word_features(model, tokenizer, sentences: list[list[str]], max_length: int
 
 
 def _image_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
-    return [train.images, val.images], [train.labels.numpy(), val.labels.numpy()], _accuracy, "accuracy"
+    return [train.images, val.images], [train.labels.numpy(), val.labels.numpy()], accuracy, "accuracy"
 
 
 def _image_features(folder: Path, images: list[torch.Tensor], bf16: bool, trust_pickled: bool = False
@@ -171,7 +168,7 @@ def _image_features(folder: Path, images: list[torch.Tensor], bf16: bool, trust_
 
 
 def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_val: np.ndarray, seed: int,
-                   metric: Metric = _accuracy, scores: tuple[str, ...] = SCORES) -> dict:
+                   metric: Metric = accuracy, scores: tuple[str, ...] = SCORES) -> dict:
     """The requested scores of one candidate's features. train/val: (N, D) float; knn and probe score their
     validation predictions with `metric` (the probe's C is chosen by it too). y: (N,) class ids, or (N, L) 0/1
     sets of labels (kNN's label shares, a logistic regression per label)."""
@@ -213,7 +210,7 @@ def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple
         for kept, held in splitter.split(x, y):
             t = [torch.from_numpy(np.array(a)) for a in (x[kept], y[kept], x[held])]
             predicted[held] = (knn_predict_sets if sets else knn_predict)(*t, k=min(20, len(kept))).numpy()
-        return _micro_f1(y, predicted) if sets else _accuracy(y, predicted)
+        return _micro_f1(y, predicted) if sets else accuracy(y, predicted)
 
     def probe() -> float:
         if sets:
