@@ -1,7 +1,7 @@
 """A ranking's candidates kept as they finish, so that a killed `warmstart rank` resumes where it stopped.
 
-Encoding the labelled sample is most of a candidate's cost (a minute or more for a BERT-base on a laptop CPU at a
-thousand texts), and a ranking of ten checkpoints is a long job. Each scored candidate's row is appended to a
+Encoding the labelled sample is most of a candidate's cost, and a ranking of many large checkpoints on a CPU is
+a long job. Each scored candidate's row is appended to a
 hidden sibling of the output table (`.rank.csv.partial.jsonl`, the name replace_file's temporary files take
 beside it) under a key of everything its scores depend on: the resolved config, the scores asked for, how the
 features are computed (bf16 or not), and the size and modification time of every file of the candidate and of
