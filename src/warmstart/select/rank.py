@@ -36,6 +36,7 @@ from warmstart.models.probe import (
     fit_one_vs_rest,
     knn_predict,
     knn_predict_sets,
+    micro_f1,  # symmetric in its two arguments: a Metric as it is
 )
 from warmstart.select import partial
 from warmstart.select.transferability import hscore, logme
@@ -65,18 +66,12 @@ def _sentence_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
     return [train, val], [train["label"].to_numpy(), val["label"].to_numpy()], accuracy, "accuracy"
 
 
-def _micro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    from warmstart.models.probe import micro_f1
-
-    return micro_f1(y_pred, y_true)
-
-
 def _label_set_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
     """Multi-label: each text's set as a (N, L) 0/1 row, scored by micro-F1 as fine-tuning reports it."""
     from warmstart.tasks.multi_label import multi_hot
 
     width = 1 + max((max(s) for part in (train, val) for s in part["label"] if s), default=0)
-    return [train, val], [multi_hot(train, width), multi_hot(val, width)], _micro_f1, "micro_f1"
+    return [train, val], [multi_hot(train, width), multi_hot(val, width)], micro_f1, "micro_f1"
 
 
 def _encoder(folder: Path, trust_pickled: bool = False):
@@ -210,7 +205,7 @@ def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple
         for kept, held in splitter.split(x, y):
             t = [torch.from_numpy(np.array(a)) for a in (x[kept], y[kept], x[held])]
             predicted[held] = (knn_predict_sets if sets else knn_predict)(*t, k=min(20, len(kept))).numpy()
-        return _micro_f1(y, predicted) if sets else accuracy(y, predicted)
+        return micro_f1(y, predicted) if sets else accuracy(y, predicted)
 
     def probe() -> float:
         if sets:
