@@ -18,7 +18,7 @@ PROBE_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """scikit-learn's accuracy_score without its input checks (about 1 ms a call, and the probe's cross-validation
-    scores every fold x C: an eighth of a small auto run's time profiled)."""
+    scores every fold x C: a tenth of a small auto run's time profiled)."""
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
@@ -157,8 +157,8 @@ def choose_c_and_offset(truth: np.ndarray, held: dict[float, np.ndarray], fallba
     truth = np.asarray(truth).astype(bool)
     best: tuple[float, float, float] | None = None
     for c in sorted(held):
-        # every offset at once: scikit-learn's f1_score validates its input on each call (about 4 ms), and 8 Cs x
-        # 33 offsets a fit made it most of auto's time on sets of labels (a 24-label table: 64 of 110 s profiled)
+        # every offset at once: scikit-learn's f1_score validates its input on each call (1.5 ms here), and 8 Cs x
+        # 33 offsets a fit made it most of auto's time on a 24-label table (benchmarks/results/offset_choice.md)
         decided = held[c][None] > offsets[:, None, None]  # (offsets, N, L)
         f1 = f1_of_counts(np.stack([(decided & truth).sum((1, 2)), decided.sum((1, 2)),
                                     np.full(len(offsets), truth.sum())], axis=1))
