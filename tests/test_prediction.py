@@ -62,6 +62,46 @@ def test_the_users_columns_stay_with_their_rows(finetuned, tmp_path):
     assert alone["prob_1"].iloc[2] == out["prob_1"].iloc[2]
 
 
+def test_a_killed_prediction_resumes_and_a_changed_input_starts_over(finetuned, tmp_path, monkeypatch, capsys):
+    """Each chunk's predictions are kept beside the output as they finish (engine/partial.py): the run after a
+    kill computes only the rest and writes the file a whole run writes; an edited input reuses nothing."""
+    import os
+
+    from predict_resume import Killed, stopped_then_resumed
+
+    from warmstart.engine.partial import KeptChunks, partial_path
+
+    texts = ["great lovely film", "", "awful dull plot", "fine", "a mess", "", "moving and warm", "tedious"]
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "out.csv"
+    written = pd.read_csv(__import__("io").BytesIO(stopped_then_resumed(finetuned, tmp_path / "in.csv", out,
+                                                                         monkeypatch)))
+    assert list(written["id"]) == list(range(len(texts))) and written["prediction"].isna().sum() == 2
+    said = capsys.readouterr().out
+    assert "resuming a stopped run: 2 of 6 items read back" in said and "2 read back from a stopped run" in said
+    # killed again, then the input edited: what was kept is another input's, and all of it is computed anew
+    original, calls = KeptChunks.__call__, []
+
+    def killed_after_one(self, total, size, compute, skipped=lambda n: None):
+        def once(start, stop):
+            if calls:
+                raise Killed
+            calls.append(start)
+            return compute(start, stop)
+        return original(self, total, 2, once, skipped)
+
+    monkeypatch.setattr(KeptChunks, "__call__", killed_after_one)
+    out.unlink()
+    with pytest.raises(Killed):
+        run_predict(str(finetuned), str(tmp_path / "in.csv"), str(out))
+    assert partial_path(out).is_file()
+    st = (tmp_path / "in.csv").stat()
+    os.utime(tmp_path / "in.csv", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # edited
+    monkeypatch.setattr(KeptChunks, "__call__", original)
+    run_predict(str(finetuned), str(tmp_path / "in.csv"), str(out))
+    assert "resuming" not in capsys.readouterr().out and not partial_path(out).exists()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_an_output_file_is_replaced_only_when_warmstart_wrote_it_or_overwrite_says_so(finetuned, tmp_path, suffix):
     (tmp_path / "in.txt").write_text("great lovely film\nawful dull plot\n", encoding="utf-8")

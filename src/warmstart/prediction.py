@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from warmstart.config import CONFIG_FILENAME, load_config, peek
 from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.outputs import replace_file
+from warmstart.engine.partial import KeptChunks, files_key, partial_path
 from warmstart.engine.runtime import set_threads
 from warmstart.errors import WarmstartError
 from warmstart.tasks.registry import (
@@ -149,8 +150,9 @@ class Predictor:
                                                                                         "pass text_column=")) from None
 
     def predict_file(self, src: Path, text_column: str | None, text_pair_column: str | None, batch_size: int,
-                     progress: bool) -> tuple[pd.DataFrame, float]:
-        """-> (the rows predicted, when predicting began: after the model loaded)"""
+                     progress: bool, chunks: KeptChunks | None = None) -> tuple[pd.DataFrame, float]:
+        """-> (the rows predicted, when predicting began: after the model loaded). `chunks`: where each chunk's
+        predictions are kept as they finish (a file's `warmstart predict`: resumable); None: nowhere."""
         if batch_size < 1:
             raise WarmstartError(f"--batch-size={batch_size}: must be at least 1")
         set_threads(None)
@@ -165,7 +167,8 @@ class Predictor:
 
         try:
             result = self.task.resolve("predict")(self.folder, self.config, PredictRequest(
-                src, text_column, text_pair_column, batch_size, progress_bar, self._load, self._tokenizer_of))
+                src, text_column, text_pair_column, batch_size, progress_bar, self._load, self._tokenizer_of,
+                chunks or KeptChunks(None)))
         finally:
             for bar in bars:
                 bar.close()
@@ -216,11 +219,19 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
         raise WarmstartError(f"{src}: input file not found")
     out = output_path(src, output, predictor.task.text_output[0] if predictor.task.text_output else None, overwrite)
     t0 = time.perf_counter()
-    result, began = predictor.predict_file(src, text_column, text_pair_column, batch_size, progress=True)
-    return save_rows(predictor.task, result, out, overwrite, t0, began), result
+    # each chunk's predictions kept beside the output as it finishes (engine/partial.py): a killed run on a large
+    # file resumes; the key is what they depend on: the checkpoint's files, the input's, how they are read
+    settings = {"task": predictor.task.name, "text_column": text_column, "text_pair_column": text_pair_column,
+                "batch_size": batch_size}  # the batch's padding moves bf16 results in their last bits
+    kept = KeptChunks(partial_path(out), files_key(settings, [predictor.folder, src]), "warmstart predict")
+    result, began = predictor.predict_file(src, text_column, text_pair_column, batch_size, True, kept)
+    written = save_rows(predictor.task, result, out, overwrite, t0, began, kept.restored)
+    partial_path(out).unlink(missing_ok=True)
+    return written, result
 
 
-def save_rows(task: Task, result: pd.DataFrame, out: Path, overwrite: bool, t0: float, began: float) -> Path:
+def save_rows(task: Task, result: pd.DataFrame, out: Path, overwrite: bool, t0: float, began: float,
+              restored: int = 0) -> Path:
     """Write a predictor's rows to `out` (checked by `output_path`) in its format: list cells as JSON text in a
     CSV, the task's own text format by suffix (a token classifier's .conll)."""
     written = result
@@ -232,13 +243,13 @@ def save_rows(task: Task, result: pd.DataFrame, out: Path, overwrite: bool, t0: 
         raise WarmstartError(f"{out}: holds other columns ({', '.join(first_header(out) or [])[:200]}) than these "
                              f"predictions ({', '.join(map(str, written.columns))[:200]}); give another --output, "
                              "or --overwrite to replace it")
-    return write_rows(written, out, t0, began, text)
+    return write_rows(written, out, t0, began, text, restored)
 
 
-def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float, text=None) -> Path:
+def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float, text=None, restored: int = 0) -> Path:
     """CSV or JSONL by suffix (or `text(result)` -> the file's text), through a temporary file renamed into place
     (removed if writing fails); prints the time from `t0` and the rows/s from `began` (after loading the model:
-    the rate a longer file gets)."""
+    the rate a longer file gets; the `restored` rows, read back from a stopped run, are not counted in it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     jsonl = out.suffix.lower() == ".jsonl"
 
@@ -255,6 +266,7 @@ def write_rows(result: pd.DataFrame, out: Path, t0: float, began: float, text=No
     except OSError as e:
         raise WarmstartError(f"{out}: cannot write the predictions ({e.strerror or e})") from None
     now = time.perf_counter()
+    again = f"; {restored:,} read back from a stopped run" if restored else ""
     print(f"warmstart predict: {len(result):,} rows in {now - t0:.1f} s (the model loaded in {began - t0:.1f} s, then "
-          f"{len(result) / max(now - began, 1e-9):,.0f} rows/s) -> {out}")
+          f"{(len(result) - restored) / max(now - began, 1e-9):,.0f} rows/s{again}) -> {out}")
     return out

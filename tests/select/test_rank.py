@@ -301,7 +301,7 @@ def test_a_stopped_ranking_resumes_with_the_candidates_it_had_scored(pretrained,
     import shutil
 
     import warmstart.select.rank as rank
-    from warmstart.select.partial import partial_path
+    from warmstart.engine.partial import partial_path
 
     first, data = tmp_path / "first", tmp_path / "labels.csv"
     shutil.copytree(pretrained, first)

@@ -103,7 +103,7 @@ def write_dialogue(path, n: int = 90) -> None:
             f.write(json.dumps({"category": "x", "turns": turns}) + "\n")
 
 
-def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
+def test_train_rank_and_predict_reproduces(pretrained, tmp_path, monkeypatch):
     from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
 
@@ -123,6 +123,10 @@ def test_train_rank_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
     assert [r["best"] for r in again] == [r["best"] for r in saved]
+    from predict_resume import stopped_then_resumed  # killed mid-file, resumed: the same choices
+
+    resumed = stopped_then_resumed(run, run / "test_candidates.jsonl", tmp_path / "r.jsonl", monkeypatch, size=4)
+    assert [json.loads(line)["best"] for line in resumed.splitlines()] == [r["best"] for r in saved]
     # a study's TF-IDF rival scores the very test candidates the run wrote, from the N labels only
     from warmstart.studies.baselines import run_baseline
     from warmstart.tasks.response_selection import evaluation_candidates, labelled_sample

@@ -82,7 +82,7 @@ def write_documents(path, n: int, seed: int) -> None:
             f.write(json.dumps({"id": f"doc{d}", "sentences": sents, "summary": f"{method} . {result}"}) + "\n")
 
 
-def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
+def test_train_summarise_and_predict_reproduces(pretrained, tmp_path, monkeypatch):
     from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
 
@@ -112,6 +112,10 @@ def test_train_summarise_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["selected"] for r in again] == [r["selected"] for r in saved]
     assert [r["scores"] for r in again] == [r["scores"] for r in saved]
+    from predict_resume import stopped_then_resumed  # killed mid-file, resumed: the same extracts
+
+    resumed = stopped_then_resumed(run, data / "test.jsonl", tmp_path / "r.jsonl", monkeypatch, size=3)
+    assert [json.loads(line)["selected"] for line in resumed.splitlines()] == [r["selected"] for r in saved]
     # the same documents as text, one sentence a line and a blank line between them: the same extracts
     docs = [json.loads(line) for line in (data / "test.jsonl").read_text(encoding="utf-8").splitlines()]
     (tmp_path / "docs.txt").write_text("\n\n".join("\n".join(d["sentences"]) for d in docs) + "\n", encoding="utf-8")

@@ -216,7 +216,7 @@ def write_ner_folder(root, seed: int = 0, scheme: str = "BIO"):
     return root
 
 
-def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
+def test_train_tag_and_predict_reproduces(pretrained, tmp_path, monkeypatch):
     from warmstart.prediction import run_predict
     from warmstart.tasks.registry import run_task
 
@@ -242,6 +242,10 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path):
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["prediction"] for r in again] == [r["prediction"] for r in saved]
     assert [r["tokens"] for r in again] == [r["tokens"] for r in saved]
+    from predict_resume import stopped_then_resumed  # killed mid-file, resumed: the same tags
+
+    resumed = stopped_then_resumed(run, data / "test.conll", tmp_path / "r.jsonl", monkeypatch, size=5)
+    assert [json.loads(line)["prediction"] for line in resumed.splitlines()] == [r["prediction"] for r in saved]
     # word lists in memory (warmstart.Predictor): the same tags, nothing written
     from warmstart.prediction import Predictor
 

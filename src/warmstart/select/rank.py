@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from warmstart.engine import partial
 from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import require_weights
 from warmstart.engine.outputs import file_hash, kind_of, recorded_inputs, replace_file
@@ -38,7 +39,6 @@ from warmstart.models.probe import (
     knn_predict_sets,
     micro_f1,  # symmetric in its two arguments: a Metric as it is
 )
-from warmstart.select import partial
 from warmstart.select.transferability import hscore, logme
 
 SCORES = ("logme", "hscore", "knn", "probe")  # knn, probe: the task's validation metric (see `metric` column)
@@ -261,7 +261,7 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     data_seconds = time.perf_counter() - t0
     data_hash = file_hash(cfg.data.path) if task.rank_features != "images" else None  # text's labelled file
     rows, progress = [], partial.partial_path(out)
-    # what a candidate's row depends on besides its own files (select/partial.py: a killed ranking resumes)
+    # what a candidate's row depends on besides its own files (engine/partial.py: a killed ranking resumes)
     settings = {"config": asdict(cfg), "scores": scores, "bf16": bf16,
                 "data": partial.files_signature(partial.data_paths(asdict(cfg.data)))}
     done = partial.finished(progress)

@@ -52,6 +52,7 @@ from warmstart.tasks.labelled_table import (
     written,
 )
 from warmstart.tasks.protocol import scored, select_then_refit
+from warmstart.tasks.registry import PREDICT_CHUNK
 from warmstart.tasks.strategies import probe_then_finetune
 
 
@@ -341,12 +342,17 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config names it; auto: resolved here
     probs = np.full((len(data), len(names)), np.nan)
     todo = np.flatnonzero(~blank)
-    for start in range(0, len(todo), 2048):  # tokenised and predicted a chunk at a time: memory stays flat
-        part = todo[start:start + 2048]
+
+    def chunk(start: int, stop: int) -> np.ndarray:  # tokenised and predicted a chunk at a time (kept: resumable)
+        part = todo[start:stop]
         batches = make_batches(encode(tokenizer, data.iloc[part], cfg.train.max_length), None, request.batch_size,
                                tokenizer.pad_token_id)
-        probs[part] = predict_batches(model, batches, pooling, bf16, multi)
+        out = predict_batches(model, batches, pooling, bf16, multi)
         done(len(part))
+        return out
+
+    if len(todo):
+        probs[todo] = np.asarray(request.chunks(len(todo), PREDICT_CHUNK, chunk, done), dtype=float)
     if blank.any():
         print(f"warmstart predict: {int(blank.sum())} blank rows left without a prediction")
     out = rows.rename(columns={c: f"input_{c}" for c in rows.columns if c == "prediction" or str(c).startswith("prob_")})

@@ -36,6 +36,7 @@ from warmstart.models.probe import fit_logistic, fit_logistic_cv, knn_accuracy
 from warmstart.models.tiny_conv import use_tiny_map_convs
 from warmstart.tasks.finetune import fit, majority_share, write_run
 from warmstart.tasks.protocol import scored, select_then_refit
+from warmstart.tasks.registry import PREDICT_CHUNK
 from warmstart.tasks.strategies import probe_then_finetune
 
 # fine-tuning views: a mild crop and a flip, no colour change (the label must survive the augmentation)
@@ -246,8 +247,10 @@ def predict_file(folder: Path, cfg: ImageFinetuneConfig, request) -> pd.DataFram
     images = load_images([str(request.src)])
     model = request.load(AutoModelForImageClassification, folder).eval()
     names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
-    logits = map_images(lambda x: model(pixel_values=x).logits, model, images.images, size, mean, std,
-                        use_bf16(cfg.train.precision), request.batch_size, progress=request.progress(len(images)))
-    p = torch.softmax(logits, -1).numpy()
+    bf16, done = use_bf16(cfg.train.precision), request.progress(len(images))
+    logits = request.chunks(len(images), PREDICT_CHUNK, lambda start, stop: map_images(
+        lambda x: model(pixel_values=x).logits, model, images.images[start:stop], size, mean, std, bf16,
+        request.batch_size, progress=done).numpy(), done)
+    p = torch.softmax(torch.as_tensor(np.asarray(logits, dtype=np.float32)), -1).numpy()
     return pd.DataFrame({"image": images.paths, "prediction": [names[i] for i in p.argmax(1)],
                          **{f"prob_{n}": p[:, i].round(6) for i, n in enumerate(names)}})

@@ -27,6 +27,7 @@ from warmstart.config import (
 )
 from warmstart.engine.checkpoint import check_resumable, require_weights
 from warmstart.engine.outputs import claim, file_hash, recorded_inputs
+from warmstart.engine.partial import KeptChunks
 from warmstart.errors import WarmstartError
 from warmstart.tasks.resume import CURRENT_RUN, RESUMABLE_CHANGES, RunContext, finetune_inputs, saved_states
 
@@ -48,12 +49,17 @@ def fitted_tokenizer(folder: Path) -> Any:
     return load_tokenizer(str(folder))
 
 
+PREDICT_CHUNK = 2048  # rows tokenised, predicted and kept at a time: memory stays flat, a kill loses one chunk
+
+
 @dataclass
 class PredictRequest:
     """What `warmstart predict` asks a task's predictor: the input file, its columns, the batch size,
     `progress(total)` -> a callback taking the number of rows done, and where its model and tokenizer come from:
     `load(auto_class, folder, **kwargs)` -> the fitted model, placed; `tokenizer(folder)`. A `Predictor` hands
-    loaders that keep what they loaded, so a second call reads nothing from disk."""
+    loaders that keep what they loaded, so a second call reads nothing from disk. The rows are predicted through
+    `chunks(total, size, compute, skipped)` (engine/partial.KeptChunks), which keeps each chunk's predictions
+    beside the output file, so a killed `warmstart predict` on a large file resumes where it stopped."""
 
     src: Path
     text_column: str | None = None
@@ -62,6 +68,7 @@ class PredictRequest:
     progress: Callable[[int], Callable[[int], None]] = lambda total: (lambda n: None)
     load: Callable[..., Any] = fitted
     tokenizer: Callable[[Path], Any] = fitted_tokenizer
+    chunks: KeptChunks = field(default_factory=lambda: KeptChunks(None))
 
 
 

@@ -314,17 +314,22 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     contexts = [c if isinstance(c, str) else list(c) for c in df["context"]]
     candidates = [list(c) for c in df["candidates"]]
     model = request.load(AutoModelForSequenceClassification, folder, attn_implementation="sdpa")
-    tick, ends, pairs = progress(len(contexts)), np.cumsum([len(c) for c in candidates]), [0]
+    tokenizer, bf16, tick = request.tokenizer(folder), use_bf16(cfg.train.precision), progress(len(contexts))
 
-    def scored(n: int) -> None:  # pairs scored -> contexts done: the bar counts the file's rows, as predict's rate
-        before = int(np.searchsorted(ends, pairs[0], "right"))
-        pairs[0] += n
-        tick(int(np.searchsorted(ends, pairs[0], "right")) - before)
+    def chunk(start: int, stop: int) -> list:  # a chunk of contexts, each with its candidates (kept: resumable)
+        ends, pairs = np.cumsum([len(c) for c in candidates[start:stop]]), [0]
 
-    scores = score_candidates(model, request.tokenizer(folder), contexts, candidates, cfg.train.max_length,
-                              use_bf16(cfg.train.precision), batch_size, scored)
-    from warmstart.tasks.registry import beside_inputs
+        def scored(n: int) -> None:  # pairs scored -> contexts done: the bar counts the file's rows, as predict's rate
+            before = int(np.searchsorted(ends, pairs[0], "right"))
+            pairs[0] += n
+            tick(int(np.searchsorted(ends, pairs[0], "right")) - before)
 
+        return [s.tolist() for s in score_candidates(model, tokenizer, contexts[start:stop], candidates[start:stop],
+                                                     cfg.train.max_length, bf16, batch_size, scored)]
+
+    from warmstart.tasks.registry import PREDICT_CHUNK, beside_inputs
+
+    scores = [np.asarray(s, dtype=np.float32) for s in request.chunks(len(contexts), PREDICT_CHUNK // 8, chunk, tick)]
     ranked = pd.DataFrame({"context": contexts, "candidates": candidates, "scores": [s.round(6).tolist() for s in scores],
                            "best": [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]})
     return beside_inputs(df, ranked, consumed=("context", "candidates"))

@@ -42,6 +42,7 @@ from warmstart.tasks.finetune import (
     write_run,
 )
 from warmstart.tasks.protocol import scored, select_then_refit
+from warmstart.tasks.registry import PREDICT_CHUNK
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -303,11 +304,15 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
 
     docs = read_documents(src, cfg.data.aspect) if src.suffix.lower() in (".jsonl", ".json") else text_documents(src)
     model = request.load(AutoModelForSequenceClassification, folder, attn_implementation="sdpa")
-    done = progress(len(docs))  # after loading: predict's rows/s counts from here
-    out = summarise(model, request.tokenizer(folder), docs, cfg.train.max_length, cfg.data.max_words or 100,
-                    use_bf16(cfg.train.precision))
-    done(len(docs))
-    return out
+    tokenizer, bf16, done = request.tokenizer(folder), use_bf16(cfg.train.precision), progress(len(docs))
+
+    def chunk(start: int, stop: int) -> list[dict]:  # a document is tens of sentences: chunks of fewer of them
+        out = summarise(model, tokenizer, docs[start:stop], cfg.train.max_length, cfg.data.max_words or 100, bf16)
+        done(stop - start)
+        return out.to_dict("records")
+
+    return pd.DataFrame(request.chunks(len(docs), PREDICT_CHUNK // 32, chunk, done),
+                        columns=["id", "selected", "summary", "scores"])
 
 
 def text_documents(path: Path) -> list[Document]:

@@ -77,12 +77,13 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     src, text_column, batch_size, progress = request.src, request.text_column, request.batch_size, request.progress
     from transformers import AutoModelForTokenClassification
 
-    from warmstart.tasks.registry import beside_inputs
+    from warmstart.tasks.registry import PREDICT_CHUNK, beside_inputs
 
     sentences, own, words_from = read_predict_inputs(src, cfg.data.tokens_column,
                                                      text_column or cfg.data.text_column)
     model = request.load(AutoModelForTokenClassification, folder, attn_implementation="sdpa")
-    tags = predict_tags(model, request.tokenizer(folder), sentences, cfg.train.max_length,
-                        use_bf16(cfg.train.precision), batch_size, progress(len(sentences)))
+    tokenizer, bf16, done = request.tokenizer(folder), use_bf16(cfg.train.precision), progress(len(sentences))
+    tags = request.chunks(len(sentences), PREDICT_CHUNK, lambda start, stop: predict_tags(
+        model, tokenizer, sentences[start:stop], cfg.train.max_length, bf16, batch_size, done), done)
     return beside_inputs(own, pd.DataFrame({"tokens": sentences, "prediction": tags}),
                          consumed=(words_from,) if words_from else ())

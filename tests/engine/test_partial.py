@@ -1,8 +1,8 @@
-"""A ranking's finished candidates, kept between runs (select/partial.py)."""
+"""A long job's finished pieces, kept between runs (engine/partial.py): rank's candidates, predict's chunks."""
 
 import os
 
-from warmstart.select.partial import candidate_key, data_paths, finished, partial_path, record
+from warmstart.engine.partial import candidate_key, data_paths, finished, partial_path, record
 
 
 def test_rows_are_read_back_and_a_line_cut_by_a_kill_is_skipped(tmp_path):
@@ -38,3 +38,29 @@ def test_data_paths_are_the_config_strings_on_disk(tmp_path):
     data = {"path": str(tmp_path / "t.csv"), "text_column": "text", "sources": [str(tmp_path), "nowhere"],
             "labels": 100, "split_column": None}
     assert data_paths(data) == [str(tmp_path / "t.csv"), str(tmp_path)]
+
+
+def test_kept_chunks_are_read_back_not_computed_and_nothing_is_kept_without_a_path(tmp_path):
+    import numpy as np
+    import pytest
+
+    from warmstart.engine.partial import KeptChunks
+
+    calls, told = [], []
+
+    def compute(start, stop):
+        calls.append(start)
+        return np.arange(start, stop, dtype=np.float32)[:, None] / 3  # float32: exact through JSON
+
+    path = partial_path(tmp_path / "out.csv")
+    first = KeptChunks(path, "k")(7, 3, compute)
+    assert calls == [0, 3, 6] and len(finished(path)) == 3
+    calls.clear()
+    again = KeptChunks(path, "k")(7, 3, compute, told.append)
+    assert calls == [] and told == [3, 3, 1]
+    assert np.array_equal(np.asarray(again, dtype=np.float32), np.asarray(first))
+    KeptChunks(path, "other")  # another input's run: what was kept does not apply, and goes
+    assert not path.exists()
+    assert KeptChunks(None)(4, 3, compute) and not path.exists()
+    with pytest.raises(ValueError, match="a chunk of 3 items gave 2 results"):
+        KeptChunks(None)(3, 3, lambda a, b: [0, 1])
