@@ -140,3 +140,27 @@ def test_an_unknown_pooling_is_one_line():
 
     with pytest.raises(WarmstartError, match="use cls, cls_token or mean"):
         pooled(None, {}, "max")
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 16])
+def test_inference_runs_longest_first_and_answers_in_the_rows_order(batch_size):
+    """Each row's features are what the encoder says of it alone, in the order given, whatever the batch; a batch
+    pads to rows of about its own length (fewer padded tokens than batching in the given order)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from warmstart.engine.runtime import place
+    from warmstart.tasks.classification import features, inference_batches, make_batches
+
+    torch.manual_seed(0)
+    model = place(BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=32))).eval()
+    lengths = [3, 9, 2, 7, 4, 9, 5]
+    ids = [[2, *range(5, 5 + n - 2), 3] for n in lengths]
+    batches = inference_batches((ids, None), batch_size, 0)
+    assert [len(ids[int(i)]) for b in batches for i in b["rows"]] == sorted(lengths, reverse=True)
+    got = features(model, batches, "mean", False)
+    alone = np.concatenate([features(model, make_batches(([x], None), None, 1, 0), "mean", False) for x in ids])
+    assert np.allclose(got, alone, atol=1e-5)
+    padded = [sum(b["input_ids"].numel() for b in bs) for bs in (batches, make_batches((ids, None), None, batch_size, 0))]
+    assert padded[0] <= padded[1]

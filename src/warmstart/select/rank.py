@@ -114,14 +114,14 @@ def _text_features(folder: Path, inputs: list, max_length: int, bf16: bool, toke
 
     from warmstart.data.text import load_tokenizer
     from warmstart.models.sentence import own_pooling
-    from warmstart.tasks.classification import encode, features, make_batches
+    from warmstart.tasks.classification import encode, features, inference_batches
 
     tokenizer = load_tokenizer(str(folder))
     model = _encoder(folder, trust_pickled)
     if token_level:
         return [_word_features(model, tokenizer, sentences, max_length, bf16) for sentences in inputs]
     pooling = own_pooling(folder, "mean")
-    return [features(model, make_batches(encode(tokenizer, t, max_length), None, 64, tokenizer.pad_token_id), pooling,
+    return [features(model, inference_batches(encode(tokenizer, t, max_length), 64, tokenizer.pad_token_id), pooling,
                      bf16) for t in inputs]
 
 

@@ -37,6 +37,7 @@ from warmstart.tasks.card import multi_label_card
 from warmstart.tasks.classification import (
     encode,
     features,
+    inference_batches,
     logits_of,
     make_batches,
     predict_batches,
@@ -341,13 +342,13 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
                             label2id={v: k for k, v in id2label.items()}, problem_type="multi_label_classification")
         model.config.update({"label_form": form})  # predict writes 0/1 vectors for vectors
         enc, y_train = encode(tokenizer, train, tc.max_length), multi_hot(train, n)
-        val_b = make_batches(encode(tokenizer, val, tc.max_length), None, 64, pad) if val is not None else None
+        val_b = inference_batches(encode(tokenizer, val, tc.max_length), 64, pad) if val is not None else None
         y_val = multi_hot(val, n) if val is not None else None
 
         offset = {}
 
         def probe() -> dict:  # a logistic regression per label on frozen features; C on validation or by k-fold
-            x = features(model, make_batches(enc, None, 64, pad), tc.pooling, bf16)
+            x = features(model, inference_batches(enc, 64, pad), tc.pooling, bf16)
             x_val = features(model, val_b, tc.pooling, bf16) if val_b is not None else None
             fit = fit_one_vs_rest(x, y_train, x_val, y_val, tc.seed)
             offset["probe_offset"] = fit["offset"]  # the decision offset folded into its biases
@@ -362,7 +363,7 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
         return model, {**fitted, **offset}
 
     def probabilities(model, rows: pd.DataFrame):  # (N, L)
-        batches = make_batches(encode(tokenizer, rows, tc.max_length), None, 64, pad)
+        batches = inference_batches(encode(tokenizer, rows, tc.max_length), 64, pad)
         return predict_batches(model, batches, tc.pooling, bf16, multi_label=True)
 
     def score(model, rows: pd.DataFrame) -> float:  # the refit's check (tasks/protocol.py)

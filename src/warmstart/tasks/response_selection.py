@@ -28,7 +28,7 @@ from warmstart.data.sources import read_text_file
 from warmstart.engine.runtime import autocast, require_placed, to_device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.tasks.card import reply_card
-from warmstart.tasks.classification import encode, make_batches
+from warmstart.tasks.classification import encode, inference_batches, make_batches
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -201,13 +201,15 @@ def score_candidates(model, tokenizer, contexts: list, candidates: list[list[str
     require_placed(model, "score_candidates")
     table = pair_table([join_turns(c, tokenizer.sep_token) for c in contexts], candidates)
     model.eval()
-    scores = []
-    for b in make_batches(encode(tokenizer, table, max_length), None, batch_size, tokenizer.pad_token_id):
+    scores, rows = [], []
+    for b in inference_batches(encode(tokenizer, table, max_length), batch_size, tokenizer.pad_token_id):
+        rows.append(b.pop("rows"))  # longest pairs first: where each batch's pairs go back
         with autocast(bf16):
             scores.append(model(**to_device(b)).logits.float()[:, 0].cpu())
         if progress:
             progress(len(b["input_ids"]))
-    flat = torch.cat(scores).numpy()
+    flat = torch.cat(scores) if scores else torch.zeros(0)
+    flat = torch.empty_like(flat).index_copy_(0, torch.cat(rows), flat).numpy() if rows else flat.numpy()
     ends = np.cumsum([len(c) for c in candidates])
     return np.split(flat, ends[:-1])
 

@@ -28,7 +28,7 @@ from warmstart.data.sources import read_text_file
 from warmstart.engine.runtime import device, use_bf16
 from warmstart.errors import WarmstartError
 from warmstart.tasks.card import extract_card
-from warmstart.tasks.classification import encode, make_batches, predict_batches
+from warmstart.tasks.classification import encode, inference_batches, make_batches, predict_batches
 from warmstart.tasks.finetune import (
     build_model,
     elapsed,
@@ -206,8 +206,8 @@ def score_sentences(model, tokenizer, docs: list[Document], max_length: int, bf1
                     ) -> list[np.ndarray]:
     """P(in summary) of every sentence. -> one (S_d,) array per document"""
     table = sentence_table(docs)
-    probs = predict_batches(model, make_batches(encode(tokenizer, table, max_length), None, batch_size,
-                                                tokenizer.pad_token_id), "cls", bf16)[:, 1]
+    probs = predict_batches(model, inference_batches(encode(tokenizer, table, max_length), batch_size,
+                                                     tokenizer.pad_token_id), "cls", bf16)[:, 1]
     return [probs[table["doc"].to_numpy() == i] for i in range(len(docs))]
 
 

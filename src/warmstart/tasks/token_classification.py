@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -194,26 +195,34 @@ def per_word(forward, tokenizer, sentences: list[list[str]], max_length: int, bf
              progress=None):
     """Run `forward(batch) -> (B, T, ...)` over the sentences in batches, a long one in windows of `max_length`
     (`word_windows`), and yield, per sentence, its output at each word's first piece, (W, ...), with the mask
-    (W,) of the words that have a piece (a word the tokenizer drops has none)."""
+    (W,) of the words that have a piece (a word the tokenizer drops has none). The windows go longest first, so a
+    batch pads to windows of about its own length (as classification.inference_batches); the sentences come out
+    in their order."""
     spans = word_windows(tokenizer, sentences, max_length)
     ids, firsts, _ = encode(tokenizer, [sentences[i][a:b] for i, a, b in spans], max_length)
-    outs, kept = [], []
-    for s in range(0, len(ids), batch_size):
-        rows = range(s, min(s + batch_size, len(ids)))
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    left = np.bincount([i for i, _, _ in spans], minlength=len(sentences))  # windows still to run, per sentence
+    got: list = [None] * len(ids)
+    for s in range(0, len(order), batch_size):
+        rows = order[s:s + batch_size]
         batch = to_device(make_batch(ids, rows, tokenizer.pad_token_id))
         with autocast(bf16):
             out = forward(batch).float().cpu()
         done = 0
         for j, k in enumerate(rows):
             pos = torch.tensor(firsts[k], dtype=torch.long)
-            outs.append(out[j, pos.clamp(min=0)])
-            kept.append(pos >= 0)
-            i, _, end = spans[k]
-            if end == len(sentences[i]):  # the sentence's last window
-                yield torch.cat(outs), torch.cat(kept)
-                outs, kept, done = [], [], done + 1
+            got[k] = (out[j, pos.clamp(min=0)], pos >= 0)
+            left[spans[k][0]] -= 1
+            done += int(left[spans[k][0]] == 0)
         if progress:
             progress(done)
+    outs, kept = [], []
+    for k, (i, _, end) in enumerate(spans):
+        outs.append(got[k][0])
+        kept.append(got[k][1])
+        if end == len(sentences[i]):  # the sentence's last window
+            yield torch.cat(outs), torch.cat(kept)
+            outs, kept = [], []
 
 
 def predict_tags(model, tokenizer, sentences: list[list[str]], max_length: int, bf16: bool, batch_size: int = 64,
