@@ -81,6 +81,43 @@ def test_deepspeed_is_told_the_device_before_a_checkpoint_is_written(given, cuda
     assert (tmp_path / "model.safetensors").is_file()
     assert os.environ.get("DS_ACCELERATOR") == expected
 
+def test_a_checkpoint_is_written_without_importing_deepspeed(tmp_path):
+    """save_pretrained's unwrapping asked accelerate, which imported DeepSpeed and MLflow to ask (1.4 s a
+    process); a fresh process writes a checkpoint with neither imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from transformers import BertConfig, BertModel; "
+            "from warmstart.engine.checkpoint import save_hf; save_hf(Path(sys.argv[1]), BertModel(BertConfig("
+            "vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8)), None); "
+            "print([m for m in ('deepspeed', 'mlflow') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]" and (tmp_path / "model.safetensors").is_file()
+
+
+def test_once_deepspeed_is_imported_accelerate_unwraps_as_before(monkeypatch):
+    import importlib.util
+    import sys
+    import types
+
+    import accelerate.utils.other as other
+    from accelerate.utils.imports import is_deepspeed_available
+
+    from warmstart.engine.runtime import deepspeed_only_once_loaded
+
+    deepspeed_only_once_loaded()
+    deepspeed_only_once_loaded()  # once: not a wrapper around a wrapper
+    assert other.is_deepspeed_available.warmstart_lazy
+    installed = importlib.util.find_spec("deepspeed")
+    monkeypatch.delitem(sys.modules, "deepspeed", raising=False)
+    assert other.is_deepspeed_available() is False  # nothing can be a DeepSpeedEngine yet
+    loaded = types.ModuleType("deepspeed")  # as if imported (the real import takes seconds)
+    loaded.__spec__ = installed
+    monkeypatch.setitem(sys.modules, "deepspeed", loaded)
+    assert other.is_deepspeed_available() is (installed is not None) is is_deepspeed_available()
+
+
 def test_a_model_left_off_the_device_is_refused_in_one_line(monkeypatch):
     """On a CPU machine a stand-in for a GPU: the meta device, where the batches would go."""
     import warmstart.engine.runtime as runtime

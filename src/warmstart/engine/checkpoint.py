@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 
 from warmstart.engine.attention import restore_choices, timed_choices
 from warmstart.engine.outputs import replace_file
-from warmstart.engine.runtime import deepspeed_follows_device
+from warmstart.engine.runtime import deepspeed_follows_device, deepspeed_only_once_loaded
 from warmstart.errors import WarmstartError
 
 TRAINING_STATE = "training_state.pt"
@@ -194,7 +194,8 @@ def save_hf(folder: Path, model, tokenizer, extra_files: dict[str, str] | None =
             state_dict: dict | None = None) -> None:
     """Write a standard HF checkpoint (safetensors) plus small text files (config, metrics) into `folder`.
     `state_dict`: the weights to write, when the model's own are shards (gathered by the caller)."""
-    deepspeed_follows_device()  # save_pretrained imports DeepSpeed where it is installed
+    deepspeed_follows_device()  # where anything imports DeepSpeed, it computes where warmstart does
+    deepspeed_only_once_loaded()  # save_pretrained's unwrapping need not import it (1.4 s)
     # a copy: save_pretrained empties the dict it is given, and the caller may write the same weights twice
     model.save_pretrained(folder, state_dict=None if state_dict is None else dict(state_dict), safe_serialization=True)
     if tokenizer is not None:  # image encoders have none; their preprocessor config comes as an extra file
