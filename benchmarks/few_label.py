@@ -51,6 +51,14 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def publish(text: str, out_dir: str | Path, name: str) -> Path:
+    """Print a benchmark's markdown and write it to `out_dir/name` (the folder made if missing). -> the file"""
+    print(text)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / name).write_text(text, encoding="utf-8")
+    return Path(out_dir) / name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, nargs="+", default=[8, 16, 64])

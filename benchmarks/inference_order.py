@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from few_label import cpu_name  # noqa: E402
+from few_label import cpu_name, publish  # noqa: E402
 
 from warmstart.data.text import load_tokenizer  # noqa: E402
 from warmstart.engine.runtime import place, use_bf16  # noqa: E402
@@ -84,9 +84,7 @@ def main() -> None:
     text = (f"# Inference batches: input order against longest first\n\nThe public MiniLM (mean pooling), max_length "
             f"128, batches of 64, {cpu_name()}, torch {__import__('torch').__version__}; medians of {args.repeats}, "
             f"alternated; `{' '.join(sys.argv)}`\n\n{table}\n")
-    print(text)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "inference_order.md").write_text(text, encoding="utf-8")
+    publish(text, args.out, "inference_order.md")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from few_label import cpu_name  # noqa: E402
+from few_label import cpu_name, publish  # noqa: E402
 
 import warmstart  # noqa: E402
 from warmstart.models.common import minilm_folder  # noqa: E402
@@ -72,9 +72,7 @@ def main() -> None:
     text = (f"# Prediction latency from Python\n\nMiniLM linear probe (100 RT labels, max_length 64), {cpu_name()}, "
             f"torch {__import__('torch').__version__}; `{' '.join(sys.argv)}`\n\n{table}\n\n"
             f"Same predictions for the {args.rows} rows either way: {same}.\n")
-    print(text)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "predict_latency.md").write_text(text, encoding="utf-8")
+    publish(text, args.out, "predict_latency.md")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from few_label import cpu_name  # noqa: E402
+from few_label import cpu_name, publish  # noqa: E402
 
 import warmstart  # noqa: E402
 from warmstart.engine import partial  # noqa: E402
@@ -111,9 +111,7 @@ def main() -> None:
             f"against {m_none:.2f} s not kept for the {args.rows:,} rows ({100 * (m_keep / m_none - 1):+.1f}%); "
             f"writing the {chunks} chunks down (JSON, flushed and fsynced) took {1000 * sum(writing) / args.repeats:.0f} "
             "ms of each kept run.\n")
-    print(text)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "predict_resume.md").write_text(text, encoding="utf-8")
+    publish(text, args.out, "predict_resume.md")
 
 
 if __name__ == "__main__":
