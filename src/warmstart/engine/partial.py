@@ -50,11 +50,8 @@ def files_key(settings: Mapping, paths: list[str | Path]) -> str:
 
 
 def candidate_key(settings: Mapping, candidate: str | Path) -> str:
-    """sha256 of the settings (JSON-able) and of the candidate's files (a checkpoint folder, an input file), as
-    files_signature gives them."""
-    text = json.dumps({"settings": settings, "candidate": str(candidate),
-                       "files": files_signature([candidate])}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """files_key of the settings and the candidate's name, over the candidate's files (a checkpoint folder)."""
+    return files_key({"settings": settings, "candidate": str(candidate)}, [candidate])
 
 
 def finished(path: Path) -> dict[str, Any]:
