@@ -236,3 +236,19 @@ def test_a_fold_of_sets_trains_task_multi_label_and_predicts_every_label(pretrai
     assert pred.shape == (len(data.fold(0)[1]), 2) and not pred[:, 0].any()
     assert "micro_f1" in metrics and metrics["label_count"] == 2
     assert "tfidf_micro_f1" not in metrics  # auto scores its own TF-IDF out of fold; a fold fits none of its own
+
+
+@pytest.mark.parametrize("written, same", [
+    (None, False),  # not written yet
+    ("", False),  # cut by a kill before its first byte (pandas: EmptyDataError): rewritten, not a crash
+    ('text,label\n"a cut\n', False),  # cut inside a quoted cell (pandas: ParserError)
+    ("text,label\nfine,1\n", False),  # another fold's rows
+    ("text,label\nfine,1\nNA,0\n", True),  # the same rows, read as text ("NA" stays a text)
+])
+def test_a_folds_table_is_reused_only_when_it_reads_back_the_same(tmp_path, written, same):
+    from warmstart.autopilot.crossval import same_table
+
+    path = tmp_path / "labels.csv"
+    if written is not None:
+        path.write_text(written, encoding="utf-8")
+    assert same_table(path, pd.DataFrame({"text": ["fine", "NA"], "label": [1, 0]})) is same

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from warmstart.engine.outputs import replace_file
 from warmstart.errors import WarmstartError
 from warmstart.models.probe import accuracy, f1_of_counts, micro_f1, set_counts
 
@@ -261,8 +262,8 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     train, held = data.fold(i) if i is not None else (None, None)
     table = folder / "labels.csv"
     frame = data.table(train, held, with_test)
-    if not table.is_file() or not pd.read_csv(table, keep_default_na=False).astype(str).equals(frame.astype(str)):
-        frame.to_csv(table, index=False)
+    if not same_table(table, frame):  # whole or not at all: a kill while writing it once left an empty file that
+        replace_file(table, lambda tmp: frame.to_csv(tmp, index=False))  # the resumed run could not read
     sets = {"data.label_columns": data.names, "data.split_column": data.split_column}  # (names: not overrides)
     cfg = load_config(FinetuneConfig, None, [
         f"output_dir={run_dir or folder / 'run'}", f"init={encoder}", f"tokenizer={encoder}", f"data.path={table}",
@@ -278,6 +279,14 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     if not len(test):
         return np.zeros((0, *data.y.shape[1:]), dtype=int), metrics
     return data.decode(pd.read_csv(out / "predictions.csv", keep_default_na=False)["prediction"]), metrics
+
+
+def same_table(path: Path, frame: pd.DataFrame) -> bool:
+    """Whether the CSV at `path` holds `frame`, cell for cell as text; a missing or unreadable file does not."""
+    try:
+        return path.is_file() and pd.read_csv(path, keep_default_na=False).astype(str).equals(frame.astype(str))
+    except (ValueError, OSError):  # pandas' EmptyDataError and ParserError are ValueErrors
+        return False
 
 
 # ---------------------------------------------------------------- what the predictions say

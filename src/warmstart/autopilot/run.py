@@ -46,6 +46,7 @@ from warmstart.autopilot.crossval import (
 )
 from warmstart.autopilot.plan import SCRATCH, SHARES, Clock, State, candidate_names, parse_budget, slug
 from warmstart.autopilot.unlabelled import plan_unlabelled, pretrain
+from warmstart.engine.outputs import replace_file
 from warmstart.errors import WarmstartError
 from warmstart.models.common import stored_parameters
 from warmstart.models.sentence import own_pooling
@@ -140,8 +141,8 @@ class AutoRun:
             self.encode(name)
         k = self.state.get("folds") or self.state.put("folds", self.choose_folds(), self.clock)
         self.data.set_folds(k, self.seed)
-        self.data.table().assign(fold=self.data.folds).drop(columns=self.data.split_column).to_csv(
-            self.root / "labels.csv", index=False)
+        folds = self.data.table().assign(fold=self.data.folds).drop(columns=self.data.split_column)
+        replace_file(self.root / "labels.csv", lambda tmp: folds.to_csv(tmp, index=False))
         print(f"  {k}-fold cross-validation inside the {len(self.data.y)} labels")
         # kNN (the probe) ranks the candidates before the folds are chosen, over as many as the classes allow (more
         # rows to train on per fold than k = 2 or 3): the two figures are not one protocol, and the line says so

@@ -15,6 +15,7 @@ from warmstart.autopilot.choice import DEFAULT_WHY, default
 from warmstart.autopilot.crossval import fraction_of, interval, oof_probe, oof_tfidf, paired_gap, right, score
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.config.loader import CONFIG_FILENAME
+from warmstart.engine.outputs import replace_file
 from warmstart.studies.report import STYLE, axes, esc, figure_html
 from warmstart.tasks.card import usage
 
@@ -335,6 +336,11 @@ on other kinds of text is unmeasured. No checkpoint code runs when it loads (saf
 """
 
 
+def _write(path, text: str) -> None:
+    """Whole or not at all (a kill mid-write must not leave the model's config.json cut for the rerun to read)."""
+    replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def deliver(run, result: dict) -> None:
     """The model card and the sentence-transformers layout in OUT/model; report.html and auto.json in OUT; the
     summary on stdout."""
@@ -344,7 +350,7 @@ def deliver(run, result: dict) -> None:
     config = json.loads((model / "config.json").read_text(encoding="utf-8"))
     if run.data.multi and config.get("label_form") != run.data.form:  # the folds' tables had one column a label:
         config["label_form"] = run.data.form  # predict answers in the user's own form (0/1 vectors or names)
-        (model / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        _write(model / "config.json", json.dumps(config, indent=2) + "\n")
     dim = config.get("hidden_size") or config.get("dim") or config.get("d_model")
     encoder = result["chosen"]["encoder"]
     # the pooling the winner was fitted with (a [CLS]-pooled candidate such as a BGE fits on its [CLS] state)
@@ -352,7 +358,7 @@ def deliver(run, result: dict) -> None:
     pooling, max_length = train.get("pooling", "mean"), int(train.get("max_length") or 128)
     write_sentence_layout(model, run.encoders[encoder], {"cls_token": "cls"}.get(pooling, pooling), max_length,
                           int(dim))
-    (model / "README.md").write_text(model_card(result, pooling, max_length), encoding="utf-8")
-    (run.root / "report.html").write_text(page(result), encoding="utf-8")
-    (run.root / "auto.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    _write(model / "README.md", model_card(result, pooling, max_length))
+    _write(run.root / "report.html", page(result))
+    _write(run.root / "auto.json", json.dumps(result, indent=1))
     print("\n" + summary(result) + f"\nreport: {run.root / 'report.html'}", flush=True)
