@@ -68,6 +68,8 @@ def test_the_refit_on_all_n_labels_is_scored_by_auto_and_predicts_the_users_file
     pd.DataFrame({"review": [f"{w} film {i}" for i in range(6) for w in ("good", "bad")], "y": [1, 0] * 6}
                  ).to_csv(path, index=False)
     data = load_labelled(str(path), "review", "y", None, None, 0, 2)
+    (tmp_path / "refit").mkdir()
+    (tmp_path / "refit" / "labels.csv").write_text("", encoding="utf-8")  # a kill cut it: rewritten, not read
     pred, metrics = fold_finetune(data, None, tmp_path / "refit", str(pretrained),
                                   ["train.strategy=linear_probe", "train.precision=fp32"], save_model=True)
     assert len(pred) == 0 and metrics["scored_split"] == "none"

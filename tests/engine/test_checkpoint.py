@@ -96,3 +96,13 @@ def test_rng_state_round_trips_through_a_weights_only_load(tmp_path):
     torch.save({"rng": state}, tmp_path / "training_state.pt")
     set_rng_state(load_training_state(tmp_path)["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_a_resumed_log_keeps_each_step_once_and_drops_a_line_the_kill_cut(tmp_path):
+    from warmstart.engine.checkpoint import keep_log_until
+
+    log = tmp_path / "training_log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n\n{"step": 2, "loss": 1.5}\n{"step": 3, "loss": 1.2}\n{"step": 4, "lo',
+                   encoding="utf-8")
+    keep_log_until(log, 2)
+    assert log.read_text(encoding="utf-8") == '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n'

@@ -132,3 +132,16 @@ def test_the_demo_wires_every_row_into_its_report(tmp_path, monkeypatch):
     assert "MiniLM adapted to the unlabelled text (warmstart), linear probe" in report
     assert "3 steps, 0.5 epochs" in report
     assert "Plainly: adapting the public MiniLM to the unlabelled text paid at every label count" in report
+
+
+@pytest.mark.parametrize("written, expected", [
+    (None, None),
+    ('{"init_run": "abc"}', "abc"),
+    ('{"init_ru', None),  # cut by a kill: the cell runs again rather than the demo stopping on it
+    ("[1]", None),
+])
+def test_a_cells_stamp_that_cannot_be_read_means_run_it_again(tmp_path, written, expected):
+    stamp = tmp_path / "stamp.json"
+    if written is not None:
+        stamp.write_text(written, encoding="utf-8")
+    assert demo._stamped(stamp) == expected

@@ -217,8 +217,10 @@ def recipe_path(recipe: str | Path | None, command: str) -> Path | None:
 
 def save_config(config: Any, folder: str | Path) -> Path:
     """Write the resolved config beside an output, so the run can be reproduced from its folder."""
-    out = Path(folder) / CONFIG_FILENAME
-    out.write_text(yaml.safe_dump(asdict(config), sort_keys=False), encoding="utf-8")
+    from warmstart.engine.outputs import replace_file
+
+    out, text = Path(folder) / CONFIG_FILENAME, yaml.safe_dump(asdict(config), sort_keys=False)
+    replace_file(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))  # whole: a resume reads it back
     return out
 
 

@@ -253,10 +253,20 @@ def check_resumable(cfg: Any, resume_dir: Path, may_change: set[str]) -> None:
                              f"with the run's own recipe ({saved_path}), or start a new output_dir")
 
 
+def log_record(line: str) -> dict | None:
+    """One line of a training log (None: blank, or cut by a kill mid-write)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def keep_log_until(path: Path, step: int) -> None:
-    """After a resume, drop the log records of steps the resumed run will do again (each step logged once)."""
+    """After a resume, drop the log records of steps the resumed run will do again (each step logged once), and
+    a last line that the kill cut mid-write."""
     if not path.is_file():
         return
     lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = [line for line in lines if (record := log_record(line)) is not None and record.get("step", 0) <= step]
     replace_file(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8"))

@@ -106,7 +106,8 @@ def marker_text(kind: str, inputs: Mapping[str, str | Path | None] = ()) -> str:
 
 
 def write_marker(folder: Path, kind: str, inputs: Mapping[str, str | Path | None] = ()) -> None:
-    (Path(folder) / RUN_MARKER).write_text(marker_text(kind, inputs), encoding="utf-8")
+    text = marker_text(kind, inputs)  # whole or not at all: a cut marker would disown the folder
+    replace_file(Path(folder) / RUN_MARKER, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def recorded_inputs(folder: Path) -> dict:

@@ -54,7 +54,7 @@ from warmstart.engine.loop import (
     make_optimizer,
     train_loop,
 )
-from warmstart.engine.outputs import Claim, check_output
+from warmstart.engine.outputs import Claim, check_output, replace_file
 from warmstart.engine.runtime import place, set_threads, use_bf16
 from warmstart.engine.tracking import TRACKING, tracking_for
 from warmstart.errors import WarmstartError
@@ -199,7 +199,7 @@ def _train(cfg: Any, build: Callable, resume: bool, group: Cluster, resume_dir: 
         (out / LOG).unlink(missing_ok=True)
     config_text = yaml.safe_dump(asdict(cfg), sort_keys=False)
     if group.main:
-        (out / CONFIG_FILENAME).write_text(config_text, encoding="utf-8")
+        replace_file(out / CONFIG_FILENAME, lambda tmp: tmp.write_text(config_text, encoding="utf-8"))
         print(f"warmstart pretrain: {job.describe()}, {'bf16' if bf16 else 'fp32'}"
               + (f", {group.world} processes" if group.world > 1 else "")
               + (f" ({group.mode}: sharded)" if group.sharded else "")

@@ -109,7 +109,7 @@ def _demo(root: Path, pretrain_minutes: float | None, label_counts: list[int] | 
                                                              folder, n, seed, ("train.strategy=linear_probe",)))
 
     results = pd.DataFrame(rows)
-    results.to_csv(root / "results.csv", index=False)
+    replace_file(root / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
     summary = summarise(results)
     wall = time.perf_counter() - t0
     pre = json.loads((pretrained / "metrics.json").read_text())
@@ -174,11 +174,10 @@ def finetune_cell(out: Path, init: str, tokenizer: str, labels: int, seed: int,
 
     cfg = _finetune_config(out, init, tokenizer, labels, seed, overrides)
     stamp, init_run = out / CELL_STAMP, _run_id(Path(init)) if init != "scratch" else ""
-    if finished_with(out, cfg) and stamp.is_file() and \
-            json.loads(stamp.read_text(encoding="utf-8")).get("init_run") == init_run:
+    if finished_with(out, cfg) and _stamped(stamp) == init_run:
         return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     metrics = run_task(cfg)
-    stamp.write_text(json.dumps({"init_run": init_run}), encoding="utf-8")
+    replace_file(stamp, lambda tmp: tmp.write_text(json.dumps({"init_run": init_run}), encoding="utf-8"))
     return metrics
 
 
@@ -210,6 +209,14 @@ def setfit_cell(out: Path, labels: int, seed: int, overrides: tuple[str, ...] = 
     out.mkdir(parents=True, exist_ok=True)
     replace_file(done, lambda tmp: tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8"))
     return metrics
+
+
+def _stamped(stamp: Path) -> str | None:
+    """The training run a cell was fitted against (None: no stamp, or one that cannot be read)."""
+    try:
+        return json.loads(stamp.read_text(encoding="utf-8")).get("init_run")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _run_id(folder: Path) -> str:

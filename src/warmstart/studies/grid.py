@@ -219,7 +219,7 @@ def rank_candidates(cfg: StudyConfig, inits: dict[str, str], root: Path) -> None
             fcfg = load_config(task.config, spec.recipe, [*spec.overrides, f"{task.count_key}={labels}", "train.seed=0"])
             table = rank(fcfg, list(candidates.values()), out.with_suffix(".tmp.csv"))
             table.insert(1, "init", table["candidate"].map({v: k for k, v in candidates.items()}))
-            table.to_csv(out, index=False)
+            replace_file(out, lambda tmp, t=table: t.to_csv(tmp, index=False))  # whole: a cut one would be skipped
             out.with_suffix(".tmp.csv").unlink()
 
 

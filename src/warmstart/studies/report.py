@@ -126,7 +126,7 @@ def _curve_plot(points: pd.DataFrame, task: str, metric: str) -> str:
 
 def _training_plot(rows: pd.DataFrame, task: str) -> str | None:
     """Validation metric against step for each init (smallest label count, first seed), from the cells' logs."""
-    import json
+    from warmstart.engine.checkpoint import log_record
 
     fig, ax = _axes()
     drawn = 0
@@ -134,7 +134,7 @@ def _training_plot(rows: pd.DataFrame, task: str) -> str | None:
         log = Path(str(r["cell"])) / "training_log.jsonl"
         if not log.is_file():
             continue
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        records = [r for r in map(log_record, log.read_text(encoding="utf-8").splitlines()) if r is not None]
         evals = [(x["step"], x[k]) for x in records for k in x if k.startswith("val_")]
         if evals:
             ax.plot(*zip(*evals, strict=True), marker=".", label=f"{r['init']} ({r['strategy']})")
