@@ -4,8 +4,10 @@
 
 Fits the public MiniLM's linear probe on 100 Rotten Tomatoes labels, writes `--rows` reviews (the dataset's texts,
 repeated) and, from the CLI as a user runs it: predicts them whole (timed); predicts them again, SIGKILLed once
-half the chunks are kept (engine/partial.py), then once more (timed: the resumed run), and checks that its file is
-the whole run's byte for byte. Then, in one process, alternated `--repeats` times: the same rows through the
+half the chunks are kept (engine/partial.py), then once more (timed: the resumed run), and compares its file with
+the whole run's: the kept chunks byte for byte; the chunks the resumed process computed differ where a fresh
+process's kernels round otherwise (in bf16, up to about 2e-3 of a probability: the same chunk alone in a fresh
+process differs from the whole run's as much). Then, in one process, alternated `--repeats` times: the same rows through the
 predictor with each chunk kept on disk and with nothing kept (medians: the cost of keeping). Run it alone.
 """
 
@@ -76,6 +78,13 @@ def main() -> None:
         kept = len(finished(partial_path(out)))
         resumed = cli(run.output_dir, src, out)
         same = out.read_bytes() == whole_out.read_bytes()
+        a, b = pd.read_csv(whole_out), pd.read_csv(out)
+        probs = [c for c in a.columns if c.startswith("prob_")]
+        diff = (a[probs] - b[probs]).abs().to_numpy().max(axis=1)
+        kept_rows = kept * PREDICT_CHUNK
+        differ = (f"probabilities of the {kept_rows:,} kept rows: max difference {diff[:kept_rows].max():.1e}; of "
+                  f"the {args.rows - kept_rows:,} computed again: {diff[kept_rows:].max():.1e}; predictions that "
+                  f"differ: {int((a['prediction'] != b['prediction']).sum())} of {args.rows:,}")
         left = partial_path(out).exists()
         predictor = Predictor(run.output_dir)
         keep, none, writing, write = [], [], [], partial.record
@@ -105,7 +114,7 @@ def main() -> None:
     m_keep, m_none = statistics.median(keep), statistics.median(none)
     text = (f"# A killed `warmstart predict` resumes\n\nMiniLM linear probe (100 RT labels, max_length 64), {args.rows:,} "
             f"rows in chunks of {PREDICT_CHUNK}, {cpu_name()}, torch {__import__('torch').__version__}; "
-            f"`{' '.join(sys.argv)}`\n\n{table}\n\nThe resumed file is the whole run's byte for byte: {same}; "
+            f"`{' '.join(sys.argv)}`\n\n{table}\n\nThe resumed file is the whole run's byte for byte: {same}; {differ}; "
             f"kept chunks left behind: {left}. The resumed run took {resumed / whole:.2f} of a whole one.\n\n"
             f"Keeping each chunk on disk (in one process, alternated, medians of {args.repeats}): {m_keep:.2f} s kept "
             f"against {m_none:.2f} s not kept for the {args.rows:,} rows ({100 * (m_keep / m_none - 1):+.1f}%); "
