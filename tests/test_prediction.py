@@ -65,6 +65,7 @@ def test_the_users_columns_stay_with_their_rows(finetuned, tmp_path):
 def test_a_killed_prediction_resumes_and_a_changed_input_starts_over(finetuned, tmp_path, monkeypatch, capsys):
     """Each chunk's predictions are kept beside the output as they finish (engine/partial.py): the run after a
     kill computes only the rest and writes the file a whole run writes; an edited input reuses nothing."""
+    import io
     import os
 
     from predict_resume import Killed, stopped_then_resumed
@@ -74,8 +75,7 @@ def test_a_killed_prediction_resumes_and_a_changed_input_starts_over(finetuned, 
     texts = ["great lovely film", "", "awful dull plot", "fine", "a mess", "", "moving and warm", "tedious"]
     pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(tmp_path / "in.csv", index=False)
     out = tmp_path / "out.csv"
-    written = pd.read_csv(__import__("io").BytesIO(stopped_then_resumed(finetuned, tmp_path / "in.csv", out,
-                                                                         monkeypatch)))
+    written = pd.read_csv(io.BytesIO(stopped_then_resumed(finetuned, tmp_path / "in.csv", out, monkeypatch)))
     assert list(written["id"]) == list(range(len(texts))) and written["prediction"].isna().sum() == 2
     said = capsys.readouterr().out
     assert "resuming a stopped run: 2 of 6 items read back" in said and "2 read back from a stopped run" in said

@@ -159,11 +159,13 @@ def test_predict_reproduces_the_finetuned_image_classifier(shapes_idx, tmp_path,
     assert list(got["prediction"]) == list(want["prediction"]) and len(got) == 30
     assert np.allclose(got[["prob_0", "prob_1", "prob_2"]], want[["prob_0", "prob_1", "prob_2"]], atol=1e-4)
     assert got["image"].iloc[0].endswith("t10k-images-idx3-ubyte.gz[0]")
+    import io
+
     from predict_resume import stopped_then_resumed  # killed mid-file, resumed: the same classes
 
     resumed = stopped_then_resumed(tmp_path / "ft", shapes_idx / "t10k-images-idx3-ubyte.gz", tmp_path / "r.csv",
                                    monkeypatch, size=8)
-    assert list(pd.read_csv(__import__("io").BytesIO(resumed))["prediction"]) == list(got["prediction"])
+    assert list(pd.read_csv(io.BytesIO(resumed))["prediction"]) == list(got["prediction"])
     from warmstart.errors import WarmstartError
     from warmstart.prediction import Predictor
 
