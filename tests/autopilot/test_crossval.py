@@ -50,6 +50,32 @@ def test_a_sample_auto_cannot_cross_validate_is_refused_in_one_line(tmp_path, la
         load_labelled(str(path), "text", "label", None, None, 0, 5)
 
 
+def test_copies_of_a_text_share_a_fold_and_every_score_out_of_fold_respects_it(tmp_path, monkeypatch):
+    """A text repeated in the table (case and spaces aside) is held out with all its copies, in auto's folds and
+    in every k-fold inside a fold's training part (the probe's C, TF-IDF's C), so no pipeline is scored on a
+    text it trained on. Two classes of 2 labels, each class's 2 being one text: nothing to cross-validate."""
+    import warmstart.data.sample as sample
+
+    texts = [f"w{i} x" for i in range(12)]
+    rows = texts + [t.upper() for t in texts[:6]] + [f"{t}  " for t in texts[:3]]
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": rows, "label": [i % 2 for i in range(12)] + [i % 2 for i in range(6)] + [0, 1, 0]}
+                 ).to_csv(path, index=False)
+    data = load_labelled(str(path), "text", "label", None, None, 0, 3)
+    key = [t.strip().lower() for t in data.texts]
+    assert data.k == 3 and all(len({data.folds[i] for i in range(len(key)) if key[i] == k}) == 1 for k in key)
+    inner = []
+    real = sample.kfold
+    monkeypatch.setattr(sample, "kfold", lambda y, k, seed, groups=None, *a: inner.append(groups is not None) or
+                        real(y, k, seed, groups, *a))
+    oof_probe(np.random.default_rng(0).normal(size=(len(key), 4)), data, 0)
+    oof_tfidf(data, 0)
+    assert sum(inner) == 6  # 3 folds x (the probe's C, TF-IDF's C), each inner k-fold with the copies grouped
+    pd.DataFrame({"text": ["a b", "a b", "c d", "e f"], "label": ["x", "x", "y", "y"]}).to_csv(path, index=False)
+    with pytest.raises(WarmstartError, match="copies of one text"):
+        load_labelled(str(path), "text", "label", None, None, 0, 5)
+
+
 def test_a_table_without_split_column_is_all_labels(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"text": [f"w{i} x" for i in range(8)], "label": [0, 1] * 4}).to_csv(path, index=False)
@@ -94,7 +120,8 @@ def test_out_of_fold_predictions_never_fit_on_their_own_row(sentiment_csv, monke
     x = np.random.default_rng(0).normal(size=(20, 4)) + data.y[:, None]
     fitted = []
     real = probe.fit_logistic_cv
-    monkeypatch.setattr(probe, "fit_logistic_cv", lambda xs, ys, seed: fitted.append(xs.copy()) or real(xs, ys, seed))
+    monkeypatch.setattr(probe, "fit_logistic_cv",
+                        lambda xs, ys, seed, **kw: fitted.append(xs.copy()) or real(xs, ys, seed, **kw))
     pred = oof_probe(x, data, 0)
     assert pred.shape == (20,)
     for i, xs in enumerate(fitted):
@@ -254,3 +281,16 @@ def test_a_folds_table_is_reused_only_when_it_reads_back_the_same(tmp_path, writ
     if written is not None:
         path.write_text(written, encoding="utf-8")
     assert same_table(path, pd.DataFrame({"text": ["fine", "NA"], "label": [1, 0]})) is same
+
+
+def test_the_final_score_says_which_test_rows_repeat_a_labelled_text():
+    from warmstart.autopilot.crossval import Labelled, test_scores
+
+    data = Labelled(["Good film", "bad film", "ok"], np.array([1, 0, 1]), ["neg", "pos"], np.zeros(3, dtype=int),
+                    ["good  FILM", "new text", "another", "bad film"], np.array([1, 1, 0, 0]))
+    assert data.test_repeats().tolist() == [True, False, False, True]
+    got = test_scores(data, np.array([1, 0, 0, 0]), {"accuracy": 0.75})
+    assert got == {"test_score": 0.75, "test_size": 4, "test_repeats": 2, "test_unseen_score": 0.5}
+    data.test_texts = ["new", "other", "third", "fourth"]
+    assert test_scores(data, np.array([1, 0, 0, 0]), {"accuracy": 0.75}) == {"test_score": 0.75, "test_size": 4}
+    assert test_scores(data, np.zeros(0, dtype=int), {}) == {"test_score": None, "test_size": 0}

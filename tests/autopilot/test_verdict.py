@@ -96,3 +96,23 @@ def test_the_model_card_says_how_to_use_the_folder_as_it_was_fitted(pooling, sni
 CARD_RESULT = {"labels": 20, "classes": ["neg", "pos"], "protocol": "20 labels, 2-fold cross-validation",
                "chosen": {"name": "tiny, SetFit (warmstart)", "encoder_folder": "tiny", "score": 80.0,
                           "low": 60.0, "high": 90.0}}
+
+
+@pytest.mark.parametrize("chosen, said", [
+    ({"test_score": 0.8, "test_size": 50}, "80.0% accuracy"),
+    ({"test_score": 0.8, "test_size": 50, "test_repeats": 10, "test_unseen_score": 0.75},
+     "80.0% accuracy; 10 of the 50 test rows repeat one of your labelled texts, which the model was fitted on: "
+     "75.0% accuracy on the other 40"),
+    ({"test_score": 1.0, "test_size": 4, "test_repeats": 4, "test_unseen_score": None}, "none is new"),
+])
+def test_test_rows_that_repeat_a_labelled_text_are_scored_apart(chosen, said):
+    """A test row that repeats a text the model was fitted on measures memory: the summary, the page and the
+    card say how many there are and the score without them."""
+    from warmstart.autopilot.verdict import model_card, page, summary, test_figure
+
+    result = {**CARD_RESULT, "chosen": {**CARD_RESULT["chosen"], **chosen, "folder": "m"}, "sentences": [],
+              "more_labels": "", "skipped": [], "pipelines": [], "candidates": [], "unlabelled": {},
+              "comparisons": {}, "curve": [], "wall_min": 1, "budget_min": 2}
+    assert test_figure(result).endswith(said)
+    assert said in summary(result) and said in model_card(result)
+    assert said.split(";")[0] in page(result)

@@ -61,3 +61,89 @@ def test_iterative_folds_spread_every_label_and_the_items_evenly(n, k, rates, se
         spread = np.bincount(folds[y[:, j] == 1], minlength=k)
         assert spread.max() - spread.min() <= 1, (j, spread)
     assert (iterative_folds(y, k, seed) == folds).all()  # seeded
+
+
+# ---------------------------------------------------------------- repeated texts: copies on one side of a split
+@pytest.mark.parametrize("texts, want", [
+    (["a film", "b film", "c"], None),  # all different: callers split exactly as before
+    (["A  film", "a film ", "b"], [0, 0, 1]),  # case and runs of whitespace folded
+    (["x", "y", "x", "x"], [0, 1, 0, 0]),
+    ([("q", "a"), ("q", "b"), ("Q", "a")], [0, 1, 0]),  # pairs: both sides must match
+    ([("a b", "c"), ("a", "b c")], None),  # the pair's boundary counts
+])
+def test_text_groups_join_the_copies_of_a_text(texts, want):
+    from warmstart.data.sample import text_groups
+
+    got = text_groups(texts)
+    assert (got is None) if want is None else got.tolist() == want
+
+
+def _copies(n_texts: int, seed: int, sets: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(y, groups) of n_texts texts, each repeated 1-4 times, with random labels (sets: (N, 3) 0/1)"""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_texts), rng.integers(1, 5, n_texts))
+    base = (rng.random((n_texts, 3)) < 0.4).astype(int) if sets else rng.integers(0, 2, n_texts)
+    return base[groups], groups
+
+
+@pytest.mark.parametrize("k, seed, sets", [(5, 0, False), (3, 1, False), (2, 2, False), (5, 3, True), (3, 4, True)])
+def test_kfold_keeps_each_texts_copies_in_one_fold(k, seed, sets):
+    from warmstart.data.sample import kfold
+
+    y, groups = _copies(30, seed, sets)
+    splits = kfold(y, k, seed, groups)
+    assert len(splits) == k
+    held = np.concatenate([h for _, h in splits])
+    assert sorted(held.tolist()) == list(range(len(y)))  # every item held out once
+    for kept, out in splits:
+        assert not set(groups[kept]) & set(groups[out])
+        assert sorted(np.concatenate([kept, out]).tolist()) == list(range(len(y)))
+        if not sets:
+            assert set(y[out]) == {0, 1}  # stratified over the groups: every fold holds both classes
+    assert all((a == c).all() and (b == d).all() for (a, b), (c, d) in zip(splits, kfold(y, k, seed, groups),
+                                                                             strict=True))
+
+
+def test_kfold_without_groups_is_scikit_learns_own():
+    """No repeated text: the folds every result so far was measured on."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from warmstart.data.sample import kfold
+
+    y = np.random.default_rng(0).integers(0, 3, 40)
+    for (a, b), (c, d) in zip(kfold(y, 5, 7), StratifiedKFold(5, shuffle=True, random_state=7).split(y, y), strict=True):
+        assert (a == c).all() and (b == d).all()
+    sets = np.random.default_rng(1).integers(0, 2, (40, 3))
+    for (a, b), (c, d) in zip(kfold(sets, 4, 7), KFold(4, shuffle=True, random_state=7).split(sets), strict=True):
+        assert (a == c).all() and (b == d).all()
+
+
+def test_most_folds_counts_a_texts_copies_once():
+    from warmstart.data.sample import most_folds
+
+    y = np.array([0, 0, 0, 1, 1, 1])
+    assert most_folds(y, 5) == 3
+    assert most_folds(y, 5, np.array([0, 0, 1, 2, 3, 4])) == 2  # class 0: two different texts
+    assert most_folds(y, 5, np.array([0, 0, 0, 1, 2, 3])) == 1  # class 0: one text, three times
+    assert most_folds(np.ones((6, 2)), 5, np.array([0, 0, 0, 1, 1, 2])) == 3
+
+
+def test_iterative_folds_keep_each_texts_copies_in_one_fold():
+    from warmstart.data.sample import iterative_folds
+
+    y, groups = _copies(40, 5, sets=True)
+    folds = iterative_folds(y, 4, 0, groups)
+    assert set(folds) == set(range(4))
+    assert all(len(set(folds[groups == g])) == 1 for g in set(groups))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_holdout_of_classes_keeps_each_texts_copies_on_one_side(seed):
+    from warmstart.data.sample import holdout
+
+    y, groups = _copies(40, seed)
+    kept, out = holdout(len(y), 0.2, seed, y, groups)
+    assert not set(groups[kept]) & set(groups[out])
+    assert sorted(np.concatenate([kept, out]).tolist()) == list(range(len(y)))
+    assert set(y[out]) == {0, 1}  # still stratified
+    assert 0.1 < len(set(groups[out])) / 40 < 0.3  # about a fifth of the texts

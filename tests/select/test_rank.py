@@ -132,6 +132,22 @@ def test_cross_validated_scores_predict_every_label_once(labels, expected, monke
     assert torch.is_tensor(real(torch.zeros(2, 3), torch.tensor([0, 1]), torch.zeros(1, 3)))
 
 
+def test_copies_of_a_text_do_not_score_the_candidate_on_what_it_memorised():
+    """Labels that carry nothing (random), each text 3 times: with copies split across folds kNN finds each held
+    text's twin and scores far above chance; with them grouped (data/sample.text_groups) it scores chance."""
+    import numpy as np
+
+    import warmstart.select.rank as rank
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 3)
+    x, y = rng.normal(size=(40, 16))[groups], rng.integers(0, 2, 40)[groups]
+    split = rank.score_cross_validated(x, y, seed=0, scores=("knn", "probe"))
+    grouped = rank.score_cross_validated(x, y, seed=0, scores=("knn", "probe"), groups=groups)
+    assert split["knn"] > 0.9 and split["probe"] > 0.75
+    assert grouped["knn"] < 0.7 and grouped["probe"] < 0.7
+
+
 @pytest.mark.parametrize("layout", [None, "mean", "cls"])
 def test_features_are_pooled_as_the_folder_embeds(layout, pretrained, tmp_path):
     """A [CLS]-pooled sentence-transformers folder is scored on its [CLS] state (fine-tuning's cls_token), any

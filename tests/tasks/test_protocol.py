@@ -12,6 +12,7 @@ import torch
 import warmstart
 import warmstart.tasks.classification as classification
 import warmstart.tasks.image_classification as image_classification
+import warmstart.tasks.multi_label as multi_label
 import warmstart.tasks.response_selection as response_selection
 import warmstart.tasks.summarization as summarization
 import warmstart.tasks.token_classification as token_classification
@@ -298,3 +299,47 @@ def test_response_selection_reads_no_conversation_outside_the_n(pretrained, tmp_
     n = {e.reply for e in sample.labelled}
     assert len(sample.labelled) == 20
     assert seen <= n | {e.reply for e in sample.test}, "a reply outside the N labels (and the test split) was read"
+
+
+@pytest.mark.parametrize("task, labels", [
+    ("classification", lambda i: ["neg", "pos"][i % 2]),
+    ("multi_label", lambda i: ["a", "b"][: 1 + i % 2]),
+])
+def test_a_repeated_text_is_held_out_with_all_its_copies(task, labels, tmp_path):
+    """Choosing when to stop on held-out texts that the kept ones repeat rewards memorising: the hold-out takes
+    a text with all its copies (case and spaces aside), for one label a text and for sets of labels."""
+    from warmstart.tasks.labelled_table import sample_splits
+
+    texts = [f"review {i} words" for i in range(30)]
+    rows = texts + [t.upper() for t in texts[::2]] + [t + "  " for t in texts[::3]]
+    path = tmp_path / "t.jsonl"
+    order = list(range(30)) + list(range(0, 30, 2)) + list(range(0, 30, 3))
+    pd.DataFrame({"text": rows, "label": [labels(i) for i in order]}).to_json(path, orient="records", lines=True)
+    cfg = load_config(get(task).config, None, [f"data.path={path}", "data.test_size=0", "train.holdout=0.25"])
+    splits = (classification if task == "classification" else multi_label).load_splits(cfg.data, 0)[0]
+    sample = sample_splits(splits, cfg, single_label=task == "classification")
+
+    def key(frame: pd.DataFrame) -> set[str]:
+        return {" ".join(t.split()).lower() for t in frame["text"]}
+
+    assert len(sample.train) + len(sample.validation) == len(rows)
+    assert len(sample.validation) and not key(sample.train) & key(sample.validation)
+
+
+@pytest.mark.parametrize("task", ["classification", "multi_label"])
+def test_a_file_without_split_column_never_tests_on_a_training_text(task, tmp_path):
+    """The seeded 90/10 split of a one-file dataset carves whole texts: a test row repeating a training text
+    would score what the model memorised."""
+    texts = [f"text number {i}" for i in range(40)]
+    rows = texts + texts[:20] + [t.title() for t in texts[:10]]
+    labels = [["neg", "pos"][i % 2] for i in range(40)]
+    labels += labels[:20] + labels[:10]
+    if task == "multi_label":
+        labels = [[x] for x in labels]
+    path = tmp_path / "t.jsonl"
+    pd.DataFrame({"text": rows, "label": labels}).to_json(path, orient="records", lines=True)
+    cfg = load_config(get(task).config, None, [f"data.path={path}", "data.test_size=0.25"])
+    splits = (classification if task == "classification" else multi_label).load_splits(cfg.data, 0)[0]
+    train, test = ({t.lower() for t in splits[s]["text"]} for s in ("train", "test"))
+    assert len(splits["train"]) + len(splits["test"]) == len(rows) and not train & test
+    assert 0.15 < len(test) / 40 < 0.35

@@ -61,17 +61,32 @@ class Labelled:
         """The out-of-fold predictions' accuracy, or micro-F1 for sets of labels."""
         return score(pred, self.y)
 
-    def set_folds(self, k: int, seed: int) -> Labelled:
-        """Assign each of the N labels to one of k stratified, seeded folds (iterative stratification for sets)."""
-        from sklearn.model_selection import StratifiedKFold
+    @property
+    def groups(self) -> np.ndarray | None:
+        """(N,) ids shared by the copies of one text (data/sample.text_groups); None when all N differ."""
+        from warmstart.data.sample import text_groups
 
-        from warmstart.data.sample import iterative_folds
+        return text_groups(self.texts)
+
+    def test_repeats(self) -> np.ndarray:
+        """(M,) True where a test row of the file repeats one of the N texts (case and spaces aside): the model
+        was fitted on that very text, so its score there is memory, not a forecast."""
+        from warmstart.data.sample import text_groups
+
+        ids = text_groups([*self.texts, *self.test_texts])
+        if ids is None:
+            return np.zeros(len(self.test_texts), dtype=bool)
+        return np.isin(ids[len(self.texts):], ids[:len(self.texts)])
+
+    def set_folds(self, k: int, seed: int) -> Labelled:
+        """Assign each of the N labels to one of k stratified, seeded folds (iterative stratification for sets),
+        the copies of a repeated text to one fold."""
+        from warmstart.data.sample import iterative_folds, kfold
 
         if self.multi:
-            self.folds[:] = iterative_folds(self.y, k, seed)
+            self.folds[:] = iterative_folds(self.y, k, seed, self.groups)
             return self
-        split = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(self.y)), self.y)
-        for i, (_, held) in enumerate(split):
+        for i, (_, held) in enumerate(kfold(self.y, k, seed, self.groups)):
             self.folds[held] = i
         return self
 
@@ -119,6 +134,7 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
     `data.labels` draws them, and assign folds. Sets of labels (lists in the label column, `label_separator`,
     `label_columns`) are drawn as task multi_label draws them: uniformly."""
     from warmstart.config import LabelledDataConfig
+    from warmstart.data.sample import most_folds
     from warmstart.data.sources import read_table
     from warmstart.tasks.labelled_table import holds_sets
 
@@ -129,7 +145,12 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
     sets = bool(label_columns) or label_separator is not None or (
         label_column in columns and holds_sets(table[label_column]))
     drawn = (_draw_sets if sets else _draw_classes)(data, labels, per_class, seed)
-    return drawn.set_folds(int(min(folds, len(drawn.y) if sets else np.bincount(drawn.y).min())), seed)
+    k = most_folds(drawn.y, folds, drawn.groups)
+    if k < 2:  # every class has 2 labels (_draw_*), so a class's labels are copies of one text
+        raise WarmstartError(f"{path}: a class's labels among the N are copies of one text; auto cross-validates "
+                             "inside the labels, a text's copies in one fold, and needs 2 different texts of every "
+                             "class")
+    return drawn.set_folds(k, seed)
 
 
 def _draw_classes(data, labels: int | None, per_class: int | None, seed: int) -> Labelled:
@@ -195,15 +216,16 @@ def oof_probe(x: np.ndarray, data: Labelled, seed: int, rows: Callable[[np.ndarr
     -> (N,) predicted class ids, or (N, L) 0/1"""
     from warmstart.models.probe import fit_logistic_cv, fit_one_vs_rest
 
-    pred = np.zeros_like(data.y)
+    pred, groups = np.zeros_like(data.y), data.groups
     for i in range(data.k):
         train, held = data.fold(i)
         train = rows(train) if rows else train
+        inner = groups[train] if groups is not None else None  # C chosen with copies in one inner fold too
         if data.multi:
-            fit = fit_one_vs_rest(x[train], data.y[train], None, None, seed)
+            fit = fit_one_vs_rest(x[train], data.y[train], None, None, seed, groups=inner)
             pred[held] = x[held] @ fit["weight"].T + fit["bias"] > 0
             continue
-        fit = fit_logistic_cv(x[train], data.y[train], seed)
+        fit = fit_logistic_cv(x[train], data.y[train], seed, groups=inner)
         pred[held] = fit["classes"][(x[held] @ fit["weight"].T + fit["bias"]).argmax(1)]
     return pred
 
@@ -291,6 +313,20 @@ def same_table(path: Path, frame: pd.DataFrame) -> bool:
 
 # ---------------------------------------------------------------- what the predictions say
 BOOTSTRAP = 2000  # resamples for a micro-F1 interval: its 2.5% and 97.5% points move by about 0.2 points
+
+
+def test_scores(data: Labelled, pred: np.ndarray, metrics: dict) -> dict:
+    """The final model's score on the file's test rows (pred: their predictions; metrics: its run's) and, where
+    some of them repeat one of the N texts, its score on the others alone (`test_unseen_score`, None when every
+    one repeats)."""
+    if not len(pred):
+        return {"test_score": None, "test_size": 0}
+    out = {"test_score": metrics.get("micro_f1" if data.multi else "accuracy"), "test_size": len(pred)}
+    seen = data.test_repeats()
+    if seen.any():
+        out.update(test_repeats=int(seen.sum()),
+                   test_unseen_score=score(pred[~seen], data.test_y[~seen]) if not seen.all() else None)
+    return out
 
 
 def score(pred: np.ndarray, y: np.ndarray) -> float:

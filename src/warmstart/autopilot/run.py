@@ -43,6 +43,7 @@ from warmstart.autopilot.crossval import (
     load_labelled,
     oof_probe,
     oof_tfidf,
+    test_scores,
 )
 from warmstart.autopilot.plan import SCRATCH, SHARES, Clock, State, candidate_names, parse_budget, slug
 from warmstart.autopilot.unlabelled import plan_unlabelled, pretrain
@@ -97,7 +98,7 @@ class AutoRun:
             path.parent.mkdir(exist_ok=True)
             np.save(path, x)
             by = "probe" if self.data.multi else "knn"
-            rank = score_cross_validated(x, self.data.y, self.seed, (by,))[by]
+            rank = score_cross_validated(x, self.data.y, self.seed, (by,), groups=self.data.groups)[by]
             done = self.state.put(f"encoder:{name}", {
                 "folder": folder, "rank": rank, "features": str(path), "max_length": max_length,
                 "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
@@ -329,9 +330,7 @@ class AutoRun:
                                           self.overrides(strategy, encoder), with_test=True, save_model=True,
                                           run_dir=self.root / "model")
             return self.state.put("refit", {"pipeline": key, "seconds": time.perf_counter() - t0,
-                                            "test_score": metrics.get("micro_f1" if self.data.multi else "accuracy")
-                                            if len(pred) else None,
-                                            "test_size": len(pred)}, self.clock)
+                                            **test_scores(self.data, pred, metrics)}, self.clock)
         raise WarmstartError("auto: no pipeline could be fitted in the budget; give a larger --budget")
 
     # ------------------------------------------------------------ 5. report

@@ -121,7 +121,9 @@ def verdict(run, refit: dict) -> dict:
                         + (f" (the file's {len(data.test_y)} test rows only scored the final model)"
                            if len(data.test_y) else ""),
             "chosen": {**next(r for r in rows if r["pipeline"] == chosen), "encoder": encoder, "strategy": strategy,
-                       "folder": str(run.root / "model"), "test_score": refit.get("test_score"),
+                       "folder": str(run.root / "model"),
+                       **{k: refit[k] for k in ("test_score", "test_size", "test_repeats", "test_unseen_score")
+                          if k in refit},
                        "encoder_folder": run.encoders[encoder]},
             "pipelines": rows, "skipped": skipped, "candidates": candidates, "unlabelled": unl,
             "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
@@ -228,12 +230,25 @@ def _figure(result: dict, value: float) -> str:
     return f"{100 * value:.1f} micro-F1" if result.get("label_sets") else f"{100 * value:.1f}% accuracy"
 
 
+def test_figure(result: dict) -> str:
+    """The final model on the file's test rows, and on those that do not repeat a labelled text where some do."""
+    c = result["chosen"]
+    said = _figure(result, c["test_score"])
+    if c.get("test_repeats"):
+        n, r = c.get("test_size", 0), c["test_repeats"]
+        rest = (f"{_figure(result, c['test_unseen_score'])} on the other {n - r}"
+                if c.get("test_unseen_score") is not None else "none is new")
+        said += (f"; {r} of the {n} test rows repeat one of your labelled texts, which the model was fitted on: "
+                 f"{rest}")
+    return said
+
+
 def summary(result: dict) -> str:
     c = result["chosen"]
     lines = [f"warmstart auto: {result['protocol']}.", *result["sentences"], result["more_labels"],
              *[f"Not run: {s['name']} ({s['status']})." for s in result["skipped"]]]
     if c.get("test_score") is not None:
-        lines.append(f"Test rows of your file (never used to decide): {_figure(result, c['test_score'])}.")
+        lines.append(f"Test rows of your file (never used to decide): {test_figure(result)}.")
     lines.append(f"Model: {c['folder']} (warmstart predict {c['folder']} FILE; also SentenceTransformer(folder)). "
                  f"Wall time {result['wall_min']} of {result['budget_min']} min.")
     return "\n".join(lines)
@@ -274,7 +289,7 @@ def page(result: dict) -> str:
              "<h2>Verdict</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in result["sentences"])
              + f"<li>{esc(result['more_labels'])}</li></ul>"]
     if c.get("test_score") is not None:
-        parts.append(f"<p>Test rows of your file, scored once at the end: {_figure(result, c['test_score'])}.</p>")
+        parts.append(f"<p>Test rows of your file, scored once at the end: {esc(test_figure(result))}.</p>")
     parts.append("<h2>Pipelines, cross-validated on the same folds</h2><p class='note'>" + esc(selection_note(result))
                  + " Scratch (a randomly initialised encoder fine-tuned on these labels) is not run: TF-IDF + LR is "
                  "the no-pretraining rival.</p>" + _table(
@@ -302,7 +317,7 @@ def page(result: dict) -> str:
 def model_card(result: dict, pooling: str = "mean", max_length: int = 128) -> str:
     """The deliverable folder's README.md; `pooling` and `max_length`: the fit's (`train.pooling`, `train.max_length`)."""
     c, multi = result["chosen"], bool(result.get("label_sets"))
-    test = (f"- Test rows of the labelled file, never used to decide: {_figure(result, c['test_score'])}.\n"
+    test = (f"- Test rows of the labelled file, never used to decide: {test_figure(result)}.\n"
             if c.get("test_score") is not None else "")
     # the hub's text-classification widget runs the plain forward: right only for the standard head
     tag = "pipeline_tag: text-classification\n" if pooling == "cls" else ""

@@ -69,18 +69,19 @@ FALLBACK_C = 0.1  # when no fold can hold out an example of every class (a class
 
 
 def fit_logistic_cv(x: np.ndarray, y: np.ndarray, seed: int, cs: tuple[float, ...] = PROBE_CS,
-                    folds: int = 5) -> dict:
+                    folds: int = 5, groups: np.ndarray | None = None) -> dict:
     """The same probe with C chosen inside the labels it is fitted on: stratified k-fold cross-validation
     (k = min(`folds`, the smallest class's count)), the C of best mean held-out accuracy, then one fit on all of
     them. What a run with N labels and no separate validation set may do (nothing outside the N chooses C).
+    `groups` (data/sample.text_groups): the copies of a text stay in one fold (k counted in groups).
     -> fit_logistic's keys, `val_accuracy` being the cross-validated accuracy (None when no fold was possible)."""
-    from sklearn.model_selection import StratifiedKFold
+    from warmstart.data.sample import kfold, most_folds
 
     y = np.asarray(y)
-    k = min(folds, int(np.bincount(np.unique(y, return_inverse=True)[1]).min()))
+    k = most_folds(y, folds, groups)
     scores = {c: [] for c in cs}
     if k >= 2:
-        for train_idx, val_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
+        for train_idx, val_idx in kfold(y, k, seed, groups):
             mu, sd = _standardisation(x[train_idx])
             clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
             for c in sorted(cs):
@@ -101,7 +102,8 @@ OFFSETS = np.linspace(-6.0, 2.0, 33)  # decision offsets on the logit scale: sig
 
 
 def fit_one_vs_rest(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
-                    seed: int, cs: tuple[float, ...] = PROBE_CS, folds: int = 5) -> dict:
+                    seed: int, cs: tuple[float, ...] = PROBE_CS, folds: int = 5, groups: np.ndarray | None = None
+                    ) -> dict:
     """The multi-label probe: one L2 logistic regression per label on standardised features (scikit-learn's
     OneVsRestClassifier, written out so that the weights land in a linear head, one row per label, and a label
     the N never or always show gets a constant score instead of an error). One C and one decision offset for all
@@ -111,9 +113,9 @@ def fit_one_vs_rest(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray 
     probabilities. Why: a label on a few percent of texts rarely reaches 0.5 after a regularised fit (WNUT-16's
     entity kinds, MiniLM, 200 labels, 3 seeds: test micro-F1 30.1 / 18.9 / 22.9 at 0.5, 29.0 / 27.9 / 32.4 with
     the offset; it did not help SetFit's head there: benchmarks/results/multi_label.md).
-    y_*: (N, L) 0/1. -> {"val_accuracy": the chosen micro-F1 (None without a fold), "C", "offset",
-    "weight" (L, D), "bias" (L,)}"""
-    from sklearn.model_selection import KFold
+    y_*: (N, L) 0/1; `groups`: as fit_logistic_cv's. -> {"val_accuracy": the chosen micro-F1 (None without a
+    fold), "C", "offset", "weight" (L, D), "bias" (L,)}"""
+    from warmstart.data.sample import kfold, most_folds
 
     y_train = np.asarray(y_train)
 
@@ -136,8 +138,8 @@ def fit_one_vs_rest(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray 
         truth = np.asarray(y_val)
         held = {c: logits(fitted(x_train, y_train, c), x_val) for c in cs}
     else:
-        truth, k = y_train, min(folds, len(y_train))
-        for tr, va in (KFold(k, shuffle=True, random_state=seed).split(x_train) if k >= 2 else ()):
+        truth, k = y_train, most_folds(y_train, folds, groups)
+        for tr, va in (kfold(y_train, k, seed, groups) if k >= 2 else ()):
             for c in cs:
                 held.setdefault(c, np.zeros(y_train.shape))[va] = logits(fitted(x_train[tr], y_train[tr], c),
                                                                          x_train[va])

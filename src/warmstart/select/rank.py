@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from warmstart.data.sample import kfold, most_folds
 from warmstart.engine import partial
 from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import require_weights
@@ -72,6 +73,14 @@ def _label_set_data(train, val) -> tuple[list, list[np.ndarray], Metric, str]:
 
     width = 1 + max((max(s) for part in (train, val) for s in part["label"] if s), default=0)
     return [train, val], [multi_hot(train, width), multi_hot(val, width)], micro_f1, "micro_f1"
+
+
+def _groups(inputs: list, kind: str) -> np.ndarray | None:
+    """The copies of one text (or text pair) among the N pooled texts (labelled_table.row_groups); None for
+    images."""
+    from warmstart.tasks.labelled_table import row_groups
+
+    return row_groups(pd.concat(inputs, ignore_index=True)) if kind in ("sentences", "label_sets") else None
 
 
 def _encoder(folder: Path, trust_pickled: bool = False):
@@ -184,33 +193,30 @@ def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_va
 
 
 def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple[str, ...] = SCORES,
-                          folds: int = 5) -> dict | None:
+                          folds: int = 5, groups: np.ndarray | None = None) -> dict | None:
     """The scores of one candidate's features over all N labels (x: (N, D), y: (N,) class ids), as the honest
     protocol has it: kNN's and the probe's accuracy out of fold (stratified k-fold, k = min(`folds`, the smallest
     class's count)); LogME and H-score on all N. With 16 labels a class, a 20% hold-out scores a candidate on 6
     to 10 examples; every one of the N scores here. None when a class has a single example (no fold possible).
-    y (N, L) 0/1 sets of labels: micro-F1 out of plain k-fold (a set does not stratify)."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
+    y (N, L) 0/1 sets of labels: micro-F1 out of plain k-fold (a set does not stratify). `groups`
+    (data/sample.text_groups): a text's copies in one fold; kNN would otherwise find each held-out copy's twin."""
     y = np.asarray(y)
     sets = y.ndim == 2
-    k = min(folds, len(y) if sets else int(np.bincount(np.unique(y, return_inverse=True)[1]).min()))
+    k = most_folds(y, folds, groups)
     if k < 2:
         return None
 
     def knn() -> float:
         predicted = np.empty_like(y)
-        splitter = KFold(k, shuffle=True, random_state=seed) if sets else StratifiedKFold(k, shuffle=True,
-                                                                                           random_state=seed)
-        for kept, held in splitter.split(x, y):
+        for kept, held in kfold(y, k, seed, groups):
             t = [torch.from_numpy(np.array(a)) for a in (x[kept], y[kept], x[held])]
             predicted[held] = (knn_predict_sets if sets else knn_predict)(*t, k=min(20, len(kept))).numpy()
         return micro_f1(y, predicted) if sets else accuracy(y, predicted)
 
     def probe() -> float:
         if sets:
-            return fit_one_vs_rest(x, y, None, None, seed, cs=RANK_PROBE_CS, folds=folds)["val_accuracy"]
-        return fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds)["val_accuracy"]
+            return fit_one_vs_rest(x, y, None, None, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups)["val_accuracy"]
+        return fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups)["val_accuracy"]
 
     compute = {"logme": lambda: logme(x, y), "hscore": lambda: hscore(x, y), "knn": knn, "probe": probe}
     return {name: round(float(compute[name]()), 4) for name in scores}
@@ -282,8 +288,8 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
         else:
             feats = _text_features(folder, inputs, cfg.train.max_length, bf16, task.rank_features == "words",
                                    cfg.trust_pickled_weights)
-        values = score_cross_validated(np.concatenate(feats), np.concatenate(labels), cfg.train.seed, scores) \
-            if pooled else None
+        values = score_cross_validated(np.concatenate(feats), np.concatenate(labels), cfg.train.seed, scores,
+                                       groups=_groups(inputs, task.rank_features)) if pooled else None
         if values is None:
             values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
         seen = fitted_on(folder, data_hash)

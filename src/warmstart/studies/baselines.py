@@ -45,16 +45,16 @@ def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: lis
 
 def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], seed: int = 0,
                      folds: int = 5) -> tuple[np.ndarray, float]:
-    """tfidf_logreg_cv's model: C by stratified k-fold inside the labels, one fit on all of them.
-    -> ((M,) predicted labels of `test_texts`, the C chosen)"""
-    from sklearn.model_selection import StratifiedKFold
+    """tfidf_logreg_cv's model: C by stratified k-fold inside the labels (a text's copies in one fold), one fit on
+    all of them. -> ((M,) predicted labels of `test_texts`, the C chosen)"""
+    from warmstart.data.sample import kfold, most_folds, text_groups
 
-    y_train = np.asarray(y_train)
-    k = min(folds, int(np.bincount(np.unique(y_train, return_inverse=True)[1]).min()))
+    y_train, groups = np.asarray(y_train), text_groups(train_texts)
+    k = most_folds(y_train, folds, groups)
     c = 1.0  # scikit-learn's default, when no fold can hold out every class
     if k >= 2:
         scores = {c: [] for c in C_GRID}
-        for tr, va in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y_train)), y_train):
+        for tr, va in kfold(y_train, k, seed, groups):
             vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
             x_tr = vec.fit_transform([train_texts[i] for i in tr])
             x_va = vec.transform([train_texts[i] for i in va])

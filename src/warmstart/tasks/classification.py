@@ -45,13 +45,15 @@ from warmstart.tasks.labelled_table import (
     SPLITS,
     holds_sets,
     read_labelled,
+    row_groups,
     sample_splits,
     split_table,
     subsample,  # noqa: F401 (re-exported: autopilot and tests draw with it)
     texts_of,
+    unseen_scores,
     written,
 )
-from warmstart.tasks.protocol import scored, select_then_refit
+from warmstart.tasks.protocol import caller_scores, scored, select_then_refit
 from warmstart.tasks.registry import PREDICT_CHUNK
 from warmstart.tasks.strategies import probe_then_finetune
 
@@ -287,7 +289,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         def probe() -> dict:  # logistic regression on frozen features; C on validation, or cross-validated
             x = features(model, inference_batches(enc, 64, pad), tc.pooling, bf16)
             if val is None:
-                return fit_logistic_cv(x, y_train, tc.seed)
+                return fit_logistic_cv(x, y_train, tc.seed, groups=row_groups(train))
             return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed)
 
         def finetune(start: float) -> dict:
@@ -311,7 +313,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         probs = predict_batches(model, inference_batches(enc["test"], 64, pad), tc.pooling, bf16)
         pred = probs.argmax(1)
         tested = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
-                  "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4)}
+                  "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
+                  **unseen_scores(sample.labelled, test, accuracy_score, y["test"], pred, "accuracy", caller_scores())}
         predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
                                     "prediction": [names[i] for i in pred],
                                     **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})

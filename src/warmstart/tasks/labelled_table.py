@@ -7,13 +7,23 @@ sample can be stratified by it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
-from warmstart.data.sample import Sample, check_classes, draw, draw_balanced, holdout
+from warmstart.data.sample import (
+    Sample,
+    check_classes,
+    draw,
+    draw_balanced,
+    expand_groups,
+    group_index,
+    holdout,
+    text_groups,
+)
 from warmstart.data.sources import class_names, read_table
 from warmstart.errors import WarmstartError
 
@@ -91,10 +101,33 @@ def texts_of(df: pd.DataFrame, cfg: LabelledDataConfig, labels) -> pd.DataFrame:
     return table
 
 
+def row_groups(table: pd.DataFrame) -> np.ndarray | None:
+    """The copies of one text (or text pair) among a table's rows (data/sample.text_groups): a fold or hold-out
+    keeps them on one side. None when every row differs."""
+    if "text_pair" in table:
+        return text_groups(list(zip(table["text"], table["text_pair"], strict=True)))
+    return text_groups(table["text"].tolist())
+
+
+def unseen_scores(labelled: pd.DataFrame, test: pd.DataFrame, metric: Callable, gold: np.ndarray,
+                  pred: np.ndarray, name: str, quiet: bool = False) -> dict:
+    """Where test rows repeat a text (or pair) among the labels the model learned from, its score there is memory:
+    count them and score the others alone (`{name}_unseen`, None when none is new), with a note on stderr
+    unless `quiet` (auto says it in its verdict). {} when no test row repeats one."""
+    ids = row_groups(pd.concat([labelled, test], ignore_index=True))
+    if ids is None or not (seen := np.isin(ids[len(labelled):], ids[:len(labelled)])).any():
+        return {}
+    rest = round(float(metric(gold[~seen], pred[~seen])), 4) if not seen.all() else None
+    if not quiet:
+        print(f"note: {int(seen.sum())} of the {len(test)} test rows repeat a text among the {len(labelled)} labels "
+              f"the model learned from; its {name} on the other {int((~seen).sum())}: {rest}", file=sys.stderr)
+    return {"test_repeats": int(seen.sum()), f"{name}_unseen": rest}
+
+
 def split_table(df: pd.DataFrame, table: pd.DataFrame, cfg: LabelledDataConfig, seed: int, stratify: bool = True
                 ) -> dict[str, pd.DataFrame]:
-    """The table's own `split` column, else a seeded split (stratified by label when `stratify`): test_size for
-    test, and a validation share only for an explicit dev set. A share of 0 (auto's own table: every row is a
+    """The table's own `split` column, else a seeded split (stratified by label when `stratify`; a repeated
+    text's copies on one side): test_size for test, and a validation share only for an explicit dev set. A share of 0 (auto's own table: every row is a
     label) carves nothing. -> {train, validation, test: rows of `table`}"""
     if cfg.split_column and cfg.split_column in df.columns:
         split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
@@ -106,7 +139,16 @@ def split_table(df: pd.DataFrame, table: pd.DataFrame, cfg: LabelledDataConfig, 
     def carve(rows: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
         if share == 0:
             return rows, rows.iloc[:0]
-        return train_test_split(rows, test_size=share, random_state=seed, stratify=rows["label"] if stratify else None)
+        groups = row_groups(rows)
+        if groups is None:
+            return train_test_split(rows, test_size=share, random_state=seed,
+                                    stratify=rows["label"] if stratify else None)
+        # a text's copies on one side: a test row that repeats a training text would score memory
+        ids, first = group_index(groups)
+        out = train_test_split(np.arange(len(first)), test_size=share, random_state=seed,
+                               stratify=rows["label"].to_numpy()[first] if stratify else None)[1]
+        kept, held = expand_groups(ids, out)
+        return rows.iloc[kept], rows.iloc[held]
 
     rest, test = carve(table, cfg.test_size)
     train, val = carve(rest, cfg.carved_validation / (1 - cfg.test_size))
@@ -143,6 +185,7 @@ def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig, single_l
         dev = subsample(pool.reset_index(drop=True), cfg.data.validation_labels, seed, "data.validation_labels",
                         stratified=single_label)
         return Sample(labelled, labelled, dev, splits["test"], refit=False, extra=len(dev))
-    kept, held = holdout(len(labelled), tc.holdout, seed, labelled["label"].to_numpy() if single_label else None)
+    kept, held = holdout(len(labelled), tc.holdout, seed, labelled["label"].to_numpy() if single_label else None,
+                         row_groups(labelled))
     return Sample(labelled, labelled.iloc[kept].reset_index(drop=True), labelled.iloc[held].reset_index(drop=True),
                   splits["test"], refit=tc.refit)

@@ -58,10 +58,12 @@ from warmstart.tasks.labelled_table import (
     THRESHOLD,
     UNLABELLED,
     read_labelled,
+    row_groups,
     sample_splits,
     split_table,
     tell_once,
     texts_of,
+    unseen_scores,
     written,
 )
 from warmstart.tasks.protocol import caller_scores, scored, select_then_refit
@@ -253,8 +255,8 @@ def tfidf_sets(x: list[str], y: np.ndarray, test: list[str], seed: int, folds: i
     stop at. y: (N, L) 0/1. -> ((M, L) 0/1 predictions of `test`, C, offset)"""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import KFold
 
+    from warmstart.data.sample import kfold, most_folds, text_groups
     from warmstart.models.probe import choose_c_and_offset
 
     y = np.asarray(y)
@@ -272,9 +274,10 @@ def tfidf_sets(x: list[str], y: np.ndarray, test: list[str], seed: int, folds: i
                              for j, h in enumerate(heads)], axis=1)
         return logits
 
-    k = min(folds, len(x))
+    groups = text_groups(x)
+    k = most_folds(y, folds, groups)
     held: dict[float, np.ndarray] = {}
-    for tr, va in KFold(k, shuffle=True, random_state=seed).split(x) if k >= 2 else ():
+    for tr, va in kfold(y, k, seed, groups) if k >= 2 else ():
         for c in C_GRID:
             held.setdefault(c, np.zeros(y.shape))[va] = fitted([x[i] for i in tr], y[tr], c)([x[i] for i in va])
     c, offset, _ = choose_c_and_offset(y, held, fallback=1.0)
@@ -350,7 +353,8 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
         def probe() -> dict:  # a logistic regression per label on frozen features; C on validation or by k-fold
             x = features(model, inference_batches(enc, 64, pad), tc.pooling, bf16)
             x_val = features(model, val_b, tc.pooling, bf16) if val_b is not None else None
-            fit = fit_one_vs_rest(x, y_train, x_val, y_val, tc.seed)
+            fit = fit_one_vs_rest(x, y_train, x_val, y_val, tc.seed,
+                                  groups=row_groups(train) if val is None else None)
             offset["probe_offset"] = fit["offset"]  # the decision offset folded into its biases
             return fit
 
@@ -373,12 +377,12 @@ def run_multi_label(cfg: FinetuneConfig) -> dict:
                                       early_stopping=tc.patience > 0)
     test, tested, files = sample.test, {}, {}
     if len(test):
-        probs = probabilities(model, test)
-        gold = multi_hot(test, n)
+        probs, gold = probabilities(model, test), multi_hot(test, n)
         # auto scores its folds and its TF-IDF rival itself: a fold's own rival (k folds x 6 Cs x L fits) was a
         # fifth of auto's time on a 24-label table (profiled)
         rival = {} if caller_scores() else tfidf_rival(sample.labelled, test, n, tc.seed)
-        tested = {**set_metrics(gold, probs >= THRESHOLD), **rival}
+        tested = {**set_metrics(gold, probs >= THRESHOLD), **rival, **unseen_scores(
+            sample.labelled, test, micro_f1, gold, probs >= THRESHOLD, "micro_f1", caller_scores())}
         predictions = pd.DataFrame({"text": test["text"],
                                     "label": [json.dumps(written(row, names, form)) for row in gold],
                                     "prediction": [json.dumps(written(row, names, form)) for row in probs],
