@@ -116,3 +116,15 @@ def test_test_rows_that_repeat_a_labelled_text_are_scored_apart(chosen, said):
     assert test_figure(result).endswith(said)
     assert said in summary(result) and said in model_card(result)
     assert said.split(";")[0] in page(result)
+
+
+@pytest.mark.parametrize("texts, said", [(["a", "b", "c"], ""),
+                                         (["a", "A ", "b", "c"], " (3 different texts: a text's copies share a fold)")])
+def test_the_protocol_line_says_how_many_different_texts_the_labels_hold(texts, said):
+    import numpy as np
+
+    from warmstart.autopilot.crossval import Labelled
+    from warmstart.autopilot.verdict import _copies
+
+    n = len(texts)
+    assert _copies(Labelled(texts, np.zeros(n, dtype=int), ["x"], np.zeros(n, dtype=int))) == said

@@ -116,7 +116,8 @@ def verdict(run, refit: dict) -> dict:
     n, k = len(y), data.k
     return {"labels": n, "classes": data.names, "label_sets": data.multi, "metric": data.metric, "rank_by": run.rank_by,
             "folds": k, "unused_rows": data.unused, "test_rows": len(data.test_y),
-            "protocol": f"{n} labels, {k}-fold cross-validation inside them for every decision and score, then one "
+            "protocol": f"{n} labels{_copies(data)}, {k}-fold cross-validation inside them for every decision and "
+                        "score, then one "
                         f"fit of the winner on all {n}; no other label was read"
                         + (f" (the file's {len(data.test_y)} test rows only scored the final model)"
                            if len(data.test_y) else ""),
@@ -219,6 +220,12 @@ def runner_up_sentence(g: dict, n: int, decisions: int | None = None) -> str:
     if g["verdict"] == "better":
         return head + ": the choice is clear."
     return head + ": not clearly different; either may do better on new rows, and more labels would tell them apart."
+
+
+def _copies(data) -> str:
+    """' (40 different texts: a text's copies share a fold)' where some of the N texts repeat, else ''."""
+    groups = data.groups
+    return f" ({len(set(groups.tolist()))} different texts: a text's copies share a fold)" if groups is not None else ""
 
 
 def _metric(result: dict) -> str:
