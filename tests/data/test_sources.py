@@ -174,13 +174,18 @@ def test_a_long_line_without_spaces_is_cut_into_words_with_a_warning(tmp_path, c
     assert "3 stretches of 20,000 characters without a space were cut" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("content, columns", [
-    ("text,label\ngood film,1\n", ["text", "label"]),
-    ("text;label\ngood film, truly;1\n", ["text", "label"]),  # Excel's CSV where the decimal mark is a comma
-    ("text\nwell; fine\n", ["text"]),  # one column whose cells hold ';': its header has none, so it stays
+@pytest.mark.parametrize("content, columns, last", [
+    ("text,label\ngood film,1\n", ["text", "label"], "good film"),
+    ("text;label\ngood film, truly;1\n", ["text", "label"], "good film, truly"),  # Excel where ',' marks decimals
+    ("text\nwell; fine\n", ["text"], "well; fine"),  # one column whose cells hold ';': its header has none
+    # some cells with commas, some without: read with ',' this broke at the first row of another width
+    ("text;label\nplain;0\ngood film, truly;1\nbad, bad, bad;0\n", ["text", "label"], "bad, bad, bad"),
+    ("text\tlabel\ngood, film\t1\n", ["text", "label"], "good, film"),  # a tab-separated file named .csv
+    ('"a; b",label\n"x; y",1\n', ["a; b", "label"], "x; y"),  # ';' inside a quoted header name: a tie goes to ','
 ])
-def test_a_csv_is_read_with_commas_or_excels_semicolons(content, columns, tmp_path):
+def test_a_csv_is_read_with_commas_or_excels_semicolons(content, columns, last, tmp_path):
     path = tmp_path / "t.csv"
     path.write_text(content, encoding="utf-8")
     table = read_table(str(path))
-    assert list(table.columns) == columns and len(table) == 1
+    assert list(table.columns) == columns and len(table) == content.count("\n") - 1
+    assert table.iloc[-1, 0] == last

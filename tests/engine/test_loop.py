@@ -169,3 +169,25 @@ def test_cpu_copy_is_a_copy_and_keeps_tied_weights_tied():
     with torch.no_grad():
         emb.weight.add_(1.0)
     assert not torch.equal(copied["encoder"]["emb.weight"], emb.weight)  # later training does not reach it
+
+
+@pytest.mark.parametrize("label, shown, hidden", [(None, "finetune (refit)", "auto fold"),
+                                                  ("auto fold 2/3", "auto fold 2/3", "finetune (refit)")])
+def test_a_bar_label_names_the_training_bar_inside_its_block(label, shown, hidden, capsys):
+    """auto's folds are fine-tuning runs whose own bar says "finetune (refit)"; inside `bar_label` it says the fold."""
+    import contextlib
+
+    from warmstart.engine.loop import bar_label
+
+    model = place(torch.nn.Linear(2, 1))
+    opt = torch.optim.AdamW([{"params": model.parameters(), "lr": 0.1, "base_lr": 0.1}])
+    x = to_device(torch.randn(4, 2))
+
+    def step(b):
+        return {"loss": model(b["input_ids"]).pow(2).mean()}
+
+    with bar_label(label) if label else contextlib.nullcontext():
+        train_loop(model, opt, iter([(0, i, {"input_ids": x}) for i in range(3)]), step, Budget(max_steps=3),
+                   LoopSettings(bf16=False, desc="finetune (refit)"))
+    err = capsys.readouterr().err
+    assert shown in err and hidden not in err

@@ -31,3 +31,47 @@ def test_quiet_leaves_the_note_to_the_caller(capsys):
     labelled = pd.DataFrame({"text": ["a"], "label": [0]})
     got = unseen_scores(labelled, labelled, accuracy_score, np.array([0]), np.array([0]), "accuracy", quiet=True)
     assert got == {"test_repeats": 1, "accuracy_unseen": None} and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("mask, said", [
+    ([0, 0, 1], "row 3"), ([1, 0, 1, 1], "rows 1, 3 and 4"),
+    ([1] * 8, "rows 1, 2, 3, 4, 5 and 3 more"), ([1] * 6, "rows 1, 2, 3, 4, 5 and 6"),
+])
+def test_row_numbers_count_from_the_first_row_under_the_header(mask, said):
+    from warmstart.tasks.labelled_table import row_numbers
+
+    assert row_numbers(pd.Series(mask, dtype=bool)) == said
+
+
+def test_rows_without_text_are_left_out_with_a_note(tmp_path, capsys):
+    """An empty cell (or spaces) carries nothing to learn from; the row is left out, said once, and a table of
+    such rows only is refused in one line."""
+    from warmstart.config import LabelledDataConfig
+    from warmstart.errors import WarmstartError
+    from warmstart.tasks.labelled_table import read_labelled
+
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\ngood,1\n,0\n   ,1\nbad,0\n", encoding="utf-8")
+    df, _ = read_labelled(LabelledDataConfig(path=str(path)))
+    assert df["text"].tolist() == ["good", "bad"] and df["label"].tolist() == [1, 0]
+    assert "rows 2 and 3 have no text in column 'text'; left out (2 of 4 rows)" in capsys.readouterr().err
+    path.write_text("text,label\n,1\n  ,0\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match="no row has text in column 'text'"):
+        read_labelled(LabelledDataConfig(path=str(path)))
+
+
+@pytest.mark.parametrize("overrides, said", [
+    ({"text_column": "review"}, r"data.text_column=NAME \(warmstart auto: --text-column NAME\)"),
+    ({"label_column": "sentiment"}, r"data.label_column=NAME \(warmstart auto: --label-column NAME\)"),
+    ({"label_columns": ["a", "b"]}, r"no column 'a'.*data.label_columns=\[A, B\] \(warmstart auto: --label-columns"),
+    ({"text_pair_column": "hypothesis"}, r"data.text_pair_column=NAME$"),
+])
+def test_a_missing_column_says_which_key_or_flag_names_it(overrides, said, tmp_path):
+    from warmstart.config import LabelledDataConfig
+    from warmstart.errors import WarmstartError
+    from warmstart.tasks.labelled_table import read_labelled
+
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\ngood,1\n", encoding="utf-8")
+    with pytest.raises(WarmstartError, match=said):
+        read_labelled(LabelledDataConfig(path=str(path), **overrides))

@@ -13,6 +13,7 @@ made.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -277,6 +278,7 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     test rows when `with_test`. Its table lives in `folder`, its run in `run_dir` (default `folder`/run); a
     finished run with the same settings is reused. -> (predicted class ids of the split=test rows, the run's metrics)"""
     from warmstart.config import FinetuneConfig, finished_with, load_config
+    from warmstart.engine.loop import bar_label
     from warmstart.tasks.protocol import scored_by_caller
     from warmstart.tasks.registry import run_task
 
@@ -295,7 +297,8 @@ def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, ove
     if finished_with(out, cfg):
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     else:
-        with scored_by_caller():  # the refit's score is the cross-validation; its own "no test split" is not news
+        label = bar_label(f"auto fold {i + 1}/{data.k}") if i is not None else contextlib.nullcontext()
+        with scored_by_caller(), label:  # the refit's score is the cross-validation; its "no test split" is not news
             metrics = run_task(cfg)
     test = frame[frame[data.split_column] == "test"]
     if not len(test):

@@ -141,11 +141,7 @@ def read_table(source: str) -> pd.DataFrame:
     if path.is_file():
         try:
             if suffix in (".csv", ".tsv"):
-                frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
-                if suffix == ".csv" and frame.shape[1] == 1 and ";" in str(frame.columns[0]):
-                    # Excel's CSV where the decimal mark is a comma (most of Europe) separates with ';'
-                    frame = pd.read_csv(path, sep=";", encoding="utf-8")
-                return frame
+                return pd.read_csv(path, sep="\t" if suffix == ".tsv" else _csv_separator(path), encoding="utf-8")
             if suffix in (".jsonl", ".json"):
                 return pd.read_json(path, lines=suffix == ".jsonl", encoding="utf-8")
             if suffix == ".parquet":  # pyarrow comes with datasets; a parquet file holds data, never code
@@ -167,6 +163,15 @@ def read_table(source: str) -> pd.DataFrame:
     if isinstance(ds, datasets.DatasetDict):
         return pd.concat([d.to_pandas().assign(split=name) for name, d in ds.items()], ignore_index=True)
     return ds.to_pandas()
+
+
+def _csv_separator(path: Path) -> str:
+    """The separator of a .csv file: the one its header line holds most of among ',', ';' and tab (',' on a
+    tie, or with none). Excel's CSV where the decimal mark is a comma (most of Europe) separates with ';', and
+    a review holding commas then breaks a ','-read row ("Expected 1 fields in line 3, saw 2")."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    return max((",", ";", "\t"), key=header.count)
 
 
 def class_names(source: str, column: str) -> list[str] | None:

@@ -6,11 +6,13 @@ losses/metrics), so budgets, schedules, mixed precision, progress and checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,20 @@ from warmstart.engine.distributed import Cluster, agree_max, average_gradients, 
 from warmstart.engine.runtime import autocast, require_placed, to_device
 from warmstart.engine.tracking import Tracker, Tracking
 from warmstart.errors import WarmstartError
+
+_BAR_LABEL: ContextVar[str | None] = ContextVar("warmstart_bar_label", default=None)
+
+
+@contextlib.contextmanager
+def bar_label(label: str) -> Iterator[None]:
+    """Training bars inside this block are called `label`, not their run's own name: a fold of `warmstart auto`
+    reads "auto fold 2/3", where the fine-tuning run it is would say "finetune (refit)" (its fit on all of the
+    fold's training rows), which read as auto's own refit."""
+    token = _BAR_LABEL.set(label)
+    try:
+        yield
+    finally:
+        _BAR_LABEL.reset(token)
 
 
 @dataclass
@@ -233,7 +249,7 @@ def train_loop(
     last_save = time.perf_counter()
     window = {"tokens": 0, "t": time.perf_counter(), "sums": {}, "n": 0}
     # In a log file (CI, nohup) a bar redrawn every 0.1 s is noise: redraw every 10 s there.
-    bar = tqdm(total=100, desc=settings.desc, unit="%", dynamic_ncols=True, disable=not main,
+    bar = tqdm(total=100, desc=_BAR_LABEL.get() or settings.desc, unit="%", dynamic_ncols=True, disable=not main,
                mininterval=0.1 if sys.stderr.isatty() else 10.0,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
                initial=int(100 * budget.progress(state.step, state.tokens, state.seconds)))

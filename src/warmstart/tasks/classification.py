@@ -46,6 +46,7 @@ from warmstart.tasks.labelled_table import (
     holds_sets,
     read_labelled,
     row_groups,
+    row_numbers,
     sample_splits,
     split_table,
     subsample,  # noqa: F401 (re-exported: autopilot and tests draw with it)
@@ -65,9 +66,10 @@ def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
         raise WarmstartError(f"{where}: label column '{column}' holds lists of labels, a set for each text: that is "
                              "multi-label classification; use task: multi_label (`warmstart finetune multilabel "
                              f"data.path={where} data.label_column={column} init=ENCODER`)")
-    if labels.isna().any():
-        raise WarmstartError(f"{where}: {int(labels.isna().sum())} rows have no value in label column '{column}'; "
-                             "drop or fill them")
+    if (missing := labels.isna()).any():
+        verb = "has" if missing.sum() == 1 else "have"
+        raise WarmstartError(f"{where}: {row_numbers(missing)} of {len(labels)} {verb} no value in label column "
+                             f"'{column}'; drop or fill them")
     if pd.api.types.is_float_dtype(labels):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise WarmstartError(f"{where}: label column '{column}' holds non-integer floats (e.g. {labels.iloc[0]}); "

@@ -30,6 +30,8 @@ from warmstart.errors import WarmstartError
 SPLITS = ("train", "validation", "test")
 UNLABELLED = -1  # HF's ClassLabel value for a row without a label (GLUE's test splits), and Kaggle's
 _TOLD: set[str] = set()  # notes already printed in this process
+AUTO_FLAGS = {"text_column": "--text-column NAME", "label_column": "--label-column NAME",
+              "label_columns": "--label-columns A B"}  # where a config key is a flag of `warmstart auto`
 THRESHOLD = 0.5  # multi-label: a label is predicted at this probability or above (HF's pipeline's rule too)
 
 
@@ -56,15 +58,38 @@ def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | No
     their names, and its unlabelled rows (-1, as in GLUE's test splits) left out with a note.
     -> (DataFrame (the file's columns), the ClassLabel names in the dataset's order, or None)"""
     df = read_table(cfg.path)
-    for col in (cfg.text_column, *(cfg.label_columns or [cfg.label_column]), cfg.text_pair_column):
+    keys = [("text_column", cfg.text_column), *(("label_columns", c) for c in cfg.label_columns or []),
+            ("label_column", None if cfg.label_columns else cfg.label_column), ("text_pair_column", cfg.text_pair_column)]
+    for key, col in keys:
         if col is not None and col not in df.columns:
-            raise WarmstartError(f"{cfg.path}: no column '{col}' (columns: {', '.join(map(str, df.columns))})")
+            flag = AUTO_FLAGS.get(key)
+            raise WarmstartError(f"{cfg.path}: no column '{col}' (columns: {', '.join(map(str, df.columns))}); name "
+                                 f"yours with data.{key}=" + ("[A, B]" if key == "label_columns" else "NAME")
+                                 + (f" (warmstart auto: {flag})" if flag else ""))
     if df.empty:
         raise WarmstartError(f"{cfg.path}: the table has no rows")
     names = None if cfg.label_columns else class_names(cfg.path, cfg.label_column)
     if names is not None:
         df = _named(df, cfg, names)
+    blank = df[cfg.text_column].isna() | (df[cfg.text_column].astype(str).str.strip() == "")
+    if blank.any():  # nothing to read in them: a model fitted on "" learns the label's frequency, no more
+        tell_once(f"note: {cfg.path}: {row_numbers(blank)} {'has' if blank.sum() == 1 else 'have'} no text in column "
+                  f"'{cfg.text_column}'; left out ({int(blank.sum())} of {len(df)} rows)")
+        df = df[~blank].reset_index(drop=True)
+        if df.empty:
+            raise WarmstartError(f"{cfg.path}: no row has text in column '{cfg.text_column}'")
     return df, names
+
+
+def row_numbers(mask: pd.Series, shown: int = 5) -> str:
+    """'row 4', or 'rows 4, 9 and 12', or 'rows 4, 9, 12, 15, 20 and 3 more' of a table read with read_table: row
+    1 is the first under a CSV's header (its line 2, unless a cell spans lines), or a JSONL file's first line."""
+    rows = [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))]
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    if len(rows) > shown + 1:
+        return f"rows {', '.join(map(str, rows[:shown]))} and {len(rows) - shown} more"
+    return f"rows {', '.join(map(str, rows[:-1]))} and {rows[-1]}"
 
 
 def tell_once(note: str) -> None:
