@@ -75,3 +75,20 @@ def test_a_missing_column_says_which_key_or_flag_names_it(overrides, said, tmp_p
     path.write_text("text,label\ngood,1\n", encoding="utf-8")
     with pytest.raises(WarmstartError, match=said):
         read_labelled(LabelledDataConfig(path=str(path), **overrides))
+
+
+@pytest.mark.parametrize("texts, labels, want", [
+    (["a", "b", "c"], [0, 1, 0], 0),  # nothing repeats
+    (["a", "A ", "b"], [0, 0, 1], 0),  # a copy with the same label
+    (["a", "A ", "b", "b", "c"], [0, 1, 1, 0, 0], 2),
+    (["a", "a", "b"], [["x"], ["x", "y"], []], 1),  # sets of labels differ
+    (["a", "a", "b"], [["y", "x"], ["x", "y"], []], 0),  # the same set, in another order
+])
+def test_texts_labelled_differently_in_different_rows_are_counted_and_named(texts, labels, want, capsys):
+    from warmstart.tasks import labelled_table
+
+    labelled_table._TOLD.clear()
+    assert labelled_table.note_conflicts(pd.DataFrame({"text": texts, "label": labels}), "t.csv") == want
+    err = capsys.readouterr().err
+    assert (f"t.csv: {want} text(s) among the {len(texts)} labels appear in several rows with different labels (e.g. "
+            f"'{texts[0]}')" in err) if want else err == ""

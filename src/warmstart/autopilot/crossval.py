@@ -157,11 +157,13 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
 def _draw_classes(data, labels: int | None, per_class: int | None, seed: int) -> Labelled:
     from warmstart.data.sample import check_classes
     from warmstart.tasks.classification import load_splits, subsample
+    from warmstart.tasks.labelled_table import note_conflicts
 
     splits, names = load_splits(data, seed)
     pool = splits["train"]
     n = per_class * len(names) if per_class else labels
     drawn = subsample(pool, n, seed, "--per-class" if per_class else "--labels", balanced=bool(per_class))
+    note_conflicts(drawn, data.path)
     y = drawn["label"].to_numpy()
     check_classes([names[c] for c in y], data.path)  # one class: nothing to choose between (sklearn would raise deep)
     counts = np.bincount(y, minlength=len(names))
@@ -176,7 +178,7 @@ def _draw_classes(data, labels: int | None, per_class: int | None, seed: int) ->
 
 
 def _draw_sets(data, labels: int | None, per_class: int | None, seed: int) -> Labelled:
-    from warmstart.tasks.labelled_table import subsample
+    from warmstart.tasks.labelled_table import note_conflicts, subsample
     from warmstart.tasks.multi_label import load_splits, multi_hot
 
     if per_class:
@@ -185,6 +187,7 @@ def _draw_sets(data, labels: int | None, per_class: int | None, seed: int) -> La
     splits, names, form = load_splits(data, seed)
     pool = splits["train"]
     drawn = subsample(pool, labels, seed, "--labels", stratified=False)
+    note_conflicts(drawn, data.path)
     y = multi_hot(drawn, len(names)).astype(int)
     if len(y) < 2 or not y.any():
         raise WarmstartError(f"{data.path}: {len(y)} labelled text(s) among the N, {int(y.sum())} label(s) on them; "

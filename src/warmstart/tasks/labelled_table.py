@@ -134,6 +134,23 @@ def row_groups(table: pd.DataFrame) -> np.ndarray | None:
     return text_groups(table["text"].tolist())
 
 
+def note_conflicts(labelled: pd.DataFrame, where: str) -> int:
+    """Say on stderr (once) how many texts among the N labels appear in several rows with different labels (or
+    sets of labels): no model gets every copy right, and the user may want to fix them. -> how many"""
+    groups = row_groups(labelled)
+    if groups is None:
+        return 0
+    cells = labelled["label"].map(lambda v: tuple(sorted(map(str, v))) if isinstance(v, (list, tuple, np.ndarray))
+                                  else str(v))
+    per_group = pd.Series(list(cells)).groupby(groups).nunique()
+    conflicted = per_group.index[per_group > 1]
+    if len(conflicted):
+        example = labelled["text"].iloc[int(np.flatnonzero(groups == conflicted[0])[0])]
+        tell_once(f"note: {where}: {len(conflicted)} text(s) among the {len(labelled)} labels appear in several rows "
+                  f"with different labels (e.g. {str(example)[:60]!r}); no model gets every copy right")
+    return len(conflicted)
+
+
 def unseen_scores(labelled: pd.DataFrame, test: pd.DataFrame, metric: Callable, gold: np.ndarray,
                   pred: np.ndarray, name: str, quiet: bool = False) -> dict:
     """Where test rows repeat a text (or pair) among the labels the model learned from, its score there is memory:
@@ -152,8 +169,8 @@ def unseen_scores(labelled: pd.DataFrame, test: pd.DataFrame, metric: Callable, 
 def split_table(df: pd.DataFrame, table: pd.DataFrame, cfg: LabelledDataConfig, seed: int, stratify: bool = True
                 ) -> dict[str, pd.DataFrame]:
     """The table's own `split` column, else a seeded split (stratified by label when `stratify`; a repeated
-    text's copies on one side): test_size for test, and a validation share only for an explicit dev set. A share of 0 (auto's own table: every row is a
-    label) carves nothing. -> {train, validation, test: rows of `table`}"""
+    text's copies on one side): test_size for test, and a validation share only for an explicit dev set. A share
+    of 0 (auto's own table: every row is a label) carves nothing. -> {train, validation, test: rows of `table`}"""
     if cfg.split_column and cfg.split_column in df.columns:
         split = df[cfg.split_column].astype(str).str.lower().replace({"valid": "validation", "dev": "validation"})
         splits = {name: table[split == name].reset_index(drop=True) for name in SPLITS}
@@ -196,6 +213,7 @@ def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig, single_l
     `data.validation_labels` rows from the validation split (else from the training rows beyond the N)."""
     seed, tc = cfg.train.seed, cfg.train
     labelled = subsample(splits["train"], cfg.data.labels, seed, balanced=cfg.data.balanced, stratified=single_label)
+    note_conflicts(labelled, cfg.data.path)
     if single_label:
         check_classes(labelled["label"])
     elif not any(len(s) for s in labelled["label"]):
