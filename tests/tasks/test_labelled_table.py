@@ -92,3 +92,25 @@ def test_texts_labelled_differently_in_different_rows_are_counted_and_named(text
     err = capsys.readouterr().err
     assert (f"t.csv: {want} text(s) among the {len(texts)} labels appear in several rows with different labels (e.g. "
             f"'{texts[0]}')" in err) if want else err == ""
+
+
+@pytest.mark.parametrize("inside_auto", [False, True])
+def test_a_fine_tuning_run_notes_conflicts_unless_auto_runs_it(inside_auto, tmp_path, capsys):
+    """auto notes the conflicts of the user's file once; its folds' own tables (fine-tuning runs inside
+    `scored_by_caller`) stay quiet."""
+    import contextlib
+
+    from warmstart.config import load_config
+    from warmstart.tasks import labelled_table
+    from warmstart.tasks.classification import load_splits
+    from warmstart.tasks.protocol import scored_by_caller
+    from warmstart.tasks.registry import get
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": ["a b", "a b", "c d", "e f", "g h", "i j"], "label": [0, 1, 0, 1, 0, 1]}).to_csv(path,
+                                                                                                      index=False)
+    cfg = load_config(get("classification").config, None, [f"data.path={path}", "data.test_size=0"])
+    labelled_table._TOLD.clear()
+    with scored_by_caller() if inside_auto else contextlib.nullcontext():
+        labelled_table.sample_splits(load_splits(cfg.data, 0)[0], cfg)
+    assert ("1 text(s) among the 6 labels appear in several rows" in capsys.readouterr().err) != inside_auto

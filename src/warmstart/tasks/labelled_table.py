@@ -26,6 +26,7 @@ from warmstart.data.sample import (
 )
 from warmstart.data.sources import class_names, read_table
 from warmstart.errors import WarmstartError
+from warmstart.tasks.protocol import caller_scores
 
 SPLITS = ("train", "validation", "test")
 UNLABELLED = -1  # HF's ClassLabel value for a row without a label (GLUE's test splits), and Kaggle's
@@ -213,7 +214,8 @@ def sample_splits(splits: dict[str, pd.DataFrame], cfg: FinetuneConfig, single_l
     `data.validation_labels` rows from the validation split (else from the training rows beyond the N)."""
     seed, tc = cfg.train.seed, cfg.train
     labelled = subsample(splits["train"], cfg.data.labels, seed, balanced=cfg.data.balanced, stratified=single_label)
-    note_conflicts(labelled, cfg.data.path)
+    if not caller_scores():  # auto said it of the user's file; its folds' own tables are its making
+        note_conflicts(labelled, cfg.data.path)
     if single_label:
         check_classes(labelled["label"])
     elif not any(len(s) for s in labelled["label"]):
