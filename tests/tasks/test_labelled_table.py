@@ -25,6 +25,8 @@ def test_repeated_test_rows_are_counted_and_the_rest_scored_alone(test_texts, pa
     assert got == want
     err = capsys.readouterr().err
     assert (f"{want['test_repeats']} of the 4 test rows repeat a text" in err) if want else err == ""
+    if want:
+        assert ("its accuracy on the other 2: 0.5" if want["accuracy_unseen"] else "none is new") in err
 
 
 def test_quiet_leaves_the_note_to_the_caller(capsys):

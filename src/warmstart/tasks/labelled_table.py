@@ -162,8 +162,10 @@ def unseen_scores(labelled: pd.DataFrame, test: pd.DataFrame, metric: Callable, 
         return {}
     rest = round(float(metric(gold[~seen], pred[~seen])), 4) if not seen.all() else None
     if not quiet:
+        rest_said = f"its {name} on the other {int((~seen).sum())}: {rest}" if rest is not None else \
+            f"none is new, so its {name} there measures memory"
         print(f"note: {int(seen.sum())} of the {len(test)} test rows repeat a text among the {len(labelled)} labels "
-              f"the model learned from; its {name} on the other {int((~seen).sum())}: {rest}", file=sys.stderr)
+              f"the model learned from; {rest_said}", file=sys.stderr)
     return {"test_repeats": int(seen.sum()), f"{name}_unseen": rest}
 
 
