@@ -106,7 +106,9 @@ def kfold(y: np.ndarray, k: int, seed: int, groups: np.ndarray | None = None, st
     """Seeded k-fold splits, [(kept, held)] index arrays: stratified by class for y (N,) (scikit-learn's
     StratifiedKFold), plain KFold for sets of labels y (N, L) or `stratify=False`. `groups` (text_groups): the
     groups are split instead, each labelled by its first item (sets: the union of its items'), and every item
-    follows its group, so no held-out text has a copy among the kept ones. groups None: scikit-learn's folds."""
+    follows its group, so no held-out text has a copy among the kept ones. groups None: scikit-learn's folds.
+    Why not scikit-learn's StratifiedGroupKFold: it has no form for sets of labels; dealing the groups is one
+    rule for both (iterative_folds deals them the same way), and it balances texts, not their copies."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     y = np.asarray(y)
