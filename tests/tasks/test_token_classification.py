@@ -298,3 +298,33 @@ def test_train_tag_and_predict_reproduces(pretrained, tmp_path, monkeypatch):
         run_predict(str(run), str(text), str(tmp_path / "p.csv"))
     csv = run_predict(str(run), str(text), str(tmp_path / "p.csv"), overwrite=True)
     assert csv.read_text().splitlines()[0] == "tokens,prediction"
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+def test_a_repeated_sentence_stays_with_its_copies_in_every_split(repeats, tmp_path):
+    """One CoNLL file split 90/10, then the hold-out inside the N: a sentence's copies (case aside) on one side
+    of each; with no repeats the splits are what they were without grouping."""
+    from warmstart.tasks import finetune as ft
+    from warmstart.tasks.token_classification import labelled_sample, load_token_splits, read_conll
+
+    words = [[f"w{i}", "x", "y"] for i in range(40)]
+    if repeats:
+        words += [[w.upper() for w in s] for s in words[:12]] + words[:6]
+    path = tmp_path / "all.conll"
+    path.write_text("\n\n".join("\n".join(f"{w}\t{'B-person' if j == 0 else 'O'}" for j, w in enumerate(s))
+                                for s in words) + "\n", encoding="utf-8")
+    cfg = load_config(FinetuneConfig, None, ["task=token_classification", f"data.path={path}", "data.test_size=0.2",
+                                             "train.patience=2", "train.holdout=0.25"])
+    splits = load_token_splits(cfg.data, 0)
+    sample = labelled_sample(cfg)
+
+    def keys(items) -> set[str]:
+        return {" ".join(s[0]).lower() for s in items}
+
+    assert not keys(splits["train"]) & keys(splits["test"])
+    assert not keys(sample.train) & keys(sample.validation) and len(sample.validation)
+    if not repeats:  # grouping singletons changes nothing
+        plain = ft.split_examples(read_conll(path), 0, cfg.data.carved_validation, 0.2)
+        assert keys(plain["test"]) == keys(splits["test"]) and len(plain["test"]) == 8
+        kept, held = ft.holdout(len(sample.labelled), 0.25, 0)
+        assert keys(sample.validation) == keys([sample.labelled[i] for i in held])

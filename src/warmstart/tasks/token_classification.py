@@ -45,6 +45,12 @@ from warmstart.tasks.tag_schemes import (
 )
 
 Sentence = tuple[list[str], list[str]]  # (words, tags)
+
+
+def same_words(sentence: Sentence) -> str:
+    """A sentence's words, case folded: the key that keeps a repeated sentence (a retweet, a boilerplate line)
+    with all its copies in one split and on one side of the hold-out, as data/sample.text_groups does for texts."""
+    return " ".join(sentence[0]).casefold()
 IGNORE = -100  # cross_entropy's ignore_index: word pieces after the first, special tokens
 
 
@@ -104,7 +110,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
     if path.is_dir() and not _is_hf_folder(path):
         splits = {name: read(f) for name, f in split_files(path).items()}
     elif path.is_file() and path.suffix.lower() not in TABLE_SUFFIXES:
-        splits = split_examples(read_conll(path), seed, cfg.carved_validation, cfg.test_size)
+        splits = split_examples(read_conll(path), seed, cfg.carved_validation, cfg.test_size, group=same_words)
     else:
         df = read_table(cfg.path)
         names = None if path.is_file() else class_names(cfg.path, cfg.tags_column)
@@ -113,7 +119,7 @@ def load_token_splits(cfg: LabelledDataConfig, seed: int) -> dict[str, list[Sent
             splits = {s: _table_sentences(df[split == s], cfg, names, cfg.path) for s in ("train", "validation", "test")}
         else:
             splits = split_examples(_table_sentences(df, cfg, names, cfg.path), seed, cfg.carved_validation,
-                                    cfg.test_size)
+                                    cfg.test_size, group=same_words)
     if not splits.get("train"):
         raise WarmstartError(f"{cfg.path}: no training sentences")
     splits.setdefault("validation", [])  # none carved: the labelled sample chooses inside its own N
@@ -263,7 +269,7 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
     tc = cfg.train
     t0, bf16, tokenizer = start_run(cfg)
     splits = load_token_splits(cfg.data, tc.seed)
-    sample = few_labels(splits, cfg)
+    sample = few_labels(splits, cfg, group=same_words)
     test = sample.test
     # the tag inventory is the schema (every tag of every split), so a type absent from a small training
     # sample is still a class; entity tags of any scheme are learnt in their IOB1 reading (tasks/tag_schemes.py)
@@ -330,4 +336,4 @@ def run_token_classification(cfg: FinetuneConfig) -> dict:
 
 def labelled_sample(cfg: FinetuneConfig):
     """The (train, validation, test) items this task's runs, rank and baselines all see (data/sample.py)."""
-    return few_labels(load_token_splits(cfg.data, cfg.train.seed), cfg)
+    return few_labels(load_token_splits(cfg.data, cfg.train.seed), cfg, group=same_words)
