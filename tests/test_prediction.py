@@ -192,3 +192,29 @@ def tokenizer(folder):
     from warmstart.tasks.registry import fitted_tokenizer
 
     return fitted_tokenizer(folder)
+
+
+def test_a_repeated_text_is_predicted_once_and_every_copy_keeps_its_row(finetuned, sentiment_csv, tmp_path,
+                                                                        monkeypatch):
+    """A file that repeats its texts costs its distinct texts: the model sees each once (recorded where the rows
+    are tokenised), and every copy, blank rows and ids included, gets its first occurrence's prediction."""
+    import warmstart.tasks.classification as classification
+
+    texts = pd.read_csv(sentiment_csv).query("split == 'test'")["text"].tolist()[:12]
+    rows = texts + texts[:6] + ["", texts[3], texts[3].upper()]
+    pd.DataFrame({"id": range(len(rows)), "text": rows}).to_csv(tmp_path / "in.csv", index=False)
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "distinct.csv", index=False)
+    seen = []
+    real = classification.encode
+    monkeypatch.setattr(classification, "encode", lambda tok, df, n: seen.extend(df["text"]) or real(tok, df, n))
+    got = pd.read_csv(run_predict(str(finetuned), str(tmp_path / "in.csv")))
+    assert sorted(seen) == sorted(texts + [texts[3].upper()])  # distinct, non-blank; case is another text
+    assert got["id"].tolist() == list(range(len(rows)))
+    alone = pd.read_csv(run_predict(str(finetuned), str(tmp_path / "distinct.csv")))
+    for i, text in enumerate(rows):
+        if text == "":
+            assert pd.isna(got["prediction"][i])
+        elif text in texts:
+            j = texts.index(text)
+            assert got["prediction"][i] == alone["prediction"][j] and got["prob_1"][i] == got["prob_1"][j]
+            assert abs(got["prob_1"][i] - alone["prob_1"][j]) < 1e-4

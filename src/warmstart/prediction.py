@@ -222,7 +222,9 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
     # each chunk's predictions kept beside the output as it finishes (engine/partial.py): a killed run on a large
     # file resumes; the key is what they depend on: the checkpoint's files, the input's, how they are read
     settings = {"task": predictor.task.name, "text_column": text_column, "text_pair_column": text_pair_column,
-                "batch_size": batch_size}  # the batch's padding moves bf16 results in their last bits
+                "batch_size": batch_size,  # the batch's padding moves bf16 results in their last bits
+                "chunks_of": "distinct inputs"}  # a classifier's chunks count distinct texts since 2026-12-07: a
+    # sibling kept before, whose chunks counted rows, is not read as these
     kept = KeptChunks(partial_path(out), files_key(settings, [predictor.folder, src]), "warmstart predict")
     result, began = predictor.predict_file(src, text_column, text_pair_column, batch_size, True, kept)
     written = save_rows(predictor.task, result, out, overwrite, t0, began, kept.restored)

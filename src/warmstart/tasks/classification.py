@@ -367,7 +367,11 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
     bf16, done = use_bf16(cfg.train.precision), request.progress(len(data))
     pooling = chosen_pooling(cfg.train.pooling, str(folder), cfg.train.strategy)  # a run's config names it; auto: resolved here
     probs = np.full((len(data), len(names)), np.nan)
-    todo = np.flatnonzero(~blank)
+    # a text (pair) the file repeats is predicted once, its copies given the same row: a retweet-heavy file costs
+    # its distinct texts; every row keeps its place
+    codes = pd.factorize(data["text"] + ("\x1f" + data["text_pair"] if pair_column else ""))[0]
+    first = np.unique(codes, return_index=True)[1]
+    todo = first[~blank[first]]
 
     def chunk(start: int, stop: int) -> np.ndarray:  # tokenised and predicted a chunk at a time (kept: resumable)
         part = todo[start:stop]
@@ -379,6 +383,8 @@ def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
 
     if len(todo):
         probs[todo] = np.asarray(request.chunks(len(todo), PREDICT_CHUNK, chunk, done), dtype=float)
+        probs = probs[first[codes]]
+        done(int((~blank).sum()) - len(todo))  # the copies
     if blank.any():
         print(f"warmstart predict: {int(blank.sum())} blank rows left without a prediction")
     out = rows.rename(columns={c: f"input_{c}" for c in rows.columns if c == "prediction" or str(c).startswith("prob_")})
