@@ -124,7 +124,7 @@ def test_the_protocol_line_says_how_many_different_texts_the_labels_hold(texts, 
     import numpy as np
 
     from warmstart.autopilot.crossval import Labelled
-    from warmstart.autopilot.verdict import _copies
+    from warmstart.data.sample import copies_said
 
     n = len(texts)
-    assert _copies(Labelled(texts, np.zeros(n, dtype=int), ["x"], np.zeros(n, dtype=int))) == said
+    assert copies_said(Labelled(texts, np.zeros(n, dtype=int), ["x"], np.zeros(n, dtype=int)).groups) == said

@@ -132,6 +132,18 @@ def test_cross_validated_scores_predict_every_label_once(labels, expected, monke
     assert torch.is_tensor(real(torch.zeros(2, 3), torch.tensor([0, 1]), torch.zeros(1, 3)))
 
 
+def test_rank_says_how_many_different_texts_its_folds_were_drawn_over(pretrained, tmp_path, capsys):
+    rows = [f"word{i} other{i}" for i in range(12)]
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": rows + rows[:4], "label": [i % 2 for i in range(12)] + [0, 1, 0, 1]}).to_csv(path,
+                                                                                                   index=False)
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"data:\n  path: {path}\n  test_size: 0\ntrain:\n  max_length: 16\n  precision: fp32\n")
+    assert main(["rank", str(recipe), "--candidates", str(pretrained), "--output", str(tmp_path / "r.csv"),
+                 "--scores", "knn"]) == 0
+    assert "16 labels (12 different texts: a text's copies share a fold), cross-validated" in capsys.readouterr().out
+
+
 def test_copies_of_a_text_do_not_score_the_candidate_on_what_it_memorised():
     """Labels that carry nothing (random), each text 3 times: with copies split across folds kNN finds each held
     text's twin and scores far above chance; with them grouped (data/sample.text_groups) it scores chance."""

@@ -15,6 +15,7 @@ from warmstart.autopilot.choice import DEFAULT_WHY, default
 from warmstart.autopilot.crossval import fraction_of, interval, oof_probe, oof_tfidf, paired_gap, right, score
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.config.loader import CONFIG_FILENAME
+from warmstart.data.sample import copies_said
 from warmstart.engine.outputs import replace_file
 from warmstart.studies.report import STYLE, axes, esc, figure_html
 from warmstart.tasks.card import usage
@@ -116,7 +117,7 @@ def verdict(run, refit: dict) -> dict:
     n, k = len(y), data.k
     return {"labels": n, "classes": data.names, "label_sets": data.multi, "metric": data.metric, "rank_by": run.rank_by,
             "folds": k, "unused_rows": data.unused, "test_rows": len(data.test_y),
-            "protocol": f"{n} labels{_copies(data)}, {k}-fold cross-validation inside them for every decision and "
+            "protocol": f"{n} labels{copies_said(data.groups)}, {k}-fold cross-validation inside them for every decision and "
                         "score, then one "
                         f"fit of the winner on all {n}; no other label was read"
                         + (f" (the file's {len(data.test_y)} test rows only scored the final model)"
@@ -220,12 +221,6 @@ def runner_up_sentence(g: dict, n: int, decisions: int | None = None) -> str:
     if g["verdict"] == "better":
         return head + ": the choice is clear."
     return head + ": not clearly different; either may do better on new rows, and more labels would tell them apart."
-
-
-def _copies(data) -> str:
-    """' (40 different texts: a text's copies share a fold)' where some of the N texts repeat, else ''."""
-    groups = data.groups
-    return f" ({len(set(groups.tolist()))} different texts: a text's copies share a fold)" if groups is not None else ""
 
 
 def _metric(result: dict) -> str:

@@ -101,6 +101,11 @@ def text_groups(texts: Sequence) -> np.ndarray | None:
     return None if len(index) == len(ids) else ids
 
 
+def copies_said(groups: np.ndarray | None) -> str:
+    """' (40 different texts: a text's copies share a fold)' where some texts repeat (text_groups), else ''."""
+    return f" ({len(set(groups.tolist()))} different texts: a text's copies share a fold)" if groups is not None else ""
+
+
 def kfold(y: np.ndarray, k: int, seed: int, groups: np.ndarray | None = None, stratify: bool = True
           ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Seeded k-fold splits, [(kept, held)] index arrays: stratified by class for y (N,) (scikit-learn's

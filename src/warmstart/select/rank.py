@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from warmstart.data.sample import kfold, most_folds
+from warmstart.data.sample import copies_said, kfold, most_folds
 from warmstart.engine import partial
 from warmstart.engine.attention import use_attention
 from warmstart.engine.checkpoint import require_weights
@@ -262,7 +262,8 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     # the honest protocol (no explicit dev set): classes are scored by cross-validation over all N labels; token
     # tasks keep the held-out sentences (their entity F1 is a per-sentence metric)
     pooled = not getattr(sample, "extra", 0) and task.rank_features != "words"
-    protocol = f"{len(labels[0]) + len(labels[1])} labels, cross-validated" if pooled else \
+    groups = _groups(inputs, task.rank_features) if pooled else None
+    protocol = f"{len(labels[0]) + len(labels[1])} labels{copies_said(groups)}, cross-validated" if pooled else \
         f"{len(labels[0])} labels scored on {len(labels[1])} held out"
     data_seconds = time.perf_counter() - t0
     data_hash = file_hash(cfg.data.path) if task.rank_features != "images" else None  # text's labelled file
@@ -289,7 +290,7 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
             feats = _text_features(folder, inputs, cfg.train.max_length, bf16, task.rank_features == "words",
                                    cfg.trust_pickled_weights)
         values = score_cross_validated(np.concatenate(feats), np.concatenate(labels), cfg.train.seed, scores,
-                                       groups=_groups(inputs, task.rank_features)) if pooled else None
+                                       groups=groups) if pooled else None
         if values is None:
             values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
         seen = fitted_on(folder, data_hash)
