@@ -104,3 +104,18 @@ def test_the_report_opens_with_how_the_labels_were_counted(tmp_path):
     assert protocol(results).startswith("Labels: N labels means N labelled examples in all")
     assert "explicit dev set" in protocol(results.assign(validation_labels=[500]))
     assert "was not recorded" in protocol(pd.DataFrame({"score": [0.5]}))
+
+
+def test_the_report_notes_test_rows_that_repeat_a_learned_text(tmp_path):
+    """A task whose test rows repeat texts its runs learned from is named, with the largest count; an older
+    results.csv without the column, or a study with none, gets no note."""
+    from warmstart.studies.report import repeats_note, write_report
+
+    root = study_fixture(tmp_path / "study")
+    assert "repeat a text" not in write_report(root).read_text(encoding="utf-8")
+    results = pd.read_csv(root / "results.csv")
+    assert repeats_note(results.assign(test_repeats=0)) == ""
+    results.assign(test_repeats=[3 if i == 5 else 0 for i in range(len(results))]).to_csv(root / "results.csv",
+                                                                                           index=False)
+    page = write_report(root).read_text(encoding="utf-8")
+    assert "sentiment: up to 3 test rows repeat a text that a run learned from" in page

@@ -31,7 +31,7 @@ from warmstart.tasks.registry import Task, get, run_task, task_of
 from warmstart.tasks.resume import finetune_inputs
 
 RESULT_COLUMNS = ["task", "init", "strategy", "labels", "seed", "metric", "score", "seconds", "validation_labels",
-                  "protocol", "cell", "overrides"]
+                  "protocol", "cell", "overrides", "test_repeats"]
 
 
 def _data_inputs(cfg) -> dict:
@@ -232,7 +232,8 @@ def result_row(cell: Cell, metrics: dict) -> dict:
     return {"task": cell.task, "init": cell.init, "strategy": cell.strategy, "labels": cell.labels, "seed": cell.seed,
             "metric": metric, "score": round(metrics[metric] * cell.kind.score_scale, 6), "seconds": metrics.get("seconds"),
             "validation_labels": metrics.get("validation_labels", 0), "protocol": metrics.get("protocol"),
-            "cell": str(cell.folder), "overrides": " ".join(cell.overrides)}
+            "cell": str(cell.folder), "overrides": " ".join(cell.overrides),
+            "test_repeats": metrics.get("test_repeats", 0)}  # test rows that repeat one of the run's labelled texts
 
 
 def write_table(rows: list[dict], path: Path) -> None:

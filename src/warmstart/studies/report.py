@@ -200,6 +200,17 @@ def protocol(results: pd.DataFrame) -> str:
             "by cross-validation inside the N. E.g. " + str(results["protocol"].dropna().iloc[0]) + ".")
 
 
+def repeats_note(results: pd.DataFrame) -> str:
+    """A note for each task whose test rows repeat texts that its runs learned from (results' `test_repeats`):
+    there a score measures memory, and each run's metrics.json gives its score on the other rows."""
+    if "test_repeats" not in results.columns:
+        return ""
+    most = results.assign(r=results["test_repeats"].fillna(0)).groupby("task", sort=False)["r"].max()
+    return "".join(f"<p class='note'>{_esc(task)}: up to {int(r)} test rows repeat a text that a run learned from; "
+                   "those rows score memory, not a forecast. Each run's metrics.json gives its score on the other "
+                   "rows (accuracy_unseen / micro_f1_unseen).</p>" for task, r in most.items() if r > 0)
+
+
 def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Path:
     """RUN_DIR/report.html from RUN_DIR/results.csv (a study's table): one self-contained page per study."""
     from warmstart.errors import WarmstartError
@@ -222,7 +233,7 @@ def write_report(run_dir: str | Path, labels_saved_at: int | None = None) -> Pat
     parts = [f"<h1>Did pretraining help? {_esc(root.name)}</h1>", f"<p class='protocol'>{_esc(protocol(results))}</p>",
              f"<p class='note'>{len(results)} runs from {_esc(path)}; scores are test-set means over seeds (%), "
              "± the standard deviation; bands and intervals are 95%, clipped to what the metric can be; with fewer "
-             f"than {MIN_SEEDS} seeds a difference is reported as too few seeds to tell.</p>"]
+             f"than {MIN_SEEDS} seeds a difference is reported as too few seeds to tell.</p>", repeats_note(results)]
     for task, rows in results.groupby("task", sort=False):
         metric = rows["metric"].iloc[0]
         points = curve(results, task)
