@@ -109,6 +109,9 @@ def test_the_verdict_names_the_choice_rivals_and_adaptation(auto_run):
     assert v["chosen"]["low"] <= v["chosen"]["score"] <= v["chosen"]["high"]
     assert "tfidf" in c and v["unlabelled"]["adapted"]
     assert "adaptation" in v["comparisons"]
+    # the most-frequent-class rival, paired on the same folds, and the class balance it is read against
+    assert c["majority"]["b"] == f"always {v['majority']['class']!r}" and v["majority"]["count"] <= v["labels"]
+    assert 0 <= v["majority"]["rare_found"] <= v["majority"]["rare_count"]
     assert len(v["curve"]) == 3 and v["curve"][0]["labels"] < v["curve"][-1]["labels"]
     assert 0 <= v["chosen"]["test_score"] <= 1 and v["test_rows"] == 40
 
@@ -246,6 +249,7 @@ def test_a_table_of_label_sets_is_chosen_by_micro_f1_and_predicted_as_the_user_w
     assert v["label_sets"] and v["metric"] == "micro-F1" and v["rank_by"] == "probe" and v["classes"] == ["0", "1"]
     assert v["chosen"]["low"] <= v["chosen"]["score"] <= v["chosen"]["high"] and 0 <= v["chosen"]["test_score"] <= 1
     assert "tfidf" in v["comparisons"] and "micro-F1 cross-validated" in v["sentences"][0]
+    assert "majority" not in v["comparisons"] and v["majority"] is None  # sets of labels: no such rival
     assert any(p["pipeline"].startswith("full:") for p in v["pipelines"] + v["skipped"])  # queued for sets only
     used = pd.read_csv(tmp_path / "a" / "labels.csv")
     assert list(used.columns) == ["text", "0", "1", "fold"] and len(used) == 24

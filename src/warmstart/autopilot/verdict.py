@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from warmstart.autopilot import majority
 from warmstart.autopilot.choice import DEFAULT_WHY, default
 from warmstart.autopilot.crossval import fraction_of, interval, oof_probe, oof_tfidf, paired_gap, right, score
 from warmstart.autopilot.plan import SCRATCH
@@ -110,6 +111,12 @@ def verdict(run, refit: dict) -> dict:
     if SCRATCH in run.encoders:
         own = [k for k in run.ranking() if k.endswith(f":{SCRATCH}")]
         comparisons["pretraining"] = _gap(run, own[0], "tfidf") if own else None
+    balance = None
+    if not data.multi:  # the rival every classifier must beat first (autopilot/majority.py)
+        floor = majority.oof_majority(y, data.folds)
+        balance = majority.facts(y, data.names, run.oof[chosen], data.test_y)
+        comparisons["majority"] = {"a": pipeline_name(chosen), "b": f"always {balance['class']!r}",
+                                   **paired_gap(run.oof[chosen], floor, y)}
     points = _curve(run, encoder)
     candidates = [{"name": n, "folder": state.get(f"encoder:{n}")["folder"], "rank": state.get(f"encoder:{n}")["rank"],
                    "probe": round(100 * score(run.oof[f"probe:{n}"], y), 1)}
@@ -131,12 +138,13 @@ def verdict(run, refit: dict) -> dict:
             "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
             "more_labels": more_labels(points), "budget_min": round(run.settings["budget_s"] / 60, 1),
             "wall_min": round(run.clock.spent() / 60, 1), "default": first,
-            "sentences": sentences(run, comparisons, chosen, unl, why)}
+            "majority": balance, "sentences": sentences(run, comparisons, chosen, unl, why, balance)}
 
 
-def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str | None = None) -> list[str]:
+def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str | None = None,
+              balance: dict | None = None) -> list[str]:
     """The verdict in plain words, one sentence a question; `default_why`: why the default pipeline is the default
-    (None: no queued pipeline ran)."""
+    (None: no queued pipeline ran); `balance`: majority.facts of one-label-a-text data."""
     data = run.data
     out = [f"Best model: {pipeline_name(chosen)}, {100 * data.score(run.oof[chosen]):.1f}"
            f"{' micro-F1' if data.multi else '%'} cross-validated on your {len(data.y)} labels "
@@ -155,6 +163,8 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str |
                        "library: the same method, within 0.2 points of it in benchmarks/results/few_label.md)")}[key]
             out.append(f"Against {what}: {g['gap']:+.1f} points (95% interval {g['low']:+.1f} to {g['high']:+.1f}): "
                        f"{words[g['verdict']]} it.")
+    if balance and comparisons.get("majority"):
+        out.append(majority.sentence(comparisons["majority"], balance, len(data.y)) or "")
     if chosen == "setfit:MiniLM":
         out.append("The chosen model is SetFit on the public MiniLM as it ships: what you could download did best "
                    "here; nothing warmstart adapted or pretrained beat it.")
@@ -175,7 +185,7 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str |
     if comparisons.get("setfit") and comparisons["setfit"]["verdict"] != "better" and chosen != "setfit:MiniLM":
         out.append("Plainly: on these labels the chosen model has not clearly beaten what you could download; "
                    "it is delivered as the best warmstart could choose here, not because it earned its cost.")
-    return out
+    return [s for s in out if s]
 
 
 def why_chosen(comparisons: dict, metric: str, default_why: str | None) -> str:
@@ -242,6 +252,9 @@ def test_figure(result: dict) -> str:
                 if c.get("test_unseen_score") is not None else "none is new")
         said += (f"; {r} of the {n} test rows repeat one of your labelled texts, which the model was fitted on: "
                  f"{rest}")
+    balance = result.get("majority") or {}
+    if balance.get("test_share") is not None:
+        said += f" (always answering {balance['class']!r} would score {balance['test_share']:.1f}%)"
     return said
 
 
