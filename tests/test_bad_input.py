@@ -108,7 +108,7 @@ CASES = [
     ([*FT, "data.path=float.csv"], "non-integer floats"),
     ([*FT, "data.path=header.csv"], "has no rows"),
     ([*FT, "data.path=unseen.csv"], "appears in the test split but never in train"),
-    ([*FT, "data.path=nan.csv"], "row 1 of 2 has no value in label column"),
+    ([*FT, "data.path=nan.csv"], "row 1 has no value in label column"),
     ([*FT, "data.path=tags.csv"], "holds lists of labels.*use task: multi_label"),
     ([*FT, "data.path=s.csv", "task=multi_label"], "holds one label a row, not a set of labels"),
     ([*FT, "data.path=tags.csv", "task=multi_label", "data.label_separator=' '"], "an empty or blank separator"),

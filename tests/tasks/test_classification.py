@@ -48,8 +48,8 @@ def test_the_test_split_does_not_move_with_the_validation_carve(tmp_path):
 
 
 @pytest.mark.parametrize("labels, message", [
-    ([0, 1, 0, None], "row 4 of 4 has no value in label column 'label'"),
-    ([None, 1, None, None], "rows 1, 3 and 4 of 4 have no value in label column 'label'"),
+    ([0, 1, 0, None], "row 4 has no value in label column 'label'"),
+    ([None, 1, None, None], "rows 1, 3 and 4 have no value in label column 'label'"),
     ([0.5, 1.0, 0.0, 1.0], "non-integer floats"),
 ])
 def test_bad_labels(tmp_path, labels, message):

@@ -50,13 +50,16 @@ def test_rows_without_text_are_left_out_with_a_note(tmp_path, capsys):
     such rows only is refused in one line."""
     from warmstart.config import LabelledDataConfig
     from warmstart.errors import WarmstartError
+    from warmstart.tasks.classification import load_splits
     from warmstart.tasks.labelled_table import read_labelled
 
     path = tmp_path / "t.csv"
-    path.write_text("text,label\ngood,1\n,0\n   ,1\nbad,0\n", encoding="utf-8")
+    path.write_text("text,label\ngood,1\n,0\n   ,1\nbad,0\nfine,\n", encoding="utf-8")
     df, _ = read_labelled(LabelledDataConfig(path=str(path)))
-    assert df["text"].tolist() == ["good", "bad"] and df["label"].tolist() == [1, 0]
-    assert "rows 2 and 3 have no text in column 'text'; left out (2 of 4 rows)" in capsys.readouterr().err
+    assert df["text"].tolist() == ["good", "bad", "fine"] and df["label"].tolist()[:2] == [1, 0]
+    assert "rows 2 and 3 have no text in column 'text'; left out (2 of 5 rows)" in capsys.readouterr().err
+    with pytest.raises(WarmstartError, match="row 5 has no value in label column"):  # the file's row, not the 3rd
+        load_splits(LabelledDataConfig(path=str(path), split_column=None), seed=0)
     path.write_text("text,label\n,1\n  ,0\n", encoding="utf-8")
     with pytest.raises(WarmstartError, match="no row has text in column 'text'"):
         read_labelled(LabelledDataConfig(path=str(path)))

@@ -68,8 +68,8 @@ def _check_labels(df: pd.DataFrame, column: str, where: str) -> pd.Series:
                              f"data.path={where} data.label_column={column} init=ENCODER`)")
     if (missing := labels.isna()).any():
         verb = "has" if missing.sum() == 1 else "have"
-        raise WarmstartError(f"{where}: {row_numbers(missing)} of {len(labels)} {verb} no value in label column "
-                             f"'{column}'; drop or fill them")
+        raise WarmstartError(f"{where}: {row_numbers(missing)} {verb} no value in label column '{column}'; drop or "
+                             "fill them")
     if pd.api.types.is_float_dtype(labels):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise WarmstartError(f"{where}: label column '{column}' holds non-integer floats (e.g. {labels.iloc[0]}); "

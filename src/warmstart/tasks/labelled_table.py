@@ -76,16 +76,18 @@ def read_labelled(cfg: LabelledDataConfig) -> tuple[pd.DataFrame, list[str] | No
     if blank.any():  # nothing to read in them: a model fitted on "" learns the label's frequency, no more
         tell_once(f"note: {cfg.path}: {row_numbers(blank)} {'has' if blank.sum() == 1 else 'have'} no text in column "
                   f"'{cfg.text_column}'; left out ({int(blank.sum())} of {len(df)} rows)")
-        df = df[~blank].reset_index(drop=True)
+        df = df[~blank]  # the index stays the file's row number, which later notes and errors name
         if df.empty:
             raise WarmstartError(f"{cfg.path}: no row has text in column '{cfg.text_column}'")
     return df, names
 
 
 def row_numbers(mask: pd.Series, shown: int = 5) -> str:
-    """'row 4', or 'rows 4, 9 and 12', or 'rows 4, 9, 12, 15, 20 and 3 more' of a table read with read_table: row
-    1 is the first under a CSV's header (its line 2, unless a cell spans lines), or a JSONL file's first line."""
-    rows = [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))]
+    """'row 4', or 'rows 4, 9 and 12', or 'rows 4, 9, 12, 15, 20 and 3 more': the rows `mask` marks, numbered
+    as the file has them (a Series: by its index, which read_labelled keeps through the rows it leaves out; row 1
+    is the first under a CSV's header, its line 2 unless a cell spans lines, or a JSONL file's first line)."""
+    rows = [int(i) + 1 for i in (mask.index[mask.to_numpy()] if isinstance(mask, pd.Series) else
+                                 np.flatnonzero(np.asarray(mask)))]
     if len(rows) == 1:
         return f"row {rows[0]}"
     if len(rows) > shown + 1:
