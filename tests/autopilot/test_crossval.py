@@ -290,7 +290,10 @@ def test_the_final_score_says_which_test_rows_repeat_a_labelled_text():
                     ["good  FILM", "new text", "another", "bad film"], np.array([1, 1, 0, 0]))
     assert data.test_repeats().tolist() == [True, False, False, True]
     got = test_scores(data, np.array([1, 0, 0, 0]), {"accuracy": 0.75})
-    assert got == {"test_score": 0.75, "test_size": 4, "test_repeats": 2, "test_unseen_score": 0.5}
+    # the N's rarest class is 0 (1 label of 3): 2 test rows of it, the model found 2
+    assert got == {"test_score": 0.75, "test_size": 4, "test_repeats": 2, "test_unseen_score": 0.5,
+                   "test_rare": 2, "test_rare_found": 2}
     data.test_texts = ["new", "other", "third", "fourth"]
-    assert test_scores(data, np.array([1, 0, 0, 0]), {"accuracy": 0.75}) == {"test_score": 0.75, "test_size": 4}
+    assert test_scores(data, np.array([1, 1, 1, 0]), {"accuracy": 0.75}) == {
+        "test_score": 0.75, "test_size": 4, "test_rare": 2, "test_rare_found": 1}
     assert test_scores(data, np.zeros(0, dtype=int), {}) == {"test_score": None, "test_size": 0}

@@ -128,3 +128,16 @@ def test_the_protocol_line_says_how_many_different_texts_the_labels_hold(texts, 
 
     n = len(texts)
     assert copies_said(Labelled(texts, np.zeros(n, dtype=int), ["x"], np.zeros(n, dtype=int)).groups) == said
+
+
+@pytest.mark.parametrize("share, said", [
+    (90.0, "90.0% accuracy (always answering 'pos' would score 89.0%; the model found 3 of the 11 'neg' test rows)"),
+    (55.0, "90.0% accuracy (always answering 'pos' would score 89.0%)"),  # balanced: the rare class is not the point
+])
+def test_the_test_line_sets_the_score_beside_the_majority_and_the_rare_class_found(share, said):
+    from warmstart.autopilot.verdict import test_figure
+
+    result = {**CARD_RESULT, "majority": {"class": "pos", "share": share, "test_share": 89.0, "rare_class": "neg"},
+              "chosen": {**CARD_RESULT["chosen"], "test_score": 0.9, "test_size": 100, "test_rare": 11,
+                         "test_rare_found": 3}}
+    assert test_figure(result) == said

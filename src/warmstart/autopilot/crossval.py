@@ -324,10 +324,15 @@ BOOTSTRAP = 2000  # resamples for a micro-F1 interval: its 2.5% and 97.5% points
 def test_scores(data: Labelled, pred: np.ndarray, metrics: dict) -> dict:
     """The final model's score on the file's test rows (pred: their predictions; metrics: its run's) and, where
     some of them repeat one of the N texts, its score on the others alone (`test_unseen_score`, None when every
-    one repeats)."""
+    one repeats); one label a text: how many test rows of the N's rarest class it found (`test_rare_found` of
+    `test_rare`)."""
     if not len(pred):
         return {"test_score": None, "test_size": 0}
     out = {"test_score": metrics.get("micro_f1" if data.multi else "accuracy"), "test_size": len(pred)}
+    if not data.multi:
+        rare = (counts := np.bincount(data.y)).tolist().index(counts[counts > 0].min())
+        out.update(test_rare=int((data.test_y == rare).sum()),
+                   test_rare_found=int(((pred == rare) & (data.test_y == rare)).sum()))
     seen = data.test_repeats()
     if seen.any():
         out.update(test_repeats=int(seen.sum()),

@@ -131,8 +131,8 @@ def verdict(run, refit: dict) -> dict:
                            if len(data.test_y) else ""),
             "chosen": {**next(r for r in rows if r["pipeline"] == chosen), "encoder": encoder, "strategy": strategy,
                        "folder": str(run.root / "model"),
-                       **{k: refit[k] for k in ("test_score", "test_size", "test_repeats", "test_unseen_score")
-                          if k in refit},
+                       **{k: refit[k] for k in ("test_score", "test_size", "test_repeats", "test_unseen_score",
+                                                "test_rare", "test_rare_found") if k in refit},
                        "encoder_folder": run.encoders[encoder]},
             "pipelines": rows, "skipped": skipped, "candidates": candidates, "unlabelled": unl,
             "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
@@ -254,7 +254,9 @@ def test_figure(result: dict) -> str:
                  f"{rest}")
     balance = result.get("majority") or {}
     if balance.get("test_share") is not None:
-        said += f" (always answering {balance['class']!r} would score {balance['test_share']:.1f}%)"
+        rare = (f"; the model found {c['test_rare_found']} of the {c['test_rare']} {balance['rare_class']!r} test rows"
+                if c.get("test_rare") and balance["share"] >= 60 else "")  # a skewed table: the class that counts
+        said += f" (always answering {balance['class']!r} would score {balance['test_share']:.1f}%{rare})"
     return said
 
 
