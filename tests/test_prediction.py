@@ -218,3 +218,16 @@ def test_a_repeated_text_is_predicted_once_and_every_copy_keeps_its_row(finetune
             j = texts.index(text)
             assert got["prediction"][i] == alone["prediction"][j] and got["prob_1"][i] == got["prob_1"][j]
             assert abs(got["prob_1"][i] - alone["prob_1"][j]) < 1e-4
+
+
+def test_the_runs_metrics_set_the_most_frequent_class_beside_its_accuracy(finetuned, sentiment_csv):
+    """metrics.json's majority_accuracy: always answering the training labels' most frequent class, on the same
+    test rows (the first rival a skewed table's accuracy must beat); the card says it beside the accuracy."""
+    import json
+
+    metrics = json.loads((finetuned / "metrics.json").read_text(encoding="utf-8"))
+    table = pd.read_csv(sentiment_csv)
+    top = table.query("split == 'train'")["label"].value_counts().idxmax()  # the run's labels: all training rows
+    assert metrics["majority_accuracy"] == round(float((table.query("split == 'test'")["label"] == top).mean()), 4)
+    assert f"most frequent class: {100 * metrics['majority_accuracy']:.1f}%" in (finetuned / "README.md").read_text(
+        encoding="utf-8")

@@ -82,6 +82,8 @@ def test_a_pair_classifiers_card_tokenises_both_texts(pretrained, tmp_path):
     ({"strategy": "full", "test_size": 40, "accuracy": 0.8125, "macro_f1": 0.8, "protocol": "100 labels"},
      ["accuracy 81.2%", "macro-F1 80.0%", "40 rows", "100 labels", "# Text classifier (full, warmstart)"]),
     ({"strategy": "lp_ft", "test_size": 0}, ["No test rows: nothing was scored"]),
+    ({"strategy": "setfit", "test_size": 40, "accuracy": 0.9, "macro_f1": 0.47, "majority_accuracy": 0.9},
+     ["accuracy 90.0% (always answering the training labels' most frequent class: 90.0%), macro-F1 47.0%"]),
 ])
 def test_the_finetune_card_states_the_protocol_and_the_test_figures(metrics, says):
     from warmstart.tasks.card import finetune_card

@@ -94,8 +94,10 @@ def finetune_card(metrics: dict, classes: list[str], init: str, pooling: str, ma
                   pairs: bool = False) -> str:
     """README.md of a `warmstart finetune` classification folder. `metrics`: the run's metrics.json; `pairs`: it
     classifies sentence pairs (`data.text_pair_column`)."""
+    floor = (f" (always answering the training labels' most frequent class: {100 * metrics['majority_accuracy']:.1f}%)"
+             if metrics.get("majority_accuracy") is not None else "")
     tested = (f"- Test split ({metrics['test_size']} rows, never used to fit or choose): accuracy "
-              f"{100 * metrics['accuracy']:.1f}%, macro-F1 {100 * metrics['macro_f1']:.1f}%.\n"
+              f"{100 * metrics['accuracy']:.1f}%{floor}, macro-F1 {100 * metrics['macro_f1']:.1f}%.\n"
               if metrics.get("test_size") else "- No test rows: nothing was scored.\n")
     return page("text-classification", "Text classifier", f"`{init}` ({len(classes)} classes: "
                 f"{', '.join(map(str, classes))}).", tested, usage(pooling, max_length, pairs), metrics)
