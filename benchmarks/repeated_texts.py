@@ -31,7 +31,8 @@ from few_label import cpu_name, publish  # noqa: E402
 
 import warmstart  # noqa: E402
 import warmstart.data.sample as sample  # noqa: E402
-from warmstart.autopilot.crossval import Labelled, oof_probe, oof_tfidf, score  # noqa: E402
+from warmstart.autopilot.crossval import Labelled, oof_probe, oof_tfidf  # noqa: E402
+from warmstart.autopilot.intervals import score  # noqa: E402
 from warmstart.data.sample import most_folds  # noqa: E402
 from warmstart.models.common import minilm_folder  # noqa: E402
 from warmstart.models.probe import fit_logistic_cv  # noqa: E402

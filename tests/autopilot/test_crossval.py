@@ -10,13 +10,9 @@ import pytest
 from warmstart.autopilot.crossval import (
     fold_finetune,
     fraction_of,
-    interval,
     load_labelled,
-    micro_f1,
     oof_probe,
     oof_tfidf,
-    paired_gap,
-    wilson,
 )
 from warmstart.errors import WarmstartError
 
@@ -139,25 +135,6 @@ def test_tfidf_out_of_fold_and_the_curve_use_subsets_of_the_fold(sentiment_csv):
     assert np.bincount(data.y[rows]).min() >= 2
 
 
-@pytest.mark.parametrize("a,b,verdict", [
-    ([1] * 40, [0] * 20 + [1] * 20, "better"),    # a right everywhere, b on half
-    ([0] * 20 + [1] * 20, [1] * 40, "worse"),
-    ([1, 0] * 20, [0, 1] * 20, "not clearly different"),
-    ([1, 0] * 20, [1, 0] * 20, "the same"),       # no difference anywhere: no interval to read
-])
-def test_paired_gaps_say_what_the_interval_carries(a, b, verdict):
-    y = np.ones(40, dtype=int)
-    g = paired_gap(np.array(a), np.array(b), y)
-    assert g["verdict"] == verdict and g["low"] <= g["gap"] <= g["high"]
-
-
-def test_the_wilson_interval_stays_inside_0_and_1():
-    low, high = wilson(10, 10)
-    assert 0.6 < low < 1.0 and high == pytest.approx(1.0)
-    low, high = wilson(0, 5)
-    assert low == pytest.approx(0.0) and 0 < high < 0.6
-
-
 # ---------------------------------------------------------------- sets of labels
 def _sets_table(path, form: str, n: int = 24):
     """A table whose texts say their labels (pos, neg, both or neither), in one of the forms multi_label reads."""
@@ -226,33 +203,6 @@ def test_out_of_fold_probe_and_tfidf_predict_sets(tmp_path):
     probe, tfidf = oof_probe(x, data, 0), oof_tfidf(data, 0)
     assert probe.shape == tfidf.shape == data.y.shape
     assert data.score(probe) > 0.9 and data.score(tfidf) > 0.5  # the words say the labels
-
-
-@pytest.mark.parametrize("wrong_a, wrong_b, verdict", [
-    (0, 30, "better"),  # a right everywhere, b misses every label of 30 texts
-    (30, 0, "worse"),
-    (2, 3, "not clearly different"),
-    (5, None, "the same"),  # the same predictions: no interval to read
-])
-def test_paired_gaps_of_micro_f1_come_from_a_paired_bootstrap(wrong_a, wrong_b, verdict):
-    y = np.tile([[1, 0], [0, 1], [1, 1]], (20, 1))  # 60 texts, 80 labels
-    a = y.copy()
-    a[:wrong_a] = 0  # the first texts' labels missed
-    b = a.copy() if wrong_b is None else y.copy()
-    if wrong_b:
-        b[-wrong_b:] = 0  # the last ones'
-    g = paired_gap(a, b, y)
-    assert g["verdict"] == verdict and g["low"] <= g["gap"] <= g["high"]
-    assert g["gap"] == pytest.approx(100 * (micro_f1(a, y) - micro_f1(b, y)), abs=0.06)
-
-
-def test_a_micro_f1_interval_holds_its_figure_and_stays_inside_0_and_1():
-    y = np.tile([[1, 0], [0, 1], [1, 1]], (10, 1))
-    pred = y.copy()
-    pred[:6] = 0
-    low, high = interval(pred, y)
-    assert 0 <= low < micro_f1(pred, y) < high <= 1
-    assert interval(y, y) == (1.0, 1.0)
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from warmstart.autopilot.crossval import paired_gap
+from warmstart.autopilot.intervals import paired_gap
 from warmstart.autopilot.majority import facts, oof_majority, sentence
 
 

@@ -9,7 +9,7 @@ same on Rotten Tomatoes (no strategy beats SetFit at 8 or 16 labels a class; the
 domain_adaptation.md). So the pipeline the benchmarks put first, the first of auto's queue (SetFit on the top
 encoder; for sets of labels full fine-tuning, multi_label.md's best), is the default, and another pipeline
 replaces it only when the paired test on the N out-of-fold predictions says it is clearly better
-(crossval.paired_gap, the verdict's own test, as for pretraining from scratch). The test's resolution grows with
+(intervals.paired_gap, the verdict's own test, as for pretraining from scratch). The test's resolution grows with
 N: at 32 labels a lead of one or two labels is never clear, at 1,000 a lead of about 3 points is. Measured with
 the rule (auto.md, 2026-12-06): 65.3 mean test accuracy against 63.4 for the best out-of-fold score in the same
 runs.
@@ -17,7 +17,7 @@ runs.
 
 from __future__ import annotations
 
-from warmstart.autopilot.crossval import paired_gap
+from warmstart.autopilot.intervals import paired_gap
 from warmstart.autopilot.plan import SCRATCH
 
 # why each strategy can be the default, as the verdict says it

@@ -1,12 +1,12 @@
 """`warmstart auto`'s measurements, all inside the N labels: the labelled set and its folds, each pipeline's
-out-of-fold predictions, and the intervals read from them.
+out-of-fold predictions, and the final model's score on the file's test rows (the intervals read from the
+predictions: autopilot/intervals.py).
 
 Every pipeline is scored on the same stratified folds of the N labels (k = 5, or 3 when the budget is short,
 never more than the smallest class's count): fitted on k-1 folds, it predicts the held-out one, so each of the N
 labels gets one out-of-fold prediction from every pipeline and two pipelines can be compared example by example
-(paired). One label a text: accuracy, t intervals on the per-example differences. A set of labels a text (lists
-in the label column, `label_separator`, `label_columns`): micro-F1, folds by iterative stratification, and
-paired bootstrap intervals (micro-F1 is not a mean over examples). Nothing outside the N reaches a fit, a
+(paired). A text's copies share a fold (data/sample.text_groups). A set of labels a text (lists in the label
+column, `label_separator`, `label_columns`): micro-F1 and folds by iterative stratification. Nothing outside the N reaches a fit, a
 choice or a score; test rows in the user's file are read only to score the final model once every decision is
 made.
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from warmstart.autopilot.intervals import score
 from warmstart.engine.outputs import replace_file
 from warmstart.errors import WarmstartError
-from warmstart.models.probe import accuracy, f1_of_counts, micro_f1, set_counts
 
 
 @dataclass
@@ -317,10 +317,7 @@ def same_table(path: Path, frame: pd.DataFrame) -> bool:
         return False
 
 
-# ---------------------------------------------------------------- what the predictions say
-BOOTSTRAP = 2000  # resamples for a micro-F1 interval: its 2.5% and 97.5% points move by about 0.2 points
-
-
+# ---------------------------------------------------------------- the final model on the file's test rows
 def test_scores(data: Labelled, pred: np.ndarray, metrics: dict) -> dict:
     """The final model's score on the file's test rows (pred: their predictions; metrics: its run's) and, where
     some of them repeat one of the N texts, its score on the others alone (`test_unseen_score`, None when every
@@ -338,63 +335,3 @@ def test_scores(data: Labelled, pred: np.ndarray, metrics: dict) -> dict:
         out.update(test_repeats=int(seen.sum()),
                    test_unseen_score=score(pred[~seen], data.test_y[~seen]) if not seen.all() else None)
     return out
-
-
-def score(pred: np.ndarray, y: np.ndarray) -> float:
-    """Accuracy (y: (N,) class ids), or micro-F1 (y: (N, L) 0/1)."""
-    return micro_f1(pred, y) if np.ndim(y) == 2 else accuracy(pred, y)
-
-
-def right(pred: np.ndarray, y: np.ndarray) -> int:
-    """How many of the labels (texts, or for sets of labels (text, label) decisions) the predictions got right."""
-    return int((np.asarray(pred) == np.asarray(y)).sum())
-
-
-def _bootstrap(counts: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The micro-F1 of BOOTSTRAP resamples of the rows of `counts` (N, 3), drawn with replacement, seeded: the
-    same draws for every pipeline, so a paired gap resamples both sides alike. -> (BOOTSTRAP,)"""
-    rows = np.random.default_rng([seed, 23]).integers(0, len(counts), size=(BOOTSTRAP, len(counts)))
-    return f1_of_counts(counts[rows].sum(1))
-
-
-def interval(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The 95% interval of the predictions' score: Wilson's for an accuracy, the bootstrap's percentiles for a
-    micro-F1 (rows resampled with replacement)."""
-    if np.ndim(y) != 2:
-        return wilson(right(pred, y), len(y))
-    f1 = _bootstrap(set_counts(pred, y))
-    return float(np.percentile(f1, 2.5)), float(np.percentile(f1, 97.5))
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson interval of an accuracy of `correct` out of `n` (stays inside 0..1, sound at small n)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = correct / n
-    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float((centre - half) / (1 + z * z / n)), float((centre + half) / (1 + z * z / n))
-
-
-def paired_gap(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
-    """Pipeline a minus pipeline b on the same N out-of-fold predictions, in points of the score: for an accuracy,
-    the mean of the per-example differences (1, 0 or -1) and its 95% t interval; for a micro-F1 (y: (N, L)), the
-    difference and the 2.5 / 97.5 percentiles of its paired bootstrap (both pipelines scored on the same resampled
-    rows). `verdict`: better / worse / not clearly different (the interval straddles 0) / the same (right and
-    wrong on the same labels: no interval to read)."""
-    from scipy import stats
-
-    a, b, y = np.asarray(a), np.asarray(b), np.asarray(y)
-    if y.ndim == 2:
-        d = (_bootstrap(set_counts(a, y)) - _bootstrap(set_counts(b, y))) * 100
-        mean = (micro_f1(a, y) - micro_f1(b, y)) * 100
-        low, high = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
-        same = bool((a == b).all())
-    else:
-        diff = (a == y).astype(float) - (b == y).astype(float)
-        mean = float(diff.mean()) * 100
-        half = float(stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))) * 100 \
-            if len(diff) > 1 else np.inf
-        low, high = mean - half, mean + half
-        same = not diff.any()
-    word = ("the same" if same else "better" if low > 0 else "worse" if high < 0 else "not clearly different")
-    return {"gap": round(mean, 1), "low": round(low, 1), "high": round(high, 1), "verdict": word}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warmstart.autopilot.crossval import paired_gap
+from warmstart.autopilot.intervals import paired_gap
 
 MIN_UNLABELLED_MINUTES = 1.0  # below this an adaptation pass is too short to change the encoder
 # Pretraining from scratch beside candidates only when TF-IDF + LR is clearly better than their best probe (a

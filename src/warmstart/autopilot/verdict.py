@@ -13,7 +13,8 @@ import yaml
 
 from warmstart.autopilot import majority
 from warmstart.autopilot.choice import DEFAULT_WHY, default
-from warmstart.autopilot.crossval import fraction_of, interval, oof_probe, oof_tfidf, paired_gap, right, score
+from warmstart.autopilot.crossval import fraction_of, oof_probe, oof_tfidf
+from warmstart.autopilot.intervals import interval, paired_gap, right, score
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.config.loader import CONFIG_FILENAME
 from warmstart.data.sample import copies_said
