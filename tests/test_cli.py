@@ -48,6 +48,19 @@ def test_finetune_help_names_every_task(capsys):
         assert f"{task}:" in out
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["auto", "--help"], ["predict", "--help"], ["pretrain", "-h"]])
+def test_help_answers_without_importing_torch(argv):
+    """`warmstart --help` took 2 s, 1.4 of them importing torch for the task list that only `finetune --help`
+    shows; a fresh interpreter must answer these without torch or transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from warmstart.cli import main\ntry: main(sys.argv[1:])\nexcept SystemExit: pass\n"
+            "print('IMPORTED', sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert "usage: warmstart" in done.stdout and "IMPORTED []" in done.stdout, done.stdout[-500:] + done.stderr
+
+
 def test_rank_takes_overrides_like_every_command(pretrained, sentiment_csv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.yaml").write_text(f"data: {{path: {sentiment_csv}}}\ntrain: {{precision: fp32}}\n")

@@ -42,9 +42,10 @@ def _recipe_args(s: argparse.ArgumentParser, what: str, required: bool = False) 
                         "(otherwise only a cached copy is used); also WARMSTART_ALLOW_DOWNLOAD=1")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str] = ()) -> argparse.ArgumentParser:
+    """The command line. `argv`: only `finetune`'s own help lists the tasks, whose registry imports torch (1.4 s of
+    the 2 s that `warmstart --help` took)."""
     from warmstart import __version__
-    from warmstart.tasks.registry import TASKS
 
     p = argparse.ArgumentParser(prog="warmstart", description="Pretrain without labels, warm-start every "
                                 "downstream task, and know whether it helped.")
@@ -53,9 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pretrain", help="pretrain an encoder: text (MLM/NSP, ELECTRA) or images (SimCLR, autoencoder)")
     _recipe_args(s, "pretraining")
     s.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint-last")
-    tasks = "; ".join(f"{name}: {t.description}" for name, t in TASKS.items())
     s = sub.add_parser("finetune", help="fine-tune a checkpoint (or scratch) on a task",
-                       description=f"Fine-tune a checkpoint (or scratch) on a task. Tasks (the recipe's `task:`): {tasks}.")
+                       description="Fine-tune a checkpoint (or scratch) on a task. Tasks (the recipe's `task:`): "
+                                   f"{_task_list() if argv[:1] == ['finetune'] else 'see warmstart finetune --help'}.")
     _recipe_args(s, "fine-tuning")
     s.add_argument("--resume", action="store_true", help="continue a stopped run from the state it saved beside "
                                                           "OUTPUT_DIR (every train.save_every_minutes)")
@@ -131,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", type=_positive, default=None)
     d.add_argument("--overwrite", action="store_true", help="replace an output folder warmstart did not write")
     return p
+
+
+def _task_list() -> str:
+    from warmstart.tasks.registry import TASKS
+
+    return "; ".join(f"{name}: {t.description}" for name, t in TASKS.items())
 
 
 def _quiet_library_progress() -> None:
@@ -216,8 +223,9 @@ def _joined_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs (CI, nohup) as they happen
+    argv = _joined_values(sys.argv[1:] if argv is None else list(argv))
+    args = _parser(argv).parse_args(argv)  # --help and a usage error exit here, before transformers is imported
     _quiet_library_progress()
-    args = _parser().parse_args(_joined_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command in RUN_COMMANDS:
         if args.command == "rank" and (args.task or args.set_overrides):  # the earlier spelling
             args.overrides = [*([args.config] if args.config else []), *args.overrides, *args.set_overrides]
