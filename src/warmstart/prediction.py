@@ -221,10 +221,10 @@ def predict_rows(checkpoint: str, input_path: str, output: str | None = None, te
     t0 = time.perf_counter()
     # each chunk's predictions kept beside the output as it finishes (engine/partial.py): a killed run on a large
     # file resumes; the key is what they depend on: the checkpoint's files, the input's, how they are read
+    # (the batch's padding moves bf16 results in their last bits; a classifier's chunks count distinct texts since
+    # 2026-12-07, so a sibling kept before, whose chunks counted rows, is not read as these)
     settings = {"task": predictor.task.name, "text_column": text_column, "text_pair_column": text_pair_column,
-                "batch_size": batch_size,  # the batch's padding moves bf16 results in their last bits
-                "chunks_of": "distinct inputs"}  # a classifier's chunks count distinct texts since 2026-12-07: a
-    # sibling kept before, whose chunks counted rows, is not read as these
+                "batch_size": batch_size, "chunks_of": "distinct inputs"}
     kept = KeptChunks(partial_path(out), files_key(settings, [predictor.folder, src]), "warmstart predict")
     result, began = predictor.predict_file(src, text_column, text_pair_column, batch_size, True, kept)
     written = save_rows(predictor.task, result, out, overwrite, t0, began, kept.restored)

@@ -315,7 +315,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         probs = predict_batches(model, inference_batches(enc["test"], 64, pad), tc.pooling, bf16)
         pred = probs.argmax(1)
         tested = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
-                  "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),  # and the first rival:
+                  "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
+                  # the first rival: always answering the training labels' most frequent class
                   "majority_accuracy": round(float((y["test"] == np.bincount(sample.labelled["label"]).argmax()).mean()), 4),
                   **unseen_scores(sample.labelled, test, accuracy_score, y["test"], pred, "accuracy", caller_scores())}
         predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
