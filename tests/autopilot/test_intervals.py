@@ -51,3 +51,29 @@ def test_a_micro_f1_interval_holds_its_figure_and_stays_inside_0_and_1():
     low, high = interval(pred, y)
     assert 0 <= low < micro_f1(pred, y) < high <= 1
     assert interval(y, y) == (1.0, 1.0)
+
+
+def test_balanced_scores_gaps_and_intervals_weigh_every_class_alike():
+    """108 / 12 labels: a pipeline that answers the common class to everything scores 90% accuracy but 50%
+    balanced accuracy; one that finds 10 of the 12 rare labels at the cost of 14 common ones is worse in accuracy
+    and better balanced, and the paired gap is the balanced accuracies' difference."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from warmstart.autopilot.intervals import example_weights, score
+
+    y = np.array([0] * 108 + [1] * 12)
+    majority = np.zeros(120, dtype=int)
+    finder = y.copy()
+    finder[:14], finder[-2:] = 1, 0
+    assert score(majority, y) == pytest.approx(0.9) and score(majority, y, balanced=True) == pytest.approx(0.5)
+    assert score(finder, y, balanced=True) == pytest.approx(balanced_accuracy_score(y, finder))
+    assert example_weights(y).mean() == pytest.approx(1.0) and example_weights(y)[-1] == pytest.approx(5.0)
+    plain, balanced = paired_gap(finder, majority, y), paired_gap(finder, majority, y, balanced=True)
+    assert plain["gap"] < 0 and balanced["verdict"] == "better"
+    assert balanced["gap"] == pytest.approx(100 * (score(finder, y, True) - 0.5), abs=0.05)
+    low, high = interval(finder, y, balanced=True)
+    assert low < score(finder, y, True) < high
+    # equal classes: the effective count is N, so the balanced interval is the plain one
+    even = np.array([0, 1] * 20)
+    guess = np.array([0, 1] * 15 + [1, 0] * 5)
+    assert interval(guess, even, balanced=True) == pytest.approx(interval(guess, even))

@@ -80,3 +80,38 @@ def test_the_offset_and_c_are_sklearns_first_best_micro_f1(seed, n, labels, rate
     best = int(np.argmax(scores))
     assert choose_c_and_offset(truth, held) == pytest.approx((*choices[best], scores[best]))
     assert choose_c_and_offset(truth, {}, fallback=0.3) == (0.3, 0.0, None)
+
+
+@pytest.mark.parametrize("seed, n, classes", [(0, 30, 2), (1, 50, 3), (2, 9, 4)])
+def test_balanced_accuracy_and_class_weights_are_sklearns(seed, n, classes):
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from warmstart.models.probe import balanced_accuracy, class_weights
+
+    rng = np.random.default_rng(seed)
+    y = rng.choice(classes, size=n, p=np.linspace(1, 3, classes) / np.linspace(1, 3, classes).sum())
+    pred = np.where(rng.random(n) < 0.6, y, rng.integers(0, classes, n))
+    assert balanced_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
+    present = np.unique(y)
+    assert class_weights(y, classes)[present] == pytest.approx(compute_class_weight("balanced", classes=present, y=y))
+    assert class_weights(np.array([0, 0, 2]), 4).tolist() == [0.75, 0.0, 1.5, 0.0]  # absent classes weigh nothing
+
+
+def test_a_balanced_probe_finds_the_rare_class_an_unweighted_one_gives_up_on():
+    """54 / 6 labels whose classes overlap: the unweighted probe's cross-validated accuracy is highest answering
+    the common class (almost) always; weighing the classes alike and choosing C by balanced accuracy finds the
+    rare one."""
+    from warmstart.models.probe import balanced_accuracy, fit_logistic_cv
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 54 + [1] * 6)
+    x = rng.normal(size=(60, 5)) + y[:, None] * 1.2
+    test_y = np.array([0] * 500 + [1] * 500)
+    test_x = rng.normal(size=(1000, 5)) + test_y[:, None] * 1.2
+    found = {}
+    for balanced in (False, True):
+        fit = fit_logistic_cv(x, y, 0, balanced=balanced)
+        pred = fit["classes"][(test_x @ fit["weight"].T + fit["bias"]).argmax(1)]
+        found[balanced] = balanced_accuracy(test_y, pred)
+    assert found[True] > found[False] + 0.1 and found[True] > 0.7

@@ -84,6 +84,8 @@ def test_a_pair_classifiers_card_tokenises_both_texts(pretrained, tmp_path):
     ({"strategy": "lp_ft", "test_size": 0}, ["No test rows: nothing was scored"]),
     ({"strategy": "setfit", "test_size": 40, "accuracy": 0.9, "macro_f1": 0.47, "majority_accuracy": 0.9},
      ["accuracy 90.0% (always answering the training labels' most frequent class: 90.0%), macro-F1 47.0%"]),
+    ({"strategy": "setfit", "test_size": 40, "accuracy": 0.85, "macro_f1": 0.7, "balanced_accuracy": 0.78},
+     ["macro-F1 70.0%, balanced accuracy (the mean of the classes' recalls) 78.0%."]),
 ])
 def test_the_finetune_card_states_the_protocol_and_the_test_figures(metrics, says):
     from warmstart.tasks.card import finetune_card

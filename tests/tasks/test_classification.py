@@ -165,3 +165,51 @@ def test_inference_runs_longest_first_and_answers_in_the_rows_order(batch_size):
     assert np.allclose(got, alone, atol=1e-5)
     padded = [sum(b["input_ids"].numel() for b in bs) for bs in (batches, make_batches((ids, None), None, batch_size, 0))]
     assert padded[0] <= padded[1]
+
+
+def test_class_weight_balanced_weighs_the_loss_and_the_probe_and_reports_balanced_accuracy(
+        pretrained, sentiment_csv, tmp_path, monkeypatch):
+    """`train.class_weight=balanced` on 40 / 8 training labels: every cross-entropy step weighs the classes by
+    N / (C * n_c) = 0.6 and 3.0, LP-FT's probe is fitted balanced, and metrics.json gives the test rows' balanced
+    accuracy (scikit-learn's, from the run's own predictions) beside accuracy and the majority rival."""
+    import json
+
+    import torch.nn.functional as F
+    from sklearn.metrics import balanced_accuracy_score
+
+    import warmstart.tasks.classification as classification
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.tasks.registry import run_task
+
+    table = pd.read_csv(sentiment_csv)
+    train = table[table["split"] == "train"]
+    skewed = pd.concat([train[train["label"] == 0][:40], train[train["label"] == 1][:8], table[table["split"] == "test"]])
+    skewed.to_csv(path := tmp_path / "skewed.csv", index=False)
+    weights, probes = [], []
+    real_ce, real_probe = F.cross_entropy, classification.fit_logistic_cv
+    monkeypatch.setattr(F, "cross_entropy", lambda *a, **k: weights.append(k.get("weight")) or real_ce(*a, **k))
+    monkeypatch.setattr(classification, "fit_logistic_cv",
+                        lambda *a, **k: probes.append(k.get("balanced")) or real_probe(*a, **k))
+    cfg = load_config(FinetuneConfig, None, [f"output_dir={tmp_path / 'ft'}", f"init={pretrained}",
+                                             f"data.path={path}", "train.strategy=lp_ft", "train.max_epochs=1",
+                                             "train.precision=fp32", "train.class_weight=balanced"])
+    metrics = run_task(cfg)
+    assert probes == [True] and weights and all(w is not None for w in weights)
+    assert weights[0].cpu().tolist() == pytest.approx([0.6, 3.0])
+    pred = pd.read_csv(tmp_path / "ft" / "predictions.csv")
+    assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(pred["label"], pred["prediction"]),
+                                                         abs=1e-4)
+    assert {"accuracy", "macro_f1", "majority_accuracy"} <= set(metrics)
+    saved = json.loads((tmp_path / "ft" / "metrics.json").read_text(encoding="utf-8"))
+    assert saved["balanced_accuracy"] == metrics["balanced_accuracy"]
+
+
+def test_class_weight_is_refused_where_a_task_does_not_read_it(pretrained, tmp_path):
+    from warmstart.config import FinetuneConfig, load_config
+    from warmstart.tasks.registry import run_task
+
+    cfg = load_config(FinetuneConfig, None, ["task=multi_label", f"init={pretrained}", f"data.path={tmp_path}",
+                                             "train.class_weight=balanced", f"output_dir={tmp_path / 'out'}"])
+    with pytest.raises(WarmstartError, match="train.class_weight: balanced .* task multi_label does not read it"):
+        run_task(cfg)
+    assert not (tmp_path / "out").exists()

@@ -414,9 +414,9 @@ def test_the_setfit_library_rival_runs_one_vs_rest_on_the_same_labels(pretrained
     seen = {}
     real = __import__("warmstart.models.sentence", fromlist=["load_setfit_model"]).load_setfit_model
 
-    def spy(folder, strategy=None):
+    def spy(folder, strategy=None, head_params=None):
         seen["strategy"] = strategy
-        return real(folder, strategy)
+        return real(folder, strategy, head_params)
 
     monkeypatch.setattr("warmstart.models.sentence.load_setfit_model", spy)
     monkeypatch.chdir(tmp_path)

@@ -325,3 +325,19 @@ def write_jsonl(rows: list[dict], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_inputs(path: Path, text_column: str, text_pair_column: str | None) -> pd.DataFrame:
+    """The rows to predict (a fine-tuned classifier's `warmstart predict`), every input column kept: a table
+    (CSV/TSV/JSONL/JSON) with the text column(s), or a text file with one input per line (a blank line keeps its
+    row)."""
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        df = read_table(str(path))
+        for col in filter(None, (text_column, text_pair_column)):
+            if col not in df.columns:
+                raise WarmstartError(f"{path}: no column '{col}' (columns: {', '.join(map(str, df.columns))}); "
+                                     "pass --text-column")
+        return df
+    import pandas as pd
+
+    return pd.DataFrame({text_column: read_text_file(path).splitlines()})

@@ -22,19 +22,36 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The mean over the classes present in y_true of each one's recall: scikit-learn's balanced_accuracy_score
+    (adjusted=False), without its input checks. A model that answers one class to everything scores 1 / C."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes = np.unique(y_true)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
+
+
+def class_weights(y: np.ndarray, classes: int | None = None) -> np.ndarray:
+    """(classes,) N / (C * n_c) for each class c among the C present in y (N,), 0 for one absent: scikit-learn's
+    class_weight="balanced", under which every class weighs N / C in all."""
+    counts = np.bincount(np.asarray(y), minlength=classes or 0)
+    return np.where(counts > 0, len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
+
+
 def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int,
-                 cs: tuple[float, ...] = PROBE_CS, score: Callable[[np.ndarray, np.ndarray], float] | None = None) -> dict:
+                 cs: tuple[float, ...] = PROBE_CS, score: Callable[[np.ndarray, np.ndarray], float] | None = None,
+                 balanced: bool = False) -> dict:
     """L2 logistic regression on standardised features (std floored), C picked on validation by `score(y_true, y_pred)`
-    (default accuracy).
+    (default accuracy; `balanced`: every class weighs alike in the loss (class_weight="balanced") and C is picked
+    by balanced accuracy).
 
     Returns {"val_accuracy", "val_score", "C", "weight" (K, D), "bias" (K,), "classes"} with the
     standardisation folded into the weights (so `x @ weight.T + bias` scores raw features) and one row per
     class even for K = 2. The Cs are fitted in increasing order, each starting from the previous solution
     (warm start: the same optima, a fraction of the iterations)."""
-    score = score or accuracy
+    score = score or (balanced_accuracy if balanced else accuracy)
     mu, sd = _standardisation(x_train)
     xt, xv = (x_train - mu) / sd, (x_val - mu) / sd
-    clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
+    clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True, class_weight=_weighing(balanced))
     best = None
     for c in sorted(cs):
         clf.set_params(C=c).fit(xt, y_train)
@@ -46,6 +63,11 @@ def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
     w, b = _raw_weights(coef, intercept, mu, sd)
     return {"val_accuracy": float(acc), "val_score": float(val), "C": c, "weight": w, "bias": b,
             "classes": clf.classes_}
+
+
+def _weighing(balanced: bool) -> str | None:
+    """scikit-learn's class_weight: "balanced" weighs each example by N / (C * its class's count)."""
+    return "balanced" if balanced else None
 
 
 def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,30 +91,31 @@ FALLBACK_C = 0.1  # when no fold can hold out an example of every class (a class
 
 
 def fit_logistic_cv(x: np.ndarray, y: np.ndarray, seed: int, cs: tuple[float, ...] = PROBE_CS,
-                    folds: int = 5, groups: np.ndarray | None = None) -> dict:
+                    folds: int = 5, groups: np.ndarray | None = None, balanced: bool = False) -> dict:
     """The same probe with C chosen inside the labels it is fitted on: stratified k-fold cross-validation
     (k = min(`folds`, the smallest class's count)), the C of best mean held-out accuracy, then one fit on all of
     them. What a run with N labels and no separate validation set may do (nothing outside the N chooses C).
-    `groups` (data/sample.text_groups): the copies of a text stay in one fold (k counted in groups).
+    `groups` (data/sample.text_groups): the copies of a text stay in one fold (k counted in groups). `balanced`:
+    as fit_logistic's (the classes weighed alike, C by the folds' mean balanced accuracy).
     -> fit_logistic's keys, `val_accuracy` being the cross-validated accuracy (None when no fold was possible)."""
     from warmstart.data.sample import kfold, most_folds
 
     y = np.asarray(y)
     k = most_folds(y, folds, groups)
-    scores = {c: [] for c in cs}
+    scores, measure = {c: [] for c in cs}, balanced_accuracy if balanced else accuracy
     if k >= 2:
         for train_idx, val_idx in kfold(y, k, seed, groups):
             mu, sd = _standardisation(x[train_idx])
-            clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
+            clf = LogisticRegression(max_iter=2000, random_state=seed, warm_start=True, class_weight=_weighing(balanced))
             for c in sorted(cs):
                 clf.set_params(C=c).fit((x[train_idx] - mu) / sd, y[train_idx])
-                scores[c].append(accuracy(y[val_idx], clf.predict((x[val_idx] - mu) / sd)))
+                scores[c].append(measure(y[val_idx], clf.predict((x[val_idx] - mu) / sd)))
         c = max(sorted(cs), key=lambda c: float(np.mean(scores[c])))  # ties: the smallest C, the simplest model
         cv = float(np.mean(scores[c]))
     else:
         c, cv = FALLBACK_C, None
     mu, sd = _standardisation(x)
-    clf = LogisticRegression(max_iter=2000, random_state=seed, C=c).fit((x - mu) / sd, y)
+    clf = LogisticRegression(max_iter=2000, random_state=seed, C=c, class_weight=_weighing(balanced)).fit((x - mu) / sd, y)
     w, b = _raw_weights(clf.coef_, clf.intercept_, mu, sd)
     return {"val_accuracy": cv, "val_score": cv, "C": c, "weight": w, "bias": b, "classes": clf.classes_,
             "folds": k if k >= 2 else 0}

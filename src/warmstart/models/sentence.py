@@ -43,10 +43,12 @@ def import_setfit() -> types.ModuleType:
     return importlib.import_module("setfit")
 
 
-def load_setfit_model(folder: str | Path, multi_target_strategy: str | None = None) -> Any:
+def load_setfit_model(folder: str | Path, multi_target_strategy: str | None = None,
+                      head_params: dict | None = None) -> Any:
     """`setfit.SetFitModel` over a local sentence-transformers (or plain HF encoder) folder, checked as every
     checkpoint warmstart reads (engine/checkpoint.require_weights: safetensors only, no checkpoint code, no pickled
-    head), offline; the head is always a fresh one (`multi_target_strategy` "one-vs-rest": a head per label)."""
+    head), offline; the head is always a fresh one (`multi_target_strategy` "one-vs-rest": a head per label;
+    `head_params`: its LogisticRegression's keywords)."""
     from warmstart.engine.checkpoint import require_weights
 
     setfit = import_setfit()
@@ -55,7 +57,7 @@ def load_setfit_model(folder: str | Path, multi_target_strategy: str | None = No
         raise WarmstartError(f"{checked}: holds a pickled SetFit head (model_head.pkl), which warmstart does not "
                              "load; give the sentence-transformers body without it")
     return setfit.SetFitModel.from_pretrained(str(checked), local_files_only=True, trust_remote_code=False,
-                                              multi_target_strategy=multi_target_strategy)
+                                              multi_target_strategy=multi_target_strategy, head_params=head_params or {})
 
 
 # ---------------------------------------------------------------- the pooling a folder was trained with

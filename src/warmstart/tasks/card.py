@@ -96,8 +96,10 @@ def finetune_card(metrics: dict, classes: list[str], init: str, pooling: str, ma
     classifies sentence pairs (`data.text_pair_column`)."""
     floor = (f" (always answering the training labels' most frequent class: {100 * metrics['majority_accuracy']:.1f}%)"
              if metrics.get("majority_accuracy") is not None else "")
+    balanced = (f", balanced accuracy (the mean of the classes' recalls) {100 * metrics['balanced_accuracy']:.1f}%"
+                if metrics.get("balanced_accuracy") is not None else "")
     tested = (f"- Test split ({metrics['test_size']} rows, never used to fit or choose): accuracy "
-              f"{100 * metrics['accuracy']:.1f}%{floor}, macro-F1 {100 * metrics['macro_f1']:.1f}%.\n"
+              f"{100 * metrics['accuracy']:.1f}%{floor}, macro-F1 {100 * metrics['macro_f1']:.1f}%{balanced}.\n"
               if metrics.get("test_size") else "- No test rows: nothing was scored.\n")
     return page("text-classification", "Text classifier", f"`{init}` ({len(classes)} classes: "
                 f"{', '.join(map(str, classes))}).", tested, usage(pooling, max_length, pairs), metrics)

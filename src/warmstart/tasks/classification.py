@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, f1_score
 
 from warmstart.config import FinetuneConfig, LabelledDataConfig
 from warmstart.data.sample import Sample
-from warmstart.data.sources import read_table
+from warmstart.data.sources import read_inputs
 from warmstart.engine.runtime import autocast, require_placed, to_device
 from warmstart.errors import WarmstartError
-from warmstart.models.probe import fit_logistic, fit_logistic_cv
+from warmstart.models.probe import accuracy, balanced_accuracy, class_weights, fit_logistic, fit_logistic_cv
 from warmstart.tasks.card import finetune_card
 from warmstart.tasks.finetune import (
     build_model,
@@ -43,6 +42,7 @@ from warmstart.tasks.finetune import (
 )
 from warmstart.tasks.labelled_table import (
     SPLITS,
+    class_scores,
     holds_sets,
     read_labelled,
     row_groups,
@@ -51,7 +51,6 @@ from warmstart.tasks.labelled_table import (
     split_table,
     subsample,  # noqa: F401 (re-exported: autopilot and tests draw with it)
     texts_of,
-    unseen_scores,
     written,
 )
 from warmstart.tasks.protocol import caller_scores, scored, select_then_refit
@@ -216,22 +215,31 @@ def features(model, batches: list[dict], pooling: str, bf16: bool) -> np.ndarray
 def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad_id: int, bf16: bool,
                start_accuracy: float = float("-inf"), steps: int | None = None, phase: str = "select") -> dict:
     """Fine-tune with the strategy, early stopping on validation accuracy (LP-FT's probed head stays the best
-    candidate until fine-tuning beats it); without validation (`val_b` None, the refit), `steps` steps."""
-    tc = cfg.train
+    candidate until fine-tuning beats it); without validation (`val_b` None, the refit), `steps` steps.
+    `train.class_weight` balanced: the cross-entropy weighs each class alike, and balanced accuracy chooses."""
+    tc, balanced = cfg.train, cfg.train.class_weight == "balanced"
+    weight = to_device(torch.tensor(class_weights(y_train, model.config.num_labels), dtype=torch.float32)) \
+        if balanced else None
 
     def step_fn(batch):
         logits = logits_of(model, batch, tc.pooling)
-        loss = F.cross_entropy(logits.float(), batch["labels"])
+        loss = F.cross_entropy(logits.float(), batch["labels"], weight=weight)
         return {"loss": loss, "acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
 
     def evaluate() -> float:
-        return float(accuracy_score(y_val, predict_batches(model, val_b, tc.pooling, bf16).argmax(1)))
+        return chooser(tc)(y_val, predict_batches(model, val_b, tc.pooling, bf16).argmax(1))
 
     batches = shuffled_epochs(len(y_train), tc.batch_size, tc.seed,
                               lambda rows: make_batches(train_enc, y_train, len(rows), pad_id, rows)[0])
     return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val_b is not None else None,
                len(y_train), model.classifier, bf16, "val_accuracy", start_accuracy, steps=steps, phase=phase,
-               floor=majority_share(y_val))
+               floor=1 / len(np.unique(y_val)) if balanced and y_val is not None else majority_share(y_val))
+
+
+def chooser(tc):
+    """The score that chooses (C, epochs, the refit's check): accuracy, or balanced accuracy under
+    `train.class_weight` balanced. (y_true, y_pred) -> float"""
+    return balanced_accuracy if tc.class_weight == "balanced" else accuracy
 
 
 def train_setfit(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, pad_id: int, bf16: bool,
@@ -273,6 +281,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
 
     resolve_pooling(cfg)  # run_task has, where the run came through it
     tc = cfg.train
+    balanced = tc.class_weight == "balanced"
     t0, bf16, tokenizer = start_run(cfg)
     splits, names = load_splits(cfg.data, tc.seed)
     sample = sample_splits(splits, cfg)
@@ -291,8 +300,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         def probe() -> dict:  # logistic regression on frozen features; C on validation, or cross-validated
             x = features(model, inference_batches(enc, 64, pad), tc.pooling, bf16)
             if val is None:
-                return fit_logistic_cv(x, y_train, tc.seed, groups=row_groups(train))
-            return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed)
+                return fit_logistic_cv(x, y_train, tc.seed, groups=row_groups(train), balanced=balanced)
+            return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed, balanced=balanced)
 
         def finetune(start: float) -> dict:
             if tc.strategy == "setfit":
@@ -303,23 +312,18 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
 
     def score(model, rows: pd.DataFrame) -> float:  # the refit's check (tasks/protocol.py)
         batches = inference_batches(encode(tokenizer, rows, tc.max_length), 64, pad)
-        return float(accuracy_score(rows["label"].to_numpy(), predict_batches(model, batches, tc.pooling, bf16).argmax(1)))
+        return chooser(tc)(rows["label"].to_numpy(), predict_batches(model, batches, tc.pooling, bf16).argmax(1))
 
     model, fitted = select_then_refit(sample, tc.strategy, train_once, Path(cfg.output_dir), score,
                                       early_stopping=tc.patience > 0)
     test = sample.test
-    enc = {"test": encode(tokenizer, test, tc.max_length)}
-    y = {"test": test["label"].to_numpy()}
     tested, files = {}, {}
     if len(test):
-        probs = predict_batches(model, inference_batches(enc["test"], 64, pad), tc.pooling, bf16)
+        probs = predict_batches(model, inference_batches(encode(tokenizer, test, tc.max_length), 64, pad), tc.pooling,
+                                bf16)
         pred = probs.argmax(1)
-        tested = {"accuracy": round(float(accuracy_score(y["test"], pred)), 4),
-                  "macro_f1": round(float(f1_score(y["test"], pred, average="macro")), 4),
-                  # the first rival: always answering the training labels' most frequent class
-                  "majority_accuracy": round(float((y["test"] == np.bincount(sample.labelled["label"]).argmax()).mean()), 4),
-                  **unseen_scores(sample.labelled, test, accuracy_score, y["test"], pred, "accuracy", caller_scores())}
-        predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in y["test"]],
+        tested = class_scores(sample.labelled, test, pred, caller_scores())
+        predictions = pd.DataFrame({"text": test["text"], "label": [names[i] for i in test["label"]],
                                     "prediction": [names[i] for i in pred],
                                     **{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}})
         files["predictions.csv"] = lambda p: predictions.to_csv(p, index=False)
@@ -330,21 +334,6 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         files["README.md"] = lambda p: p.write_text(card, encoding="utf-8")
     write_run(cfg, model, tokenizer, metrics, files)
     return metrics
-
-
-def read_inputs(path: Path, text_column: str, text_pair_column: str | None) -> pd.DataFrame:
-    """The rows to predict, every input column kept: a table (CSV/TSV/JSONL/JSON) with the text column(s), or a
-    text file with one input per line (a blank line keeps its row)."""
-    from warmstart.data.sources import TABLE_SUFFIXES, read_text_file
-
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        df = read_table(str(path))
-        for col in filter(None, (text_column, text_pair_column)):
-            if col not in df.columns:
-                raise WarmstartError(f"{path}: no column '{col}' (columns: {', '.join(map(str, df.columns))}); "
-                                     "pass --text-column")
-        return df
-    return pd.DataFrame({text_column: read_text_file(path).splitlines()})
 
 
 def predict_file(folder: Path, cfg: FinetuneConfig, request) -> pd.DataFrame:
