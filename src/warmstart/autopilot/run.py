@@ -17,7 +17,7 @@ within a time budget, a verdict, and a deliverable folder. Every decision is mea
    accuracy (micro-F1) is clearly better (a paired test: autopilot/choice.py says why).
 4. refit: the winner trained on all N labels into OUT/model (an HF folder, `predict`-ready, also a
    sentence-transformers folder, with a model card); a test split in the file is scored only now.
-5. report: OUT/report.html and a summary on stdout (autopilot/verdict.py).
+5. report: OUT/report.html and a summary on stdout (autopilot/verdict.py decides what they say, report.py writes them).
 """
 
 from __future__ import annotations
@@ -335,7 +335,8 @@ class AutoRun:
 
     # ------------------------------------------------------------ 5. report
     def run(self) -> dict:
-        from warmstart.autopilot.verdict import deliver, verdict
+        from warmstart.autopilot.report import deliver
+        from warmstart.autopilot.verdict import verdict
 
         self.rank()
         self.unlabelled_stage()
