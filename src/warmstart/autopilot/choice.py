@@ -1,4 +1,5 @@
-"""Which of `warmstart auto`'s pipelines is refitted: the default, unless another is clearly better out of fold.
+"""Which of `warmstart auto`'s pipelines run (`queue`: in order of promise, while they fit the budget) and which is
+refitted: the default, unless another is clearly better out of fold.
 
 Why not simply the best out-of-fold score: at 16 labels a class auto picks among about eight pipelines on 32-48
 labels, and the best of eight noisy scores is mostly luck. On benchmarks/results/auto.md's nine runs it took LP-FT
@@ -17,7 +18,6 @@ runs.
 
 from __future__ import annotations
 
-from warmstart.autopilot.intervals import paired_gap
 from warmstart.autopilot.plan import SCRATCH
 
 # why each strategy can be the default, as the verdict says it
@@ -51,6 +51,28 @@ def choice(run, strategies) -> list[str]:
     first = default(run)
     if first is None:
         return order
-    y = run.data.y
-    clear = [k for k in order if k != first and paired_gap(run.oof[k], run.oof[first], y)["verdict"] == "better"]
+    clear = [k for k in order if k != first and run.data.gap(run.oof[k], run.oof[first])["verdict"] == "better"]
     return clear + [first] + [k for k in order if k != first and k not in clear]
+
+
+def queue(run) -> list[tuple[str, str | None]]:
+    """(strategy, encoder) pairs in order of promise: (for sets of labels, full fine-tuning of the top encoder,)
+    SetFit on the top encoder, on its un-adapted base (so that 'did adaptation help' is answered under the same
+    strategy), the setfit library's SetFit on MiniLM (the rival), LP-FT on the top encoder, then SetFit on the
+    others. Where SetFit on the top encoder did not fit the budget (its cost grows with the labels), LP-FT comes
+    before the rival: at 500 labels and 15 minutes the rival's folds took 12 minutes, LP-FT (4 minutes) was left
+    unrun and the probe was delivered, 7 points below the rival (benchmarks/results/auto_many_labels.md)."""
+    from warmstart.studies.demo import setfit_available
+
+    top = run.best()
+    decision = run.state.get("unlabelled") or {}
+    out: list[tuple[str, str | None]] = [*([("full", top)] if run.data.multi else []), ("setfit", top)]
+    if decision.get("kept") and top == decision.get("adapted"):
+        out.append(("setfit", decision["base"]))
+    rival = [("setfit_library", None)] if "MiniLM" in run.encoders and setfit_available() is None else []
+    setfit = run.state.get(f"cv:setfit:{top}")
+    out += [("lp_ft", top), *rival] if setfit and "pred" not in setfit else [*rival, ("lp_ft", top)]
+    ranked = sorted((n for n in run.encoders if run.kept(n)),
+                    key=lambda n: -run.state.get(f"encoder:{n}")["rank"])
+    out += [("setfit", n) for n in ranked if ("setfit", n) not in out]
+    return [(s, e) for s, e in out if s == "setfit_library" or e is not None]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from warmstart.autopilot.choice import choice, ranking
+from warmstart.autopilot.choice import choice, queue, ranking
 from warmstart.autopilot.cost import (
     FULL_EPOCHS,
     choose_max_length,
@@ -198,26 +198,8 @@ class AutoRun:
 
     # ------------------------------------------------------------ 3. select
     def queue(self) -> list[tuple[str, str | None]]:
-        """(strategy, encoder) pairs in order of promise: (for sets of labels, full fine-tuning of the top encoder,)
-        SetFit on the top encoder, on its un-adapted base (so that 'did adaptation help' is answered under the same
-        strategy), the setfit library's SetFit on MiniLM (the rival), LP-FT on the top encoder, then SetFit on the
-        others. Where SetFit on the top encoder did not fit the budget (its cost grows with the labels), LP-FT comes
-        before the rival: at 500 labels and 15 minutes the rival's folds took 12 minutes, LP-FT (4 minutes) was left
-        unrun and the probe was delivered, 7 points below the rival (benchmarks/results/auto_many_labels.md)."""
-        from warmstart.studies.demo import setfit_available
-
-        top = self.best()
-        decision = self.state.get("unlabelled") or {}
-        out: list[tuple[str, str | None]] = [*([("full", top)] if self.data.multi else []), ("setfit", top)]
-        if decision.get("kept") and top == decision.get("adapted"):
-            out.append(("setfit", decision["base"]))
-        rival = [("setfit_library", None)] if "MiniLM" in self.encoders and setfit_available() is None else []
-        setfit = self.state.get(f"cv:setfit:{top}")
-        out += [("lp_ft", top), *rival] if setfit and "pred" not in setfit else [*rival, ("lp_ft", top)]
-        ranked = sorted((n for n in self.encoders if self.kept(n)),
-                        key=lambda n: -self.state.get(f"encoder:{n}")["rank"])
-        out += [("setfit", n) for n in ranked if ("setfit", n) not in out]
-        return [(s, e) for s, e in out if s == "setfit_library" or e is not None]
+        """(strategy, encoder) pairs in order of promise (autopilot/choice.py)."""
+        return queue(self)
 
     def estimate(self, strategy: str, encoder: str | None, n: float) -> float:
         """Seconds one fit on n labels should take (autopilot/cost.py, from the encoder's measured step)."""
