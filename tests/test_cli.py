@@ -78,3 +78,23 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"warmstart {warmstart.__version__}"
+
+
+def test_auto_passes_its_metric_through_and_offers_the_ones_auto_has(monkeypatch, tmp_path):
+    """`--metric` reaches the Python API as given; the CLI's choices (written out: its help imports no torch) are
+    auto's own METRICS, and another value is argparse's one-line usage error."""
+    import warmstart
+    from warmstart.autopilot.run import METRICS
+
+    seen = {}
+    monkeypatch.setattr(warmstart, "auto", lambda *a, **k: seen.update(k))
+    assert main(["auto", "--labelled", str(tmp_path / "t.csv"), "--metric", "balanced_accuracy"]) in (0, None)
+    assert seen["metric"] == "balanced_accuracy"
+    from warmstart.cli import _parser
+
+    auto = _parser()._subparsers._group_actions[0].choices["auto"]
+    parser_choices = next(a.choices for a in auto._actions if a.dest == "metric")
+    assert tuple(parser_choices) == METRICS
+    with pytest.raises(SystemExit) as e:
+        main(["auto", "--labelled", "t.csv", "--metric", "f1"])
+    assert e.value.code == 2

@@ -214,16 +214,17 @@ def auto(labelled: str | Path, *, unlabelled: list[str | Path] = (), candidates:
          budget: str | float = "30m", output_dir: str | Path = "runs/auto", labels: int | None = None,
          per_class: int | None = None, seed: int = 0, text_column: str = "text", label_column: str = "label",
          label_separator: str | None = None, label_columns: list[str] | None = None, allow_download: bool = False,
-         overwrite: bool = False) -> AutoResult:
+         overwrite: bool = False, metric: str = "accuracy") -> AutoResult:
     """From a labelled table (and unlabelled text) to the best model in `budget` ('30m', '1h', or minutes), a
     verdict and a model folder (autopilot/run.py). Running it again on the same `output_dir` resumes it. A label
     cell holding a list (or `label_separator`-joined labels, or `label_columns` of 0/1) makes it multi-label:
-    micro-F1 decides, the model predicts sets."""
+    micro-F1 decides, the model predicts sets. `metric` "balanced_accuracy" (one label a text): the mean of the
+    classes' recalls decides, and every fit weighs the classes alike (a skewed table whose rare classes matter)."""
     from warmstart.autopilot.run import run_auto
     from warmstart.models.hub import downloads
 
     with downloads(allow_download):
         result = run_auto(str(labelled), [str(u) for u in unlabelled], [str(c) for c in candidates], budget,
                           str(output_dir), labels, per_class, seed, text_column, label_column, allow_download,
-                          overwrite, label_separator=label_separator, label_columns=label_columns)
+                          overwrite, label_separator=label_separator, label_columns=label_columns, metric=metric)
     return AutoResult(Path(output_dir) / "model", Path(output_dir) / "report.html", result)

@@ -119,6 +119,10 @@ def _parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     sets.add_argument("--label-separator", default=None, help="multi-label: the separator between one cell's "
                                                               "labels (e.g. '|'); lists need none")
     sets.add_argument("--label-columns", nargs="+", default=None, help="multi-label: one 0/1 column per label")
+    a.add_argument("--metric", default="accuracy", choices=("accuracy", "balanced_accuracy"),
+                   help="what decides and is reported (one label a text): accuracy, or balanced_accuracy, the mean "
+                        "of the classes' recalls, every class weighed alike in each fit: for a skewed table whose "
+                        "rare classes matter (default accuracy; sets of labels: micro-F1)")
     a.add_argument("--allow-download", action="store_true", help="a candidate given as a hub id may be downloaded")
     a.add_argument("--overwrite", action="store_true", help="make every decision again (or replace a folder "
                                                             "warmstart did not write)")
@@ -200,7 +204,7 @@ def _run(args) -> None:
                        output_dir=args.output_dir, labels=args.labels, per_class=args.per_class, seed=args.seed,
                        text_column=args.text_column, label_column=args.label_column,
                        label_separator=args.label_separator, label_columns=args.label_columns,
-                       allow_download=args.allow_download, overwrite=args.overwrite)
+                       allow_download=args.allow_download, overwrite=args.overwrite, metric=args.metric)
     elif args.command == "demo":
         warmstart.demo(args.output_dir, args.pretrain_minutes, args.labels, args.seeds, overwrite=args.overwrite,
                        adapt_minutes=args.adapt_minutes)

@@ -259,3 +259,41 @@ def test_a_table_of_label_sets_is_chosen_by_micro_f1_and_predicted_as_the_user_w
     assert all(len(p) == 2 and set(p) <= {0, 1} for p in written)
     card = (tmp_path / "a" / "model" / "README.md").read_text(encoding="utf-8")
     assert "2 labels, any number a text" in card and "Cross-validated micro-F1" in card and "sigmoid" in card
+
+
+def test_balanced_accuracy_weighs_every_fit_decides_and_reports(pretrained, sentiment_csv, tmp_path, monkeypatch):
+    """--metric balanced_accuracy on 24 / 6 labels: every fine-tuning fold weighs the classes alike
+    (train.class_weight in its saved config), every figure is a balanced accuracy (the test score is the model's
+    own on the test rows, accuracy beside it), the majority rival scores 50%; a resume under another metric, and
+    the metric on sets of labels, are refused before any work."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    table = pd.read_csv(sentiment_csv)
+    train = table[table["split"] == "train"]
+    skewed = pd.concat([train[train["label"] == 0][:24], train[train["label"] == 1][:6], table[table["split"] == "test"]])
+    skewed.to_csv(path := tmp_path / "skewed.csv", index=False)
+    monkeypatch.setattr(NO_MINILM, _no_minilm)
+    v = warmstart.auto(path, candidates=[pretrained], budget="2m", output_dir=tmp_path / "a", seed=0,
+                       metric="balanced_accuracy").verdict
+    assert v["metric"] == "balanced accuracy" and "% balanced accuracy cross-validated" in v["sentences"][0]
+    configs = list((tmp_path / "a" / "cv").rglob("warmstart_config.yaml")) + [tmp_path / "a" / "model" /
+                                                                              "warmstart_config.yaml"]
+    assert len(configs) > 1 and all(yaml.safe_load(c.read_text(encoding="utf-8"))["train"]["class_weight"] ==
+                                    "balanced" for c in configs)
+    assert v["comparisons"]["majority"]["b"] == "always '0'"
+    floor = v["comparisons"]["majority"]
+    chosen = v["chosen"]
+    assert floor["gap"] == pytest.approx(chosen["score"] - 50.0, abs=0.15)  # the rival's balanced accuracy: 1 / C
+    predicted = pd.read_csv(tmp_path / "a" / "model" / "predictions.csv")
+    assert chosen["test_score"] == pytest.approx(balanced_accuracy_score(predicted["label"], predicted["prediction"]),
+                                                 abs=1e-4)
+    assert 0 <= chosen["test_accuracy"] <= 1 and "50.0% balanced" in (tmp_path / "a" / "model" / "README.md").read_text(
+        encoding="utf-8")
+    with pytest.raises(WarmstartError, match="other metric"):
+        warmstart.auto(path, candidates=[pretrained], budget="2m", output_dir=tmp_path / "a", seed=0)
+    sets = tmp_path / "sets.csv"
+    pd.DataFrame({"text": ["a b", "c d", "e f", "g h"], "label": ['["x"]', '["y"]', '["x", "y"]', '["y"]']}).to_csv(
+        sets, index=False)
+    with pytest.raises(WarmstartError, match="balanced_accuracy weighs the classes of one label a text"):
+        warmstart.auto(sets, candidates=[pretrained], output_dir=tmp_path / "b", metric="balanced_accuracy")
+    assert not (tmp_path / "b").exists()

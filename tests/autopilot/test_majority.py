@@ -38,3 +38,19 @@ def test_the_majority_line_is_said_where_it_matters(n, learned, share, said):
     else:
         assert said in got and f"Against always answering 'pos' (the most frequent class, {n * share // 100} of " \
                                f"your {n} labels)" in got
+
+
+@pytest.mark.parametrize("found, balanced, remedy", [
+    (0, False, True),   # accuracy on a skewed table, the rare class missed: the remedy is named
+    (2, False, False),  # half of it found: the metric is not the problem
+    (0, True, False),   # the run already weighs the classes alike
+])
+def test_a_skewed_table_scored_by_accuracy_is_told_of_balanced_accuracy(found, balanced, remedy):
+    y = np.array([1] * 36 + [0] * 4)
+    floor = np.ones(40, dtype=int)
+    pred = floor.copy()
+    pred[36:36 + found] = 0
+    said = facts(y, ["neg", "pos"], pred, np.zeros(0, dtype=int))
+    got = sentence(paired_gap(pred, floor, y, balanced), said, 40, balanced)
+    assert ("run again with --metric balanced_accuracy" in got) == remedy
+    assert got.startswith("Against always answering 'pos'")

@@ -65,3 +65,14 @@ def test_the_test_line_sets_the_score_beside_the_majority_and_the_rare_class_fou
               "chosen": {**CARD_RESULT["chosen"], "test_score": 0.9, "test_size": 100, "test_rare": 11,
                          "test_rare_found": 3}}
     assert test_figure(result) == said
+
+
+def test_a_balanced_run_sets_accuracy_beside_its_test_figure_and_the_rival_both_ways():
+    from warmstart.autopilot.report import test_figure
+
+    result = {**CARD_RESULT, "metric": "balanced accuracy",
+              "majority": {"class": "pos", "share": 85.0, "test_share": 85.0, "rare_class": "neg"},
+              "chosen": {**CARD_RESULT["chosen"], "test_score": 0.7, "test_accuracy": 0.8, "test_size": 100,
+                         "test_rare": 15, "test_rare_found": 9}}
+    assert test_figure(result) == ("70.0% balanced accuracy, 80.0% accuracy (always answering 'pos' would score "
+                                   "50.0% balanced, 85.0% accuracy; the model found 9 of the 15 'neg' test rows)")

@@ -116,9 +116,9 @@ def test_cross_validated_scores_predict_every_label_once(labels, expected, monke
     queried = []
     real = rank.knn_predict
 
-    def recording(train, y, query, k=20):
+    def recording(train, y, query, k=20, **kw):
         queried.append(len(query))
-        return real(train, y, query, k=k)
+        return real(train, y, query, k=k, **kw)
 
     monkeypatch.setattr(rank, "knn_predict", recording)
     y = np.array(labels)
@@ -130,6 +130,29 @@ def test_cross_validated_scores_predict_every_label_once(labels, expected, monke
     assert sum(queried) == len(y) and len(queried) == 5
     assert values["knn"] == 1.0 and values["probe"] == 1.0 and math.isfinite(values["logme"])
     assert torch.is_tensor(real(torch.zeros(2, 3), torch.tensor([0, 1]), torch.zeros(1, 3)))
+
+
+def test_balanced_knn_lets_a_rare_class_outvote_a_common_one_and_is_scored_balanced():
+    """9 training points of class 0 and 1 of class 1, the query nearest the rare one: the plain vote (k = 10) goes
+    to the many, the balanced one (each vote times N / (C * n_c): 0.56 and 5) to the rare neighbour; the
+    cross-validated kNN score is then a balanced accuracy."""
+    import numpy as np
+    import torch
+
+    import warmstart.select.rank as rank
+    from warmstart.models.probe import knn_predict
+
+    train = torch.tensor([[1.0, 0.1 * i] for i in range(9)] + [[0.0, 1.0]])
+    y = torch.tensor([0] * 9 + [1])
+    query = torch.tensor([[0.35, 1.0]])
+    assert knn_predict(train, y, query, k=10, temperature=1.0).tolist() == [0]
+    assert knn_predict(train, y, query, k=10, temperature=1.0, balanced=True).tolist() == [1]
+    labels = np.array([0] * 30 + [1] * 6)
+    x = np.random.default_rng(0).normal(size=(36, 8))  # noise: the plain scores ride the 5:1 skew, not the features
+    plain = rank.score_cross_validated(x, labels, 0, ("knn", "probe"))
+    balanced = rank.score_cross_validated(x, labels, 0, ("knn", "probe"), balanced=True)
+    assert plain["knn"] >= 0.7 and plain["probe"] >= 0.8  # near the 83% of always answering 0
+    assert balanced["knn"] < 0.6 and balanced["probe"] < 0.6  # near the 50% that noise earns
 
 
 def test_rank_says_how_many_different_texts_its_folds_were_drawn_over(pretrained, tmp_path, capsys):
@@ -191,7 +214,7 @@ def test_features_are_pooled_as_the_folder_embeds(layout, pretrained, tmp_path):
         want = hidden[:, 0] if layout == "cls" else (hidden * mask).sum(1) / mask.sum(1)
     assert np.allclose(got, want.numpy(), atol=1e-4)  # the features may come from a GPU, the reference from the CPU
     run = AutoRun.__new__(AutoRun)  # only what overrides() reads
-    run.encoders, run.seed = {"e": str(folder)}, 0
+    run.encoders, run.seed, run.data = {"e": str(folder)}, 0, type("D", (), {"balanced": False})()
     run.state = type("S", (), {"get": lambda self, key: {"max_length": 32}})()
     pooling = "cls_token" if layout == "cls" else "mean"
     assert f"train.pooling={pooling}" in run.overrides("probe", "e")

@@ -20,3 +20,37 @@ def test_the_setfit_library_trains_quietly_and_predicts_every_text(capfd):
     err = out.out + out.err
     assert pred.shape == (2,) and set(pred) <= {0, 1}
     assert "embedding_loss" not in err and "3/3 [" not in err, err[-500:]  # the log line, the 3-step bar
+
+
+def test_tfidf_balanced_weighs_the_rare_class_and_chooses_c_by_balanced_accuracy(monkeypatch):
+    """TF-IDF + LR with `balanced`: every fit gets class_weight="balanced" and the C is the best mean balanced
+    accuracy of the folds; without it, neither."""
+    import warmstart.studies.baselines as baselines
+    from warmstart.studies.baselines import tfidf_predict_cv
+
+    weights, real = [], baselines.LogisticRegression
+    monkeypatch.setattr(baselines, "LogisticRegression", lambda **k: weights.append(k.get("class_weight")) or real(**k))
+    texts = [f"dull plot {i}" for i in range(16)] + [f"great film {i}" for i in range(4)]
+    y = np.array([0] * 16 + [1] * 4)
+    pred, _ = tfidf_predict_cv(texts, y, ["a great film", "a dull plot"], 0, balanced=True)
+    assert weights and set(weights) == {"balanced"} and pred.tolist() == [1, 0]
+    weights.clear()
+    tfidf_predict_cv(texts, y, ["a great film"], 0)
+    assert set(weights) == {None}
+
+
+def test_the_setfit_rival_is_given_a_balanced_head_when_asked(monkeypatch):
+    """setfit_predict(balanced=True) builds the library's model with head_params class_weight="balanced" (its
+    documented way); the fit itself is stubbed."""
+    import warmstart.models.sentence as sentence
+    import warmstart.studies.baselines as baselines
+
+    seen = {}
+    monkeypatch.setattr(sentence, "import_setfit", lambda: object())
+    monkeypatch.setattr(sentence, "load_setfit_model", lambda folder, strategy=None, head=None: seen.update(head=head))
+    monkeypatch.setattr(baselines, "_setfit_fit_predict", lambda *a: np.zeros(1, dtype=int))
+    monkeypatch.setattr("warmstart.models.common.minilm_folder", lambda: "body")
+    pytest.importorskip("datasets")
+    for balanced, head in ((True, {"class_weight": "balanced"}), (False, None)):
+        baselines.setfit_predict(["a", "b"], np.array([0, 1]), ["c"], 0, None, balanced=balanced)
+        assert seen["head"] == head

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warmstart.autopilot.intervals import score
+from warmstart.autopilot.intervals import interval, paired_gap, score
 from warmstart.engine.outputs import replace_file
 from warmstart.errors import WarmstartError
 
@@ -41,6 +41,7 @@ class Labelled:
     unused: int = 0  # the file's training rows beyond the N, and its validation rows: never read again
     text_column: str = "text"  # the file's own name for it: the model auto writes predicts that file as it is
     form: str | None = None  # sets of labels: how the file wrote them (multi_label.load_splits), which predict keeps
+    balanced: bool = False  # --metric balanced_accuracy: every class weighs alike in every fit, choice and score
 
     @property
     def k(self) -> int:
@@ -52,15 +53,23 @@ class Labelled:
 
     @property
     def metric(self) -> str:
-        return "micro-F1" if self.multi else "accuracy"
+        return "micro-F1" if self.multi else "balanced accuracy" if self.balanced else "accuracy"
 
     @property
     def split_column(self) -> str:
         return "split" if not self.multi or "split" not in self.names else "_split"
 
     def score(self, pred: np.ndarray) -> float:
-        """The out-of-fold predictions' accuracy, or micro-F1 for sets of labels."""
-        return score(pred, self.y)
+        """The out-of-fold predictions' accuracy (balanced accuracy), or micro-F1 for sets of labels."""
+        return score(pred, self.y, self.balanced)
+
+    def interval(self, pred: np.ndarray) -> tuple[float, float]:
+        """The 95% interval of `score(pred)` (autopilot/intervals.py)."""
+        return interval(pred, self.y, self.balanced)
+
+    def gap(self, a: np.ndarray, b: np.ndarray) -> dict:
+        """Out-of-fold predictions a minus b on the N labels, paired (intervals.paired_gap)."""
+        return paired_gap(a, b, self.y, self.balanced)
 
     @property
     def groups(self) -> np.ndarray | None:
@@ -128,12 +137,13 @@ class Labelled:
 
 
 def load_labelled(path: str, text_column: str, label_column: str, labels: int | None, per_class: int | None,
-                  seed: int, folds: int, label_separator: str | None = None, label_columns: list[str] = ()
-                  ) -> Labelled:
+                  seed: int, folds: int, label_separator: str | None = None, label_columns: list[str] = (),
+                  balanced: bool = False) -> Labelled:
     """Read the user's labelled table (a `split` column's test rows are kept apart; without one every row is a
     label), draw the N (`labels`, stratified; or `per_class` of each class) exactly as a fine-tuning run with
     `data.labels` draws them, and assign folds. Sets of labels (lists in the label column, `label_separator`,
-    `label_columns`) are drawn as task multi_label draws them: uniformly."""
+    `label_columns`) are drawn as task multi_label draws them: uniformly. `balanced`: scored by balanced
+    accuracy (one label a text only)."""
     from warmstart.config import LabelledDataConfig
     from warmstart.data.sample import most_folds
     from warmstart.data.sources import read_table
@@ -145,7 +155,11 @@ def load_labelled(path: str, text_column: str, label_column: str, labels: int | 
                               split_column="split" if "split" in columns else None, validation_size=0.0, test_size=0.0)
     sets = bool(label_columns) or label_separator is not None or (
         label_column in columns and holds_sets(table[label_column]))
+    if sets and balanced:
+        raise WarmstartError(f"{path}: --metric balanced_accuracy weighs the classes of one label a text; the label "
+                             "column holds sets of labels, which auto scores by micro-F1: leave --metric out")
     drawn = (_draw_sets if sets else _draw_classes)(data, labels, per_class, seed)
+    drawn.balanced = balanced
     k = most_folds(drawn.y, folds, drawn.groups)
     if k < 2:  # every class has 2 labels (_draw_*), so a class's labels are copies of one text
         raise WarmstartError(f"{path}: a class's labels among the N are copies of one text; auto cross-validates "
@@ -229,7 +243,7 @@ def oof_probe(x: np.ndarray, data: Labelled, seed: int, rows: Callable[[np.ndarr
             fit = fit_one_vs_rest(x[train], data.y[train], None, None, seed, groups=inner)
             pred[held] = x[held] @ fit["weight"].T + fit["bias"] > 0
             continue
-        fit = fit_logistic_cv(x[train], data.y[train], seed, groups=inner)
+        fit = fit_logistic_cv(x[train], data.y[train], seed, groups=inner, balanced=data.balanced)
         pred[held] = fit["classes"][(x[held] @ fit["weight"].T + fit["bias"]).argmax(1)]
     return pred
 
@@ -244,8 +258,9 @@ def oof_tfidf(data: Labelled, seed: int, rows: Callable[[np.ndarray], np.ndarray
     for i in range(data.k):
         train, held = data.fold(i)
         train = rows(train) if rows else train
-        fit = tfidf_sets if data.multi else tfidf_predict_cv
-        pred[held] = fit([data.texts[j] for j in train], data.y[train], [data.texts[j] for j in held], seed)[0]
+        texts, held_texts = [data.texts[j] for j in train], [data.texts[j] for j in held]
+        pred[held] = (tfidf_sets(texts, data.y[train], held_texts, seed) if data.multi else
+                      tfidf_predict_cv(texts, data.y[train], held_texts, seed, balanced=data.balanced))[0]
     return pred
 
 
@@ -270,7 +285,7 @@ def fold_setfit_library(data: Labelled, i: int, seed: int, settings, body: str |
 
     train, held = data.fold(i)
     return setfit_predict([data.texts[j] for j in train], data.y[train], [data.texts[j] for j in held], seed,
-                          settings, body)
+                          settings, body, data.balanced)
 
 
 def fold_finetune(data: Labelled, i: int | None, folder: Path, encoder: str, overrides: list[str],
@@ -325,7 +340,9 @@ def test_scores(data: Labelled, pred: np.ndarray, metrics: dict) -> dict:
     `test_rare`)."""
     if not len(pred):
         return {"test_score": None, "test_size": 0}
-    out = {"test_score": metrics.get("micro_f1" if data.multi else "accuracy"), "test_size": len(pred)}
+    key = "micro_f1" if data.multi else "balanced_accuracy" if data.balanced else "accuracy"
+    out = {"test_score": metrics.get(key), "test_size": len(pred),
+           **({"test_accuracy": metrics.get("accuracy")} if data.balanced else {})}
     if not data.multi:
         rare = (counts := np.bincount(data.y)).tolist().index(counts[counts > 0].min())
         out.update(test_rare=int((data.test_y == rare).sum()),
@@ -333,5 +350,5 @@ def test_scores(data: Labelled, pred: np.ndarray, metrics: dict) -> dict:
     seen = data.test_repeats()
     if seen.any():
         out.update(test_repeats=int(seen.sum()),
-                   test_unseen_score=score(pred[~seen], data.test_y[~seen]) if not seen.all() else None)
+                   test_unseen_score=score(pred[~seen], data.test_y[~seen], data.balanced) if not seen.all() else None)
     return out

@@ -36,16 +36,21 @@ def facts(y: np.ndarray, names: list[str], pred: np.ndarray, test_y: np.ndarray)
     return out
 
 
-def sentence(gap: dict, said: dict, n: int) -> str | None:
+def sentence(gap: dict, said: dict, n: int, balanced: bool = False) -> str | None:
     """The majority rival's line, where it matters: the table is skewed (the top class holds 60% of the N or
-    more) or the chosen pipeline is not clearly better than always answering it. None otherwise."""
+    more) or the chosen pipeline is not clearly better than always answering it. None otherwise. Scored by
+    accuracy on a skewed table where the model found under half of the rarer class's labels, it names the remedy
+    (`balanced`: the run already weighs the classes alike)."""
     if gap["verdict"] == "better" and said["share"] < 60:
         return None
+    remedy = ("" if balanced or said["share"] < 60 or 2 * said["rare_found"] >= said["rare_count"] else
+              f" If the {said['rare_class']!r} labels matter to you, run again with --metric balanced_accuracy: "
+              "every class then weighs alike in each fit, choice and score.")
     head = (f"Against always answering {said['class']!r} (the most frequent class, {said['count']} of your {n} "
             f"labels): {gap['gap']:+.1f} points (95% interval {gap['low']:+.1f} to {gap['high']:+.1f})")
     found = (f"; out of fold it found {said['rare_found']} of your {said['rare_count']} {said['rare_class']!r} "
              "labels" if said["rare_class"] != said["class"] else "")
     if gap["verdict"] == "better":
-        return head + f": better than it{found}."
+        return head + f": better than it{found}." + remedy
     return (head + f": not better than it{found}. Plainly: the model has not shown that it learned more than how "
-            "often each class occurs; more labels of the rarer classes are what would tell.")
+            "often each class occurs; more labels of the rarer classes are what would tell." + remedy)

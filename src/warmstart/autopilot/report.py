@@ -20,8 +20,8 @@ def _metric(result: dict) -> str:
 
 
 def _figure(result: dict, value: float) -> str:
-    """A test score as the summary says it: 81.2% accuracy, or 45.3 micro-F1."""
-    return f"{100 * value:.1f} micro-F1" if result.get("label_sets") else f"{100 * value:.1f}% accuracy"
+    """A test score as the summary says it: 81.2% accuracy (balanced accuracy), or 45.3 micro-F1."""
+    return f"{100 * value:.1f} micro-F1" if result.get("label_sets") else f"{100 * value:.1f}% {_metric(result)}"
 
 
 def test_figure(result: dict) -> str:
@@ -38,7 +38,11 @@ def test_figure(result: dict) -> str:
     if balance.get("test_share") is not None:
         rare = (f"; the model found {c['test_rare_found']} of the {c['test_rare']} {balance['rare_class']!r} test rows"
                 if c.get("test_rare") and balance["share"] >= 60 else "")  # a skewed table: the class that counts
-        said += f" (always answering {balance['class']!r} would score {balance['test_share']:.1f}%{rare})"
+        floor = f"{balance['test_share']:.1f}%"
+        if c.get("test_accuracy") is not None:  # balanced: the accuracy beside it, the rival's both ways
+            said += f", {100 * c['test_accuracy']:.1f}% accuracy"
+            floor = f"{100 / len(result['classes']):.1f}% balanced, {floor} accuracy"
+        said += f" (always answering {balance['class']!r} would score {floor}{rare})"
     return said
 
 

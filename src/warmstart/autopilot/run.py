@@ -60,6 +60,9 @@ STRATEGY = {"probe": ["train.strategy=linear_probe"], "setfit": ["train.strategy
             "full": ["train.strategy=full", "train.lr=1e-4", "train.head_lr=1e-3", f"train.max_epochs={FULL_EPOCHS}"]}
 
 
+METRICS = ("accuracy", "balanced_accuracy")  # one label a text; sets of labels: micro-F1
+
+
 class AutoRun:
     """One `auto` run in its claimed folder: the stages in order, each skipped when the state says it is done."""
 
@@ -73,7 +76,7 @@ class AutoRun:
         self.data: Labelled = data or load_labelled(
             settings["labelled"], settings["text_column"], settings["label_column"], settings["labels"],
             settings["per_class"], seed, settings["folds"], settings.get("label_separator"),
-            settings.get("label_columns") or ())
+            settings.get("label_columns") or (), settings.get("metric") == "balanced_accuracy")
         self.oof: dict[str, np.ndarray] = {}  # pipeline key -> (N,) or, for sets, (N, L) out-of-fold predictions
 
     def say(self, stage: str, what: str) -> None:
@@ -98,7 +101,8 @@ class AutoRun:
             path.parent.mkdir(exist_ok=True)
             np.save(path, x)
             by = "probe" if self.data.multi else "knn"
-            rank = score_cross_validated(x, self.data.y, self.seed, (by,), groups=self.data.groups)[by]
+            rank = score_cross_validated(x, self.data.y, self.seed, (by,), groups=self.data.groups,
+                                         balanced=self.data.balanced)[by]
             done = self.state.put(f"encoder:{name}", {
                 "folder": folder, "rank": rank, "features": str(path), "max_length": max_length,
                 "step_seconds": step_seconds(folder, self.data.texts, max_length, bf16, self.seed),
@@ -276,7 +280,8 @@ class AutoRun:
     def overrides(self, strategy: str, encoder: str) -> list[str]:
         max_length = self.state.get(f"encoder:{encoder}")["max_length"]  # pooled as its probe's features were:
         return [*STRATEGY[strategy], f"train.pooling={own_pooling(self.encoders[encoder], 'mean')}",
-                f"train.max_length={max_length}", f"train.seed={self.seed}"]
+                f"train.max_length={max_length}", f"train.seed={self.seed}",
+                *(["train.class_weight=balanced"] if self.data.balanced else [])]
 
     def reserve(self) -> float:
         """Seconds kept for the report at the end (the curve's probes, the page, the card)."""
@@ -335,8 +340,10 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
              output_dir: str = "runs/auto", labels: int | None = None, per_class: int | None = None, seed: int = 0,
              text_column: str = "text", label_column: str = "label", allow_download: bool = False,
              overwrite: bool = False, folds: int = 5, label_separator: str | None = None,
-             label_columns: list[str] | None = None) -> dict:
-    """Check everything, claim `output_dir` (owned, locked; a finished or killed auto run there resumes), run."""
+             label_columns: list[str] | None = None, metric: str = "accuracy") -> dict:
+    """Check everything, claim `output_dir` (owned, locked; a finished or killed auto run there resumes), run.
+    `metric`: accuracy, or balanced_accuracy (the mean of the classes' recalls: every class weighs alike in each
+    fit, choice and score; for a skewed table whose rare classes matter)."""
     from warmstart.engine.outputs import claim, file_hash
     from warmstart.models.hub import resolve_checkpoint
 
@@ -349,6 +356,8 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
     for value, flag in ((labels, "--labels"), (per_class, "--per-class")):
         if value is not None and value < 2:
             raise WarmstartError(f"auto: {flag} {value}: at least 2")
+    if metric not in METRICS:
+        raise WarmstartError(f"auto: --metric {metric}: use {' or '.join(METRICS)}")
     if not 2 <= folds <= 10:
         raise WarmstartError(f"auto: folds {folds}: between 2 and 10")
     if label_separator is not None and (label_columns or not label_separator.strip()):
@@ -359,7 +368,7 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
         raise WarmstartError(f"auto: --label-columns {' '.join(label_columns)}: a column is named twice")
     # the labels read and drawn before the folder is claimed: a table auto cannot use leaves nothing behind
     data = load_labelled(labelled, text_column, label_column, labels, per_class, seed, folds, label_separator,
-                  label_columns or ())
+                         label_columns or (), metric == "balanced_accuracy")
     folders = [resolve_checkpoint(str(c), allow_download, "--candidates") for c in candidates]
     encoders = candidate_names(folders)
     if not encoders and not unlabelled:
@@ -371,7 +380,8 @@ def run_auto(labelled: str, unlabelled: list[str] = (), candidates: list[str] = 
                 "candidates": encoders, "labels": labels, "per_class": per_class, "seed": seed, "folds": folds,
                 "text_column": text_column, "label_column": label_column, "budget_s": budget_s,
                 **({"label_separator": label_separator} if label_separator is not None else {}),
-                **({"label_columns": list(label_columns)} if label_columns else {})}
+                **({"label_columns": list(label_columns)} if label_columns else {}),
+                **({"metric": metric} if metric != "accuracy" else {})}  # (a state from before --metric resumes)
     inputs = {"labelled": labelled, **{f"unlabelled[{i}]": u for i, u in enumerate(unlabelled)},
               **{f"candidate {n}": f for n, f in encoders.items()}}
     with claim(output_dir, "auto", inputs, overwrite=overwrite) as owned:

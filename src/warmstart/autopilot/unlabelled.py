@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warmstart.autopilot.intervals import paired_gap
-
 MIN_UNLABELLED_MINUTES = 1.0  # below this an adaptation pass is too short to change the encoder
 # Pretraining from scratch beside candidates only when TF-IDF + LR is clearly better than their best probe (a
 # paired test on the out-of-fold predictions; a 2-point margin, under one label at N = 32, sent rt seed 2 to a
@@ -34,7 +32,7 @@ def plan_unlabelled(run) -> dict:
     # the candidate with the best probe is the strongest evidence that the text is like what they saw
     near = max(run.encoders, key=lambda n: run.data.score(run.oof[f"probe:{n}"]))
     probe = run.data.score(run.oof[f"probe:{near}"])
-    gap = paired_gap(run.oof["tfidf"], run.oof[f"probe:{near}"], run.data.y)
+    gap = run.data.gap(run.oof["tfidf"], run.oof[f"probe:{near}"])
     versus = (f"TF-IDF + LR ({tfidf:.3f}) against {near}'s probe ({probe:.3f}) out of fold: {gap['gap']:+.1f} "
               f"points (95% interval {gap['low']:+.1f} to {gap['high']:+.1f})")
     size = sum(Path(u).stat().st_size for u in run.unlabelled)

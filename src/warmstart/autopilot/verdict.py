@@ -10,7 +10,7 @@ import numpy as np
 from warmstart.autopilot import majority
 from warmstart.autopilot.choice import DEFAULT_WHY, default
 from warmstart.autopilot.crossval import fraction_of, oof_probe, oof_tfidf
-from warmstart.autopilot.intervals import interval, paired_gap, right, score
+from warmstart.autopilot.intervals import right
 from warmstart.autopilot.plan import SCRATCH
 from warmstart.data.sample import copies_said
 
@@ -27,16 +27,16 @@ def pipeline_name(key: str) -> str:
     return f"{encoder}, {STRATEGY_NAMES[strategy]}"
 
 
-def _row(key: str, pred: np.ndarray, y: np.ndarray) -> dict:
-    low, high = interval(pred, y)
-    return {"pipeline": key, "name": pipeline_name(key), "score": round(100 * score(pred, y), 1),
+def _row(key: str, pred: np.ndarray, data) -> dict:
+    low, high = data.interval(pred)
+    return {"pipeline": key, "name": pipeline_name(key), "score": round(100 * data.score(pred), 1),
             "low": round(100 * low, 1), "high": round(100 * high, 1)}
 
 
 def _gap(run, a: str, b: str) -> dict | None:
     if a not in run.oof or b not in run.oof or a == b:
         return None
-    return {"a": pipeline_name(a), "b": pipeline_name(b), **paired_gap(run.oof[a], run.oof[b], run.data.y)}
+    return {"a": pipeline_name(a), "b": pipeline_name(b), **run.data.gap(run.oof[a], run.oof[b])}
 
 
 def _curve(run, encoder: str) -> list[dict]:
@@ -52,8 +52,8 @@ def _curve(run, encoder: str) -> list[dict]:
         rows = fraction_of(f, y, run.seed) if f < 1 else None
         labels = int(round(f * n_fold)) if f < 1 else int(round(n_fold))
         points.append({"fraction": f, "labels": labels,
-                       "probe": round(100 * score(oof_probe(x, run.data, run.seed, rows), y), 1),
-                       "tfidf": round(100 * score(oof_tfidf(run.data, run.seed, rows), y), 1)})
+                       "probe": round(100 * run.data.score(oof_probe(x, run.data, run.seed, rows)), 1),
+                       "tfidf": round(100 * run.data.score(oof_tfidf(run.data, run.seed, rows)), 1)})
     run.state.put("curve", {"encoder": encoder, "points": points}, run.clock)
     return points
 
@@ -76,7 +76,7 @@ def verdict(run, refit: dict) -> dict:
     data, y, state = run.data, run.data.y, run.state
     chosen = refit["pipeline"]
     strategy, encoder = chosen.split(":", 1)
-    rows = sorted((_row(k, p, y) for k, p in run.oof.items()), key=lambda r: -r["score"])
+    rows = sorted((_row(k, p, data) for k, p in run.oof.items()), key=lambda r: -r["score"])
     skipped = [{"pipeline": k[3:], "name": pipeline_name(k[3:]), "status": v["status"]}
                for k, v in state.data["steps"].items() if k.startswith("cv:") and v.get("status") != "done"]
     unl = state.get("unlabelled") or {}
@@ -88,14 +88,14 @@ def verdict(run, refit: dict) -> dict:
                     None)
         comparisons["adaptation"] = _gap(run, f"{same}:{adapted}", f"{same}:{base}") if same else None
     runner = next((k for k in run.ranking() if k != chosen), None)
-    if runner is not None and score(run.oof[runner], y) <= score(run.oof[chosen], y):
+    if runner is not None and data.score(run.oof[runner]) <= data.score(run.oof[chosen]):
         correct = right(run.oof[chosen], y) - right(run.oof[runner], y)
         comparisons["runner_up"] = {**_gap(run, chosen, runner), "labels": correct}
     first, leader = default(run), run.ranking()[0]
     why = DEFAULT_WHY.get(first.split(":")[0], "") if first else None
     if first is not None and chosen != first:  # clearly better than the default (or the next in line for the time)
         comparisons["default"] = _gap(run, chosen, first)
-    elif first is not None and score(run.oof[leader], y) > score(run.oof[chosen], y):  # the default held its place
+    elif first is not None and data.score(run.oof[leader]) > data.score(run.oof[chosen]):  # the default held its place
         comparisons["leader"] = {**_gap(run, leader, chosen),
                                  "labels": right(run.oof[leader], y) - right(run.oof[chosen], y)}
     plain = [k for k in run.ranking() if k.split(":", 1)[1] not in (adapted, SCRATCH)]
@@ -109,10 +109,10 @@ def verdict(run, refit: dict) -> dict:
         floor = majority.oof_majority(y, data.folds)
         balance = majority.facts(y, data.names, run.oof[chosen], data.test_y)
         comparisons["majority"] = {"a": pipeline_name(chosen), "b": f"always {balance['class']!r}",
-                                   **paired_gap(run.oof[chosen], floor, y)}
+                                   **data.gap(run.oof[chosen], floor)}
     points = _curve(run, encoder)
     candidates = [{"name": n, "folder": state.get(f"encoder:{n}")["folder"], "rank": state.get(f"encoder:{n}")["rank"],
-                   "probe": round(100 * score(run.oof[f"probe:{n}"], y), 1)}
+                   "probe": round(100 * data.score(run.oof[f"probe:{n}"]), 1)}
                   for n in run.encoders]
     n, k = len(y), data.k
     return {"labels": n, "classes": data.names, "label_sets": data.multi, "metric": data.metric, "rank_by": run.rank_by,
@@ -124,8 +124,8 @@ def verdict(run, refit: dict) -> dict:
                            if len(data.test_y) else ""),
             "chosen": {**next(r for r in rows if r["pipeline"] == chosen), "encoder": encoder, "strategy": strategy,
                        "folder": str(run.root / "model"),
-                       **{k: refit[k] for k in ("test_score", "test_size", "test_repeats", "test_unseen_score",
-                                                "test_rare", "test_rare_found") if k in refit},
+                       **{k: refit[k] for k in ("test_score", "test_size", "test_accuracy", "test_repeats",
+                                                "test_unseen_score", "test_rare", "test_rare_found") if k in refit},
                        "encoder_folder": run.encoders[encoder]},
             "pipelines": rows, "skipped": skipped, "candidates": candidates, "unlabelled": unl,
             "comparisons": {k: v for k, v in comparisons.items() if v}, "curve": points,
@@ -140,7 +140,8 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str |
     (None: no queued pipeline ran); `balance`: majority.facts of one-label-a-text data."""
     data = run.data
     out = [f"Best model: {pipeline_name(chosen)}, {100 * data.score(run.oof[chosen]):.1f}"
-           f"{' micro-F1' if data.multi else '%'} cross-validated on your {len(data.y)} labels "
+           f"{' micro-F1' if data.multi else '% balanced accuracy' if data.balanced else '%'} cross-validated on "
+           f"your {len(data.y)} labels "
            f"({why_chosen(comparisons, data.metric, default_why)})."]
     if comparisons.get("leader"):
         out.append(leader_sentence(comparisons["leader"], len(data.y), data.y.size if data.multi else None))
@@ -157,7 +158,7 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str |
             out.append(f"Against {what}: {g['gap']:+.1f} points (95% interval {g['low']:+.1f} to {g['high']:+.1f}): "
                        f"{words[g['verdict']]} it.")
     if balance and comparisons.get("majority"):
-        out.append(majority.sentence(comparisons["majority"], balance, len(data.y)) or "")
+        out.append(majority.sentence(comparisons["majority"], balance, len(data.y), data.balanced) or "")
     if chosen == "setfit:MiniLM":
         out.append("The chosen model is SetFit on the public MiniLM as it ships: what you could download did best "
                    "here; nothing warmstart adapted or pretrained beat it.")

@@ -216,20 +216,23 @@ def micro_f1(pred: np.ndarray, y: np.ndarray) -> float:
 
 @torch.no_grad()
 def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                k: int = 20, temperature: float = 0.07, chunk: int = 1024) -> torch.Tensor:
+                k: int = 20, temperature: float = 0.07, chunk: int = 1024, balanced: bool = False) -> torch.Tensor:
     """Weighted kNN on cosine similarity (Wu et al., 2018; the self-supervised standard): each of the k
-    nearest training points votes for its class with weight exp(similarity / temperature).
+    nearest training points votes for its class with weight exp(similarity / temperature) (`balanced`: times its
+    class's weight, N / (C * n_c), so that a rare class's few neighbours are not outvoted by a common one's many).
     train_features: (N, D); test_features: (M, D); labels int64. -> (M,) predicted labels"""
     train = F.normalize(train_features.float(), dim=1)
     test = F.normalize(test_features.float(), dim=1)
     classes = int(train_labels.max()) + 1
+    weight = torch.as_tensor(class_weights(train_labels.numpy(), classes) if balanced else np.ones(classes),
+                             dtype=torch.float32)
     k = min(k, len(train))
     out = []
     for s in range(0, len(test), chunk):
         sim = test[s:s + chunk] @ train.T  # (m, N)
         top, idx = sim.topk(k, dim=1)
         votes = torch.zeros(len(top), classes).scatter_add_(1, train_labels[idx], torch.exp(top / temperature))
-        out.append(votes.argmax(1))
+        out.append((votes * weight).argmax(1))
     return torch.cat(out)
 
 

@@ -33,6 +33,7 @@ from warmstart.errors import WarmstartError
 from warmstart.models.common import load_pretrained, require_positions
 from warmstart.models.probe import (
     accuracy,
+    balanced_accuracy,
     fit_logistic,
     fit_logistic_cv,
     fit_one_vs_rest,
@@ -193,13 +194,14 @@ def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_va
 
 
 def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple[str, ...] = SCORES,
-                          folds: int = 5, groups: np.ndarray | None = None) -> dict | None:
+                          folds: int = 5, groups: np.ndarray | None = None, balanced: bool = False) -> dict | None:
     """The scores of one candidate's features over all N labels (x: (N, D), y: (N,) class ids), as the honest
     protocol has it: kNN's and the probe's accuracy out of fold (stratified k-fold, k = min(`folds`, the smallest
     class's count)); LogME and H-score on all N. With 16 labels a class, a 20% hold-out scores a candidate on 6
     to 10 examples; every one of the N scores here. None when a class has a single example (no fold possible).
     y (N, L) 0/1 sets of labels: micro-F1 out of plain k-fold (a set does not stratify). `groups`
-    (data/sample.text_groups): a text's copies in one fold; kNN would otherwise find each held-out copy's twin."""
+    (data/sample.text_groups): a text's copies in one fold; kNN would otherwise find each held-out copy's twin.
+    `balanced` (one label a text): kNN's votes and the probe weigh the classes alike and score balanced accuracy."""
     y = np.asarray(y)
     sets = y.ndim == 2
     k = most_folds(y, folds, groups)
@@ -210,13 +212,14 @@ def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple
         predicted = np.empty_like(y)
         for kept, held in kfold(y, k, seed, groups):
             t = [torch.from_numpy(np.array(a)) for a in (x[kept], y[kept], x[held])]
-            predicted[held] = (knn_predict_sets if sets else knn_predict)(*t, k=min(20, len(kept))).numpy()
-        return micro_f1(y, predicted) if sets else accuracy(y, predicted)
+            predicted[held] = (knn_predict_sets(*t, k=min(20, len(kept))) if sets else
+                               knn_predict(*t, k=min(20, len(kept)), balanced=balanced)).numpy()
+        return micro_f1(y, predicted) if sets else (balanced_accuracy if balanced else accuracy)(y, predicted)
 
     def probe() -> float:
         if sets:
             return fit_one_vs_rest(x, y, None, None, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups)["val_accuracy"]
-        return fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups)["val_accuracy"]
+        return fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups, balanced=balanced)["val_accuracy"]
 
     compute = {"logme": lambda: logme(x, y), "hscore": lambda: hscore(x, y), "knn": knn, "probe": probe}
     return {name: round(float(compute[name]()), 4) for name in scores}
