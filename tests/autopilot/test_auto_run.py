@@ -263,7 +263,7 @@ def test_a_table_of_label_sets_is_chosen_by_micro_f1_and_predicted_as_the_user_w
 
 def test_balanced_accuracy_weighs_every_fit_decides_and_reports(pretrained, sentiment_csv, tmp_path, monkeypatch):
     """--metric balanced_accuracy on 24 / 6 labels: every fine-tuning fold weighs the classes alike
-    (train.class_weight in its saved config), every figure is a balanced accuracy (the test score is the model's
+    (train.class_balance=adjusted in its saved config), every figure is a balanced accuracy (the test score is the model's
     own on the test rows, accuracy beside it), the majority rival scores 50%; a resume under another metric, and
     the metric on sets of labels, are refused before any work."""
     from sklearn.metrics import balanced_accuracy_score
@@ -278,8 +278,8 @@ def test_balanced_accuracy_weighs_every_fit_decides_and_reports(pretrained, sent
     assert v["metric"] == "balanced accuracy" and "% balanced accuracy cross-validated" in v["sentences"][0]
     configs = list((tmp_path / "a" / "cv").rglob("warmstart_config.yaml")) + [tmp_path / "a" / "model" /
                                                                               "warmstart_config.yaml"]
-    assert len(configs) > 1 and all(yaml.safe_load(c.read_text(encoding="utf-8"))["train"]["class_weight"] ==
-                                    "balanced" for c in configs)
+    assert len(configs) > 1 and all(yaml.safe_load(c.read_text(encoding="utf-8"))["train"]["class_balance"] ==
+                                    "adjusted" for c in configs)
     assert v["comparisons"]["majority"]["b"] == "always '0'"
     floor = v["comparisons"]["majority"]
     chosen = v["chosen"]

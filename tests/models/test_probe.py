@@ -99,10 +99,10 @@ def test_balanced_accuracy_and_class_weights_are_sklearns(seed, n, classes):
 
 
 def test_a_balanced_probe_finds_the_rare_class_an_unweighted_one_gives_up_on():
-    """54 / 6 labels whose classes overlap: the unweighted probe's cross-validated accuracy is highest answering
-    the common class (almost) always; weighing the classes alike and choosing C by balanced accuracy finds the
-    rare one."""
-    from warmstart.models.probe import balanced_accuracy, fit_logistic_cv
+    """54 / 6 labels whose classes overlap: the plain probe's cross-validated accuracy is highest answering the
+    common class (almost) always; weighing the classes alike (either way) and choosing C by balanced accuracy finds
+    the rare one. Adjusted, the head's biases are the plain fit's minus the classes' log shares."""
+    from warmstart.models.probe import balanced_accuracy, fit_logistic, fit_logistic_cv
 
     rng = np.random.default_rng(0)
     y = np.array([0] * 54 + [1] * 6)
@@ -110,8 +110,13 @@ def test_a_balanced_probe_finds_the_rare_class_an_unweighted_one_gives_up_on():
     test_y = np.array([0] * 500 + [1] * 500)
     test_x = rng.normal(size=(1000, 5)) + test_y[:, None] * 1.2
     found = {}
-    for balanced in (False, True):
-        fit = fit_logistic_cv(x, y, 0, balanced=balanced)
+    for balance in ("none", "weighted", "adjusted"):
+        fit = fit_logistic_cv(x, y, 0, balance=balance)
         pred = fit["classes"][(test_x @ fit["weight"].T + fit["bias"]).argmax(1)]
-        found[balanced] = balanced_accuracy(test_y, pred)
-    assert found[True] > found[False] + 0.1 and found[True] > 0.7
+        found[balance] = balanced_accuracy(test_y, pred)
+    assert found["weighted"] > found["none"] + 0.1 and found["adjusted"] > found["none"] + 0.1
+    assert min(found["weighted"], found["adjusted"]) > 0.7
+    plain = fit_logistic(x, y, test_x, test_y, 0, cs=(0.1,))
+    adjusted = fit_logistic(x, y, test_x, test_y, 0, cs=(0.1,), balance="adjusted")
+    assert np.allclose(adjusted["weight"], plain["weight"])
+    assert np.allclose(adjusted["bias"], plain["bias"] - np.log([0.9, 0.1]))

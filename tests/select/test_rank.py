@@ -214,7 +214,7 @@ def test_features_are_pooled_as_the_folder_embeds(layout, pretrained, tmp_path):
         want = hidden[:, 0] if layout == "cls" else (hidden * mask).sum(1) / mask.sum(1)
     assert np.allclose(got, want.numpy(), atol=1e-4)  # the features may come from a GPU, the reference from the CPU
     run = AutoRun.__new__(AutoRun)  # only what overrides() reads
-    run.encoders, run.seed, run.data = {"e": str(folder)}, 0, type("D", (), {"balanced": False})()
+    run.encoders, run.seed, run.data = {"e": str(folder)}, 0, type("D", (), {"balance": "none"})()
     run.state = type("S", (), {"get": lambda self, key: {"max_length": 32}})()
     pooling = "cls_token" if layout == "cls" else "mean"
     assert f"train.pooling={pooling}" in run.overrides("probe", "e")

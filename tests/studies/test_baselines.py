@@ -22,9 +22,11 @@ def test_the_setfit_library_trains_quietly_and_predicts_every_text(capfd):
     assert "embedding_loss" not in err and "3/3 [" not in err, err[-500:]  # the log line, the 3-step bar
 
 
-def test_tfidf_balanced_weighs_the_rare_class_and_chooses_c_by_balanced_accuracy(monkeypatch):
-    """TF-IDF + LR with `balanced`: every fit gets class_weight="balanced" and the C is the best mean balanced
-    accuracy of the folds; without it, neither."""
+@pytest.mark.parametrize("balance, class_weight", [("none", None), ("weighted", "balanced"), ("adjusted", None)])
+def test_tfidf_balances_the_classes_as_asked(balance, class_weight, monkeypatch):
+    """TF-IDF + LR with a `balance`: weighted, every fit gets class_weight="balanced"; adjusted, every fit is plain
+    and its scores are shifted by the classes' log shares, so a text as close to both classes answers the rare one;
+    none, neither."""
     import warmstart.studies.baselines as baselines
     from warmstart.studies.baselines import tfidf_predict_cv
 
@@ -32,11 +34,9 @@ def test_tfidf_balanced_weighs_the_rare_class_and_chooses_c_by_balanced_accuracy
     monkeypatch.setattr(baselines, "LogisticRegression", lambda **k: weights.append(k.get("class_weight")) or real(**k))
     texts = [f"dull plot {i}" for i in range(16)] + [f"great film {i}" for i in range(4)]
     y = np.array([0] * 16 + [1] * 4)
-    pred, _ = tfidf_predict_cv(texts, y, ["a great film", "a dull plot"], 0, balanced=True)
-    assert weights and set(weights) == {"balanced"} and pred.tolist() == [1, 0]
-    weights.clear()
-    tfidf_predict_cv(texts, y, ["a great film"], 0)
-    assert set(weights) == {None}
+    pred, _ = tfidf_predict_cv(texts, y, ["a great film", "a dull plot", "dull film"], 0, balance=balance)
+    assert weights and set(weights) == {class_weight} and pred[:2].tolist() == [1, 0]
+    assert pred[2] == (0 if balance == "none" else 1)  # a word of each: the skew decides unless balanced
 
 
 def test_the_setfit_rival_is_given_a_balanced_head_when_asked(monkeypatch):

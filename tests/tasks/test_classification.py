@@ -167,11 +167,13 @@ def test_inference_runs_longest_first_and_answers_in_the_rows_order(batch_size):
     assert padded[0] <= padded[1]
 
 
-def test_class_weight_balanced_weighs_the_loss_and_the_probe_and_reports_balanced_accuracy(
-        pretrained, sentiment_csv, tmp_path, monkeypatch):
-    """`train.class_weight=balanced` on 40 / 8 training labels: every cross-entropy step weighs the classes by
-    N / (C * n_c) = 0.6 and 3.0, LP-FT's probe is fitted balanced, and metrics.json gives the test rows' balanced
-    accuracy (scikit-learn's, from the run's own predictions) beside accuracy and the majority rival."""
+@pytest.mark.parametrize("balance", ["weighted", "adjusted"])
+def test_class_balance_weighs_the_loss_and_the_probe_and_reports_balanced_accuracy(
+        balance, pretrained, sentiment_csv, tmp_path, monkeypatch):
+    """`train.class_balance` on 40 / 8 training labels: weighted, every cross-entropy step weighs the classes by
+    N / (C * n_c) = 0.6 and 3.0; adjusted, it reads logits + log(share) (log 5/6, log 1/6) unweighted; LP-FT's probe
+    is fitted with the same balance; metrics.json gives the test rows' balanced accuracy (scikit-learn's, from the
+    run's own predictions) beside accuracy and the majority rival."""
     import json
 
     import torch.nn.functional as F
@@ -187,15 +189,23 @@ def test_class_weight_balanced_weighs_the_loss_and_the_probe_and_reports_balance
     skewed.to_csv(path := tmp_path / "skewed.csv", index=False)
     weights, probes = [], []
     real_ce, real_probe = F.cross_entropy, classification.fit_logistic_cv
-    monkeypatch.setattr(F, "cross_entropy", lambda *a, **k: weights.append(k.get("weight")) or real_ce(*a, **k))
+    shifts = []
+    real_logits = classification.logits_of
+    monkeypatch.setattr(F, "cross_entropy", lambda x, *a, **k: weights.append(k.get("weight")) or
+                        shifts.append((x - seen[-1]).mean(0)) or real_ce(x, *a, **k))
+    seen = []
+    monkeypatch.setattr(classification, "logits_of", lambda *a: seen.append(real_logits(*a).float()) or seen[-1])
     monkeypatch.setattr(classification, "fit_logistic_cv",
-                        lambda *a, **k: probes.append(k.get("balanced")) or real_probe(*a, **k))
+                        lambda *a, **k: probes.append(k.get("balance")) or real_probe(*a, **k))
     cfg = load_config(FinetuneConfig, None, [f"output_dir={tmp_path / 'ft'}", f"init={pretrained}",
                                              f"data.path={path}", "train.strategy=lp_ft", "train.max_epochs=1",
-                                             "train.precision=fp32", "train.class_weight=balanced"])
+                                             "train.precision=fp32", f"train.class_balance={balance}"])
     metrics = run_task(cfg)
-    assert probes == [True] and weights and all(w is not None for w in weights)
-    assert weights[0].cpu().tolist() == pytest.approx([0.6, 3.0])
+    assert probes == [balance] and weights and shifts
+    if balance == "weighted":
+        assert weights[0].cpu().tolist() == pytest.approx([0.6, 3.0]) and shifts[0].abs().max() < 1e-6
+    else:
+        assert weights[0] is None and shifts[0].cpu().tolist() == pytest.approx(np.log([40 / 48, 8 / 48]), abs=1e-5)
     pred = pd.read_csv(tmp_path / "ft" / "predictions.csv")
     assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(pred["label"], pred["prediction"]),
                                                          abs=1e-4)
@@ -204,12 +214,12 @@ def test_class_weight_balanced_weighs_the_loss_and_the_probe_and_reports_balance
     assert saved["balanced_accuracy"] == metrics["balanced_accuracy"]
 
 
-def test_class_weight_is_refused_where_a_task_does_not_read_it(pretrained, tmp_path):
+def test_class_balance_is_refused_where_a_task_does_not_read_it(pretrained, tmp_path):
     from warmstart.config import FinetuneConfig, load_config
     from warmstart.tasks.registry import run_task
 
     cfg = load_config(FinetuneConfig, None, ["task=multi_label", f"init={pretrained}", f"data.path={tmp_path}",
-                                             "train.class_weight=balanced", f"output_dir={tmp_path / 'out'}"])
-    with pytest.raises(WarmstartError, match="train.class_weight: balanced .* task multi_label does not read it"):
+                                             "train.class_balance=adjusted", f"output_dir={tmp_path / 'out'}"])
+    with pytest.raises(WarmstartError, match="train.class_balance: adjusted .* task multi_label does not read it"):
         run_task(cfg)
     assert not (tmp_path / "out").exists()

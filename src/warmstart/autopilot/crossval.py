@@ -44,6 +44,12 @@ class Labelled:
     balanced: bool = False  # --metric balanced_accuracy: every class weighs alike in every fit, choice and score
 
     @property
+    def balance(self) -> str:
+        """How every fit weighs the classes (config CLASS_BALANCES): logit-adjusted under balanced accuracy (what
+        measured best: models/probe.fit_logistic), else as they come."""
+        return "adjusted" if self.balanced else "none"
+
+    @property
     def k(self) -> int:
         return int(self.folds.max()) + 1
 
@@ -243,7 +249,7 @@ def oof_probe(x: np.ndarray, data: Labelled, seed: int, rows: Callable[[np.ndarr
             fit = fit_one_vs_rest(x[train], data.y[train], None, None, seed, groups=inner)
             pred[held] = x[held] @ fit["weight"].T + fit["bias"] > 0
             continue
-        fit = fit_logistic_cv(x[train], data.y[train], seed, groups=inner, balanced=data.balanced)
+        fit = fit_logistic_cv(x[train], data.y[train], seed, groups=inner, balance=data.balance)
         pred[held] = fit["classes"][(x[held] @ fit["weight"].T + fit["bias"]).argmax(1)]
     return pred
 
@@ -260,7 +266,7 @@ def oof_tfidf(data: Labelled, seed: int, rows: Callable[[np.ndarray], np.ndarray
         train = rows(train) if rows else train
         texts, held_texts = [data.texts[j] for j in train], [data.texts[j] for j in held]
         pred[held] = (tfidf_sets(texts, data.y[train], held_texts, seed) if data.multi else
-                      tfidf_predict_cv(texts, data.y[train], held_texts, seed, balanced=data.balanced))[0]
+                      tfidf_predict_cv(texts, data.y[train], held_texts, seed, balance=data.balance))[0]
     return pred
 
 

@@ -281,7 +281,7 @@ class AutoRun:
         max_length = self.state.get(f"encoder:{encoder}")["max_length"]  # pooled as its probe's features were:
         return [*STRATEGY[strategy], f"train.pooling={own_pooling(self.encoders[encoder], 'mean')}",
                 f"train.max_length={max_length}", f"train.seed={self.seed}",
-                *(["train.class_weight=balanced"] if self.data.balanced else [])]
+                f"train.class_balance={self.data.balance}"]
 
     def reserve(self) -> float:
         """Seconds kept for the report at the end (the curve's probes, the page, the card)."""

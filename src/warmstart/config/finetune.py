@@ -101,7 +101,7 @@ class FinetuneTrainConfig(StrategySections):
 
 
 POOLINGS = ("auto", "cls", "cls_token", "mean")  # tasks/classification.pooled; auto: tasks/finetune.chosen_pooling
-CLASS_WEIGHTS = ("none", "balanced")  # scikit-learn's class_weight values, None written as none
+CLASS_BALANCES = ("none", "adjusted", "weighted")  # models/probe.fit_logistic's `balance`
 ENTITY_TAGS = ("iob1", "as_written")  # what a token classifier learns: tasks/tag_schemes.learnt_tags
 
 
@@ -115,10 +115,13 @@ class TextTrainConfig(FinetuneTrainConfig):
     max_length: int = knob(128, "tokens per input, special tokens included", ge=4)
     dropout: float = knob(0.1, "dropout in the encoder while fine-tuning", ge=0, lt=1)
     negatives: int = knob(7, "response_selection: sampled wrong replies per training context", ge=1)
-    class_weight: str = knob("none", "classification: balanced weighs every class alike (each example by N / "
-                                     "(classes x its class's count)) in the loss and the probe's head, and chooses C "
-                                     "and epochs by balanced accuracy: for a skewed table whose rare classes matter "
-                                     "| none", choices=CLASS_WEIGHTS)
+    class_balance: str = knob("none", "classification, for a skewed table whose rare classes matter: every class "
+                                      "weighs alike and balanced accuracy chooses C, epochs and the refit's check. "
+                                      "adjusted: logit adjustment (each class's log share among the N subtracted "
+                                      "from its logit: the probe's head post hoc, the loss as Menon et al. 2021) | "
+                                      "weighted: each example weighs N / (classes x its class's count) in the loss "
+                                      "and the probe (scikit-learn's class_weight='balanced') | none",
+                              choices=CLASS_BALANCES)
     pos_weight_cap: float = knob(10.0, "multi_label: binary cross-entropy weighs each label's positive examples "
                                        "by its negatives / positives among the training rows, at most this "
                                        "(1: unweighted)", ge=1)

@@ -201,7 +201,8 @@ def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple
     to 10 examples; every one of the N scores here. None when a class has a single example (no fold possible).
     y (N, L) 0/1 sets of labels: micro-F1 out of plain k-fold (a set does not stratify). `groups`
     (data/sample.text_groups): a text's copies in one fold; kNN would otherwise find each held-out copy's twin.
-    `balanced` (one label a text): kNN's votes and the probe weigh the classes alike and score balanced accuracy."""
+    `balanced` (one label a text): kNN's votes (times each class's N / (C * n_c)) and the probe (logit-adjusted)
+    weigh the classes alike and score balanced accuracy."""
     y = np.asarray(y)
     sets = y.ndim == 2
     k = most_folds(y, folds, groups)
@@ -219,7 +220,8 @@ def score_cross_validated(x: np.ndarray, y: np.ndarray, seed: int, scores: tuple
     def probe() -> float:
         if sets:
             return fit_one_vs_rest(x, y, None, None, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups)["val_accuracy"]
-        return fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups, balanced=balanced)["val_accuracy"]
+        return fit_logistic_cv(x, y, seed, cs=RANK_PROBE_CS, folds=folds, groups=groups,
+                               balance="adjusted" if balanced else "none")["val_accuracy"]
 
     compute = {"logme": lambda: logme(x, y), "hscore": lambda: hscore(x, y), "knn": knn, "probe": probe}
     return {name: round(float(compute[name]()), 4) for name in scores}

@@ -44,14 +44,19 @@ def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: lis
 
 
 def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], seed: int = 0,
-                     folds: int = 5, balanced: bool = False) -> tuple[np.ndarray, float]:
+                     folds: int = 5, balance: str = "none") -> tuple[np.ndarray, float]:
     """tfidf_logreg_cv's model: C by stratified k-fold inside the labels (a text's copies in one fold), one fit on
-    all of them; `balanced`: the classes weighed alike (class_weight="balanced"), C by balanced accuracy.
+    all of them; `balance` (models/probe.fit_logistic's): the classes weighed alike (adjusted: each class's log
+    share subtracted from its score; weighted: class_weight="balanced"), C by balanced accuracy.
     -> ((M,) predicted labels of `test_texts`, the C chosen)"""
     from warmstart.data.sample import kfold, most_folds, text_groups
-    from warmstart.models.probe import balanced_accuracy
+    from warmstart.models.probe import balanced_accuracy, decide, log_prior
 
-    weighing, measure = ("balanced", balanced_accuracy) if balanced else (None, accuracy_score)
+    weighing = "balanced" if balance == "weighted" else None
+    measure = accuracy_score if balance == "none" else balanced_accuracy
+
+    def shift(y: np.ndarray) -> np.ndarray | None:
+        return log_prior(y, np.unique(y)) if balance == "adjusted" else None
 
     y_train, groups = np.asarray(y_train), text_groups(train_texts)
     k = most_folds(y_train, folds, groups)
@@ -64,12 +69,12 @@ def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: li
             x_va = vec.transform([train_texts[i] for i in va])
             for cc in C_GRID:
                 clf = LogisticRegression(C=cc, max_iter=2000, random_state=seed, class_weight=weighing)
-                scores[cc].append(measure(y_train[va], clf.fit(x_tr, y_train[tr]).predict(x_va)))
+                scores[cc].append(measure(y_train[va], decide(clf.fit(x_tr, y_train[tr]), x_va, shift(y_train[tr]))))
         c = max(C_GRID, key=lambda cc: float(np.mean(scores[cc])))
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight=weighing)
     clf.fit(vec.fit_transform(train_texts), y_train)
-    return clf.predict(vec.transform(test_texts)), c
+    return decide(clf, vec.transform(test_texts), shift(y_train)), c
 
 
 def pixels_logreg(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,

@@ -216,14 +216,19 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
                start_accuracy: float = float("-inf"), steps: int | None = None, phase: str = "select") -> dict:
     """Fine-tune with the strategy, early stopping on validation accuracy (LP-FT's probed head stays the best
     candidate until fine-tuning beats it); without validation (`val_b` None, the refit), `steps` steps.
-    `train.class_weight` balanced: the cross-entropy weighs each class alike, and balanced accuracy chooses."""
-    tc, balanced = cfg.train, cfg.train.class_weight == "balanced"
-    weight = to_device(torch.tensor(class_weights(y_train, model.config.num_labels), dtype=torch.float32)) \
-        if balanced else None
+    `train.class_balance`: weighted, the cross-entropy weighs each class by N / (C * n_c); adjusted, the loss
+    reads logits + log(class share) (Menon et al., 2021: the model's own logits then answer as if the classes were
+    equally common, and LP-FT's adjusted probe head starts it exactly there); either way balanced accuracy chooses."""
+    tc, balance = cfg.train, cfg.train.class_balance
+    k = model.config.num_labels
+    weight = to_device(torch.tensor(class_weights(y_train, k), dtype=torch.float32)) if balance == "weighted" else None
+    shares = np.bincount(y_train, minlength=k) / len(y_train)  # a class absent here is left as it is (0)
+    prior = to_device(torch.tensor(np.where(shares > 0, np.log(np.maximum(shares, 1e-12)), 0.0), dtype=torch.float32)) \
+        if balance == "adjusted" else None
 
     def step_fn(batch):
         logits = logits_of(model, batch, tc.pooling)
-        loss = F.cross_entropy(logits.float(), batch["labels"], weight=weight)
+        loss = F.cross_entropy(logits.float() + (prior if prior is not None else 0), batch["labels"], weight=weight)
         return {"loss": loss, "acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
 
     def evaluate() -> float:
@@ -233,13 +238,13 @@ def train_full(model, cfg: FinetuneConfig, train_enc, y_train, val_b, y_val, pad
                               lambda rows: make_batches(train_enc, y_train, len(rows), pad_id, rows)[0])
     return fit(model, tc, Path(cfg.output_dir), batches, step_fn, evaluate if val_b is not None else None,
                len(y_train), model.classifier, bf16, "val_accuracy", start_accuracy, steps=steps, phase=phase,
-               floor=1 / len(np.unique(y_val)) if balanced and y_val is not None else majority_share(y_val))
+               floor=1 / len(np.unique(y_val)) if balance != "none" and y_val is not None else majority_share(y_val))
 
 
 def chooser(tc):
-    """The score that chooses (C, epochs, the refit's check): accuracy, or balanced accuracy under
-    `train.class_weight` balanced. (y_true, y_pred) -> float"""
-    return balanced_accuracy if tc.class_weight == "balanced" else accuracy
+    """The score that chooses (C, epochs, the refit's check): accuracy, or balanced accuracy under a
+    `train.class_balance`. (y_true, y_pred) -> float"""
+    return accuracy if tc.class_balance == "none" else balanced_accuracy
 
 
 def train_setfit(model, cfg: FinetuneConfig, train_enc, y_train: np.ndarray, pad_id: int, bf16: bool,
@@ -281,7 +286,6 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
 
     resolve_pooling(cfg)  # run_task has, where the run came through it
     tc = cfg.train
-    balanced = tc.class_weight == "balanced"
     t0, bf16, tokenizer = start_run(cfg)
     splits, names = load_splits(cfg.data, tc.seed)
     sample = sample_splits(splits, cfg)
@@ -300,8 +304,9 @@ def run_finetune(cfg: FinetuneConfig) -> dict:
         def probe() -> dict:  # logistic regression on frozen features; C on validation, or cross-validated
             x = features(model, inference_batches(enc, 64, pad), tc.pooling, bf16)
             if val is None:
-                return fit_logistic_cv(x, y_train, tc.seed, groups=row_groups(train), balanced=balanced)
-            return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed, balanced=balanced)
+                return fit_logistic_cv(x, y_train, tc.seed, groups=row_groups(train), balance=tc.class_balance)
+            return fit_logistic(x, y_train, features(model, val_b, tc.pooling, bf16), y_val, tc.seed,
+                                balance=tc.class_balance)
 
         def finetune(start: float) -> dict:
             if tc.strategy == "setfit":

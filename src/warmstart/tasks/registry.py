@@ -101,7 +101,7 @@ class Task:
     count_key: str = "data.labels"  # the knob a study sets to a label count
     scratch_key: str = "tokenizer"  # the key that gives a scratch model its architecture
     pools: bool = False  # reads train.pooling (the others score through the HF model's own head)
-    weighs_classes: bool = False  # reads train.class_weight
+    weighs_classes: bool = False  # reads train.class_balance
     # a format `predict --output` also writes besides CSV and JSONL: (suffix, "module:function" (rows) -> text)
     text_output: tuple[str, Ref] | None = None
     score_scale: float = 1.0  # a study's score = metric x this, a fraction (ROUGE is reported in points)
@@ -168,8 +168,8 @@ def run_task(cfg, overwrite: bool = False, resume: bool = False) -> dict:
     if cfg.train.strategy not in task.strategies:
         raise WarmstartError(f"train.strategy: '{cfg.train.strategy}' is not available for task {task.name}; use "
                              f"{', '.join(task.strategies)}")
-    if getattr(cfg.train, "class_weight", "none") != "none" and not task.weighs_classes:
-        raise WarmstartError(f"train.class_weight: {cfg.train.class_weight} weighs the classes of one label a text "
+    if getattr(cfg.train, "class_balance", "none") != "none" and not task.weighs_classes:
+        raise WarmstartError(f"train.class_balance: {cfg.train.class_balance} weighs the classes of one label a text "
                              f"(task classification); task {task.name} does not read it: leave it none")
     if not cfg.init:
         raise WarmstartError("init is empty; give a checkpoint folder or 'scratch'")
