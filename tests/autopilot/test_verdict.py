@@ -24,17 +24,19 @@ def test_the_verdict_says_how_far_the_runner_up_is(gap, expected):
     assert ("either may do better" in said) == (gap["verdict"] == "not clearly different")
 
 
-@pytest.mark.parametrize("labels, expected", [
-    (3, "3 more of your 64 label decisions (your 32 texts, each label yes or no) right"),
-    (-5, "5 fewer of your 64 label decisions (your 32 texts, each label yes or no) right, but more of the ones "
-         "micro-F1 counts"),  # micro-F1 ignores the labels rightly left off
+@pytest.mark.parametrize("labels, decisions, metric, expected", [
+    (3, 64, "micro-F1", "3 more of your 64 label decisions (your 32 texts, each label yes or no) right"),
+    (-5, 64, "micro-F1", "5 fewer of your 64 label decisions (your 32 texts, each label yes or no) right, but more "
+                         "of the ones micro-F1 weighs most"),  # micro-F1 ignores the labels rightly left off
+    (-2, None, "balanced accuracy", "2 fewer of your 32 labels right, but more of the ones balanced accuracy weighs "
+                                    "most"),  # a rare class's label counts for more
 ])
-def test_for_sets_of_labels_the_margin_counts_label_decisions(labels, expected):
+def test_for_sets_of_labels_the_margin_counts_label_decisions(labels, decisions, metric, expected):
     from warmstart.autopilot.verdict import runner_up_sentence
 
     gap = {"b": "MiniLM, SetFit (warmstart)", "gap": 2.1, "low": -7.3, "high": 10.4,
            "verdict": "not clearly different", "labels": labels}
-    assert expected in runner_up_sentence(gap, 32, 64)
+    assert expected in runner_up_sentence(gap, 32, decisions, metric)
 
 
 @pytest.mark.parametrize("comparisons, why, expected", [
@@ -56,15 +58,16 @@ def test_the_verdict_says_why_the_model_was_chosen(comparisons, why, expected):
     assert why_chosen(comparisons, "accuracy", why) == expected
 
 
-@pytest.mark.parametrize("labels, decisions, expected", [
-    (1, None, "1 more of your 32 labels right): not clearly better"),
-    (-2, 64, "more of the decisions micro-F1 counts right): not clearly better"),
+@pytest.mark.parametrize("labels, decisions, metric, expected", [
+    (1, None, "accuracy", "1 more of your 32 labels right): not clearly better"),
+    (-2, 64, "micro-F1", "more of the ones micro-F1 weighs most right): not clearly better"),
+    (0, None, "balanced accuracy", "more of the ones balanced accuracy weighs most right): not clearly better"),
 ])
-def test_a_lead_the_default_kept_its_place_against_is_named_with_its_interval(labels, decisions, expected):
+def test_a_lead_the_default_kept_its_place_against_is_named_with_its_interval(labels, decisions, metric, expected):
     from warmstart.autopilot.verdict import leader_sentence
 
     g = {"a": "MiniLM, LP-FT", "gap": 3.1, "low": -8.0, "high": 14.3, "labels": labels}
-    said = leader_sentence(g, 32, decisions)
+    said = leader_sentence(g, 32, decisions, metric)
     assert said.startswith("MiniLM, LP-FT scored 3.1 points higher out of fold (95% interval -8.0 to +14.3")
     assert expected in said and said.endswith("so the default is kept.")
 

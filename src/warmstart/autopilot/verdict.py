@@ -144,9 +144,11 @@ def sentences(run, comparisons: dict, chosen: str, unl: dict, default_why: str |
            f"your {len(data.y)} labels "
            f"({why_chosen(comparisons, data.metric, default_why)})."]
     if comparisons.get("leader"):
-        out.append(leader_sentence(comparisons["leader"], len(data.y), data.y.size if data.multi else None))
+        out.append(leader_sentence(comparisons["leader"], len(data.y), data.y.size if data.multi else None,
+                                   data.metric))
     if comparisons.get("runner_up"):
-        out.append(runner_up_sentence(comparisons["runner_up"], len(data.y), data.y.size if data.multi else None))
+        out.append(runner_up_sentence(comparisons["runner_up"], len(data.y), data.y.size if data.multi else None,
+                                      data.metric))
     words = {"better": "better than", "worse": "worse than", "not clearly different": "not clearly different from",
              "the same": "right and wrong on the same labels as"}
     for key in ("setfit", "tfidf"):
@@ -198,17 +200,18 @@ def why_chosen(comparisons: dict, metric: str, default_why: str | None) -> str:
     return f"the default, {default_why}, and the best out-of-fold {metric} of the pipelines run"
 
 
-def leader_sentence(g: dict, n: int, decisions: int | None = None) -> str:
-    """Why the best out-of-fold score did not win: its lead over the default is not clear (autopilot/choice.py)."""
+def leader_sentence(g: dict, n: int, decisions: int | None = None, metric: str = "accuracy") -> str:
+    """Why the best out-of-fold score did not win: its lead over the default is not clear (autopilot/choice.py).
+    `metric`: the score's name; micro-F1 and balanced accuracy count some right answers more than others."""
     unit = f"label decisions of your {n} texts" if decisions else f"your {n} labels"
-    more = (f"{g['labels']} more of {unit} right" if g["labels"] > 0 else "more of the decisions micro-F1 counts right")
+    more = (f"{g['labels']} more of {unit} right" if g["labels"] > 0 else f"more of the ones {metric} weighs most right")
     return (f"{g['a']} scored {g['gap']:.1f} points higher out of fold (95% interval {g['low']:+.1f} to "
             f"{g['high']:+.1f}; {more}): not clearly better. The best of several scores on this few labels is "
             "partly luck: on warmstart's benchmarks such leads over the default did not hold on the test set "
             "(benchmarks/results/auto.md), so the default is kept.")
 
 
-def runner_up_sentence(g: dict, n: int, decisions: int | None = None) -> str:
+def runner_up_sentence(g: dict, n: int, decisions: int | None = None, metric: str = "accuracy") -> str:
     """How far the choice is from the next pipeline, in points and in labels, so that a near-tie is said to be one:
     at 16 labels per class one label of 32 separated a choice from the next pipelines, and test put it about 3
     points below the adapted encoder's SetFit (benchmarks/results/auto.md, rt seed 0). `decisions`: sets of labels,
@@ -218,7 +221,7 @@ def runner_up_sentence(g: dict, n: int, decisions: int | None = None) -> str:
                 "pipeline or the one run first.")
     unit = f"{decisions} label decisions (your {n} texts, each label yes or no)" if decisions else f"{n} labels"
     margin = (f"{g['labels']} more of your {unit} right" if g["labels"] > 0 else
-              f"{-g['labels']} fewer of your {unit} right, but more of the ones micro-F1 counts" if g["labels"] else
+              f"{-g['labels']} fewer of your {unit} right, but more of the ones {metric} weighs most" if g["labels"] else
               f"as many of your {'label decisions' if decisions else 'labels'} right, different ones")
     head = (f"The runner-up, {g['b']}, is {g['gap']:.1f} points behind out of fold (95% interval {g['low']:+.1f} "
             f"to {g['high']:+.1f}; {margin})")
