@@ -43,6 +43,24 @@ def test_rank_scores_every_candidate_and_orders_by_the_default_score(pretrained,
     assert main(["rank", "--task", str(recipe), "--candidates", str(pretrained), "--scores", "leep"]) == 2
 
 
+def test_a_recipe_that_balances_its_classes_is_ranked_by_balanced_accuracy(pretrained, sentiment_csv, tmp_path,
+                                                                            monkeypatch):
+    """`train.class_balance` in the recipe: the candidates are scored as its runs will be (balanced kNN votes, a
+    logit-adjusted probe, balanced accuracy), and the table says so."""
+    import warmstart.select.rank as rank
+
+    asked = []
+    real = rank.score_cross_validated
+    monkeypatch.setattr(rank, "score_cross_validated", lambda *a, **k: asked.append(k.get("balanced")) or real(*a, **k))
+    recipe = tmp_path / "task.yaml"
+    recipe.write_text(f"data:\n  path: {sentiment_csv}\n  labels: 40\ntrain:\n  max_length: 32\n  precision: fp32\n"
+                      "  class_balance: adjusted\n")
+    assert main(["rank", str(recipe), "--candidates", str(pretrained), "--output", str(tmp_path / "r.csv"),
+                 "--scores", "knn", "probe"]) == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert asked == [True] and set(table["metric"]) == {"balanced_accuracy"}
+
+
 def test_rank_refuses_tasks_it_cannot_score_and_missing_candidates(pretrained, sentiment_csv, tmp_path):
     from warmstart.select.rank import run_rank
 

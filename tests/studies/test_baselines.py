@@ -54,3 +54,20 @@ def test_the_setfit_rival_is_given_a_balanced_head_when_asked(monkeypatch):
     for balanced, head in ((True, {"class_weight": "balanced"}), (False, None)):
         baselines.setfit_predict(["a", "b"], np.array([0, 1]), ["c"], 0, None, balanced=balanced)
         assert seen["head"] == head
+
+
+@pytest.mark.parametrize("balance", ["none", "adjusted"])
+def test_the_tfidf_rival_balances_its_classes_as_the_recipe_does(balance, sentiment_csv, tmp_path, monkeypatch):
+    """A recipe with `train.class_balance` gets a TF-IDF rival fitted the same way (its runs' very labels, C
+    inside them), and every class rival reports balanced accuracy beside accuracy and macro-F1."""
+    import warmstart.studies.baselines as baselines
+    from warmstart.config import FinetuneConfig, load_config
+
+    asked = []
+    real = baselines.tfidf_predict_cv
+    monkeypatch.setattr(baselines, "tfidf_predict_cv", lambda *a, **k: asked.append(a[5] if len(a) > 5 else
+                                                                                     k.get("balance")) or real(*a, **k))
+    cfg = load_config(FinetuneConfig, None, [f"data.path={sentiment_csv}", "data.labels=30", "init=scratch",
+                                             f"train.class_balance={balance}"])
+    got = baselines.run_baseline(cfg, "tfidf_logreg")
+    assert asked == [balance] and 0 <= got["balanced_accuracy"] <= 1 and {"accuracy", "macro_f1"} <= set(got)

@@ -173,20 +173,22 @@ def _image_features(folder: Path, images: list[torch.Tensor], bf16: bool, trust_
 
 
 def score_features(train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_val: np.ndarray, seed: int,
-                   metric: Metric = accuracy, scores: tuple[str, ...] = SCORES) -> dict:
+                   metric: Metric = accuracy, scores: tuple[str, ...] = SCORES, balanced: bool = False) -> dict:
     """The requested scores of one candidate's features. train/val: (N, D) float; knn and probe score their
     validation predictions with `metric` (the probe's C is chosen by it too). y: (N,) class ids, or (N, L) 0/1
-    sets of labels (kNN's label shares, a logistic regression per label)."""
+    sets of labels (kNN's label shares, a logistic regression per label). `balanced`: as score_cross_validated's."""
     sets = np.ndim(y_train) == 2
 
     def knn() -> float:
         t = [torch.from_numpy(np.array(a)) for a in (train, y_train, val)]  # copies: inputs may be read-only
-        return float(metric(y_val, (knn_predict_sets if sets else knn_predict)(*t, k=min(20, len(train))).numpy()))
+        return float(metric(y_val, (knn_predict_sets(*t, k=min(20, len(train))) if sets else
+                                    knn_predict(*t, k=min(20, len(train)), balanced=balanced)).numpy()))
 
     def probe() -> float:
         if sets:
             return fit_one_vs_rest(train, y_train, val, y_val, seed, cs=RANK_PROBE_CS)["val_score"]
-        return fit_logistic(train, y_train, val, y_val, seed, cs=RANK_PROBE_CS, score=metric)["val_score"]
+        return fit_logistic(train, y_train, val, y_val, seed, cs=RANK_PROBE_CS, score=metric,
+                            balance="adjusted" if balanced else "none")["val_score"]
 
     compute = {"logme": lambda: logme(train, y_train), "hscore": lambda: hscore(train, y_train), "knn": knn,
                "probe": probe}
@@ -264,6 +266,10 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
     train, val, _ = sample
     reading = {"reading": cfg.train.entity_tags} if task.rank_features == "words" else {}
     inputs, labels, metric, metric_name = FEATURES[task.rank_features](train, val, **reading)
+    # a recipe that balances its classes is ranked as it will be scored: by balanced accuracy, the classes alike
+    balanced = task.weighs_classes and getattr(cfg.train, "class_balance", "none") != "none"
+    if balanced:
+        metric, metric_name = balanced_accuracy, "balanced_accuracy"
     # the honest protocol (no explicit dev set): classes are scored by cross-validation over all N labels; token
     # tasks keep the held-out sentences (their entity F1 is a per-sentence metric)
     pooled = not getattr(sample, "extra", 0) and task.rank_features != "words"
@@ -295,9 +301,10 @@ def rank_candidates(cfg, candidates: list[str], output: str | Path | None = None
             feats = _text_features(folder, inputs, cfg.train.max_length, bf16, task.rank_features == "words",
                                    cfg.trust_pickled_weights)
         values = score_cross_validated(np.concatenate(feats), np.concatenate(labels), cfg.train.seed, scores,
-                                       groups=groups) if pooled else None
+                                       groups=groups, balanced=balanced) if pooled else None
         if values is None:
-            values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores)
+            values = score_features(feats[0], labels[0], feats[1], labels[1], cfg.train.seed, metric, scores,
+                                    balanced)
         seen = fitted_on(folder, data_hash)
         rows.append({"candidate": str(candidate), **values, "metric": metric_name, "feature_dim": feats[0].shape[1],
                      "seconds": round(time.perf_counter() - t1, 1), "fitted_on_these_labels": seen})

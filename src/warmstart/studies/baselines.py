@@ -17,30 +17,42 @@ C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def tfidf_logreg(train_texts: list[str], y_train: np.ndarray, val_texts: list[str], y_val: np.ndarray,
-                 test_texts: list[str], y_test: np.ndarray, seed: int = 0) -> dict:
-    """Word 1-2-gram TF-IDF + L2 logistic regression, C chosen on validation. -> accuracy, macro_f1, C."""
+                 test_texts: list[str], y_test: np.ndarray, seed: int = 0, balance: str = "none") -> dict:
+    """Word 1-2-gram TF-IDF + L2 logistic regression, C chosen on validation (`balance`: tfidf_predict_cv's).
+    -> accuracy, macro_f1, balanced_accuracy, C."""
+    from warmstart.models.probe import balanced_accuracy, decide, log_prior
+
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     x_tr = vec.fit_transform(train_texts)
     x_va, x_te = vec.transform(val_texts), vec.transform(test_texts)
+    shift = log_prior(y_train, np.unique(y_train)) if balance == "adjusted" else None
+    measure = accuracy_score if balance == "none" else balanced_accuracy
     best = None
     for c in C_GRID:
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_tr, y_train)
-        acc = accuracy_score(y_val, clf.predict(x_va))
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed,
+                                 class_weight="balanced" if balance == "weighted" else None).fit(x_tr, y_train)
+        acc = measure(y_val, decide(clf, x_va, shift))
         if best is None or acc > best[0]:
             best = (acc, c, clf)
     _, c, clf = best
-    pred = clf.predict(x_te)
-    return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
-            "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": c}
+    return {**class_figures(y_test, decide(clf, x_te, shift)), "C": c}
+
+
+def class_figures(y: np.ndarray, pred: np.ndarray) -> dict:
+    """A rival's test figures, one label a text: accuracy, macro-F1 and balanced accuracy."""
+    from warmstart.models.probe import balanced_accuracy
+
+    return {"accuracy": round(float(accuracy_score(y, pred)), 4),
+            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+            "balanced_accuracy": round(balanced_accuracy(y, pred), 4)}
 
 
 def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], y_test: np.ndarray,
-                    seed: int = 0, folds: int = 5) -> dict:
+                    seed: int = 0, folds: int = 5, balance: str = "none") -> dict:
     """The same model with C chosen inside the labels: stratified k-fold cross-validation (the vectoriser fitted
     on each fold's training part), then one fit on all of them; the honest protocol's baseline."""
-    pred, c = tfidf_predict_cv(train_texts, y_train, test_texts, seed, folds)
-    return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
-            "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": c}
+    pred, c = tfidf_predict_cv(train_texts, y_train, test_texts, seed, folds, balance)
+    return {**class_figures(y_test, pred), "C": c}
 
 
 def tfidf_predict_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], seed: int = 0,
@@ -86,8 +98,7 @@ def pixels_logreg(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y
     flat = [np.asarray(x, dtype=np.float32).reshape(len(x), -1) / 255.0 for x in (x_train, x_val, x_test)]
     fit = fit_logistic(flat[0], y_train, flat[1], y_val, seed, cs=(0.001, 0.01, 0.1, 1.0))
     pred = fit["classes"][(flat[2] @ fit["weight"].T + fit["bias"]).argmax(1)]
-    return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
-            "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4), "C": fit["C"]}
+    return {**class_figures(y_test, pred), "C": fit["C"]}
 
 
 def _texts(df) -> list[str]:
@@ -111,16 +122,18 @@ def _on_the_sample(cfg, on_dev, cross_validated) -> dict:
 
 
 def tfidf_baseline(cfg) -> dict:
-    """TF-IDF + LR on the text classification task's labelled sample."""
-    seed = cfg.train.seed
+    """TF-IDF + LR on the text classification task's labelled sample, its classes balanced as the recipe's runs
+    balance theirs (`train.class_balance`)."""
+    seed, balance = cfg.train.seed, cfg.train.class_balance
 
     def on_dev(s) -> dict:
         return tfidf_logreg(_texts(s.labelled), s.labelled["label"].to_numpy(), _texts(s.validation),
-                            s.validation["label"].to_numpy(), _texts(s.test), s.test["label"].to_numpy(), seed)
+                            s.validation["label"].to_numpy(), _texts(s.test), s.test["label"].to_numpy(), seed,
+                            balance)
 
     def cross_validated(s) -> dict:
         return tfidf_logreg_cv(_texts(s.labelled), s.labelled["label"].to_numpy(), _texts(s.test),
-                               s.test["label"].to_numpy(), seed)
+                               s.test["label"].to_numpy(), seed, balance=balance)
 
     return _on_the_sample(cfg, on_dev, cross_validated)
 
@@ -139,8 +152,7 @@ def pixels_baseline(cfg) -> dict:
         flat = [np.asarray(x.images.numpy(), dtype=np.float32).reshape(len(x), -1) / 255.0 for x in (s.labelled, s.test)]
         fit = fit_logistic_cv(flat[0], s.labelled.labels.numpy(), seed, cs=(0.001, 0.01, 0.1, 1.0))
         pred, y = fit["classes"][(flat[1] @ fit["weight"].T + fit["bias"]).argmax(1)], s.test.labels.numpy()
-        return {"accuracy": round(float(accuracy_score(y, pred)), 4),
-                "macro_f1": round(float(f1_score(y, pred, average="macro")), 4), "C": fit["C"]}
+        return {**class_figures(y, pred), "C": fit["C"]}
 
     return _on_the_sample(cfg, on_dev, cross_validated)
 
@@ -225,10 +237,10 @@ def setfit_baseline(cfg, body: str | None = None) -> dict:
         y_train, y = multi_hot(sample.labelled, width), multi_hot(sample.test, width)
     else:
         y_train, y = sample.labelled["label"].to_numpy(), sample.test["label"].to_numpy()
+    balanced = not sets and getattr(cfg.train, "class_balance", "none") != "none"  # as its users would pass it
     pred = setfit_predict(sample.labelled["text"].tolist(), y_train, sample.test["text"].tolist(), cfg.train.seed, s,
-                          body)
-    scores = set_metrics(y, pred) if sets else {"accuracy": round(float(accuracy_score(y, pred)), 4),
-                                                 "macro_f1": round(float(f1_score(y, pred, average="macro")), 4)}
+                          body, balanced)
+    scores = set_metrics(y, pred) if sets else class_figures(y, pred)
     return {**scores, **sample.counts(), "validation_labels": 0, "held_out_labels": 0,
             "protocol": f"{n} labels, SetFit (setfit library, {body or 'MiniLM'}): {s.num_iterations} pair iterations, "
                         f"{s.epochs} epoch(s){steps}, its logistic head; nothing chosen"}
