@@ -205,3 +205,16 @@ def test_lp_ft_reports_the_head_alone_as_trained_when_fine_tuning_never_beat_the
     assert starts == [0.7]  # fine-tuning must beat the probe's held-out score to replace it
     assert metrics["trainable_parameters"] == expect_trainable
     assert torch.equal(head.weight, torch.eye(2))
+
+
+def test_lp_ft_fine_tuning_must_beat_the_score_that_chose_the_probe():
+    """Under train.class_balance the probe's C was chosen by balanced accuracy (`val_score`), which fine-tuning's
+    evaluations also report: that, not the probe's plain accuracy, is the score to beat."""
+    from warmstart.tasks.strategies import probe_then_finetune
+
+    fit_ = {"weight": torch.eye(2).numpy(), "bias": torch.zeros(2).numpy(), "val_accuracy": 0.9, "val_score": 0.62,
+            "C": 1.0}
+    starts = []
+    probe_then_finetune("lp_ft", torch.nn.Linear(2, 2), lambda: fit_,
+                        lambda start: starts.append(start) or {"best_step": 5, "steps": 10})
+    assert starts == [0.62]

@@ -125,7 +125,9 @@ def probe_then_finetune(strategy: str, head: torch.nn.Module, probe: Callable[[]
     trained = finetune(float("-inf")) if strategy in PROBE_LAST else {}
     fit = probe()
     set_linear_head(head, fit["weight"], fit["bias"])
-    score = None if fit["val_accuracy"] is None else round(float(fit["val_accuracy"]), 4)
+    # the score that chose the probe's C (balanced accuracy under train.class_balance), the one fine-tuning must beat
+    chosen = fit.get("val_score", fit["val_accuracy"])
+    score = None if chosen is None else round(float(chosen), 4)
     probed = {"probe_val_accuracy": score, "probe_C": fit["C"],
               "trainable_parameters": sum(p.numel() for p in head.parameters())}
     if strategy in PROBE_LAST:
