@@ -71,8 +71,8 @@ def test_setfit_needs_mean_pooling_and_text(sentiment_csv, pretrained, tmp_path)
 def test_the_baseline_sees_exactly_the_runs_labels(sentiment_csv, pretrained, tmp_path, monkeypatch):
     seen = {}
 
-    def spy(train_texts, y_train, test_texts, seed, settings, body=None):
-        seen.update(train=list(train_texts), test=list(test_texts), settings=settings)
+    def spy(train_texts, y_train, test_texts, seed, settings, body=None, balanced=False):
+        seen.update(train=list(train_texts), test=list(test_texts), settings=settings, balanced=balanced)
         return np.zeros(len(test_texts), dtype=int)
 
     monkeypatch.setattr(baselines, "setfit_predict", spy)
@@ -83,6 +83,7 @@ def test_the_baseline_sees_exactly_the_runs_labels(sentiment_csv, pretrained, tm
     assert (m["train_labels"], m["validation_labels"]) == (12, 0)  # SetFit leaves the dev set unused
     assert "at most 3 steps" in m["protocol"] and m["baseline"] == "setfit"
     assert m["accuracy"] == pytest.approx(float((sample.test["label"] == 0).mean()), abs=1e-4)
+    assert seen["balanced"] is False  # the recipe does not balance its classes: neither does its rival
 
 
 @requires("setfit", "setfit")
