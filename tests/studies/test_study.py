@@ -189,3 +189,20 @@ def test_a_baseline_that_does_not_fit_the_task_is_refused_before_work(tmp_path):
         validate(StudyConfig(tasks={"t": TaskSpec(recipe="r", labels=[1], baselines=["bert"])}))
     assert baselines_of(TaskSpec(recipe="r", labels=[1], baseline=False, baselines=["setfit"]),
                         get("classification")) == []
+
+
+@pytest.mark.parametrize("overrides, metric", [([], "accuracy"), (["train.class_balance=adjusted"], "balanced_accuracy")])
+def test_a_task_that_balances_its_classes_is_compared_by_balanced_accuracy(sentiment_csv, tmp_path, overrides, metric):
+    """A study's cells (and its rivals) are scored as their runs choose: balanced accuracy where the task's
+    overrides balance the classes, the task's own metric otherwise."""
+    from warmstart.config import TaskSpec
+    from warmstart.studies.grid import plan_cells, result_row
+
+    (tmp_path / "r.yaml").write_text(f"data: {{path: {sentiment_csv}}}\n", encoding="utf-8")
+    spec = TaskSpec(recipe=str(tmp_path / "r.yaml"), labels=[10], overrides=overrides)
+    cfg = StudyConfig(output_dir=str(tmp_path / "study"), tasks={"rt": spec}, inits=["/ckpt"], seeds=1)
+    cells = plan_cells(cfg, {"/ckpt": "/ckpt"})
+    assert len(cells) == 2 and any(c.baseline for c in cells)
+    for cell in cells:
+        row = result_row(cell, {"accuracy": 0.9, "balanced_accuracy": 0.6, "macro_f1": 0.5})
+        assert row["metric"] == metric and row["score"] == (0.6 if overrides else 0.9)

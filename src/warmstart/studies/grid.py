@@ -114,6 +114,7 @@ class Cell:
     folder: Path
     kind: Task  # the registry's task
     baseline: str | None = None  # the classic model this cell fits instead of fine-tuning (study/baselines.py)
+    metrics: tuple[str, ...] = ()  # what its score is, first found first (default: the task's own)
 
 
 def plan_cells(cfg: StudyConfig, inits: dict[str, str]) -> list[Cell]:
@@ -126,6 +127,9 @@ def plan_cells(cfg: StudyConfig, inits: dict[str, str]) -> list[Cell]:
             raise WarmstartError(f"tasks.{name}.labels: give the label counts to study, e.g. [100, 1000]")
         task = task_of(spec.recipe, spec.overrides)
         base = load_config(task.config, spec.recipe, spec.overrides)
+        # a task whose classes are balanced (train.class_balance) is compared as its runs choose: balanced accuracy
+        scored_by = ("balanced_accuracy", *task.metrics) if task.weighs_classes and \
+            getattr(base.train, "class_balance", "none") != "none" else task.metrics
         strategies = cfg.strategies or [base.train.strategy]
         for labels in spec.labels:
             for seed in range(cfg.seeds):
@@ -144,13 +148,14 @@ def plan_cells(cfg: StudyConfig, inits: dict[str, str]) -> list[Cell]:
                                 raise WarmstartError("scratch needs an architecture: add a checkpoint to inits or set "
                                                      "scratch_like")
                             overrides.append(f"{task.scratch_key}={scratch_source}")
-                        cells.append(Cell(name, init, strategy, labels, seed, overrides, folder, task))
+                        cells.append(Cell(name, init, strategy, labels, seed, overrides, folder, task,
+                                          metrics=scored_by))
                 for baseline in baselines_of(spec, task):
                     # the task's classic baseline keeps its earlier folder name, so a study made before reuses it
                     stem = "baseline" if baseline == task.baseline else baseline
                     folder = root / name / f"{stem}-{labels}-seed{seed}"
                     overrides = [*spec.overrides, f"{task.count_key}={labels}", f"train.seed={seed}", f"output_dir={folder}"]
-                    cells.append(Cell(name, baseline, "-", labels, seed, overrides, folder, task, baseline))
+                    cells.append(Cell(name, baseline, "-", labels, seed, overrides, folder, task, baseline, scored_by))
     return cells
 
 
@@ -224,7 +229,7 @@ def rank_candidates(cfg: StudyConfig, inits: dict[str, str], root: Path) -> None
 
 
 def result_row(cell: Cell, metrics: dict) -> dict:
-    names = cell.kind.metrics  # a baseline reports the task's own metric, on the same test split
+    names = cell.metrics or cell.kind.metrics  # a baseline reports the task's own metric, on the same test split
     metric = next((m for m in names if m in metrics), None)
     if metric is None:
         raise WarmstartError(f"{cell.folder}: the run reported none of {', '.join(names)} (no test split?); a study "
