@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score
 
 from warmstart.errors import WarmstartError
+from warmstart.tasks.labelled_table import class_figures
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
@@ -36,15 +37,6 @@ def tfidf_logreg(train_texts: list[str], y_train: np.ndarray, val_texts: list[st
             best = (acc, c, clf)
     _, c, clf = best
     return {**class_figures(y_test, decide(clf, x_te, shift)), "C": c}
-
-
-def class_figures(y: np.ndarray, pred: np.ndarray) -> dict:
-    """A rival's test figures, one label a text: accuracy, macro-F1 and balanced accuracy."""
-    from warmstart.models.probe import balanced_accuracy
-
-    return {"accuracy": round(float(accuracy_score(y, pred)), 4),
-            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
-            "balanced_accuracy": round(balanced_accuracy(y, pred), 4)}
 
 
 def tfidf_logreg_cv(train_texts: list[str], y_train: np.ndarray, test_texts: list[str], y_test: np.ndarray,

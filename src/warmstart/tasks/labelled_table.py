@@ -171,18 +171,24 @@ def unseen_scores(labelled: pd.DataFrame, test: pd.DataFrame, metric: Callable, 
     return {"test_repeats": int(seen.sum()), f"{name}_unseen": rest}
 
 
-def class_scores(labelled: pd.DataFrame, test: pd.DataFrame, pred: np.ndarray, quiet: bool = False) -> dict:
-    """One label a text: the test rows' accuracy, macro-F1 and balanced accuracy (the mean of the classes'
-    recalls: what a skewed table's rare classes weigh in), the first rival's accuracy (always answering the
-    labelled rows' most frequent class) and, where test rows repeat a labelled text, the others' (unseen_scores)."""
+def class_figures(y: np.ndarray, pred: np.ndarray) -> dict:
+    """One label a text, (M,) class ids each: accuracy, macro-F1 and balanced accuracy (the mean of the classes'
+    recalls: what a skewed table's rare classes weigh in); a fine-tuning run's and every rival's test figures."""
     from sklearn.metrics import f1_score
 
     from warmstart.models.probe import accuracy, balanced_accuracy
 
+    return {"accuracy": round(accuracy(y, pred), 4), "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+            "balanced_accuracy": round(balanced_accuracy(y, pred), 4)}
+
+
+def class_scores(labelled: pd.DataFrame, test: pd.DataFrame, pred: np.ndarray, quiet: bool = False) -> dict:
+    """A run's test figures (class_figures), the first rival's accuracy (always answering the labelled rows' most
+    frequent class) and, where test rows repeat a labelled text, the others' (unseen_scores)."""
+    from warmstart.models.probe import accuracy
+
     y = test["label"].to_numpy()
-    return {"accuracy": round(accuracy(y, pred), 4),
-            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
-            "balanced_accuracy": round(balanced_accuracy(y, pred), 4),
+    return {**class_figures(y, pred),
             "majority_accuracy": round(accuracy(y, np.bincount(labelled["label"]).argmax()), 4),
             **unseen_scores(labelled, test, accuracy, y, pred, "accuracy", quiet)}
 
