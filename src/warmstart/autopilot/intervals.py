@@ -57,7 +57,8 @@ def interval(pred: np.ndarray, y: np.ndarray, balanced: bool = False) -> tuple[f
     if np.ndim(y) != 2:
         if not balanced:
             return wilson(right(pred, y), len(y))
-        counts = np.bincount(y)[np.bincount(y) > 0]
+        counts = np.bincount(y)
+        counts = counts[counts > 0]
         n = len(counts) ** 2 / float(np.sum(1.0 / counts))
         return wilson(balanced_accuracy(y, pred) * n, n)
     f1 = _bootstrap(set_counts(pred, y))

@@ -56,9 +56,9 @@ def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
                  balance: str = "none") -> dict:
     """L2 logistic regression on standardised features (std floored), C picked on validation by `score(y_true, y_pred)`
     (default accuracy). `balance` (config CLASS_BALANCES: a skewed table whose classes should weigh alike; C then
-    picked by balanced accuracy): "adjusted", post-hoc logit adjustment (Menon et al., 2021): the fit as usual, each class's log
-    share among y_train subtracted from its score, the Bayes rule for balanced accuracy; "weighted", scikit-learn's
-    class_weight="balanced". Why adjusted is auto's: on MiniLM features of skewed Rotten Tomatoes labels (5 seeds,
+    picked by balanced accuracy): "adjusted", post-hoc logit adjustment (Menon et al., 2021): the fit as usual,
+    each class's log share among y_train subtracted from its score, the Bayes rule for balanced accuracy;
+    "weighted", scikit-learn's class_weight="balanced". Why adjusted is auto's: on MiniLM features of skewed Rotten Tomatoes labels (5 seeds,
     benchmarks/results/class_balance.md) it scored 2 to 7 points of test balanced accuracy above weighting.
 
     Returns {"val_accuracy", "val_score", "C", "weight" (K, D), "bias" (K,), "classes"} with the
@@ -245,7 +245,7 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_f
     train = F.normalize(train_features.float(), dim=1)
     test = F.normalize(test_features.float(), dim=1)
     classes = int(train_labels.max()) + 1
-    weight = torch.as_tensor(class_weights(train_labels.numpy(), classes) if balanced else np.ones(classes),
+    weight = torch.as_tensor(class_weights(train_labels.cpu().numpy(), classes) if balanced else np.ones(classes),
                              dtype=torch.float32)
     k = min(k, len(train))
     out = []
